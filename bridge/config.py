@@ -1,0 +1,160 @@
+"""Daemon configuration: TOML validated by pydantic, overridable by environment.
+
+Every key can be set as ``BRIDGE_<SECTION>__<KEY>``, e.g.
+``BRIDGE_REST__LISTEN=127.0.0.1:9191``. Errors name the offending key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "BRIDGE_"
+_HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(?P<port>\d{1,5})$")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the key."""
+
+
+def split_host_port(value: str) -> tuple[str, int]:
+    """Parse ``host:port`` (``[v6]:port`` for IPv6)."""
+    match = _HOST_PORT.match(value.strip())
+    if match is None or int(match["port"]) > 65535:
+        raise ValueError(f"expected host:port, e.g. 127.0.0.1:9091, got {value!r}")
+    return match["host"].strip("[]"), int(match["port"])
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RestConfig(_Section):
+    listen: str = "127.0.0.1:9091"
+
+    _check_listen = field_validator("listen")(lambda cls, v: (split_host_port(v), v)[1])
+
+
+class SipConfig(_Section):
+    listen: str = "0.0.0.0:5060"
+    public_address: str = ""
+    user_agent: str = "sip-rtmp-bridge"
+    answer_timeout: float = Field(60.0, gt=0, description="seconds to wait for an answer")
+    t1: float = Field(0.5, gt=0, description="RFC 3261 T1 in seconds")
+
+    _check_listen = field_validator("listen")(lambda cls, v: (split_host_port(v), v)[1])
+
+
+class RtpConfig(_Section):
+    port_range: str = "20000-29999"
+    timeout: float = Field(30.0, gt=0, description="hang up after this many seconds without RTP")
+    latch: bool = False
+    jitter_delay_ms: int = Field(60, ge=0, le=1000)
+
+    @field_validator("port_range")
+    @classmethod
+    def _check_range(cls, value: str) -> str:
+        match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", value)
+        if not match:
+            raise ValueError(f"expected 'first-last', e.g. '20000-29999', got {value!r}")
+        first, last = int(match[1]), int(match[2])
+        if not 1024 <= first < last <= 65535:
+            raise ValueError("ports must satisfy 1024 <= first < last <= 65535")
+        return value
+
+    @property
+    def ports(self) -> tuple[int, int]:
+        first, last = (int(p) for p in self.port_range.split("-"))
+        return first, last
+
+
+class MediaConfig(_Section):
+    aac_sample_rate: int = 16000
+    aac_bitrate: int = Field(32000, ge=8000, le=320000)
+    aac_coder: str = ""
+
+    @field_validator("aac_sample_rate")
+    @classmethod
+    def _check_rate(cls, value: int) -> int:
+        if value not in (8000, 16000, 44100, 48000):
+            raise ValueError("must be one of 8000, 16000, 44100, 48000")
+        return value
+
+    @field_validator("aac_coder")
+    @classmethod
+    def _check_coder(cls, value: str) -> str:
+        if value not in ("", "fast", "twoloop", "anmr"):
+            raise ValueError("must be '', 'fast', 'twoloop' or 'anmr'")
+        return value
+
+
+class RtmpConfig(_Section):
+    connect_timeout: float = Field(10.0, gt=0)
+
+
+class LogConfig(_Section):
+    level: str = "info"
+
+    @field_validator("level")
+    @classmethod
+    def _check_level(cls, value: str) -> str:
+        if value.lower() not in ("debug", "info", "warning", "error"):
+            raise ValueError("must be debug, info, warning or error")
+        return value.lower()
+
+
+class BridgeConfig(_Section):
+    rest: RestConfig = RestConfig()
+    sip: SipConfig = SipConfig()
+    rtp: RtpConfig = RtpConfig()
+    media: MediaConfig = MediaConfig()
+    rtmp: RtmpConfig = RtmpConfig()
+    log: LogConfig = LogConfig()
+
+
+def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Overlay ``BRIDGE_<SECTION>__<KEY>`` variables onto the TOML data."""
+    merged = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        target = merged.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(f"{name}: [{section}] is not a section")
+        target[key] = value
+    return merged
+
+
+def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> BridgeConfig:
+    """Read, merge and validate; raise :class:`ConfigError` naming the bad key."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    data = apply_environment(data, os.environ if environ is None else environ)
+    try:
+        return BridgeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling against conf/bridge.toml)"
+        lines.append(f"config key {key}: {message}")
+    return "; ".join(lines)

@@ -1,0 +1,62 @@
+"""The daemon: binds SIP and REST, runs call sessions, shuts down gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from bridge.calls import CallManager
+from bridge.config import BridgeConfig, split_host_port
+from bridge.looplag import LoopLagMonitor
+from bridge.services import Services
+from bridge.sip.agent import SipAgent
+from bridge.sip.timers import TimerSettings
+from bridge.sip.transport import SipTransport
+from rest.app import create_app
+from rest.health import LAG_KEY, add_health_routes
+from rtp.ports import PortAllocator
+
+log = logging.getLogger("bridge.daemon")
+SHUTDOWN_TIMEOUT = 10.0
+
+
+async def serve(config: BridgeConfig) -> None:
+    """Run until SIGTERM/SIGINT; then hang up every call and close every stream."""
+    timers = TimerSettings(t1=config.sip.t1)
+    sip_host, sip_port = split_host_port(config.sip.listen)
+    sip = await SipTransport.listen(SipAgent(timers), sip_host, sip_port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    services = Services(config, sip, PortAllocator(*config.rtp.ports), timers)
+    try:
+        async with asyncio.TaskGroup() as group:
+            manager = CallManager(services, group)
+            lag = LoopLagMonitor()
+            lag_task = group.create_task(lag.run())
+            runner = await _start_rest(config, manager, lag)
+            log.info("ready: REST on %s, SIP on %s:%d", config.rest.listen, *sip.local_address)
+            await stop.wait()
+            log.info("stopping: hanging up %d call(s)", len(manager.sessions))
+            await manager.terminate_all(SHUTDOWN_TIMEOUT)
+            await runner.cleanup()
+            lag_task.cancel()
+    finally:
+        sip.close()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+async def _start_rest(config: BridgeConfig, manager: CallManager, lag: LoopLagMonitor) -> web.AppRunner:
+    app = create_app(manager)
+    app[LAG_KEY] = lag
+    add_health_routes(app)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    host, port = split_host_port(config.rest.listen)
+    await web.TCPSite(runner, host, port).start()
+    return runner

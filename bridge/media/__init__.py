@@ -1,0 +1,1 @@
+"""Media pipeline: RTP sockets, wall-clock playout, AAC encoding, FLV audio bodies."""

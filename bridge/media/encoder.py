@@ -1,0 +1,77 @@
+"""Resampling and AAC-LC encoding with PyAV, producing FLV AUDIODATA bodies.
+
+FLV AUDIODATA (FLV spec v10, annex E.4.2): one header byte (SoundFormat 10 =
+AAC, rate flag 44 kHz, 16-bit, mono) then AACPacketType (0 = AudioSpecificConfig,
+1 = raw frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+AAC_FRAME_SAMPLES = 1024
+FLV_AAC_MONO = 0xAE
+AAC_SEQUENCE_HEADER = 0
+AAC_RAW = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AacSettings:
+    sample_rate: int = 16000
+    bitrate: int = 32000
+    coder: str = ""  # PyAV/FFmpeg aac_coder option: "", "fast", "twoloop", "anmr"
+
+
+class AacEncoder:
+    """8 kHz linear PCM in, FLV audio bodies with millisecond timestamps out."""
+
+    def __init__(self, settings: AacSettings, input_rate: int = 8000) -> None:
+        self.settings = settings
+        self.input_rate = input_rate
+        self._codec = av.CodecContext.create("aac", "w")
+        self._codec.sample_rate = settings.sample_rate
+        self._codec.layout = "mono"
+        self._codec.format = "fltp"
+        self._codec.bit_rate = settings.bitrate
+        if settings.coder:
+            self._codec.options = {"aac_coder": settings.coder}
+        self._codec.open()
+        self._resampler = av.AudioResampler(
+            format="fltp", layout="mono", rate=settings.sample_rate, frame_size=AAC_FRAME_SAMPLES
+        )
+        self._next_pts = 0
+        self._first_packet_pts: int | None = None
+        self.encoded_packets = 0
+
+    def sequence_header(self) -> bytes:
+        """The AAC sequence header body carrying the AudioSpecificConfig."""
+        return bytes([FLV_AAC_MONO, AAC_SEQUENCE_HEADER]) + bytes(self._codec.extradata or b"")
+
+    @property
+    def input_batch(self) -> int:
+        """Input samples that make whole AAC frames after resampling (e.g. 512 at 8->16 kHz)."""
+        return AAC_FRAME_SAMPLES * self.input_rate // self.settings.sample_rate
+
+    def encode(self, pcm: npt.NDArray[np.int16]) -> list[tuple[int, bytes]]:
+        """Encode a batch of samples; returns (timestamp_ms, FLV body) per AAC frame."""
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = self.input_rate
+        output: list[tuple[int, bytes]] = []
+        for resampled in self._resampler.resample(frame):
+            resampled.pts = self._next_pts
+            self._next_pts += resampled.samples
+            for packet in self._codec.encode(resampled):
+                output.append(self._to_flv(packet))
+        return output
+
+    def _to_flv(self, packet: av.Packet) -> tuple[int, bytes]:
+        pts = packet.pts if packet.pts is not None else 0
+        if self._first_packet_pts is None:
+            self._first_packet_pts = pts
+        self.encoded_packets += 1
+        timestamp_ms = (pts - self._first_packet_pts) * 1000 // self.settings.sample_rate
+        return timestamp_ms, bytes([FLV_AAC_MONO, AAC_RAW]) + bytes(packet)

@@ -1,0 +1,63 @@
+"""The per-call media pump: wall-clock playout from the jitter buffer into the encoder.
+
+One monotonic output clock per call: every elapsed 20 ms of wall time yields
+exactly 20 ms of audio, taken from the jitter buffer or filled with silence,
+so the published timeline advances with real time whatever RTP does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bridge.media.encoder import AacEncoder
+from rtp.g711 import decode_ulaw
+from rtp.jitter import JitterBuffer
+
+FRAME_SECONDS = 0.020
+
+
+class PlayoutClock:
+    """Counts the 20 ms frames due since ``start`` (sans-IO: ``now`` is given)."""
+
+    def __init__(self, start: float, frame_seconds: float = FRAME_SECONDS) -> None:
+        self.start = start
+        self.frame_seconds = frame_seconds
+        self.frames_played = 0
+
+    def frames_due(self, now: float) -> int:
+        due = int((now - self.start) / self.frame_seconds) - self.frames_played
+        return max(due, 0)
+
+    def advance(self, frames: int) -> None:
+        self.frames_played += frames
+
+    def next_deadline(self) -> float:
+        return self.start + (self.frames_played + 1) * self.frame_seconds
+
+
+class MediaPipeline:
+    """Pulls due audio from the jitter buffer, batches it, and encodes whole AAC frames."""
+
+    def __init__(self, buffer: JitterBuffer, encoder: AacEncoder, clock: PlayoutClock) -> None:
+        self.buffer = buffer
+        self.encoder = encoder
+        self.clock = clock
+        self.frame_samples = int(round(clock.frame_seconds * encoder.input_rate))
+        self._pending = bytearray()
+
+    def tick(self, now: float) -> list[tuple[int, bytes]]:
+        """Play out every frame due at ``now``; return FLV audio bodies ready to publish."""
+        frames = self.clock.frames_due(now)
+        if frames:
+            self._pending += self.buffer.pull(frames * self.frame_samples)
+            self.clock.advance(frames)
+        batch = self.encoder.input_batch
+        whole = len(self._pending) // batch * batch
+        if whole == 0:
+            return []
+        ulaw = bytes(self._pending[:whole])
+        del self._pending[:whole]
+        return self.encoder.encode(np.ascontiguousarray(decode_ulaw(ulaw)))
+
+    def next_deadline(self) -> float:
+        return self.clock.next_deadline()

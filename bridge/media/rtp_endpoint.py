@@ -1,0 +1,68 @@
+"""The asyncio side of one call's RTP/RTCP port pair."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from rtp.ports import PortAllocator, PortsExhausted
+
+log = logging.getLogger("bridge.rtp")
+
+Endpoint = tuple[str, int]
+DatagramHandler = Callable[[bytes, Endpoint], None]
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, handler: DatagramHandler) -> None:
+        self.handler = handler
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.handler(data, (addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("RTP socket error: %s", exc)
+
+
+class RtpEndpoint:
+    """A bound RTP socket (even port) and RTCP socket (port + 1)."""
+
+    def __init__(self, allocator: PortAllocator, port: int, rtp: asyncio.DatagramTransport,
+                 rtcp: asyncio.DatagramTransport, protocol: _Protocol) -> None:
+        self._allocator = allocator
+        self.port = port
+        self._rtp = rtp
+        self._rtcp = rtcp
+        self._protocol = protocol
+
+    @classmethod
+    async def open(cls, allocator: PortAllocator, host: str, handler: DatagramHandler) -> RtpEndpoint:
+        """Bind the first free pair in the range; raise PortsExhausted if none."""
+        loop = asyncio.get_running_loop()
+        for port in allocator.candidates():
+            try:
+                rtp, protocol = await loop.create_datagram_endpoint(
+                    lambda: _Protocol(handler), local_addr=(host, port))
+            except OSError:
+                continue
+            try:
+                rtcp, _ = await loop.create_datagram_endpoint(
+                    lambda: _Protocol(handler), local_addr=(host, port + 1))
+            except OSError:
+                rtp.close()
+                continue
+            allocator.take(port)
+            return cls(allocator, port, rtp, rtcp, protocol)
+        raise PortsExhausted(f"no free RTP port pair in {allocator.first}-{allocator.last}")
+
+    def set_handler(self, handler: DatagramHandler) -> None:
+        self._protocol.handler = handler
+
+    def send(self, data: bytes, destination: Endpoint) -> None:
+        self._rtp.sendto(data, destination)
+
+    def close(self) -> None:
+        self._rtp.close()
+        self._rtcp.close()
+        self._allocator.release(self.port)

@@ -1,0 +1,54 @@
+"""Domain types shared by the REST layer and the call sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+
+
+class CallState(str, Enum):
+    """Session states with the names users of the REST contract know."""
+
+    PENDING = "PENDING"
+    TRYING = "TRYING"
+    RING = "RING"
+    ESTABLISHED = "ESTABLISHED"
+    FINISH = "FINISH"
+    FAILED = "FAILED"
+
+    @property
+    def final(self) -> bool:
+        return self in (CallState.FINISH, CallState.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class CallSpec:
+    """A validated request to bridge one call (the password stays out of repr)."""
+
+    call_id: str
+    callee: str
+    rtmp_url: str
+    rtmp_stream: str
+    has_audio: bool
+    has_video: bool
+    sip_login: str
+    sip_password: str = field(repr=False)
+    sip_auth_name: str
+    sip_domain: str
+    sip_port: int
+    app_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    state: CallState
+    reason: str
+    at: datetime
+
+    def to_json(self) -> dict[str, str]:
+        return {"state": self.state.value, "reason": self.reason, "at": self.at.isoformat()}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)

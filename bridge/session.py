@@ -1,0 +1,289 @@
+"""One bridged call: SIP call, RTP receive, playout, AAC encode, RTMP publish.
+
+The session is a small state machine driven by an inbox of events (SIP events,
+stop requests, media problems). It owns its tasks in a TaskGroup and releases
+every resource (RTP ports, RTMP connection, SIP dialog) on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.media.encoder import AacEncoder
+from bridge.media.pipeline import MediaPipeline, PlayoutClock
+from bridge.media.rtp_endpoint import RtpEndpoint
+from bridge.model import CallSpec, CallState, StateChange, utc_now
+from bridge.rtmp.publisher import RtmpPublisher, RtmpPublishError
+from bridge.rtmp.url import RtmpTarget
+from bridge.services import ResolveError, Services
+from bridge.sip.call import CallSettings, OutboundCall
+from bridge.sip.digest import Credentials
+from bridge.sip.events import CallAnswered, CallEnded, CallEvent, CallProgress, EndCause
+from bridge.sip.message import new_call_id
+from bridge.sip.sdp import Direction, SdpError, accepts_pcmu, build_offer, parse_sdp
+from bridge.sip.target import TargetError, from_uri, request_uri
+from rtp.jitter import JitterBuffer
+from rtp.ports import PortsExhausted
+from rtp.receiver import RtpReceiver
+from rtp.sender import SilenceSender
+
+log = logging.getLogger("bridge.session")
+
+
+@dataclass(frozen=True, slots=True)
+class StopRequested:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFailed:
+    reason: str
+
+
+InboxItem = CallEvent | StopRequested | MediaFailed
+
+
+class SessionError(Exception):
+    """Setting up the call failed before any SIP was sent; the message says why."""
+
+
+class CallSession:
+    """Runs one call from PENDING to FINISH or FAILED."""
+
+    def __init__(self, spec: CallSpec, target: RtmpTarget, services: Services) -> None:
+        self.spec = spec
+        self.target = target
+        self.services = services
+        self.state = CallState.PENDING
+        self.reason = "accepted"
+        self.history: list[StateChange] = [StateChange(self.state, self.reason, utc_now())]
+        self.created_at = self.history[0].at
+        self.sip_call_id = ""
+        self._inbox: asyncio.Queue[InboxItem] = asyncio.Queue()
+        self._endpoint: RtpEndpoint | None = None
+        self._receiver: RtpReceiver | None = None
+        self._publisher: RtmpPublisher | None = None
+        self._sender: SilenceSender | None = None
+        self._sip_started = False
+        self._sip_over = False
+
+    # -- control --------------------------------------------------------------------
+
+    def terminate(self, reason: str = "terminated by API request") -> None:
+        """Ask the session to hang up; it finishes asynchronously."""
+        self._inbox.put_nowait(StopRequested(reason))
+
+    async def run(self) -> None:
+        """Drive the call to its end; never raises (errors become FAILED)."""
+        try:
+            await self._run()
+        except (SessionError, ResolveError, TargetError) as exc:
+            self._set_state(CallState.FAILED, str(exc))
+        except Exception as exc:  # a defect must cost one call, not the daemon
+            log.exception("call %s: internal error", self.spec.call_id)
+            self._set_state(CallState.FAILED, f"internal error: {type(exc).__name__}")
+        finally:
+            await self._release()
+
+    # -- phases ---------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        destination = await self.services.resolve_sip(self.spec.sip_domain, self.spec.sip_port)
+        local_host = await self.services.local_address_towards(destination)
+        try:
+            self._endpoint = await RtpEndpoint.open(
+                self.services.ports, self.services.rtp_bind_host, self._on_datagram_before_answer
+            )
+        except PortsExhausted as exc:
+            raise SessionError(str(exc)) from None
+        self._place_call(destination, local_host, self._endpoint.port)
+        answer = await self._wait_for_answer()
+        if answer is not None:
+            await self._bridge_media(answer)
+
+    def _place_call(self, destination: tuple[str, int], local_host: str, rtp_port: int) -> None:
+        spec = self.spec
+        direction = Direction.SENDRECV if spec.has_audio or spec.has_video else Direction.RECVONLY
+        offer = build_offer(local_host, rtp_port, direction, secrets.randbelow(2**31))
+        self.sip_call_id = new_call_id(local_host)
+        settings = CallSettings(
+            call_id=self.sip_call_id,
+            request_uri=request_uri(spec.callee, spec.sip_domain, spec.sip_port),
+            from_uri=from_uri(spec.sip_login, spec.sip_domain),
+            destination=destination,
+            local_address=(local_host, self.services.sip.local_address[1]),
+            sdp_offer=offer.serialize(),
+            credentials=Credentials(spec.sip_auth_name or spec.sip_login, spec.sip_password),
+            user_agent=self.services.config.sip.user_agent,
+            answer_timeout=self.services.config.sip.answer_timeout,
+            timers=self.services.timers,
+        )
+        self.services.sip.place_call(OutboundCall(settings), self._inbox.put_nowait)
+        self._sip_started = True
+        self._set_state(CallState.TRYING, f"INVITE sent to {destination[0]}:{destination[1]}")
+
+    async def _wait_for_answer(self) -> bytes | None:
+        """Until answered (returns the SDP) or ended (returns None)."""
+        stop_reason: str | None = None
+        while True:
+            item = await self._inbox.get()
+            if isinstance(item, CallProgress):
+                self._set_state(CallState.RING, f"{item.code} {item.phrase}")
+            elif isinstance(item, CallAnswered):
+                self._set_state(CallState.ESTABLISHED, f"{item.code} {item.phrase}")
+                return item.sdp
+            elif isinstance(item, CallEnded):
+                self._sip_over = True
+                self._on_ended_before_answer(item, stop_reason)
+                return None
+            elif isinstance(item, StopRequested) and stop_reason is None:
+                stop_reason = item.reason
+                self.services.sip.hangup(self.sip_call_id)
+
+    def _on_ended_before_answer(self, ended: CallEnded, stop_reason: str | None) -> None:
+        if stop_reason is not None and ended.cause in (EndCause.LOCAL_HANGUP, EndCause.CANCELLED):
+            self._set_state(CallState.FINISH, stop_reason)
+        else:
+            self._set_state(CallState.FAILED, f"call not answered: {ended.describe()}")
+
+    async def _bridge_media(self, answer_sdp: bytes) -> None:
+        try:
+            remote = self._remote_media(answer_sdp)
+        except SdpError as exc:
+            self.services.sip.hangup(self.sip_call_id)
+            await self._wait_for_sip_end()
+            self._set_state(CallState.FAILED, f"unusable SDP answer: {exc}")
+            return
+        loop = asyncio.get_running_loop()
+        self._start_receiving(remote, loop.time())
+        async with asyncio.TaskGroup() as group:
+            publisher = self._new_publisher()
+            publish_task = group.create_task(publisher.run())
+            media_task = group.create_task(self._media_loop(publisher, remote))
+            final_state, reason = await self._wait_for_end()
+            media_task.cancel()
+            await publisher.close()
+            publish_task.cancel()
+        self._set_state(final_state, reason)
+
+    def _remote_media(self, answer_sdp: bytes) -> tuple[str, int]:
+        answer = parse_sdp(answer_sdp)
+        if not accepts_pcmu(answer):
+            raise SdpError("the far end did not accept PCMU")
+        return answer.audio_address()
+
+    def _start_receiving(self, remote: tuple[str, int], now: float) -> None:
+        assert self._endpoint is not None
+        config = self.services.config.rtp
+        buffer = JitterBuffer(delay_samples=config.jitter_delay_ms * 8)
+        self._receiver = RtpReceiver(remote, latch=config.latch, jitter_buffer=buffer)
+        receiver, loop = self._receiver, asyncio.get_running_loop()
+        self._endpoint.set_handler(
+            lambda data, source: receiver.datagram_received(data, source, loop.time())
+        )
+        if self.spec.has_audio or self.spec.has_video:
+            self._sender = SilenceSender(secrets.randbits(32), secrets.randbits(16), secrets.randbits(32), now)
+
+    def _new_publisher(self) -> RtmpPublisher:
+        media = self.services.config.media
+        metadata: dict[str, Any] = {
+            "audiocodecid": 10.0, "audiosamplerate": float(media.aac_sample_rate),
+            "audiosamplesize": 16.0, "stereo": False, "audiodatarate": media.aac_bitrate / 1000,
+            "encoder": "sip-rtmp-bridge",
+        }
+        self._publisher = RtmpPublisher(
+            self.target, lambda reason: self._inbox.put_nowait(MediaFailed(reason)),
+            metadata=metadata, connect_timeout=self.services.config.rtmp.connect_timeout,
+        )
+        return self._publisher
+
+    async def _wait_for_end(self) -> tuple[CallState, str]:
+        """Until the far end hangs up, we are asked to stop, or media fails."""
+        while True:
+            item = await self._inbox.get()
+            if isinstance(item, CallEnded):
+                self._sip_over = True
+                state = CallState.FINISH if item.cause is EndCause.REMOTE_HANGUP else CallState.FAILED
+                return state, item.describe()
+            if isinstance(item, StopRequested | MediaFailed):
+                self.services.sip.hangup(self.sip_call_id)
+                await self._wait_for_sip_end()
+                state = CallState.FINISH if isinstance(item, StopRequested) else CallState.FAILED
+                return state, item.reason
+
+    async def _wait_for_sip_end(self, timeout: float = 35.0) -> None:
+        """Wait for the BYE/CANCEL outcome (bounded: Timer F is 32 s)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not self._sip_over:
+                    item = await self._inbox.get()
+                    self._sip_over = isinstance(item, CallEnded)
+        except TimeoutError:
+            log.warning("call %s: no final answer to our hangup", self.spec.call_id)
+
+    async def _media_loop(self, publisher: RtmpPublisher, remote: tuple[str, int]) -> None:
+        """Thin driver: tick the pipeline and the silence sender at their deadlines."""
+        assert self._receiver is not None and self._endpoint is not None
+        loop = asyncio.get_running_loop()
+        encoder = await asyncio.to_thread(self.services.new_encoder)
+        publisher.send_audio(0, encoder.sequence_header())
+        pipeline = MediaPipeline(self._receiver.buffer, encoder, PlayoutClock(loop.time()))
+        timeout = self.services.config.rtp.timeout
+        started = loop.time()
+        while True:
+            now = loop.time()
+            for timestamp_ms, body in pipeline.tick(now):
+                publisher.send_audio(timestamp_ms, body)
+            self._send_silence(now, remote)
+            last = self._receiver.last_packet_at or started
+            if now - last > timeout:
+                self._inbox.put_nowait(MediaFailed(f"no RTP received for {timeout:g} s"))
+                return
+            deadline = pipeline.next_deadline()
+            if self._sender is not None:
+                deadline = min(deadline, self._sender.get_timer())
+            await asyncio.sleep(max(0.0, deadline - loop.time()))
+
+    def _send_silence(self, now: float, remote: tuple[str, int]) -> None:
+        if self._sender is not None and self._endpoint is not None:
+            for datagram in self._sender.poll(now):
+                self._endpoint.send(datagram, remote)
+
+    def _on_datagram_before_answer(self, data: bytes, source: tuple[str, int]) -> None:
+        """RTP before the answer (early media) is not played in this version."""
+
+    async def _release(self) -> None:
+        if self._sip_started and not self._sip_over:
+            self.services.sip.hangup(self.sip_call_id)
+        if self._publisher is not None:
+            await self._publisher.close()
+        if self._endpoint is not None:
+            self._endpoint.close()
+            self._endpoint = None
+        if self.sip_call_id:
+            self.services.sip.forget(self.sip_call_id)
+
+    def _set_state(self, state: CallState, reason: str) -> None:
+        self.state = state
+        self.reason = reason
+        self.history.append(StateChange(state, reason, utc_now()))
+        log.info("call %s: %s (%s)", self.spec.call_id, state.value, reason)
+
+    # -- reporting ------------------------------------------------------------------
+
+    def counters(self) -> dict[str, float | int]:
+        receiver, publisher = self._receiver, self._publisher
+        return {
+            "packets": receiver.counters.packets if receiver else 0,
+            "lost": max(receiver.stats.lost, 0) if receiver else 0,
+            "jitterMs": round(receiver.stats.jitter_ms, 2) if receiver else 0.0,
+            "latePackets": receiver.buffer.stats.late if receiver else 0,
+            "foreignPackets": receiver.counters.foreign_source if receiver else 0,
+            "silencePacketsSent": self._sender.sent if self._sender else 0,
+            "bytesPublished": publisher.bytes_sent if publisher else 0,
+            "audioMessagesDropped": publisher.dropped_messages if publisher else 0,
+        }

@@ -1,0 +1,1 @@
+"""SIP user agent: sans-IO transactions, dialogs, digest auth and SDP, plus the UDP driver."""

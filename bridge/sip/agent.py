@@ -1,0 +1,136 @@
+"""The SIP user agent core: dispatches datagrams to calls and transactions (sans-IO).
+
+RFC 3261 sections 8.2 (UAS behaviour for stray requests), 17.1.3 and 17.2.3
+(transaction matching), 18.1.2/18.2.2 (responses are sent back to the source
+address, which is what ``rport`` of RFC 3581 asks for).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sipmessage import Request, Response
+
+from bridge.sip.call import ALLOW, OutboundCall
+from bridge.sip.events import CallEvent
+from bridge.sip.message import SipParseError, build_response, new_tag, parse_message
+from bridge.sip.timers import TimerSettings
+from bridge.sip.transaction import ServerTransaction, server_key
+
+Endpoint = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDropped:
+    """A datagram that was not valid SIP, or matched nothing; for logs and counters."""
+
+    source: Endpoint
+    reason: str
+
+
+class SipAgent:
+    """Holds the active calls and the server transactions for requests we receive."""
+
+    def __init__(self, timers: TimerSettings | None = None) -> None:
+        self.timers = timers or TimerSettings()
+        self.calls: dict[str, OutboundCall] = {}
+        self.outbox: list[tuple[bytes, Endpoint]] = []
+        self.events: list[tuple[str, CallEvent]] = []
+        self.dropped: list[MessageDropped] = []
+        self._servers: dict[tuple[str, str, str], ServerTransaction] = {}
+
+    def add_call(self, call: OutboundCall, now: float) -> None:
+        """Start ``call`` (sends its INVITE)."""
+        self.calls[call.call_id] = call
+        call.start(now)
+        self._collect(call)
+
+    def hangup(self, call_id: str, now: float) -> None:
+        call = self.calls.get(call_id)
+        if call is not None:
+            call.hangup(now)
+            self._collect(call)
+
+    def receive_datagram(self, data: bytes, source: Endpoint, now: float) -> None:
+        """Handle one UDP datagram; never raises for bad input."""
+        if not data.strip():
+            return  # RFC 5626 keep-alive (CRLF)
+        try:
+            message = parse_message(data)
+        except SipParseError as exc:
+            self.dropped.append(MessageDropped(source, f"unparsable SIP: {exc}"))
+            return
+        if isinstance(message, Response):
+            self._on_response(message, source, now)
+        else:
+            self._on_request(message, source, now)
+
+    def get_timer(self) -> float | None:
+        deadlines = [c.get_timer() for c in self.calls.values()]
+        deadlines += [s.get_timer() for s in self._servers.values()]
+        present = [d for d in deadlines if d is not None]
+        return min(present) if present else None
+
+    def handle_timer(self, now: float) -> None:
+        for call in list(self.calls.values()):
+            deadline = call.get_timer()
+            if deadline is not None and now >= deadline:
+                call.handle_timer(now)
+                self._collect(call)
+        for key, server in list(self._servers.items()):
+            server.handle_timer(now)
+            if server.terminated:
+                del self._servers[key]
+
+    def _on_response(self, response: Response, source: Endpoint, now: float) -> None:
+        call = self.calls.get(response.call_id)
+        if call is None:
+            self.dropped.append(MessageDropped(source, f"response {response.code} for unknown call"))
+            return
+        call.receive_response(response, now)
+        self._collect(call)
+
+    def _on_request(self, request: Request, source: Endpoint, now: float) -> None:
+        key = server_key(request)
+        existing = self._servers.get(key)
+        if existing is not None and request.method != "ACK":
+            existing.receive_retransmission()
+            self.outbox.extend(existing.outbox)
+            existing.outbox.clear()
+            return
+        response = self._respond_to(request, now)
+        if response is None:
+            return
+        server = ServerTransaction(request, source, now, self.timers)
+        server.respond(response, now)
+        self._servers[key] = server
+        self.outbox.extend(server.outbox)
+        server.outbox.clear()
+
+    def _respond_to(self, request: Request, now: float) -> Response | None:
+        call = self.calls.get(request.call_id)
+        if call is not None:
+            response = call.receive_request(request, now)
+            self._collect(call)
+            return response
+        if request.method == "ACK":
+            return None
+        if request.method == "OPTIONS":
+            response = build_response(request, 200, "OK", to_tag=new_tag())
+            response.headers.set("Allow", ALLOW)
+            return response
+        if "tag" in request.to_address.parameters:
+            return build_response(request, 481, "Call/Transaction Does Not Exist", to_tag=new_tag())
+        if request.method == "INVITE":
+            return build_response(request, 403, "Incoming Calls Not Accepted", to_tag=new_tag())
+        response = build_response(request, 405, "Method Not Allowed", to_tag=new_tag())
+        response.headers.set("Allow", ALLOW)
+        return response
+
+    def _collect(self, call: OutboundCall) -> None:
+        self.outbox.extend(call.outbox)
+        call.outbox.clear()
+        self.events.extend((call.call_id, event) for event in call.events)
+        call.events.clear()
+        if call.finished:
+            del self.calls[call.call_id]

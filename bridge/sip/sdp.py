@@ -1,0 +1,212 @@
+"""SDP offers and answers for a single PCMU audio stream (RFC 4566, RFC 3264).
+
+Typed: :class:`SessionDescription` is built or parsed, and serialised by one
+method. Parsing reads each line by its RFC 4566 grammar with regular
+expressions and ignores attributes it does not need.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class SdpError(ValueError):
+    """An SDP body we cannot use: malformed, or no usable audio stream."""
+
+
+class Direction(str, Enum):
+    """Media direction attributes, RFC 3264 section 5.1."""
+
+    SENDRECV = "sendrecv"
+    SENDONLY = "sendonly"
+    RECVONLY = "recvonly"
+    INACTIVE = "inactive"
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadFormat:
+    """One ``a=rtpmap`` entry (plus its ``a=fmtp`` parameters, if any)."""
+
+    payload_type: int
+    encoding: str
+    clock_rate: int
+    parameters: str = ""
+
+
+PCMU = PayloadFormat(0, "PCMU", 8000)
+TELEPHONE_EVENT = PayloadFormat(101, "telephone-event", 8000, "0-15")
+
+
+@dataclass(slots=True)
+class MediaDescription:
+    """An ``m=audio`` section."""
+
+    port: int
+    formats: list[PayloadFormat]
+    direction: Direction = Direction.SENDRECV
+    connection_address: str | None = None
+    ptime: int | None = None
+
+
+@dataclass(slots=True)
+class SessionDescription:
+    """A session with origin, connection address and media sections."""
+
+    origin_address: str
+    connection_address: str
+    media: list[MediaDescription] = field(default_factory=list)
+    session_id: int = 0
+    session_version: int = 0
+    username: str = "-"
+    session_name: str = "-"
+
+    def serialize(self) -> bytes:
+        """Encode per RFC 4566 section 5 (CRLF line ends, fixed field order)."""
+        lines = [
+            "v=0",
+            f"o={self.username} {self.session_id} {self.session_version} IN IP4 {self.origin_address}",
+            f"s={self.session_name}",
+            f"c=IN IP4 {self.connection_address}",
+            "t=0 0",
+        ]
+        for media in self.media:
+            lines.extend(_media_lines(media))
+        return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+    def audio(self) -> MediaDescription:
+        """The first audio section with a non-zero port."""
+        for media in self.media:
+            if media.port != 0:
+                return media
+        raise SdpError("the SDP has no active audio stream (m=audio with a port)")
+
+    def audio_address(self) -> tuple[str, int]:
+        """Where to send RTP / expect it from: (address, port)."""
+        media = self.audio()
+        return (media.connection_address or self.connection_address, media.port)
+
+
+def _media_lines(media: MediaDescription) -> list[str]:
+    payload_types = " ".join(str(f.payload_type) for f in media.formats)
+    lines = [f"m=audio {media.port} RTP/AVP {payload_types}"]
+    if media.connection_address:
+        lines.append(f"c=IN IP4 {media.connection_address}")
+    for fmt in media.formats:
+        lines.append(f"a=rtpmap:{fmt.payload_type} {fmt.encoding}/{fmt.clock_rate}")
+        if fmt.parameters:
+            lines.append(f"a=fmtp:{fmt.payload_type} {fmt.parameters}")
+    if media.ptime:
+        lines.append(f"a=ptime:{media.ptime}")
+    lines.append(f"a={media.direction.value}")
+    return lines
+
+
+_LINE = re.compile(r"^(?P<type>[a-z])=(?P<value>.*)$")
+_ORIGIN = re.compile(r"^\S+ (?P<id>\d+) (?P<version>\d+) IN IP[46] (?P<address>\S+)$")
+_CONNECTION = re.compile(r"^IN IP[46] (?P<address>[^/\s]+)(?:/\d+){0,2}$")
+_MEDIA = re.compile(r"^(?P<media>\S+) (?P<port>\d+)(?:/\d+)? (?P<proto>\S+)(?P<formats>(?: \S+)*)$")
+_RTPMAP = re.compile(r"^rtpmap:(?P<pt>\d+) (?P<encoding>[^/\s]+)/(?P<rate>\d+)(?:/\d+)?$")
+_FORMAT = re.compile(r" (\S+)")
+_STATIC_FORMATS = {0: PCMU, 8: PayloadFormat(8, "PCMA", 8000), 13: PayloadFormat(13, "CN", 8000)}
+
+
+def parse_sdp(body: bytes) -> SessionDescription:
+    """Parse an SDP body (RFC 4566 section 5); raise :class:`SdpError` when unusable."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SdpError(f"SDP is not UTF-8: {exc}") from None
+    session = SessionDescription(origin_address="", connection_address="")
+    current: MediaDescription | None = None
+    session_direction = Direction.SENDRECV
+    for raw_line in text.splitlines():
+        match = _LINE.match(raw_line.strip())
+        if match is None:
+            continue
+        kind, value = match["type"], match["value"]
+        if kind == "m":
+            current = _parse_media(value, session_direction)
+            if current is not None:
+                session.media.append(current)
+        elif current is None:
+            session_direction = _apply_session_line(session, kind, value, session_direction)
+        else:
+            _apply_media_line(current, kind, value)
+    if not session.connection_address and not any(m.connection_address for m in session.media):
+        raise SdpError("the SDP has no connection address (c=)")
+    return session
+
+
+def _apply_session_line(
+    session: SessionDescription, kind: str, value: str, direction: Direction
+) -> Direction:
+    if kind == "o" and (origin := _ORIGIN.match(value)):
+        session.session_id = int(origin["id"])
+        session.session_version = int(origin["version"])
+        session.origin_address = origin["address"]
+    elif kind == "c":
+        session.connection_address = _connection_address(value)
+    elif kind == "a" and value in Direction._value2member_map_:
+        return Direction(value)
+    return direction
+
+
+def _parse_media(value: str, direction: Direction) -> MediaDescription | None:
+    match = _MEDIA.match(value)
+    if match is None:
+        raise SdpError(f"malformed media line m={value}")
+    if match["media"] != "audio":
+        return None
+    formats = []
+    for token in _FORMAT.findall(match["formats"]):
+        if not token.isdigit():
+            raise SdpError(f"non-numeric RTP payload type {token!r}")
+        pt = int(token)
+        formats.append(_STATIC_FORMATS.get(pt, PayloadFormat(pt, "", 0)))
+    return MediaDescription(port=int(match["port"]), formats=formats, direction=direction)
+
+
+def _apply_media_line(media: MediaDescription, kind: str, value: str) -> None:
+    if kind == "c":
+        media.connection_address = _connection_address(value)
+    elif kind == "a" and value in Direction._value2member_map_:
+        media.direction = Direction(value)
+    elif kind == "a" and (rtpmap := _RTPMAP.match(value)):
+        pt = int(rtpmap["pt"])
+        media.formats = [
+            PayloadFormat(pt, rtpmap["encoding"], int(rtpmap["rate"])) if f.payload_type == pt else f
+            for f in media.formats
+        ]
+    elif kind == "a" and value.startswith("ptime:") and value[6:].isdigit():
+        media.ptime = int(value[6:])
+
+
+def _connection_address(value: str) -> str:
+    match = _CONNECTION.match(value)
+    if match is None:
+        raise SdpError(f"malformed connection line c={value}")
+    return match["address"]
+
+
+def build_offer(
+    address: str, rtp_port: int, direction: Direction, session_id: int, dtmf: bool = True
+) -> SessionDescription:
+    """Our offer: PCMU only (plus telephone-event for DTMF), 20 ms packets."""
+    formats = [PCMU, TELEPHONE_EVENT] if dtmf else [PCMU]
+    media = MediaDescription(port=rtp_port, formats=formats, direction=direction, ptime=20)
+    return SessionDescription(
+        origin_address=address,
+        connection_address=address,
+        media=[media],
+        session_id=session_id,
+        session_version=session_id,
+        session_name="sip-rtmp-bridge",
+    )
+
+
+def accepts_pcmu(answer: SessionDescription) -> bool:
+    """Whether the answer's audio stream kept PCMU (RFC 3264 section 6)."""
+    media = answer.audio()
+    return any(f.payload_type == 0 or f.encoding.upper() == "PCMU" for f in media.formats)

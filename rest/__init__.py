@@ -1,0 +1,1 @@
+"""The REST API: pydantic request models and the aiohttp application."""

@@ -1,0 +1,53 @@
+"""Request bodies of the REST contract, validated by pydantic.
+
+Booleans and ports may arrive as JSON values or as strings ("true", "5060"):
+pydantic's lax mode converts both. No field may contain control characters,
+since several of them end up inside SIP messages.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_control_characters(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters (CR, LF, NUL, ...)")
+    return value
+
+
+Text = Annotated[str, Field(max_length=256), AfterValidator(_no_control_characters)]
+RequiredText = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_no_control_characters)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class Connection(_Model):
+    sipLogin: RequiredText
+    sipPassword: SecretStr = Field(max_length=256)
+    sipAuthenticationName: Text = ""
+    sipDomain: RequiredText
+    sipPort: int = Field(5060, ge=1, le=65535)
+    sipRegisterRequired: bool = False
+    appKey: Text = ""
+
+
+class CallRequest(_Model):
+    callId: RequiredText
+    callee: RequiredText
+    rtmpUrl: Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_no_control_characters)]
+    rtmpStream: RequiredText
+    hasAudio: bool = False
+    hasVideo: bool = False
+    connection: Connection
+
+
+class TerminateRequest(_Model):
+    callId: RequiredText

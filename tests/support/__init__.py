@@ -1,0 +1,1 @@
+"""Real test peers (nginx-rtmp, kamailio, baresip, the daemon) and audio analysis."""

@@ -1,0 +1,96 @@
+"""The daemon under test, started as a subprocess with its own config and free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.support.ports import free_even_range, free_port, free_udp_tcp_pair
+from tests.support.process import PeerProcess
+
+CONFIG = """
+[rest]
+listen = "127.0.0.1:{rest_port}"
+
+[sip]
+listen = "127.0.0.1:{sip_port}"
+public_address = ""
+answer_timeout = 20
+
+[rtp]
+port_range = "{rtp_first}-{rtp_last}"
+timeout = {rtp_timeout}
+
+[log]
+level = "{level}"
+"""
+
+
+class BridgeDaemon:
+    """``python -m bridge`` with a config written for this test run."""
+
+    def __init__(self, workdir: Path, rtp_timeout: float = 30, level: str = "debug",
+                 env: dict[str, str] | None = None) -> None:
+        self.dir = workdir / "bridge"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.rest_port = free_port()
+        self.sip_port = free_udp_tcp_pair()
+        first, last = free_even_range(40)
+        self.config_path = self.dir / "bridge.toml"
+        self.config_path.write_text(CONFIG.format(
+            rest_port=self.rest_port, sip_port=self.sip_port, rtp_first=first, rtp_last=last,
+            rtp_timeout=rtp_timeout, level=level))
+        full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        self.process = PeerProcess(
+            "sip-rtmp-bridge", [sys.executable, "-m", "bridge", "--config", str(self.config_path)],
+            self.dir / "daemon.log", env=full_env, cwd=Path(__file__).resolve().parents[2])
+        self.process.wait_for_log("ready:", timeout=20)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.base_url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as reply:
+                return reply.status, json.loads(reply.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def call(self, call_id: str) -> dict[str, Any] | None:
+        status, body = self.request("GET", f"/RESTCall/calls/{call_id}")
+        return body if status == 200 else None
+
+    def wait_state(self, call_id: str, states: set[str], timeout: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            last = self.call(call_id)
+            if last is not None and last["state"] in states:
+                return last
+            time.sleep(0.05)
+        raise TimeoutError(f"call {call_id} never reached {states}; last seen {last}\n"
+                           f"{self.process.log_text()[-4000:]}")
+
+    def wait_gone(self, call_id: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.call(call_id) is None:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"call {call_id} still active after {timeout}s")
+
+    def log(self) -> str:
+        return self.process.log_text()
+
+    def stop(self) -> int | None:
+        return self.process.stop(timeout=15)

@@ -1,0 +1,242 @@
+"""The real peers: nginx-rtmp, kamailio (SIP domain with digest auth) and baresip (far end)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.ports import free_even_range, free_port, free_udp_tcp_pair
+from tests.support.process import PeerProcess
+
+NGINX_RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+BARESIP_MODULES = "/usr/lib/baresip/modules"
+
+NGINX_CONF = """
+load_module {module};
+daemon off;
+master_process off;
+worker_processes 1;
+error_log {dir}/error.log info;
+pid {dir}/nginx.pid;
+events {{ worker_connections 256; }}
+rtmp {{
+    server {{
+        listen 127.0.0.1:{rtmp_port};
+        chunk_size 4096;
+        application live {{
+            live on;
+            record off;
+        }}
+    }}
+}}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/tmp;
+    proxy_temp_path {dir}/tmp;
+    fastcgi_temp_path {dir}/tmp;
+    uwsgi_temp_path {dir}/tmp;
+    scgi_temp_path {dir}/tmp;
+    server {{
+        listen 127.0.0.1:{http_port};
+        location /stat {{ rtmp_stat all; }}
+    }}
+}}
+"""
+
+
+class NginxRtmp:
+    """nginx with libnginx-mod-rtmp, application ``live``, and rtmp_stat over HTTP."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir / "nginx"
+        (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
+        self.rtmp_port = free_port()
+        self.http_port = free_port()
+        conf = self.dir / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(module=NGINX_RTMP_MODULE, dir=self.dir,
+                                          rtmp_port=self.rtmp_port, http_port=self.http_port))
+        self.process = PeerProcess(
+            "nginx", ["nginx", "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / "error.log")],
+            self.dir / "stdout.log")
+        self.process.wait_for(lambda: _tcp_open(self.rtmp_port), 10, "RTMP listener")
+
+    @property
+    def url(self) -> str:
+        return f"rtmp://127.0.0.1:{self.rtmp_port}/live"
+
+    def stat(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/stat", timeout=2) as reply:
+            return str(reply.read().decode())
+
+    def stream_stat(self, name: str) -> str | None:
+        """The <stream> element of ``name`` in rtmp_stat, or None if not published."""
+        for block in re.findall(r"<stream>.*?</stream>", self.stat(), re.S):
+            if f"<name>{name}</name>" in block:
+                return str(block)
+        return None
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def _tcp_open(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+KAMAILIO_CFG = """#!KAMAILIO
+debug=2
+log_stderror=yes
+children=2
+dns=no
+rev_dns=no
+auto_aliases=no
+listen=udp:127.0.0.1:{port}
+mpath="{modules}"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "textops.so"
+loadmodule "siputils.so"
+loadmodule "xlog.so"
+loadmodule "sanity.so"
+loadmodule "auth.so"
+modparam("rr", "enable_full_lr", 1)
+
+request_route {{
+    xlog("L_INFO", "REQ $rm $ru from $si:$sp callid=$ci\\n");
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (has_totag()) {{
+        if (loose_route()) {{
+            xlog("L_INFO", "IN-DIALOG $rm callid=$ci from $si:$sp\\n");
+            t_relay();
+            exit;
+        }}
+        if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+        sl_send_reply("404", "Not Here");
+        exit;
+    }}
+    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
+    pv_proxy_authenticate("{realm}", "{password}", "0");
+    $var(rc) = $rc;
+    if ($var(rc) == -2 || $var(rc) == -3 || $var(rc) == -8) {{
+        xlog("L_INFO", "AUTH-REJECTED $au rc=$var(rc) callid=$ci\\n");
+        sl_send_reply("403", "Forbidden");
+        exit;
+    }}
+    if ($var(rc) < 0) {{
+        xlog("L_INFO", "AUTH-CHALLENGE rc=$var(rc) callid=$ci\\n");
+        proxy_challenge("{realm}", "1");
+        exit;
+    }}
+    if ($au != "{user}") {{ sl_send_reply("403", "Forbidden"); exit; }}
+    xlog("L_INFO", "AUTH-OK $au callid=$ci\\n");
+    consume_credentials();
+    record_route();
+    $ru = "sip:" + $rU + "@127.0.0.1:{far_end_port}";
+    t_relay();
+}}
+"""
+
+
+@dataclass(frozen=True)
+class SipAccount:
+    user: str = "bridge"
+    password: str = "s3cret-test-pw"
+    realm: str = "bridge.test"
+
+
+class Kamailio:
+    """A SIP domain on 127.0.0.1 that answers INVITEs with 407 and relays to the far end."""
+
+    def __init__(self, workdir: Path, far_end_port: int, account: SipAccount) -> None:
+        self.dir = workdir / "kamailio"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_udp_tcp_pair()
+        self.account = account
+        cfg = self.dir / "kamailio.cfg"
+        cfg.write_text(KAMAILIO_CFG.format(
+            port=self.port, modules=KAMAILIO_MODULES, realm=account.realm, password=account.password,
+            user=account.user, far_end_port=far_end_port))
+        self.process = PeerProcess(
+            "kamailio", ["kamailio", "-DD", "-E", "-f", str(cfg), "-m", "32", "-M", "4",
+                         "-P", str(self.dir / "kamailio.pid"), "-Y", str(self.dir)],
+            self.dir / "kamailio.log")
+        self.process.wait_for(self._answers_options, 10, "SIP listener")
+
+    def _answers_options(self) -> bool:
+        return "listening on" in self.process.log_text() or "INFO: <core>" in self.process.log_text()
+
+    def log(self) -> str:
+        return self.process.log_text()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+BARESIP_CONFIG = """
+poll_method epoll
+sip_listen 127.0.0.1:{port}
+net_interface 127.0.0.1
+rtp_ports {rtp_first}-{rtp_last}
+audio_player aubridge,nil
+audio_source {source}
+ausrc_srate 48000
+ausrc_channels 2
+module_path {modules}
+module g711.so
+module ausine.so
+module aufile.so
+module aubridge.so
+module_app account.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:{ctrl_port}
+"""
+
+
+class Baresip:
+    """The far end: auto-answers ``sip:uas@...`` with PCMU and plays a tone (or a WAV file)."""
+
+    def __init__(self, workdir: Path, source: str = "ausine,440", user: str = "uas") -> None:
+        self.dir = workdir / "baresip"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_udp_tcp_pair()
+        self.ctrl_port = free_port()
+        self.user = user
+        first, last = free_even_range(20)
+        (self.dir / "config").write_text(BARESIP_CONFIG.format(
+            port=self.port, rtp_first=first, rtp_last=last, source=source,
+            modules=BARESIP_MODULES, ctrl_port=self.ctrl_port))
+        (self.dir / "accounts").write_text(
+            f"<sip:{user}@127.0.0.1:{self.port};transport=udp>;regint=0;answermode=auto;audio_codecs=PCMU\n")
+        (self.dir / "contacts").write_text("")
+        self.process = PeerProcess("baresip", ["baresip", "-f", str(self.dir)], self.dir / "baresip.log")
+        self.process.wait_for(lambda: _tcp_open(self.ctrl_port), 10, "ctrl_tcp listener")
+
+    def command(self, command: str, params: str = "") -> None:
+        """Send a ctrl_tcp command (netstring-framed JSON)."""
+        body = json.dumps({"command": command, "params": params, "token": "t"}).encode()
+        with socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=2) as sock:
+            sock.sendall(str(len(body)).encode() + b":" + body + b",")
+            time.sleep(0.1)
+
+    def hangup(self) -> None:
+        self.command("hangup")
+
+    def log(self) -> str:
+        return self.process.log_text()
+
+    def stop(self) -> None:
+        self.process.stop()
