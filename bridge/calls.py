@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 
 from bridge.model import CallSpec
 from bridge.rtmp.url import RtmpTarget
@@ -11,6 +12,7 @@ from bridge.services import Services
 from bridge.session import CallSession
 
 log = logging.getLogger("bridge.calls")
+RECENT_CALLS_KEPT = 1000
 
 
 class DuplicateCall(Exception):
@@ -28,6 +30,7 @@ class CallManager:
         self.services = services
         self._group = group
         self.sessions: dict[str, CallSession] = {}
+        self.recent: OrderedDict[str, CallSession] = OrderedDict()
         self._streams: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -44,6 +47,10 @@ class CallManager:
         self._streams[stream_key] = spec.call_id
         self._tasks[spec.call_id] = self._group.create_task(self._run(session, stream_key))
         return session
+
+    def find(self, call_id: str) -> CallSession | None:
+        """An active call, or one of the last ended ones (to read its final state)."""
+        return self.sessions.get(call_id) or self.recent.get(call_id)
 
     def terminate(self, call_id: str) -> CallSession | None:
         session = self.sessions.get(call_id)
@@ -69,4 +76,8 @@ class CallManager:
             self.sessions.pop(call_id, None)
             self._streams.pop(stream_key, None)
             self._tasks.pop(call_id, None)
+            self.recent[call_id] = session
+            self.recent.move_to_end(call_id)
+            while len(self.recent) > RECENT_CALLS_KEPT:
+                self.recent.popitem(last=False)
             log.info("call %s removed (%s: %s)", call_id, session.state.value, session.reason)

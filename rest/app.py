@@ -88,10 +88,12 @@ def session_json(session: CallSession) -> dict[str, Any]:
         "callId": spec.call_id,
         "callee": spec.callee,
         "sipDomain": spec.sip_domain,
+        "sipCallId": session.sip_call_id,
         "appKey": spec.app_key,
         "hasAudio": spec.has_audio,
         "hasVideo": spec.has_video,
         "rtmpTarget": session.target.public_url(),
+        "active": not session.state.final,
         "state": session.state.value,
         "reason": session.reason,
         "createdAt": session.created_at.isoformat(),
@@ -131,9 +133,9 @@ async def list_calls(request: web.Request) -> web.Response:
 
 async def get_call(request: web.Request) -> web.Response:
     call_id = request.match_info["callId"]
-    session = request.app[MANAGER_KEY].sessions.get(call_id)
+    session = request.app[MANAGER_KEY].find(call_id)
     if session is None:
-        return error_response(404, "not_found", f"no active call {call_id!r}", "callId")
+        return error_response(404, "not_found", f"no call {call_id!r} is active or recently ended", "callId")
     return web.json_response(session_json(session))
 
 

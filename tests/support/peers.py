@@ -201,6 +201,7 @@ module ausine.so
 module aufile.so
 module aubridge.so
 module_app account.so
+module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:{ctrl_port}
 """

@@ -1,0 +1,130 @@
+"""REST call -> SIP (kamailio, digest 407) -> baresip tone -> RTP -> AAC -> nginx-rtmp -> player."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+
+from tests.support.audio import dominant_frequency, pull_audio, silent_fraction
+from tests.support.daemon import BridgeDaemon
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount
+
+pytestmark = pytest.mark.e2e
+
+
+def call_body(call_id: str, stream: str, nginx: NginxRtmp, domain: Kamailio, account: SipAccount,
+              password: str | None = None) -> dict[str, Any]:
+    """The REST contract as clients send it: booleans and ports as strings."""
+    return {
+        "callId": call_id,
+        "callee": "uas",
+        "rtmpUrl": nginx.url,
+        "rtmpStream": stream,
+        "hasAudio": "false",
+        "hasVideo": "false",
+        "connection": {
+            "sipLogin": account.user,
+            "sipPassword": password or account.password,
+            "sipAuthenticationName": account.user,
+            "sipDomain": "127.0.0.1",
+            "sipPort": str(domain.port),
+            "sipRegisterRequired": "false",
+            "appKey": "e2e",
+        },
+    }
+
+
+def wait_until(predicate: Any, timeout: float, what: str) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.01)
+    raise TimeoutError(what)
+
+
+def active_ids(daemon: BridgeDaemon) -> list[str]:
+    status, body = daemon.request("GET", "/RESTCall/calls")
+    assert status == 200
+    return [call["callId"] for call in body["calls"]]
+
+
+def test_tone_reaches_the_player_and_far_end_hangup_ends_everything(
+    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon,
+) -> None:
+    posted = time.monotonic()
+    status, session = daemon.request("POST", "/RESTCall/call", call_body("tone-1", "tone1", nginx, sip_domain, account))
+    assert status == 200, session
+    assert session["callId"] == "tone-1" and session["state"] in {"PENDING", "TRYING"}
+    assert account.password not in str(session)
+
+    def audio_on_server() -> bool:
+        block = nginx.stream_stat("tone1")
+        return block is not None and "<audio>" in block and "<codec>AAC</codec>" in block
+
+    wait_until(audio_on_server, 15, "stream with AAC audio on nginx-rtmp")
+    print(f"\nPOST -> AAC audio on the RTMP server: {(time.monotonic() - posted) * 1000:.0f} ms")
+    assert daemon.wait_state("tone-1", {"ESTABLISHED"})["state"] == "ESTABLISHED"
+
+    pulled = pull_audio(f"{nginx.url}/tone1", seconds=6.0)
+    assert pulled.codec == "aac"
+    assert pulled.seconds >= 5.5
+    frequency = dominant_frequency(pulled.samples, pulled.sample_rate)
+    silent = silent_fraction(pulled.samples, pulled.sample_rate)
+    print(f"player: {pulled.seconds:.2f} s at {pulled.sample_rate} Hz, peak {frequency:.1f} Hz, "
+          f"silent 20 ms windows {silent:.2%}, max timestamp gap {pulled.max_timestamp_gap_ms:.1f} ms")
+    assert abs(frequency - 440.0) <= 5.0
+    assert silent <= 0.02
+    counters = daemon.call("tone-1")["counters"]  # type: ignore[index]
+    assert counters["packets"] > 250 and counters["bytesPublished"] > 10_000
+
+    far_end.hangup()
+    wait_until(lambda: "tone-1" not in active_ids(daemon), 10, "session removed after far-end BYE")
+    ended = daemon.call("tone-1")
+    assert ended is not None and ended["state"] == "FINISH" and "remote hangup" in ended["reason"]
+    wait_until(lambda: nginx.stream_stat("tone1") is None, 10, "stream unpublished on nginx-rtmp")
+
+
+def test_terminate_sends_bye_through_the_sip_domain_and_conflicts_are_409(
+    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon,
+) -> None:
+    body = call_body("term-1", "term1", nginx, sip_domain, account)
+    status, _ = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200
+    established = daemon.wait_state("term-1", {"ESTABLISHED"})
+
+    status, conflict = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 409 and conflict["error"]["field"] == "callId"
+    status, conflict = daemon.request("POST", "/RESTCall/call", dict(body, callId="term-2"))
+    assert status == 409 and conflict["error"]["field"] == "rtmpStream"
+
+    status, _ = daemon.request("POST", "/RESTCall/terminate", {"callId": "term-1"})
+    assert status == 200
+    wait_until(lambda: "term-1" not in active_ids(daemon), 10, "session removed after terminate")
+    assert daemon.call("term-1")["state"] == "FINISH"  # type: ignore[index]
+    sip_call_id = re.escape(established["sipCallId"])
+    wait_until(lambda: re.search(f"IN-DIALOG BYE callid={sip_call_id}", sip_domain.log()) is not None,
+               5, "in-dialog BYE in kamailio's log")
+    wait_until(lambda: nginx.stream_stat("term1") is None, 10, "stream unpublished on nginx-rtmp")
+
+    status, missing = daemon.request("POST", "/RESTCall/terminate", {"callId": "term-1"})
+    assert status == 404 and missing["error"]["field"] == "callId"
+
+
+def test_wrong_password_fails_with_authentication_reason_and_no_retry_loop(
+    nginx: NginxRtmp, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon,
+) -> None:
+    body = call_body("badpw-1", "badpw1", nginx, sip_domain, account, password="not-the-password")
+    status, _ = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200
+    failed = daemon.wait_state("badpw-1", {"FAILED", "FINISH"})
+    assert failed["state"] == "FAILED"
+    assert "authentication" in failed["reason"] and "403" in failed["reason"]
+    time.sleep(1.0)  # a retry loop would show further INVITEs by now
+    invites = re.findall(f"REQ INVITE .* callid={re.escape(failed['sipCallId'])}", sip_domain.log())
+    assert len(invites) == 2  # the unauthenticated INVITE and one answer to the 407
+    assert nginx.stream_stat("badpw1") is None
+    assert "not-the-password" not in daemon.log()
