@@ -9,7 +9,7 @@ PCMU_SILENCE = 0xFF
 """The µ-law code of a zero sample."""
 
 _BIAS = 0x84
-_CLIP = 32635
+_CLIP = 8159
 
 
 def _build_decode_table() -> npt.NDArray[np.int16]:
@@ -22,16 +22,20 @@ def _build_decode_table() -> npt.NDArray[np.int16]:
     return np.where(sign != 0, -magnitude, magnitude).astype(np.int16)
 
 
+_SEGMENT_ENDS = (0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF)
+
+
 def _encode_one(sample: int) -> int:
-    sign = 0x80 if sample < 0 else 0
-    magnitude = min(abs(sample), _CLIP) + _BIAS
-    exponent = 7
-    mask = 0x4000
-    while exponent > 0 and not magnitude & mask:
-        exponent -= 1
-        mask >>= 1
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+    """The reference encoder of ITU-T G.191 (14-bit magnitude, bias 33, clip 8159)."""
+    value = sample >> 2
+    mask = 0xFF
+    if value < 0:
+        value, mask = -value, 0x7F
+    value = min(value, _CLIP) + (_BIAS >> 2)
+    segment = next((i for i, end in enumerate(_SEGMENT_ENDS) if value <= end), 8)
+    if segment >= 8:
+        return 0x7F ^ mask
+    return ((segment << 4) | ((value >> (segment + 1)) & 0x0F)) ^ mask
 
 
 ULAW_TO_LINEAR = _build_decode_table()

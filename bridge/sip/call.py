@@ -12,7 +12,7 @@ from enum import Enum
 
 from sipmessage import Address, AuthChallenge, CSeq, Parameters, Request, Response, URI, Via
 
-from bridge.sip.digest import Credentials, DigestClient, DigestError
+from bridge.sip.digest import Credentials, DigestClient, DigestError, strongest_challenge
 from bridge.sip.events import CallAnswered, CallEnded, CallEvent, CallProgress, EndCause, cause_for_status
 from bridge.sip.message import branch_of, build_response, new_branch, new_tag, serialize
 from bridge.sip.routing import next_hop
@@ -60,7 +60,7 @@ class OutboundCall:
         self.remote_tag: str | None = None
         self.remote_target: URI = settings.request_uri
         self.route_set: list[Address] = []
-        self._transactions: dict[str, ClientTransaction] = {}
+        self._transactions: dict[tuple[str, str], ClientTransaction] = {}
         self._invite: ClientTransaction | None = None
         self._cseq = 0
         self._digest = DigestClient(settings.credentials) if settings.credentials else None
@@ -126,9 +126,9 @@ class OutboundCall:
         self._prune()
 
     def receive_response(self, response: Response, now: float) -> None:
-        """A response whose Call-ID is ours (section 17.1.3 matching by branch)."""
-        transaction = self._transactions.get(branch_of(response))
-        if transaction is None or response.cseq.method != transaction.method:
+        """A response whose Call-ID is ours (section 17.1.3: matched by branch and CSeq method)."""
+        transaction = self._transactions.get((branch_of(response), response.cseq.method))
+        if transaction is None:
             return
         passed = transaction.receive_response(response, now)
         if passed is not None and transaction is self._invite:
@@ -171,7 +171,7 @@ class OutboundCall:
             request.headers.set(name, value)
         transaction = ClientTransaction(request, self.settings.destination, now, self.settings.timers)
         self._invite = transaction
-        self._transactions[transaction.branch] = transaction
+        self._transactions[(transaction.branch, transaction.method)] = transaction
         self._collect_outbox()
 
     def _on_invite_response(self, response: Response, now: float) -> None:
@@ -332,7 +332,7 @@ class OutboundCall:
 
     def _start_transaction(self, request: Request, destination: Endpoint, now: float) -> None:
         transaction = ClientTransaction(request, destination, now, self.settings.timers)
-        self._transactions[transaction.branch] = transaction
+        self._transactions[(transaction.branch, transaction.method)] = transaction
         self._collect_outbox()
 
     def _collect_outbox(self) -> None:
@@ -342,9 +342,9 @@ class OutboundCall:
                 transaction.outbox.clear()
 
     def _prune(self) -> None:
-        done = [b for b, t in self._transactions.items() if t.terminated and t is not self._invite]
-        for branch in done:
-            del self._transactions[branch]
+        done = [k for k, t in self._transactions.items() if t.terminated and t is not self._invite]
+        for key in done:
+            del self._transactions[key]
 
     def _end(self, event: CallEnded) -> None:
         if self._ended:
@@ -356,10 +356,7 @@ class OutboundCall:
 
 
 def _challenge_of(response: Response) -> tuple[AuthChallenge | None, str]:
-    """The challenge in a 401 (WWW-) or 407 (Proxy-Authenticate), and the header to answer with."""
-    try:
-        if response.code == 407:
-            return response.proxy_authenticate, "Proxy-Authorization"
-        return response.www_authenticate, "Authorization"
-    except ValueError:
-        return None, ""
+    """The best challenge in a 401 (WWW-) or 407 (Proxy-Authenticate), and the header to answer with."""
+    if response.code == 407:
+        return strongest_challenge(response.headers.getlist("Proxy-Authenticate")), "Proxy-Authorization"
+    return strongest_challenge(response.headers.getlist("WWW-Authenticate")), "Authorization"

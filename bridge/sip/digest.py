@@ -8,6 +8,7 @@ injected so tests can use the RFCs' vectors.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,48 @@ class CredentialParameters(AuthParameters):
 
 class DigestError(ValueError):
     """A challenge we cannot answer (unknown scheme, algorithm or qop)."""
+
+
+_CHALLENGE = re.compile(r"^\s*(?P<scheme>[A-Za-z][A-Za-z0-9._-]*)\s+(?P<params>.*)$", re.S)
+_AUTH_PARAM = re.compile(
+    r'\s*(?P<key>[A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<token>[^\s,"]+))\s*(?:,|$)'
+)
+_STRENGTH = {"SHA-256": 2, "SHA-256-SESS": 2, "MD5": 1, "MD5-SESS": 1}
+
+
+def parse_challenge(value: str) -> AuthChallenge:
+    """Parse a WWW-/Proxy-Authenticate value, RFC 7235 section 2.1 / RFC 3261 section 25.1.
+
+    Unlike a split on commas, quoted values may contain commas (``qop="auth,auth-int"``).
+    """
+    match = _CHALLENGE.match(value)
+    if match is None:
+        raise DigestError(f"malformed challenge {value!r}")
+    params: dict[str, str] = {}
+    rest = match["params"].strip()
+    while rest:
+        item = _AUTH_PARAM.match(rest)
+        if item is None:
+            raise DigestError(f"malformed challenge parameters {rest!r}")
+        quoted = item["quoted"]
+        params[item["key"].lower()] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else item["token"]
+        rest = rest[item.end():].strip()
+    return AuthChallenge(scheme=match["scheme"], parameters=AuthParameters(**params))
+
+
+def strongest_challenge(values: list[str]) -> AuthChallenge | None:
+    """Among several challenges (RFC 8760 section 2.4), the strongest Digest one we support."""
+    best: tuple[int, AuthChallenge] | None = None
+    for value in values:
+        try:
+            challenge = parse_challenge(value)
+        except DigestError:
+            continue
+        algorithm = challenge.parameters.get("algorithm", "MD5").upper()
+        strength = _STRENGTH.get(algorithm, 0) if challenge.scheme.lower() == "digest" else 0
+        if strength and (best is None or strength > best[0]):
+            best = (strength, challenge)
+    return best[1] if best else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,9 @@ class ClientTransaction:
             if self._ack_bytes is not None and response.code >= 300:
                 self.outbox.append((self._ack_bytes, self.destination))
             return None
+        if self.state is TransactionState.ACCEPTED:
+            # RFC 6026 section 8.4: pass 2xx retransmissions up, Timer M keeps running.
+            return response if 200 <= response.code < 300 else None
         if response.code < 200:
             return self._on_provisional(response)
         if self.is_invite:
@@ -89,8 +92,6 @@ class ClientTransaction:
         return response
 
     def _on_provisional(self, response: Response) -> Response | None:
-        if self.state is TransactionState.ACCEPTED:
-            return None
         self.state = TransactionState.PROCEEDING
         if self.is_invite:
             self._retransmit_at = None

@@ -1,0 +1,195 @@
+"""The outbound call core: auth retry, ACK, dialog routing, BYE, CANCEL, far-end requests."""
+
+from __future__ import annotations
+
+from sipmessage import URI
+
+from bridge.sip.agent import SipAgent
+from bridge.sip.call import CallPhase, CallSettings, OutboundCall
+from bridge.sip.digest import Credentials
+from bridge.sip.events import CallAnswered, CallEnded, CallProgress, EndCause
+from tests.unit.sipfakes import SDP_ANSWER, in_dialog_request, parse_request, respond
+
+DOMAIN = ("192.0.2.1", 5060)
+CHALLENGE = {"Proxy-Authenticate": 'Digest realm="example.com", nonce="n1", qop="auth"'}
+ROUTES = {"Record-Route": "<sip:192.0.2.50:5070;lr>, <sip:192.0.2.1;lr>",
+          "Contact": "<sip:uas@192.0.2.9:5080>"}
+
+
+def new_call(answer_timeout: float = 60.0) -> tuple[SipAgent, OutboundCall]:
+    settings = CallSettings(
+        call_id="c1@test", request_uri=URI.parse("sip:uas@example.com"),
+        from_uri=URI.parse("sip:bridge@example.com"), destination=DOMAIN,
+        local_address=("192.0.2.2", 5062), sdp_offer=b"v=0\r\n",
+        credentials=Credentials("bridge", "pw"), answer_timeout=answer_timeout,
+    )
+    agent = SipAgent()
+    call = OutboundCall(settings)
+    agent.add_call(call, 0.0)
+    return agent, call
+
+
+def take(agent: SipAgent) -> list[tuple[bytes, tuple[str, int]]]:
+    out, agent.outbox = agent.outbox, []
+    return out
+
+
+def events(agent: SipAgent) -> list[object]:
+    out, agent.events = agent.events, []
+    return [event for _, event in out]
+
+
+def establish(agent: SipAgent) -> tuple[bytes, bytes]:
+    """Run INVITE -> 407 -> INVITE -> 180 -> 200; return (authenticated INVITE, 200 OK)."""
+    invite = parse_request(take(agent)[0][0])
+    agent.receive_datagram(respond(invite, 407, "Proxy Authentication Required", headers=CHALLENGE), DOMAIN, 0.1)
+    sent = take(agent)
+    assert [parse_request(d).method for d, _ in sent] == ["ACK", "INVITE"]
+    second = parse_request(sent[1][0])
+    agent.receive_datagram(respond(second, 180, "Ringing"), DOMAIN, 0.2)
+    ok = respond(second, 200, "OK", headers=ROUTES, body=SDP_ANSWER)
+    agent.receive_datagram(ok, DOMAIN, 0.3)
+    return sent[1][0], ok
+
+
+def test_invite_is_retried_with_credentials_new_branch_and_next_cseq() -> None:
+    agent, call = new_call()
+    first = parse_request(agent.outbox[0][0])
+    invite_bytes, _ = establish(agent)
+    second = parse_request(invite_bytes)
+    assert second.cseq.sequence == first.cseq.sequence + 1
+    assert second.via[0].parameters["branch"] != first.via[0].parameters["branch"]
+    assert second.call_id == first.call_id and second.from_address == first.from_address
+    auth = second.headers.get("Proxy-Authorization") or ""
+    assert 'username="bridge"' in auth and 'realm="example.com"' in auth and "nc=00000001" in auth
+    assert [type(e) for e in events(agent)] == [CallProgress, CallAnswered]
+    assert call.phase is CallPhase.CONFIRMED
+
+
+def test_ack_for_2xx_goes_through_the_route_set_to_the_remote_target() -> None:
+    agent, call = new_call()
+    establish(agent)
+    (ack_bytes, destination), = take(agent)
+    ack = parse_request(ack_bytes)
+    assert ack.method == "ACK" and str(ack.uri) == "sip:uas@192.0.2.9:5080"
+    assert [str(r.uri) for r in ack.route] == ["sip:192.0.2.1;lr", "sip:192.0.2.50:5070;lr"]
+    assert destination == ("192.0.2.1", 5060)
+    assert ack.cseq.sequence == 2 and ack.to_address.parameters["tag"] == "far1"
+
+
+def test_retransmitted_2xx_gets_the_same_ack_again() -> None:
+    agent, _ = new_call()
+    _, ok = establish(agent)
+    first_ack = take(agent)
+    agent.receive_datagram(ok, DOMAIN, 0.8)
+    assert take(agent) == first_ack
+
+
+def test_second_challenge_after_our_credentials_fails_without_retry() -> None:
+    agent, call = new_call()
+    invite = parse_request(take(agent)[0][0])
+    agent.receive_datagram(respond(invite, 407, "Proxy Authentication Required", headers=CHALLENGE), DOMAIN, 0.1)
+    second = parse_request(take(agent)[1][0])
+    agent.receive_datagram(respond(second, 407, "Proxy Authentication Required", headers=CHALLENGE), DOMAIN, 0.2)
+    assert [parse_request(d).method for d, _ in take(agent)] == ["ACK"]
+    (ended,) = events(agent)
+    assert ended == CallEnded(EndCause.AUTH_FAILED, 407, "Proxy Authentication Required")
+    assert call.phase is CallPhase.TERMINATED
+
+
+def test_stale_nonce_is_answered_again_without_counting_as_failure() -> None:
+    agent, _ = new_call()
+    invite = parse_request(take(agent)[0][0])
+    agent.receive_datagram(respond(invite, 407, "Proxy Authentication Required", headers=CHALLENGE), DOMAIN, 0.1)
+    second = parse_request(take(agent)[1][0])
+    stale = {"Proxy-Authenticate": 'Digest realm="example.com", nonce="n2", qop="auth", stale=true'}
+    agent.receive_datagram(respond(second, 407, "Proxy Authentication Required", headers=stale), DOMAIN, 0.2)
+    third = parse_request(take(agent)[1][0])
+    assert 'nonce="n2"' in (third.headers.get("Proxy-Authorization") or "")
+
+
+def test_rejection_maps_to_cause_with_code_and_phrase() -> None:
+    agent, _ = new_call()
+    invite = parse_request(take(agent)[0][0])
+    agent.receive_datagram(respond(invite, 486, "Busy Here"), DOMAIN, 0.1)
+    assert events(agent) == [CallEnded(EndCause.BUSY, 486, "Busy Here")]
+
+
+def test_local_hangup_sends_bye_in_dialog_and_ends_on_200() -> None:
+    agent, call = new_call()
+    establish(agent)
+    take(agent)
+    events(agent)
+    agent.hangup("c1@test", 1.0)
+    (bye_bytes, destination), = take(agent)
+    bye = parse_request(bye_bytes)
+    assert bye.method == "BYE" and bye.cseq.sequence == 3 and destination == ("192.0.2.1", 5060)
+    assert len(bye.route) == 2 and bye.to_address.parameters["tag"] == "far1"
+    agent.receive_datagram(respond(bye, 200, "OK"), DOMAIN, 1.1)
+    assert events(agent) == [CallEnded(EndCause.LOCAL_HANGUP)]
+
+
+def test_far_end_bye_is_answered_200_and_retransmission_absorbed() -> None:
+    agent, call = new_call()
+    invite_bytes, ok = establish(agent)
+    take(agent)
+    events(agent)
+    bye = in_dialog_request("BYE", parse_request(invite_bytes), ok, cseq=7)
+    agent.receive_datagram(bye, ("192.0.2.1", 5060), 2.0)
+    (response, destination), = take(agent)
+    assert response.startswith(b"SIP/2.0 200 OK") and destination == ("192.0.2.1", 5060)
+    assert events(agent) == [CallEnded(EndCause.REMOTE_HANGUP)]
+    agent.receive_datagram(bye, ("192.0.2.1", 5060), 2.5)
+    assert take(agent) == [(response, destination)]
+
+
+def test_far_end_options_in_dialog_gets_200() -> None:
+    agent, _ = new_call()
+    invite_bytes, ok = establish(agent)
+    take(agent)
+    agent.receive_datagram(in_dialog_request("OPTIONS", parse_request(invite_bytes), ok), DOMAIN, 2.0)
+    (response, _), = take(agent)
+    assert response.startswith(b"SIP/2.0 200 OK") and b"Allow: INVITE" in response
+
+
+def test_hangup_while_ringing_sends_cancel_then_ends_on_487() -> None:
+    agent, _ = new_call()
+    invite = parse_request(take(agent)[0][0])
+    agent.receive_datagram(respond(invite, 180, "Ringing"), DOMAIN, 0.1)
+    events(agent)
+    agent.hangup("c1@test", 0.5)
+    (cancel_bytes, _), = take(agent)
+    cancel = parse_request(cancel_bytes)
+    assert cancel.method == "CANCEL" and cancel.cseq.sequence == invite.cseq.sequence
+    assert cancel.via[0].parameters["branch"] == invite.via[0].parameters["branch"]
+    agent.receive_datagram(respond(cancel, 200, "OK"), DOMAIN, 0.6)
+    agent.receive_datagram(respond(invite, 487, "Request Terminated"), DOMAIN, 0.7)
+    assert events(agent) == [CallEnded(EndCause.LOCAL_HANGUP, 487, "Request Terminated")]
+
+
+def test_2xx_racing_our_cancel_is_acked_and_byed() -> None:
+    agent, _ = new_call()
+    invite = parse_request(take(agent)[0][0])
+    agent.receive_datagram(respond(invite, 180, "Ringing"), DOMAIN, 0.1)
+    agent.hangup("c1@test", 0.5)
+    take(agent)
+    agent.receive_datagram(respond(invite, 200, "OK", headers=ROUTES, body=SDP_ANSWER), DOMAIN, 0.6)
+    assert [parse_request(d).method for d, _ in take(agent)] == ["ACK", "BYE"]
+
+
+def test_no_answer_timeout_cancels() -> None:
+    agent, _ = new_call(answer_timeout=5.0)
+    invite = parse_request(take(agent)[0][0])
+    agent.receive_datagram(respond(invite, 180, "Ringing"), DOMAIN, 0.1)
+    agent.handle_timer(5.0)
+    assert [parse_request(d).method for d, _ in take(agent)] == ["CANCEL"]
+    agent.receive_datagram(respond(invite, 487, "Request Terminated"), DOMAIN, 5.1)
+    assert events(agent)[-1] == CallEnded(EndCause.NO_ANSWER, 487, "Request Terminated")
+
+
+def test_timer_b_without_any_response_ends_with_timeout() -> None:
+    agent, _ = new_call()
+    while (deadline := agent.get_timer()) is not None and deadline < 40:
+        agent.handle_timer(deadline)
+    assert events(agent) == [CallEnded(EndCause.TIMEOUT, 408, "Request Timeout")]
+    assert len(take(agent)) == 7  # the INVITE and six retransmissions (Timer A)

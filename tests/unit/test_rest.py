@@ -1,0 +1,95 @@
+"""The REST contract: string booleans/ports, field errors, 404, and no secrets in replies."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from bridge.calls import CallManager
+from bridge.config import load_config
+from bridge.services import Services
+from bridge.sip.agent import SipAgent
+from bridge.sip.timers import TimerSettings
+from bridge.sip.transport import SipTransport
+from rest.app import create_app
+from rtp.ports import PortAllocator
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def body(**changes: Any) -> dict[str, Any]:
+    connection = {
+        "sipLogin": "bridge", "sipPassword": "pw-unit-secret", "sipAuthenticationName": "bridge",
+        "sipDomain": "127.0.0.1", "sipPort": "5999", "sipRegisterRequired": "false", "appKey": "k",
+    }
+    connection.update(changes.pop("connection", {}))
+    data = {"callId": "c1", "callee": "uas", "rtmpUrl": "rtmp://127.0.0.1:1/live", "rtmpStream": "s1",
+            "hasAudio": "false", "hasVideo": "true", "connection": connection}
+    data.update(changes)
+    return data
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    config = load_config(REPO / "conf" / "bridge.toml", environ={"BRIDGE_SIP__LISTEN": "127.0.0.1:0"})
+    sip = await SipTransport.listen(SipAgent(), "127.0.0.1", 0)
+    services = Services(config, sip, PortAllocator(41000, 41099), TimerSettings())
+    import asyncio
+
+    async with asyncio.TaskGroup() as group:
+        manager = CallManager(services, group)
+        async with TestClient(TestServer(create_app(manager))) as test_client:
+            yield test_client
+        await manager.terminate_all(2.0)
+    sip.close()
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"callee": ""}, "callee"),
+    ({"hasAudio": "maybe"}, "hasAudio"),
+    ({"connection": {"sipPort": "50x"}}, "connection.sipPort"),
+    ({"connection": {"sipPort": 70000}}, "connection.sipPort"),
+    ({"connection": {"sipLogin": "a\r\nVia: x"}}, "connection.sipLogin"),
+    ({"connection": {"sipDomain": "bad domain"}}, "connection.sipDomain"),
+    ({"rtmpUrl": "http://cdn/live"}, "rtmpUrl"),
+    ({"rtmpStream": ""}, "rtmpStream"),
+    ({"connection": {"sipRegisterRequired": "true"}}, "connection.sipRegisterRequired"),
+])
+async def test_bad_fields_are_400_naming_the_field(client: TestClient, changes: dict[str, Any], field: str) -> None:  # type: ignore[type-arg]
+    reply = await client.post("/RESTCall/call", json=body(**changes))
+    data = await reply.json()
+    assert reply.status == 400, data
+    assert data["error"]["field"] == field and data["error"]["message"]
+
+
+async def test_missing_field_and_bad_json(client: TestClient) -> None:  # type: ignore[type-arg]
+    data = body()
+    del data["connection"]["sipDomain"]
+    reply = await client.post("/RESTCall/call", json=data)
+    assert reply.status == 400 and (await reply.json())["error"]["field"] == "connection.sipDomain"
+    reply = await client.post("/RESTCall/call", data=b"{not json")
+    assert reply.status == 400 and (await reply.json())["error"]["code"] == "invalid_json"
+
+
+async def test_string_booleans_and_ports_are_accepted_and_password_never_returned(client: TestClient) -> None:  # type: ignore[type-arg]
+    reply = await client.post("/RESTCall/call", json=body())
+    data = await reply.json()
+    assert reply.status == 200, data
+    assert data["hasAudio"] is False and data["hasVideo"] is True and data["state"] in ("PENDING", "TRYING")
+    listing = await (await client.get("/RESTCall/calls")).text()
+    single = await (await client.get("/RESTCall/calls/c1")).text()
+    for text in (str(data), listing, single):
+        assert "pw-unit-secret" not in text
+    reply = await client.post("/RESTCall/call", json=body())
+    assert reply.status == 409
+
+
+async def test_unknown_call_is_404(client: TestClient) -> None:  # type: ignore[type-arg]
+    reply = await client.post("/RESTCall/terminate", json={"callId": "nope"})
+    assert reply.status == 404 and (await reply.json())["error"]["field"] == "callId"
+    reply = await client.get("/RESTCall/calls/nope")
+    assert reply.status == 404
