@@ -25,7 +25,8 @@ class PlayoutClock:
         self.frames_played = 0
 
     def frames_due(self, now: float) -> int:
-        due = int((now - self.start) / self.frame_seconds) - self.frames_played
+        # The epsilon makes a wake-up exactly at a deadline count that frame (0.06 / 0.02 < 3.0).
+        due = int((now - self.start) / self.frame_seconds + 1e-6) - self.frames_played
         return max(due, 0)
 
     def advance(self, frames: int) -> None:
@@ -60,4 +61,8 @@ class MediaPipeline:
         return self.encoder.encode(np.ascontiguousarray(decode_ulaw(ulaw)))
 
     def next_deadline(self) -> float:
-        return self.clock.next_deadline()
+        """When enough audio is due to encode the next whole batch of AAC frames."""
+        missing = max(self.encoder.input_batch - len(self._pending), 1)
+        frames = -(-missing // self.frame_samples)
+        clock = self.clock
+        return clock.start + (clock.frames_played + frames) * clock.frame_seconds

@@ -46,12 +46,6 @@ def wait_until(predicate: Any, timeout: float, what: str) -> float:
     raise TimeoutError(what)
 
 
-def active_ids(daemon: BridgeDaemon) -> list[str]:
-    status, body = daemon.request("GET", "/RESTCall/calls")
-    assert status == 200
-    return [call["callId"] for call in body["calls"]]
-
-
 def test_tone_reaches_the_player_and_far_end_hangup_ends_everything(
     nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon,
 ) -> None:
@@ -82,7 +76,7 @@ def test_tone_reaches_the_player_and_far_end_hangup_ends_everything(
     assert counters["packets"] > 250 and counters["bytesPublished"] > 10_000
 
     far_end.hangup()
-    wait_until(lambda: "tone-1" not in active_ids(daemon), 10, "session removed after far-end BYE")
+    daemon.wait_gone("tone-1", timeout=10)
     ended = daemon.call("tone-1")
     assert ended is not None and ended["state"] == "FINISH" and "remote hangup" in ended["reason"]
     wait_until(lambda: nginx.stream_stat("tone1") is None, 10, "stream unpublished on nginx-rtmp")
@@ -103,7 +97,7 @@ def test_terminate_sends_bye_through_the_sip_domain_and_conflicts_are_409(
 
     status, _ = daemon.request("POST", "/RESTCall/terminate", {"callId": "term-1"})
     assert status == 200
-    wait_until(lambda: "term-1" not in active_ids(daemon), 10, "session removed after terminate")
+    daemon.wait_gone("term-1", timeout=10)
     assert daemon.call("term-1")["state"] == "FINISH"  # type: ignore[index]
     sip_call_id = re.escape(established["sipCallId"])
     wait_until(lambda: re.search(f"IN-DIALOG BYE callid={sip_call_id}", sip_domain.log()) is not None,

@@ -50,7 +50,13 @@ class BridgeDaemon:
         self.process = PeerProcess(
             "sip-rtmp-bridge", [sys.executable, "-m", "bridge", "--config", str(self.config_path)],
             self.dir / "daemon.log", env=full_env, cwd=Path(__file__).resolve().parents[2])
-        self.process.wait_for_log("ready:", timeout=20)
+        self.process.wait_for(self._answers, timeout=20, what="REST API")
+
+    def _answers(self) -> bool:
+        try:
+            return self.request("GET", "/RESTCall/health")[0] == 200
+        except OSError:
+            return False
 
     @property
     def base_url(self) -> str:
@@ -81,10 +87,17 @@ class BridgeDaemon:
         raise TimeoutError(f"call {call_id} never reached {states}; last seen {last}\n"
                            f"{self.process.log_text()[-4000:]}")
 
+    def active_ids(self) -> list[str]:
+        """callIds in GET /RESTCall/calls (active calls only)."""
+        status, body = self.request("GET", "/RESTCall/calls")
+        assert status == 200, body
+        return [call["callId"] for call in body["calls"]]
+
     def wait_gone(self, call_id: str, timeout: float = 20) -> None:
+        """Until the call has left the active list."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.call(call_id) is None:
+            if call_id not in self.active_ids():
                 return
             time.sleep(0.05)
         raise TimeoutError(f"call {call_id} still active after {timeout}s")

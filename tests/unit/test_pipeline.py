@@ -65,3 +65,15 @@ def test_output_decodes_to_the_tone() -> None:
     audio = np.concatenate(decoded)[4000:]
     spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
     assert abs(np.argmax(spectrum) * 16000 / len(audio) - 440) < 5
+
+
+def test_waking_exactly_at_each_deadline_always_makes_progress() -> None:
+    receiver = RtpReceiver(FAR)
+    pipeline = MediaPipeline(receiver.buffer, AacEncoder(AacSettings()), PlayoutClock(start=0.0))
+    now, produced = 0.0, 0
+    for _ in range(200):
+        produced += len(pipeline.tick(now))
+        deadline = pipeline.next_deadline()
+        assert deadline > now
+        now = deadline
+    assert now >= 200 * 0.06 and produced > 150

@@ -1,0 +1,116 @@
+"""One bridged call on local peers: setup latency, daemon CPU and memory, loop lag.
+
+Prints a table and a JSON line. Usage: ``make bench`` or
+``python -m bench.one_call [--seconds 30] [--calls 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.support.daemon import BridgeDaemon
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def call_body(call_id: str, stream: str, nginx: NginxRtmp, domain: Kamailio, account: SipAccount) -> dict[str, Any]:
+    return {
+        "callId": call_id, "callee": "uas", "rtmpUrl": nginx.url, "rtmpStream": stream,
+        "hasAudio": "false", "hasVideo": "false",
+        "connection": {"sipLogin": account.user, "sipPassword": account.password,
+                       "sipAuthenticationName": account.user, "sipDomain": "127.0.0.1",
+                       "sipPort": str(domain.port), "sipRegisterRequired": "false", "appKey": "bench"},
+    }
+
+
+def time_to_audio(daemon: BridgeDaemon, nginx: NginxRtmp, body: dict[str, Any]) -> float:
+    """Seconds from POST to the stream carrying AAC audio on nginx-rtmp (rtmp_stat, polled every 2 ms)."""
+    start = time.monotonic()
+    status, reply = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200, reply
+    while time.monotonic() - start < 15:
+        block = nginx.stream_stat(body["rtmpStream"])
+        if block and "<codec>AAC</codec>" in block:
+            return time.monotonic() - start
+        time.sleep(0.002)
+    raise TimeoutError("no audio on the RTMP server")
+
+
+def run(seconds: float, setups: int) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="bridge-bench-"))
+    account = SipAccount()
+    nginx, far_end = NginxRtmp(workdir), Baresip(workdir)
+    domain = Kamailio(workdir, far_end.port, account)
+    daemon = BridgeDaemon(workdir, level="warning")
+    try:
+        pid = daemon.process.proc.pid
+        latencies = []
+        for n in range(setups):
+            body = call_body(f"setup-{n}", f"setup{n}", nginx, domain, account)
+            latencies.append(time_to_audio(daemon, nginx, body) * 1000)
+            daemon.request("POST", "/RESTCall/terminate", {"callId": body["callId"]})
+            daemon.wait_gone(body["callId"])
+        idle_cpu_start, idle_start = cpu_seconds(pid), time.monotonic()
+        time.sleep(5)
+        idle_cpu = (cpu_seconds(pid) - idle_cpu_start) / (time.monotonic() - idle_start)
+        body = call_body("load-1", "load1", nginx, domain, account)
+        time_to_audio(daemon, nginx, body)
+        time.sleep(1)
+        cpu_start, wall_start = cpu_seconds(pid), time.monotonic()
+        time.sleep(seconds)
+        busy_cpu = (cpu_seconds(pid) - cpu_start) / (time.monotonic() - wall_start)
+        _, health = daemon.request("GET", "/RESTCall/health")
+        call = daemon.call("load-1") or {}
+        return {
+            "post_to_first_audio_ms": {"median": round(statistics.median(latencies), 1),
+                                        "min": round(min(latencies), 1), "max": round(max(latencies), 1),
+                                        "samples": len(latencies)},
+            "daemon_cpu_percent_idle": round(idle_cpu * 100, 3),
+            "daemon_cpu_percent_one_call": round(busy_cpu * 100, 3),
+            "daemon_rss_mib": round(rss_mib(pid), 1),
+            "event_loop_lag_ms": health["eventLoopLagMs"],
+            "measured_seconds": seconds,
+            "call_counters": call.get("counters"),
+        }
+    finally:
+        for peer in (daemon, domain, far_end, nginx):
+            peer.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--calls", type=int, default=5, help="call setups to time")
+    args = parser.parse_args()
+    result = run(args.seconds, args.calls)
+    latency = result["post_to_first_audio_ms"]
+    print(f"POST -> first AAC audio on nginx-rtmp: median {latency['median']} ms "
+          f"(min {latency['min']}, max {latency['max']}, n={latency['samples']})")
+    print(f"daemon CPU: idle {result['daemon_cpu_percent_idle']} %, "
+          f"one call {result['daemon_cpu_percent_one_call']} % of one core over {args.seconds:g} s")
+    print(f"daemon RSS: {result['daemon_rss_mib']} MiB; event-loop lag ms: {result['event_loop_lag_ms']}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a target needs, only those that are missing.
+#   run:  what the daemon needs (a Python 3.11 with venv)
+#   test: run + the real peers the tests start (nginx-rtmp, kamailio, baresip, ffmpeg)
+set -euo pipefail
+target="${1:-run}"
+
+packages=()
+if ! python3 -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+  packages+=(python3 python3-venv python3-dev)
+fi
+if [ "$target" = "test" ]; then
+  packages+=(nginx libnginx-mod-rtmp kamailio baresip ffmpeg)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null; then
+  echo "missing packages: ${missing[*]} (install them with your package manager)" >&2
+  exit 1
+fi
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "installing Debian packages: ${missing[*]}"
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
