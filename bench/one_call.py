@@ -35,11 +35,21 @@ def rss_mib(pid: int) -> float:
 
 def call_body(call_id: str, stream: str, nginx: NginxRtmp, domain: Kamailio, account: SipAccount) -> dict[str, Any]:
     return {
-        "callId": call_id, "callee": "uas", "rtmpUrl": nginx.url, "rtmpStream": stream,
-        "hasAudio": "false", "hasVideo": "false",
-        "connection": {"sipLogin": account.user, "sipPassword": account.password,
-                       "sipAuthenticationName": account.user, "sipDomain": "127.0.0.1",
-                       "sipPort": str(domain.port), "sipRegisterRequired": "false", "appKey": "bench"},
+        "callId": call_id,
+        "callee": "uas",
+        "rtmpUrl": nginx.url,
+        "rtmpStream": stream,
+        "hasAudio": "false",
+        "hasVideo": "false",
+        "connection": {
+            "sipLogin": account.user,
+            "sipPassword": account.password,
+            "sipAuthenticationName": account.user,
+            "sipDomain": "127.0.0.1",
+            "sipPort": str(domain.port),
+            "sipRegisterRequired": "false",
+            "appKey": "bench",
+        },
     }
 
 
@@ -82,9 +92,12 @@ def run(seconds: float, setups: int) -> dict[str, Any]:
         _, health = daemon.request("GET", "/RESTCall/health")
         call = daemon.call("load-1") or {}
         return {
-            "post_to_first_audio_ms": {"median": round(statistics.median(latencies), 1),
-                                        "min": round(min(latencies), 1), "max": round(max(latencies), 1),
-                                        "samples": len(latencies)},
+            "post_to_first_audio_ms": {
+                "median": round(statistics.median(latencies), 1),
+                "min": round(min(latencies), 1),
+                "max": round(max(latencies), 1),
+                "samples": len(latencies),
+            },
             "daemon_cpu_percent_idle": round(idle_cpu * 100, 3),
             "daemon_cpu_percent_one_call": round(busy_cpu * 100, 3),
             "daemon_rss_mib": round(rss_mib(pid), 1),
@@ -104,10 +117,14 @@ def main() -> None:
     args = parser.parse_args()
     result = run(args.seconds, args.calls)
     latency = result["post_to_first_audio_ms"]
-    print(f"POST -> first AAC audio on nginx-rtmp: median {latency['median']} ms "
-          f"(min {latency['min']}, max {latency['max']}, n={latency['samples']})")
-    print(f"daemon CPU: idle {result['daemon_cpu_percent_idle']} %, "
-          f"one call {result['daemon_cpu_percent_one_call']} % of one core over {args.seconds:g} s")
+    print(
+        f"POST -> first AAC audio on nginx-rtmp: median {latency['median']} ms "
+        f"(min {latency['min']}, max {latency['max']}, n={latency['samples']})"
+    )
+    print(
+        f"daemon CPU: idle {result['daemon_cpu_percent_idle']} %, "
+        f"one call {result['daemon_cpu_percent_one_call']} % of one core over {args.seconds:g} s"
+    )
     print(f"daemon RSS: {result['daemon_rss_mib']} MiB; event-loop lag ms: {result['event_loop_lag_ms']}")
     print(json.dumps(result))
 

@@ -64,7 +64,7 @@ class CallManager:
             session.terminate("bridge shutting down")
         tasks = list(self._tasks.values())
         if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=timeout)
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:
                 task.cancel()
 

@@ -35,10 +35,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_host_port(value: str) -> str:
+    split_host_port(value)
+    return value
+
+
 class RestConfig(_Section):
     listen: str = "127.0.0.1:9091"
 
-    _check_listen = field_validator("listen")(lambda cls, v: (split_host_port(v), v)[1])
+    _check_listen = field_validator("listen")(_check_host_port)
 
 
 class SipConfig(_Section):
@@ -48,7 +53,7 @@ class SipConfig(_Section):
     answer_timeout: float = Field(60.0, gt=0, description="seconds to wait for an answer")
     t1: float = Field(0.5, gt=0, description="RFC 3261 T1 in seconds")
 
-    _check_listen = field_validator("listen")(lambda cls, v: (split_host_port(v), v)[1])
+    _check_listen = field_validator("listen")(_check_host_port)
 
 
 class RtpConfig(_Section):
@@ -124,7 +129,7 @@ def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
-        section, _, key = name[len(ENV_PREFIX):].lower().partition("__")
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
         target = merged.setdefault(section, {})
         if not isinstance(target, dict):
             raise ConfigError(f"{name}: [{section}] is not a section")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 
 
-class CallState(str, Enum):
+class CallState(StrEnum):
     """Session states with the names users of the REST contract know."""
 
     PENDING = "PENDING"
@@ -51,4 +51,4 @@ class StateChange:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

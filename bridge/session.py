@@ -13,11 +13,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.media.encoder import AacEncoder
 from bridge.media.pipeline import MediaPipeline, PlayoutClock
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.model import CallSpec, CallState, StateChange, utc_now
-from bridge.rtmp.publisher import RtmpPublisher, RtmpPublishError
+from bridge.rtmp.publisher import RtmpPublisher
 from bridge.rtmp.url import RtmpTarget
 from bridge.services import ResolveError, Services
 from bridge.sip.call import CallSettings, OutboundCall
@@ -182,22 +181,25 @@ class CallSession:
         buffer = JitterBuffer(delay_samples=config.jitter_delay_ms * 8)
         self._receiver = RtpReceiver(remote, latch=config.latch, jitter_buffer=buffer)
         receiver, loop = self._receiver, asyncio.get_running_loop()
-        self._endpoint.set_handler(
-            lambda data, source: receiver.datagram_received(data, source, loop.time())
-        )
+        self._endpoint.set_handler(lambda data, source: receiver.datagram_received(data, source, loop.time()))
         if self.spec.has_audio or self.spec.has_video:
             self._sender = SilenceSender(secrets.randbits(32), secrets.randbits(16), secrets.randbits(32), now)
 
     def _new_publisher(self) -> RtmpPublisher:
         media = self.services.config.media
         metadata: dict[str, Any] = {
-            "audiocodecid": 10.0, "audiosamplerate": float(media.aac_sample_rate),
-            "audiosamplesize": 16.0, "stereo": False, "audiodatarate": media.aac_bitrate / 1000,
+            "audiocodecid": 10.0,
+            "audiosamplerate": float(media.aac_sample_rate),
+            "audiosamplesize": 16.0,
+            "stereo": False,
+            "audiodatarate": media.aac_bitrate / 1000,
             "encoder": "sip-rtmp-bridge",
         }
         self._publisher = RtmpPublisher(
-            self.target, lambda reason: self._inbox.put_nowait(MediaFailed(reason)),
-            metadata=metadata, connect_timeout=self.services.config.rtmp.connect_timeout,
+            self.target,
+            lambda reason: self._inbox.put_nowait(MediaFailed(reason)),
+            metadata=metadata,
+            connect_timeout=self.services.config.rtmp.connect_timeout,
         )
         return self._publisher
 

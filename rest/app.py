@@ -59,8 +59,11 @@ def _to_spec(body: CallRequest) -> tuple[CallSpec, RtmpTarget]:
     connection = body.connection
     if connection.sipRegisterRequired:
         raise RequestError(
-            400, "unsupported", "registration before calling is not supported by this version; "
-            "send sipRegisterRequired=false", "connection.sipRegisterRequired")
+            400,
+            "unsupported",
+            "registration before calling is not supported by this version; send sipRegisterRequired=false",
+            "connection.sipRegisterRequired",
+        )
     try:
         target = parse_target(body.rtmpUrl, body.rtmpStream)
     except RtmpUrlError as exc:
@@ -72,11 +75,18 @@ def _to_spec(body: CallRequest) -> tuple[CallSpec, RtmpTarget]:
     except TargetError as exc:
         raise RequestError(400, "invalid_field", str(exc), exc.field) from None
     spec = CallSpec(
-        call_id=body.callId, callee=body.callee, rtmp_url=body.rtmpUrl, rtmp_stream=body.rtmpStream,
-        has_audio=body.hasAudio, has_video=body.hasVideo, sip_login=connection.sipLogin,
+        call_id=body.callId,
+        callee=body.callee,
+        rtmp_url=body.rtmpUrl,
+        rtmp_stream=body.rtmpStream,
+        has_audio=body.hasAudio,
+        has_video=body.hasVideo,
+        sip_login=connection.sipLogin,
         sip_password=connection.sipPassword.get_secret_value(),
-        sip_auth_name=connection.sipAuthenticationName, sip_domain=connection.sipDomain,
-        sip_port=connection.sipPort, app_key=connection.appKey,
+        sip_auth_name=connection.sipAuthenticationName,
+        sip_domain=connection.sipDomain,
+        sip_port=connection.sipPort,
+        app_key=connection.appKey,
     )
     return spec, target
 

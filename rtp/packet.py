@@ -35,9 +35,7 @@ class RtpPacket:
         """Encode the packet (no padding, no header extension)."""
         first = (RTP_VERSION << 6) | len(self.csrc)
         second = (int(self.marker) << 7) | self.payload_type
-        header = _RTP_HEADER.pack(
-            first, second, self.sequence_number & 0xFFFF, self.timestamp & 0xFFFFFFFF, self.ssrc
-        )
+        header = _RTP_HEADER.pack(first, second, self.sequence_number & 0xFFFF, self.timestamp & 0xFFFFFFFF, self.ssrc)
         csrcs = b"".join(struct.pack("!I", c) for c in self.csrc)
         return header + csrcs + self.payload
 

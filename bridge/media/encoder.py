@@ -8,6 +8,7 @@ AAC, rate flag 44 kHz, 16-bit, mono) then AACPacketType (0 = AudioSpecificConfig
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
@@ -68,7 +69,7 @@ class AacEncoder:
                 output.append(self._to_flv(packet))
         return output
 
-    def _to_flv(self, packet: av.Packet) -> tuple[int, bytes]:
+    def _to_flv(self, packet: av.Packet[Any]) -> tuple[int, bytes]:
         pts = packet.pts if packet.pts is not None else 0
         if self._first_packet_pts is None:
             self._first_packet_pts = pts

@@ -43,7 +43,7 @@ class MediaPipeline:
         self.buffer = buffer
         self.encoder = encoder
         self.clock = clock
-        self.frame_samples = int(round(clock.frame_seconds * encoder.input_rate))
+        self.frame_samples = round(clock.frame_seconds * encoder.input_rate)
         self._pending = bytearray()
 
     def tick(self, now: float) -> list[tuple[int, bytes]]:

@@ -28,8 +28,14 @@ class _Protocol(asyncio.DatagramProtocol):
 class RtpEndpoint:
     """A bound RTP socket (even port) and RTCP socket (port + 1)."""
 
-    def __init__(self, allocator: PortAllocator, port: int, rtp: asyncio.DatagramTransport,
-                 rtcp: asyncio.DatagramTransport, protocol: _Protocol) -> None:
+    def __init__(
+        self,
+        allocator: PortAllocator,
+        port: int,
+        rtp: asyncio.DatagramTransport,
+        rtcp: asyncio.DatagramTransport,
+        protocol: _Protocol,
+    ) -> None:
         self._allocator = allocator
         self.port = port
         self._rtp = rtp
@@ -42,13 +48,11 @@ class RtpEndpoint:
         loop = asyncio.get_running_loop()
         for port in allocator.candidates():
             try:
-                rtp, protocol = await loop.create_datagram_endpoint(
-                    lambda: _Protocol(handler), local_addr=(host, port))
+                rtp, protocol = await loop.create_datagram_endpoint(lambda: _Protocol(handler), local_addr=(host, port))
             except OSError:
                 continue
             try:
-                rtcp, _ = await loop.create_datagram_endpoint(
-                    lambda: _Protocol(handler), local_addr=(host, port + 1))
+                rtcp, _ = await loop.create_datagram_endpoint(lambda: _Protocol(handler), local_addr=(host, port + 1))
             except OSError:
                 rtp.close()
                 continue

@@ -7,9 +7,9 @@ object/ECMA array -> dict, null/undefined -> None, strict array -> list.
 from __future__ import annotations
 
 import struct
-from typing import Union
+from typing import TypeAlias
 
-AmfValue = Union[float, int, bool, str, None, dict[str, "AmfValue"], list["AmfValue"]]
+AmfValue: TypeAlias = float | int | bool | str | dict[str, "AmfValue"] | list["AmfValue"] | None
 
 NUMBER, BOOLEAN, STRING, OBJECT, NULL, UNDEFINED = 0x00, 0x01, 0x02, 0x03, 0x05, 0x06
 ECMA_ARRAY, OBJECT_END, STRICT_ARRAY, LONG_STRING = 0x08, 0x09, 0x0A, 0x0C

@@ -173,6 +173,11 @@ class ChunkReader:
 
 def _copy(state: _ChunkStreamState) -> _ChunkStreamState:
     return _ChunkStreamState(
-        state.timestamp, state.delta, state.length, state.type_id,
-        state.stream_id, state.extended, state.partial,
+        state.timestamp,
+        state.delta,
+        state.length,
+        state.type_id,
+        state.stream_id,
+        state.extended,
+        state.partial,
     )

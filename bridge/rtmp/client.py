@@ -194,7 +194,7 @@ class RtmpClientCore:
         return data
 
     def _send_connect(self) -> None:
-        command = {
+        command: dict[str, amf0.AmfValue] = {
             "app": self.target.app,
             "type": "nonprivate",
             "flashVer": FLASH_VERSION,

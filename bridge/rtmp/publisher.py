@@ -8,6 +8,7 @@ further audio is dropped and counted instead of queued without bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Callable
@@ -55,7 +56,7 @@ class RtmpPublisher:
         try:
             reader = await asyncio.wait_for(self._connect(), self._connect_timeout)
             await self._read_loop(reader)
-        except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
+        except (TimeoutError, OSError, ssl.SSLError) as exc:
             reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc)
             self._fail(f"RTMP connection to {self.target.host}:{self.target.port} failed: {reason}")
         finally:
@@ -66,7 +67,7 @@ class RtmpPublisher:
         """Return once NetStream.Publish.Start arrived; raise :class:`RtmpPublishError` otherwise."""
         try:
             await asyncio.wait_for(asyncio.shield(self._published), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise RtmpPublishError("RTMP server did not confirm publish in time") from None
 
     def send_audio(self, timestamp_ms: int, body: bytes) -> None:
@@ -90,16 +91,16 @@ class RtmpPublisher:
             return
         self.core.close()
         self._flush()
-        try:
+        with contextlib.suppress(TimeoutError, OSError):
             await asyncio.wait_for(self._writer.drain(), timeout)
-        except (OSError, asyncio.TimeoutError):
-            pass
         self._writer.close()
 
     async def _connect(self) -> asyncio.StreamReader:
         context = ssl.create_default_context() if self.target.tls else None
         reader, writer = await asyncio.open_connection(
-            self.target.host, self.target.port, ssl=context,
+            self.target.host,
+            self.target.port,
+            ssl=context,
             server_hostname=self.target.host if context else None,
         )
         self._writer = writer

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from sipmessage import Address, AuthChallenge, CSeq, Parameters, Request, Response, URI, Via
+from sipmessage import URI, Address, AuthChallenge, CSeq, Parameters, Request, Response, Via
 
 from bridge.sip.digest import Credentials, DigestClient, DigestError, strongest_challenge
 from bridge.sip.events import CallAnswered, CallEnded, CallEvent, CallProgress, EndCause, cause_for_status
@@ -95,9 +95,7 @@ class OutboundCall:
     @property
     def finished(self) -> bool:
         """True when the call ended and no transaction needs to absorb retransmissions."""
-        return self.phase is CallPhase.TERMINATED and all(
-            t.terminated for t in self._transactions.values()
-        )
+        return self.phase is CallPhase.TERMINATED and all(t.terminated for t in self._transactions.values())
 
     def get_timer(self) -> float | None:
         deadlines = [t.get_timer() for t in self._transactions.values()]
@@ -305,9 +303,7 @@ class OutboundCall:
         host, port = self.settings.local_address
         request.via = [Via("UDP", host, port, Parameters(branch=new_branch(), rport=None))]
         request.max_forwards = 70
-        request.from_address = Address(
-            uri=self.settings.from_uri, parameters=Parameters(tag=self.local_tag)
-        )
+        request.from_address = Address(uri=self.settings.from_uri, parameters=Parameters(tag=self.local_tag))
         request.call_id = self.call_id
         request.cseq = CSeq(sequence=self._cseq, method=method)
         request.user_agent = self.settings.user_agent

@@ -22,9 +22,7 @@ _HASHES: dict[str, Callable[[bytes], str]] = {
 }
 
 
-_QUOTED_CREDENTIAL_PARAMETERS = frozenset(
-    ["username", "realm", "nonce", "uri", "response", "cnonce", "opaque"]
-)
+_QUOTED_CREDENTIAL_PARAMETERS = frozenset(["username", "realm", "nonce", "uri", "response", "cnonce", "opaque"])
 
 
 class CredentialParameters(AuthParameters):
@@ -36,8 +34,7 @@ class CredentialParameters(AuthParameters):
 
     def __str__(self) -> str:
         return ", ".join(
-            f"{key}={quote(value) if key in _QUOTED_CREDENTIAL_PARAMETERS else value}"
-            for key, value in self.items()
+            f"{key}={quote(value) if key in _QUOTED_CREDENTIAL_PARAMETERS else value}" for key, value in self.items()
         )
 
 
@@ -68,7 +65,7 @@ def parse_challenge(value: str) -> AuthChallenge:
             raise DigestError(f"malformed challenge parameters {rest!r}")
         quoted = item["quoted"]
         params[item["key"].lower()] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else item["token"]
-        rest = rest[item.end():].strip()
+        rest = rest[item.end() :].strip()
     return AuthChallenge(scheme=match["scheme"], parameters=AuthParameters(**params))
 
 
@@ -141,9 +138,7 @@ def compute_response(
 class DigestClient:
     """Answers Digest challenges, counting nonce use (``nc``) per nonce."""
 
-    def __init__(
-        self, credentials: Credentials, cnonce_factory: Callable[[], str] | None = None
-    ) -> None:
+    def __init__(self, credentials: Credentials, cnonce_factory: Callable[[], str] | None = None) -> None:
         self._credentials = credentials
         self._cnonce_factory = cnonce_factory or (lambda: secrets.token_hex(8))
         self._nonce_counts: dict[str, int] = {}

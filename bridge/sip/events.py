@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class EndCause(str, Enum):
+class EndCause(StrEnum):
     """Why a call ended, in the terms the session states use."""
 
     REMOTE_HANGUP = "remote hangup"

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
 class SdpError(ValueError):
     """An SDP body we cannot use: malformed, or no usable audio stream."""
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     """Media direction attributes, RFC 3264 section 5.1."""
 
     SENDRECV = "sendrecv"
@@ -139,9 +139,7 @@ def parse_sdp(body: bytes) -> SessionDescription:
     return session
 
 
-def _apply_session_line(
-    session: SessionDescription, kind: str, value: str, direction: Direction
-) -> Direction:
+def _apply_session_line(session: SessionDescription, kind: str, value: str, direction: Direction) -> Direction:
     if kind == "o" and (origin := _ORIGIN.match(value)):
         session.session_id = int(origin["id"])
         session.session_version = int(origin["version"])

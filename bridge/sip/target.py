@@ -68,6 +68,4 @@ def from_uri(login: str, domain: str) -> URI:
 
 def _check_user(user: str, field: str = "callee") -> None:
     if not user or not _USER.match(user):
-        raise TargetError(
-            field, f"{user!r} may only contain letters, digits and - _ . ! ~ * ' ( ) & = + $ , ; ? / % #"
-        )
+        raise TargetError(field, f"{user!r} may only contain letters, digits and - _ . ! ~ * ' ( ) & = + $ , ; ? / % #")

@@ -28,9 +28,7 @@ class TransactionState(Enum):
 class ClientTransaction:
     """INVITE (17.1.1, with RFC 6026's Accepted state) and non-INVITE (17.1.2) clients."""
 
-    def __init__(
-        self, request: Request, destination: Address, now: float, timers: TimerSettings
-    ) -> None:
+    def __init__(self, request: Request, destination: Address, now: float, timers: TimerSettings) -> None:
         self.request = request
         self.destination = destination
         self.branch = branch_of(request)

@@ -30,9 +30,7 @@ class SipTransport(asyncio.DatagramProtocol):
     @classmethod
     async def listen(cls, agent: SipAgent, host: str, port: int) -> SipTransport:
         loop = asyncio.get_running_loop()
-        _, protocol = await loop.create_datagram_endpoint(
-            lambda: cls(agent), local_addr=(host, port)
-        )
+        _, protocol = await loop.create_datagram_endpoint(lambda: cls(agent), local_addr=(host, port))
         return protocol
 
     @property

@@ -15,8 +15,9 @@ from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount
 pytestmark = pytest.mark.e2e
 
 
-def call_body(call_id: str, stream: str, nginx: NginxRtmp, domain: Kamailio, account: SipAccount,
-              password: str | None = None) -> dict[str, Any]:
+def call_body(
+    call_id: str, stream: str, nginx: NginxRtmp, domain: Kamailio, account: SipAccount, password: str | None = None
+) -> dict[str, Any]:
     """The REST contract as clients send it: booleans and ports as strings."""
     return {
         "callId": call_id,
@@ -47,7 +48,11 @@ def wait_until(predicate: Any, timeout: float, what: str) -> float:
 
 
 def test_tone_reaches_the_player_and_far_end_hangup_ends_everything(
-    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon,
+    nginx: NginxRtmp,
+    far_end: Baresip,
+    sip_domain: Kamailio,
+    account: SipAccount,
+    daemon: BridgeDaemon,
 ) -> None:
     posted = time.monotonic()
     status, session = daemon.request("POST", "/RESTCall/call", call_body("tone-1", "tone1", nginx, sip_domain, account))
@@ -68,8 +73,10 @@ def test_tone_reaches_the_player_and_far_end_hangup_ends_everything(
     assert pulled.seconds >= 5.5
     frequency = dominant_frequency(pulled.samples, pulled.sample_rate)
     silent = silent_fraction(pulled.samples, pulled.sample_rate)
-    print(f"player: {pulled.seconds:.2f} s at {pulled.sample_rate} Hz, peak {frequency:.1f} Hz, "
-          f"silent 20 ms windows {silent:.2%}, max timestamp gap {pulled.max_timestamp_gap_ms:.1f} ms")
+    print(
+        f"player: {pulled.seconds:.2f} s at {pulled.sample_rate} Hz, peak {frequency:.1f} Hz, "
+        f"silent 20 ms windows {silent:.2%}, max timestamp gap {pulled.max_timestamp_gap_ms:.1f} ms"
+    )
     assert abs(frequency - 440.0) <= 5.0
     assert silent <= 0.02
     counters = daemon.call("tone-1")["counters"]  # type: ignore[index]
@@ -83,7 +90,11 @@ def test_tone_reaches_the_player_and_far_end_hangup_ends_everything(
 
 
 def test_terminate_sends_bye_through_the_sip_domain_and_conflicts_are_409(
-    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon,
+    nginx: NginxRtmp,
+    far_end: Baresip,
+    sip_domain: Kamailio,
+    account: SipAccount,
+    daemon: BridgeDaemon,
 ) -> None:
     body = call_body("term-1", "term1", nginx, sip_domain, account)
     status, _ = daemon.request("POST", "/RESTCall/call", body)
@@ -100,8 +111,11 @@ def test_terminate_sends_bye_through_the_sip_domain_and_conflicts_are_409(
     daemon.wait_gone("term-1", timeout=10)
     assert daemon.call("term-1")["state"] == "FINISH"  # type: ignore[index]
     sip_call_id = re.escape(established["sipCallId"])
-    wait_until(lambda: re.search(f"IN-DIALOG BYE callid={sip_call_id}", sip_domain.log()) is not None,
-               5, "in-dialog BYE in kamailio's log")
+    wait_until(
+        lambda: re.search(f"IN-DIALOG BYE callid={sip_call_id}", sip_domain.log()) is not None,
+        5,
+        "in-dialog BYE in kamailio's log",
+    )
     wait_until(lambda: nginx.stream_stat("term1") is None, 10, "stream unpublished on nginx-rtmp")
 
     status, missing = daemon.request("POST", "/RESTCall/terminate", {"callId": "term-1"})
@@ -109,7 +123,10 @@ def test_terminate_sends_bye_through_the_sip_domain_and_conflicts_are_409(
 
 
 def test_wrong_password_fails_with_authentication_reason_and_no_retry_loop(
-    nginx: NginxRtmp, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon,
+    nginx: NginxRtmp,
+    sip_domain: Kamailio,
+    account: SipAccount,
+    daemon: BridgeDaemon,
 ) -> None:
     body = call_body("badpw-1", "badpw1", nginx, sip_domain, account, password="not-the-password")
     status, _ = daemon.request("POST", "/RESTCall/call", body)

@@ -46,8 +46,13 @@ def pull_audio(url: str, seconds: float, open_timeout: float = 15.0) -> PulledAu
             if total >= seconds * frame.sample_rate or time.monotonic() > deadline:
                 ended = False
                 break
-        return PulledAudio(stream.codec_context.name, stream.codec_context.sample_rate,
-                           np.concatenate(chunks) if chunks else np.zeros(0, np.float32), gap, ended)
+        return PulledAudio(
+            stream.codec_context.name,
+            stream.codec_context.sample_rate,
+            np.concatenate(chunks) if chunks else np.zeros(0, np.float32),
+            gap,
+            ended,
+        )
     finally:
         container.close()
 
@@ -64,13 +69,14 @@ def dominant_frequency(samples: npt.NDArray[np.float32], sample_rate: int) -> fl
     return float(peak * sample_rate / len(samples))
 
 
-def silent_fraction(samples: npt.NDArray[np.float32], sample_rate: int, window_ms: int = 20,
-                    threshold: float = 0.01) -> float:
+def silent_fraction(
+    samples: npt.NDArray[np.float32], sample_rate: int, window_ms: int = 20, threshold: float = 0.01
+) -> float:
     """Fraction of ``window_ms`` windows whose RMS is below ``threshold`` (full scale = 1.0)."""
     size = sample_rate * window_ms // 1000
     count = len(samples) // size
     if count == 0:
         return 1.0
     windows = samples[: count * size].reshape(count, size)
-    rms = np.sqrt((windows ** 2).mean(axis=1))
+    rms = np.sqrt((windows**2).mean(axis=1))
     return float((rms < threshold).mean())

@@ -35,21 +35,33 @@ level = "{level}"
 class BridgeDaemon:
     """``python -m bridge`` with a config written for this test run."""
 
-    def __init__(self, workdir: Path, rtp_timeout: float = 30, level: str = "debug",
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, rtp_timeout: float = 30, level: str = "debug", env: dict[str, str] | None = None
+    ) -> None:
         self.dir = workdir / "bridge"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.rest_port = free_port()
         self.sip_port = free_udp_tcp_pair()
         first, last = free_even_range(40)
         self.config_path = self.dir / "bridge.toml"
-        self.config_path.write_text(CONFIG.format(
-            rest_port=self.rest_port, sip_port=self.sip_port, rtp_first=first, rtp_last=last,
-            rtp_timeout=rtp_timeout, level=level))
+        self.config_path.write_text(
+            CONFIG.format(
+                rest_port=self.rest_port,
+                sip_port=self.sip_port,
+                rtp_first=first,
+                rtp_last=last,
+                rtp_timeout=rtp_timeout,
+                level=level,
+            )
+        )
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self.process = PeerProcess(
-            "sip-rtmp-bridge", [sys.executable, "-m", "bridge", "--config", str(self.config_path)],
-            self.dir / "daemon.log", env=full_env, cwd=Path(__file__).resolve().parents[2])
+            "sip-rtmp-bridge",
+            [sys.executable, "-m", "bridge", "--config", str(self.config_path)],
+            self.dir / "daemon.log",
+            env=full_env,
+            cwd=Path(__file__).resolve().parents[2],
+        )
         self.process.wait_for(self._answers, timeout=20, what="REST API")
 
     def _answers(self) -> bool:
@@ -64,8 +76,9 @@ class BridgeDaemon:
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            self.base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=5) as reply:
                 return reply.status, json.loads(reply.read() or b"null")
@@ -84,8 +97,9 @@ class BridgeDaemon:
             if last is not None and last["state"] in states:
                 return last
             time.sleep(0.05)
-        raise TimeoutError(f"call {call_id} never reached {states}; last seen {last}\n"
-                           f"{self.process.log_text()[-4000:]}")
+        raise TimeoutError(
+            f"call {call_id} never reached {states}; last seen {last}\n{self.process.log_text()[-4000:]}"
+        )
 
     def active_ids(self) -> list[str]:
         """callIds in GET /RESTCall/calls (active calls only)."""

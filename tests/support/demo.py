@@ -7,6 +7,7 @@ checks what a player hears; prints the URL to open in ffplay or VLC.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import tempfile
@@ -28,11 +29,21 @@ def main() -> None:
     peers = [daemon, domain, far_end, nginx]
     try:
         body = {
-            "callId": "demo-1", "callee": "uas", "rtmpUrl": nginx.url, "rtmpStream": "demo",
-            "hasAudio": "false", "hasVideo": "false",
-            "connection": {"sipLogin": account.user, "sipPassword": account.password,
-                           "sipAuthenticationName": account.user, "sipDomain": "127.0.0.1",
-                           "sipPort": str(domain.port), "sipRegisterRequired": "false", "appKey": "demo"},
+            "callId": "demo-1",
+            "callee": "uas",
+            "rtmpUrl": nginx.url,
+            "rtmpStream": "demo",
+            "hasAudio": "false",
+            "hasVideo": "false",
+            "connection": {
+                "sipLogin": account.user,
+                "sipPassword": account.password,
+                "sipAuthenticationName": account.user,
+                "sipDomain": "127.0.0.1",
+                "sipPort": str(domain.port),
+                "sipRegisterRequired": "false",
+                "appKey": "demo",
+            },
         }
         print(f"POST {daemon.base_url}/RESTCall/call  (callee 'uas' via kamailio on 127.0.0.1:{domain.port})")
         status, session = daemon.request("POST", "/RESTCall/call", body)
@@ -41,17 +52,17 @@ def main() -> None:
         print(f"call state: {state['state']} ({state['reason']})")
         url = f"{nginx.url}/demo"
         pulled = pull_audio(url, seconds=3.0)
-        print(f"a player pulled {pulled.seconds:.1f} s of {pulled.codec.upper()} at {pulled.sample_rate} Hz: "
-              f"dominant {dominant_frequency(pulled.samples, pulled.sample_rate):.0f} Hz, "
-              f"{silent_fraction(pulled.samples, pulled.sample_rate):.0%} silent")
+        print(
+            f"a player pulled {pulled.seconds:.1f} s of {pulled.codec.upper()} at {pulled.sample_rate} Hz: "
+            f"dominant {dominant_frequency(pulled.samples, pulled.sample_rate):.0f} Hz, "
+            f"{silent_fraction(pulled.samples, pulled.sample_rate):.0%} silent"
+        )
         print(f"\nListen now:  ffplay -nodisp {url}\n        or:  vlc {url}")
         seconds = float(os.environ.get("DEMO_SECONDS", "120"))
         print(f"The call stays up for {seconds:.0f} s (Ctrl-C ends it earlier).")
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             time.sleep(seconds)
-        except KeyboardInterrupt:
-            pass
         daemon.request("POST", "/RESTCall/terminate", {"callId": "demo-1"})
         daemon.wait_gone("demo-1")
         final = daemon.call("demo-1") or {}

@@ -59,11 +59,16 @@ class NginxRtmp:
         self.rtmp_port = free_port()
         self.http_port = free_port()
         conf = self.dir / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(module=NGINX_RTMP_MODULE, dir=self.dir,
-                                          rtmp_port=self.rtmp_port, http_port=self.http_port))
+        conf.write_text(
+            NGINX_CONF.format(
+                module=NGINX_RTMP_MODULE, dir=self.dir, rtmp_port=self.rtmp_port, http_port=self.http_port
+            )
+        )
         self.process = PeerProcess(
-            "nginx", ["nginx", "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / "error.log")],
-            self.dir / "stdout.log")
+            "nginx",
+            ["nginx", "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / "error.log")],
+            self.dir / "stdout.log",
+        )
         self.process.wait_for(lambda: _tcp_open(self.rtmp_port), 10, "RTMP listener")
 
     @property
@@ -167,13 +172,35 @@ class Kamailio:
         self.port = free_udp_tcp_pair()
         self.account = account
         cfg = self.dir / "kamailio.cfg"
-        cfg.write_text(KAMAILIO_CFG.format(
-            port=self.port, modules=KAMAILIO_MODULES, realm=account.realm, password=account.password,
-            user=account.user, far_end_port=far_end_port))
+        cfg.write_text(
+            KAMAILIO_CFG.format(
+                port=self.port,
+                modules=KAMAILIO_MODULES,
+                realm=account.realm,
+                password=account.password,
+                user=account.user,
+                far_end_port=far_end_port,
+            )
+        )
         self.process = PeerProcess(
-            "kamailio", ["kamailio", "-DD", "-E", "-f", str(cfg), "-m", "32", "-M", "4",
-                         "-P", str(self.dir / "kamailio.pid"), "-Y", str(self.dir)],
-            self.dir / "kamailio.log")
+            "kamailio",
+            [
+                "kamailio",
+                "-DD",
+                "-E",
+                "-f",
+                str(cfg),
+                "-m",
+                "32",
+                "-M",
+                "4",
+                "-P",
+                str(self.dir / "kamailio.pid"),
+                "-Y",
+                str(self.dir),
+            ],
+            self.dir / "kamailio.log",
+        )
         self.process.wait_for(self._answers_options, 10, "SIP listener")
 
     def _answers_options(self) -> bool:
@@ -217,11 +244,19 @@ class Baresip:
         self.ctrl_port = free_port()
         self.user = user
         first, last = free_even_range(20)
-        (self.dir / "config").write_text(BARESIP_CONFIG.format(
-            port=self.port, rtp_first=first, rtp_last=last, source=source,
-            modules=BARESIP_MODULES, ctrl_port=self.ctrl_port))
+        (self.dir / "config").write_text(
+            BARESIP_CONFIG.format(
+                port=self.port,
+                rtp_first=first,
+                rtp_last=last,
+                source=source,
+                modules=BARESIP_MODULES,
+                ctrl_port=self.ctrl_port,
+            )
+        )
         (self.dir / "accounts").write_text(
-            f"<sip:{user}@127.0.0.1:{self.port};transport=udp>;regint=0;answermode=auto;audio_codecs=PCMU\n")
+            f"<sip:{user}@127.0.0.1:{self.port};transport=udp>;regint=0;answermode=auto;audio_codecs=PCMU\n"
+        )
         (self.dir / "contacts").write_text("")
         self.process = PeerProcess("baresip", ["baresip", "-f", str(self.dir)], self.dir / "baresip.log")
         self.process.wait_for(lambda: _tcp_open(self.ctrl_port), 10, "ctrl_tcp listener")

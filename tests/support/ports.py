@@ -16,8 +16,10 @@ def free_udp_tcp_pair() -> int:
     for _ in range(200):
         port = free_port(socket.SOCK_DGRAM)
         try:
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as a, \
-                    socket.socket(socket.AF_INET, socket.SOCK_STREAM) as b:
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as a,
+                socket.socket(socket.AF_INET, socket.SOCK_STREAM) as b,
+            ):
                 a.bind(("127.0.0.1", port))
                 b.bind(("127.0.0.1", port + 1))
             return port

@@ -18,8 +18,15 @@ def parse_request(data: bytes) -> Request:
     return message
 
 
-def respond(request: Request, code: int, phrase: str, *, to_tag: str | None = "far1",
-            headers: dict[str, str] | None = None, body: bytes = b"") -> bytes:
+def respond(
+    request: Request,
+    code: int,
+    phrase: str,
+    *,
+    to_tag: str | None = "far1",
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+) -> bytes:
     response: Response = build_response(request, code, phrase, to_tag=to_tag)
     for name, value in (headers or {}).items():
         response.headers.add(name, value)

@@ -12,16 +12,19 @@ from tests.unit.sipfakes import SDP_ANSWER, in_dialog_request, parse_request, re
 
 DOMAIN = ("192.0.2.1", 5060)
 CHALLENGE = {"Proxy-Authenticate": 'Digest realm="example.com", nonce="n1", qop="auth"'}
-ROUTES = {"Record-Route": "<sip:192.0.2.50:5070;lr>, <sip:192.0.2.1;lr>",
-          "Contact": "<sip:uas@192.0.2.9:5080>"}
+ROUTES = {"Record-Route": "<sip:192.0.2.50:5070;lr>, <sip:192.0.2.1;lr>", "Contact": "<sip:uas@192.0.2.9:5080>"}
 
 
 def new_call(answer_timeout: float = 60.0) -> tuple[SipAgent, OutboundCall]:
     settings = CallSettings(
-        call_id="c1@test", request_uri=URI.parse("sip:uas@example.com"),
-        from_uri=URI.parse("sip:bridge@example.com"), destination=DOMAIN,
-        local_address=("192.0.2.2", 5062), sdp_offer=b"v=0\r\n",
-        credentials=Credentials("bridge", "pw"), answer_timeout=answer_timeout,
+        call_id="c1@test",
+        request_uri=URI.parse("sip:uas@example.com"),
+        from_uri=URI.parse("sip:bridge@example.com"),
+        destination=DOMAIN,
+        local_address=("192.0.2.2", 5062),
+        sdp_offer=b"v=0\r\n",
+        credentials=Credentials("bridge", "pw"),
+        answer_timeout=answer_timeout,
     )
     agent = SipAgent()
     call = OutboundCall(settings)
@@ -67,9 +70,9 @@ def test_invite_is_retried_with_credentials_new_branch_and_next_cseq() -> None:
 
 
 def test_ack_for_2xx_goes_through_the_route_set_to_the_remote_target() -> None:
-    agent, call = new_call()
+    agent, _call = new_call()
     establish(agent)
-    (ack_bytes, destination), = take(agent)
+    ((ack_bytes, destination),) = take(agent)
     ack = parse_request(ack_bytes)
     assert ack.method == "ACK" and str(ack.uri) == "sip:uas@192.0.2.9:5080"
     assert [str(r.uri) for r in ack.route] == ["sip:192.0.2.1;lr", "sip:192.0.2.50:5070;lr"]
@@ -116,12 +119,12 @@ def test_rejection_maps_to_cause_with_code_and_phrase() -> None:
 
 
 def test_local_hangup_sends_bye_in_dialog_and_ends_on_200() -> None:
-    agent, call = new_call()
+    agent, _call = new_call()
     establish(agent)
     take(agent)
     events(agent)
     agent.hangup("c1@test", 1.0)
-    (bye_bytes, destination), = take(agent)
+    ((bye_bytes, destination),) = take(agent)
     bye = parse_request(bye_bytes)
     assert bye.method == "BYE" and bye.cseq.sequence == 3 and destination == ("192.0.2.1", 5060)
     assert len(bye.route) == 2 and bye.to_address.parameters["tag"] == "far1"
@@ -130,13 +133,13 @@ def test_local_hangup_sends_bye_in_dialog_and_ends_on_200() -> None:
 
 
 def test_far_end_bye_is_answered_200_and_retransmission_absorbed() -> None:
-    agent, call = new_call()
+    agent, _call = new_call()
     invite_bytes, ok = establish(agent)
     take(agent)
     events(agent)
     bye = in_dialog_request("BYE", parse_request(invite_bytes), ok, cseq=7)
     agent.receive_datagram(bye, ("192.0.2.1", 5060), 2.0)
-    (response, destination), = take(agent)
+    ((response, destination),) = take(agent)
     assert response.startswith(b"SIP/2.0 200 OK") and destination == ("192.0.2.1", 5060)
     assert events(agent) == [CallEnded(EndCause.REMOTE_HANGUP)]
     agent.receive_datagram(bye, ("192.0.2.1", 5060), 2.5)
@@ -148,7 +151,7 @@ def test_far_end_options_in_dialog_gets_200() -> None:
     invite_bytes, ok = establish(agent)
     take(agent)
     agent.receive_datagram(in_dialog_request("OPTIONS", parse_request(invite_bytes), ok), DOMAIN, 2.0)
-    (response, _), = take(agent)
+    ((response, _),) = take(agent)
     assert response.startswith(b"SIP/2.0 200 OK") and b"Allow: INVITE" in response
 
 
@@ -158,7 +161,7 @@ def test_hangup_while_ringing_sends_cancel_then_ends_on_487() -> None:
     agent.receive_datagram(respond(invite, 180, "Ringing"), DOMAIN, 0.1)
     events(agent)
     agent.hangup("c1@test", 0.5)
-    (cancel_bytes, _), = take(agent)
+    ((cancel_bytes, _),) = take(agent)
     cancel = parse_request(cancel_bytes)
     assert cancel.method == "CANCEL" and cancel.cseq.sequence == invite.cseq.sequence
     assert cancel.via[0].parameters["branch"] == invite.via[0].parameters["branch"]

@@ -25,13 +25,16 @@ def test_environment_overrides_toml(tmp_path: Path) -> None:
     assert config.rest.listen == "127.0.0.1:9191" and config.rtp.latch is True and config.rtp.timeout == 5
 
 
-@pytest.mark.parametrize(("environ", "key"), [
-    ({"BRIDGE_REST__LISTEN": "9091"}, "rest.listen"),
-    ({"BRIDGE_RTP__PORT_RANGE": "30000-20000"}, "rtp.port_range"),
-    ({"BRIDGE_SIP__LISTEN_ADDRESS": "x"}, "sip.listen_address"),
-    ({"BRIDGE_MEDIA__AAC_SAMPLE_RATE": "22050"}, "media.aac_sample_rate"),
-    ({"BRIDGE_RTP__TIMEOUT": "soon"}, "rtp.timeout"),
-])
+@pytest.mark.parametrize(
+    ("environ", "key"),
+    [
+        ({"BRIDGE_REST__LISTEN": "9091"}, "rest.listen"),
+        ({"BRIDGE_RTP__PORT_RANGE": "30000-20000"}, "rtp.port_range"),
+        ({"BRIDGE_SIP__LISTEN_ADDRESS": "x"}, "sip.listen_address"),
+        ({"BRIDGE_MEDIA__AAC_SAMPLE_RATE": "22050"}, "media.aac_sample_rate"),
+        ({"BRIDGE_RTP__TIMEOUT": "soon"}, "rtp.timeout"),
+    ],
+)
 def test_invalid_values_name_the_key(environ: dict[str, str], key: str) -> None:
     with pytest.raises(ConfigError, match=rf"config key {key}:"):
         load_config(None, environ=environ)

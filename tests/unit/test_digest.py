@@ -15,17 +15,30 @@ from bridge.sip.digest import (
 )
 
 RFC7616 = dict(
-    username="Mufasa", realm="http-auth@example.org", password="Circle of Life", method="GET",
-    uri="/dir/index.html", nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", qop="auth",
-    nc="00000001", cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
+    username="Mufasa",
+    realm="http-auth@example.org",
+    password="Circle of Life",
+    method="GET",
+    uri="/dir/index.html",
+    nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v",
+    qop="auth",
+    nc="00000001",
+    cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ",
 )
 
 
 def test_rfc2617_section_3_5_vector() -> None:
     response = compute_response(
-        algorithm="MD5", username="Mufasa", realm="testrealm@host.com", password="Circle Of Life",
-        method="GET", uri="/dir/index.html", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", qop="auth",
-        nc="00000001", cnonce="0a4f113b",
+        algorithm="MD5",
+        username="Mufasa",
+        realm="testrealm@host.com",
+        password="Circle Of Life",
+        method="GET",
+        uri="/dir/index.html",
+        nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093",
+        qop="auth",
+        nc="00000001",
+        cnonce="0a4f113b",
     )
     assert response == "6629fae49393a05397450978507c4ef1"
 
@@ -53,8 +66,17 @@ def test_client_answers_407_with_counted_nonce_and_echoed_opaque() -> None:
     assert first.parameters["nc"] == "00000001" and second.parameters["nc"] == "00000002"
     assert first.parameters["opaque"] == "op"
     assert first.parameters["response"] == compute_response(
-        algorithm="MD5", username="alice", realm="r", password="pw", method="INVITE",
-        uri="sip:bob@example.com", nonce="n1", qop="auth", nc="00000001", cnonce="abc")
+        algorithm="MD5",
+        username="alice",
+        realm="r",
+        password="pw",
+        method="INVITE",
+        uri="sip:bob@example.com",
+        nonce="n1",
+        qop="auth",
+        nc="00000001",
+        cnonce="abc",
+    )
     text = str(first)
     assert "qop=auth," in text and 'uri="sip:bob@example.com"' in text and "pw" not in text
 
@@ -84,11 +106,13 @@ def test_challenge_parser_keeps_quoted_commas_and_escapes() -> None:
 
 
 def test_strongest_challenge_prefers_sha256_and_skips_unknown() -> None:
-    chosen = strongest_challenge([
-        'Digest realm="r", nonce="1", algorithm=MD5',
-        'Digest realm="r", nonce="2", algorithm=SHA-256',
-        'Digest realm="r", nonce="3", algorithm=SHA-512-256',
-        "garbage",
-    ])
+    chosen = strongest_challenge(
+        [
+            'Digest realm="r", nonce="1", algorithm=MD5',
+            'Digest realm="r", nonce="2", algorithm=SHA-256',
+            'Digest realm="r", nonce="3", algorithm=SHA-512-256',
+            "garbage",
+        ]
+    )
     assert chosen is not None and chosen.parameters["nonce"] == "2"
     assert strongest_challenge(['Basic realm="r"']) is None

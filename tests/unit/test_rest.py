@@ -23,12 +23,24 @@ REPO = Path(__file__).resolve().parents[2]
 
 def body(**changes: Any) -> dict[str, Any]:
     connection = {
-        "sipLogin": "bridge", "sipPassword": "pw-unit-secret", "sipAuthenticationName": "bridge",
-        "sipDomain": "127.0.0.1", "sipPort": "5999", "sipRegisterRequired": "false", "appKey": "k",
+        "sipLogin": "bridge",
+        "sipPassword": "pw-unit-secret",
+        "sipAuthenticationName": "bridge",
+        "sipDomain": "127.0.0.1",
+        "sipPort": "5999",
+        "sipRegisterRequired": "false",
+        "appKey": "k",
     }
     connection.update(changes.pop("connection", {}))
-    data = {"callId": "c1", "callee": "uas", "rtmpUrl": "rtmp://127.0.0.1:1/live", "rtmpStream": "s1",
-            "hasAudio": "false", "hasVideo": "true", "connection": connection}
+    data = {
+        "callId": "c1",
+        "callee": "uas",
+        "rtmpUrl": "rtmp://127.0.0.1:1/live",
+        "rtmpStream": "s1",
+        "hasAudio": "false",
+        "hasVideo": "true",
+        "connection": connection,
+    }
     data.update(changes)
     return data
 
@@ -48,17 +60,20 @@ async def client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     sip.close()
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"callee": ""}, "callee"),
-    ({"hasAudio": "maybe"}, "hasAudio"),
-    ({"connection": {"sipPort": "50x"}}, "connection.sipPort"),
-    ({"connection": {"sipPort": 70000}}, "connection.sipPort"),
-    ({"connection": {"sipLogin": "a\r\nVia: x"}}, "connection.sipLogin"),
-    ({"connection": {"sipDomain": "bad domain"}}, "connection.sipDomain"),
-    ({"rtmpUrl": "http://cdn/live"}, "rtmpUrl"),
-    ({"rtmpStream": ""}, "rtmpStream"),
-    ({"connection": {"sipRegisterRequired": "true"}}, "connection.sipRegisterRequired"),
-])
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"callee": ""}, "callee"),
+        ({"hasAudio": "maybe"}, "hasAudio"),
+        ({"connection": {"sipPort": "50x"}}, "connection.sipPort"),
+        ({"connection": {"sipPort": 70000}}, "connection.sipPort"),
+        ({"connection": {"sipLogin": "a\r\nVia: x"}}, "connection.sipLogin"),
+        ({"connection": {"sipDomain": "bad domain"}}, "connection.sipDomain"),
+        ({"rtmpUrl": "http://cdn/live"}, "rtmpUrl"),
+        ({"rtmpStream": ""}, "rtmpStream"),
+        ({"connection": {"sipRegisterRequired": "true"}}, "connection.sipRegisterRequired"),
+    ],
+)
 async def test_bad_fields_are_400_naming_the_field(client: TestClient, changes: dict[str, Any], field: str) -> None:  # type: ignore[type-arg]
     reply = await client.post("/RESTCall/call", json=body(**changes))
     data = await reply.json()

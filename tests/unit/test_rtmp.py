@@ -121,7 +121,8 @@ def test_full_publish_sequence_and_audio_after_publish_start() -> None:
     assert publish[0] == "publish" and publish[3:] == ["call-1?key=k", "live"]
     client.send_audio(0, b"\xaf\x00\x12\x10")
     assert client.data_to_send() == b""  # nothing before Publish.Start
-    client.receive_data(server.command("onStatus", 0.0, None, {"level": "status", "code": "NetStream.Publish.Start"}, stream_id=1))
+    started = {"level": "status", "code": "NetStream.Publish.Start"}
+    client.receive_data(server.command("onStatus", 0.0, None, started, stream_id=1))
     assert client.events == [PublishStarted()] and client.state is RtmpState.PUBLISHING
     client.send_audio(20, b"\xae\x01abc")
     server.reader.feed(client.data_to_send())
@@ -135,7 +136,8 @@ def test_full_publish_sequence_and_audio_after_publish_start() -> None:
 def test_publish_rejection_and_connect_error_become_failures() -> None:
     client, server = connect_client()
     client.data_to_send()
-    client.receive_data(server.command("_error", 1.0, None, {"code": "NetConnection.Connect.Rejected", "description": "bad app"}))
+    rejected = {"code": "NetConnection.Connect.Rejected", "description": "bad app"}
+    client.receive_data(server.command("_error", 1.0, None, rejected))
     assert client.events == [RtmpFailed("NetConnection.Connect.Rejected", "bad app")]
     assert client.state is RtmpState.FAILED
 

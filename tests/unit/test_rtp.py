@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 
 from rtp.g711 import decode_ulaw, encode_ulaw
-from rtp.packet import PacketError, ReceiverReport, ReportBlock, RtpPacket, is_rtcp, parse_rtp, rtcp_packet_types
+from rtp.packet import (
+    PacketError,
+    ReceiverReport,
+    ReportBlock,
+    is_rtcp,
+    parse_rtp,
+    rtcp_packet_types,
+)
 from rtp.ports import PortAllocator
 from rtp.receiver import RtpReceiver
 from rtp.sender import SilenceSender
@@ -34,11 +41,16 @@ def test_csrc_extension_and_padding_are_skipped() -> None:
     assert packet.csrc == [1] and packet.payload == b"\x01\x02\x03"
 
 
-@pytest.mark.parametrize("data", [
-    b"\x80\x00", bytes.fromhex("4000 0001 00000000 00000000"),
-    bytes.fromhex("8f00 0001 00000000 00000000"), bytes.fromhex("9000 0001 00000000 00000000 bede"),
-    bytes.fromhex("a000 0001 00000000 00000000 ff"),
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x80\x00",
+        bytes.fromhex("4000 0001 00000000 00000000"),
+        bytes.fromhex("8f00 0001 00000000 00000000"),
+        bytes.fromhex("9000 0001 00000000 00000000 bede"),
+        bytes.fromhex("a000 0001 00000000 00000000 ff"),
+    ],
+)
 def test_malformed_packets_raise_packet_error(data: bytes) -> None:
     with pytest.raises(PacketError):
         parse_rtp(data)
@@ -60,7 +72,7 @@ def test_ulaw_matches_the_reference_codec() -> None:
 
 def test_stats_count_loss_and_jitter_per_rfc3550() -> None:
     stats = ReceptionStats()
-    for i, seq in enumerate([100, 101, 103, 104]):  # 102 lost
+    for _i, seq in enumerate([100, 101, 103, 104]):  # 102 lost
         stats.update(seq, seq * 160, arrival_seconds=(seq - 100) * 0.02)
     assert stats.expected == 5 and stats.received == 4 and stats.lost == 1
     assert stats.jitter == pytest.approx(0.0)

@@ -32,12 +32,15 @@ def test_answer_without_pcmu_is_detected() -> None:
     assert not accepts_pcmu(answer)
 
 
-@pytest.mark.parametrize("body", [
-    b"v=0\r\nm=audio 4000 RTP/AVP 0\r\n",  # no c=
-    b"v=0\r\nc=IN IP4 192.0.2.9\r\nm=audio x RTP/AVP 0\r\n",
-    b"v=0\r\nc=IN IP4 192.0.2.9\r\nm=audio 4000 RTP/AVP zero\r\n",
-    b"\xff\xfe",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"v=0\r\nm=audio 4000 RTP/AVP 0\r\n",  # no c=
+        b"v=0\r\nc=IN IP4 192.0.2.9\r\nm=audio x RTP/AVP 0\r\n",
+        b"v=0\r\nc=IN IP4 192.0.2.9\r\nm=audio 4000 RTP/AVP zero\r\n",
+        b"\xff\xfe",
+    ],
+)
 def test_unusable_answers_raise_sdp_error(body: bytes) -> None:
     with pytest.raises(SdpError):
         parse_sdp(body).audio_address()
