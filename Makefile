@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= conf/bridge.toml
 
-.PHONY: run test unit e2e demo lint typecheck bench clean
+.PHONY: run test unit e2e demo lint bench install-service clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,18 @@ lint: $(VENV)/.installed
 
 bench: .system-test $(VENV)/.installed
 	$(PY) -m bench.one_call
+
+PREFIX ?= /opt/sip-rtmp-bridge
+install-service: .system-run
+	id -u sip-rtmp-bridge >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin sip-rtmp-bridge
+	mkdir -p $(PREFIX) /etc/sip-rtmp-bridge
+	cp -r pyproject.toml README.md bridge rtp rest $(PREFIX)/
+	$(PYTHON) -m venv $(PREFIX)/.venv
+	$(PREFIX)/.venv/bin/pip install -q $(PREFIX)
+	[ -f /etc/sip-rtmp-bridge/bridge.toml ] || cp conf/bridge.toml /etc/sip-rtmp-bridge/bridge.toml
+	cp systemd/sip-rtmp-bridge.service /etc/systemd/system/
+	systemctl daemon-reload
+	@echo "edit /etc/sip-rtmp-bridge/bridge.toml, then: systemctl enable --now sip-rtmp-bridge"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

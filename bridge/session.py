@@ -265,7 +265,6 @@ class CallSession:
             await self._publisher.close()
         if self._endpoint is not None:
             self._endpoint.close()
-            self._endpoint = None
         if self.sip_call_id:
             self.services.sip.forget(self.sip_call_id)
 
@@ -285,6 +284,7 @@ class CallSession:
             "jitterMs": round(receiver.stats.jitter_ms, 2) if receiver else 0.0,
             "latePackets": receiver.buffer.stats.late if receiver else 0,
             "foreignPackets": receiver.counters.foreign_source if receiver else 0,
+            "rtcpPackets": self._endpoint.rtcp_received if self._endpoint else 0,
             "silencePacketsSent": self._sender.sent if self._sender else 0,
             "bytesPublished": publisher.bytes_sent if publisher else 0,
             "audioMessagesDropped": publisher.dropped_messages if publisher else 0,

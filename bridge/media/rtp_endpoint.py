@@ -25,6 +25,10 @@ class _Protocol(asyncio.DatagramProtocol):
         log.debug("RTP socket error: %s", exc)
 
 
+def _ignore(data: bytes, source: Endpoint) -> None:
+    """Placeholder handler until the endpoint is wired."""
+
+
 class RtpEndpoint:
     """A bound RTP socket (even port) and RTCP socket (port + 1)."""
 
@@ -41,6 +45,11 @@ class RtpEndpoint:
         self._rtp = rtp
         self._rtcp = rtcp
         self._protocol = protocol
+        self.rtcp_received = 0
+
+    def count_rtcp(self, data: bytes, source: Endpoint) -> None:
+        """RTCP from the far end is counted; reports are produced by the receive path later."""
+        self.rtcp_received += 1
 
     @classmethod
     async def open(cls, allocator: PortAllocator, host: str, handler: DatagramHandler) -> RtpEndpoint:
@@ -52,12 +61,16 @@ class RtpEndpoint:
             except OSError:
                 continue
             try:
-                rtcp, _ = await loop.create_datagram_endpoint(lambda: _Protocol(handler), local_addr=(host, port + 1))
+                rtcp, rtcp_protocol = await loop.create_datagram_endpoint(
+                    lambda: _Protocol(_ignore), local_addr=(host, port + 1)
+                )
             except OSError:
                 rtp.close()
                 continue
             allocator.take(port)
-            return cls(allocator, port, rtp, rtcp, protocol)
+            endpoint = cls(allocator, port, rtp, rtcp, protocol)
+            rtcp_protocol.handler = endpoint.count_rtcp
+            return endpoint
         raise PortsExhausted(f"no free RTP port pair in {allocator.first}-{allocator.last}")
 
     def set_handler(self, handler: DatagramHandler) -> None:

@@ -87,6 +87,7 @@ def test_tone_reaches_the_player_and_far_end_hangup_ends_everything(
     ended = daemon.call("tone-1")
     assert ended is not None and ended["state"] == "FINISH" and "remote hangup" in ended["reason"]
     wait_until(lambda: nginx.stream_stat("tone1") is None, 10, "stream unpublished on nginx-rtmp")
+    assert account.password not in daemon.log()  # the daemon logs every SIP message at debug level
 
 
 def test_terminate_sends_bye_through_the_sip_domain_and_conflicts_are_409(
@@ -96,10 +97,12 @@ def test_terminate_sends_bye_through_the_sip_domain_and_conflicts_are_409(
     account: SipAccount,
     daemon: BridgeDaemon,
 ) -> None:
-    body = call_body("term-1", "term1", nginx, sip_domain, account)
+    body = dict(call_body("term-1", "term1", nginx, sip_domain, account), hasVideo="true")
     status, _ = daemon.request("POST", "/RESTCall/call", body)
     assert status == 200
     established = daemon.wait_state("term-1", {"ESTABLISHED"})
+    wait_until(lambda: daemon.call("term-1")["counters"]["silencePacketsSent"] > 25, 5, "silence sent")  # type: ignore[index]
+    assert "a=sendrecv" in daemon.log()  # hasVideo=true: sendrecv offer, answered with audio only
 
     status, conflict = daemon.request("POST", "/RESTCall/call", body)
     assert status == 409 and conflict["error"]["field"] == "callId"

@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# Build:  docker build -t sip-rtmp-bridge .
+# Run:    docker run --network host -v /etc/sip-rtmp-bridge:/etc/sip-rtmp-bridge:ro sip-rtmp-bridge
+# Without host networking publish REST 9091/tcp, SIP 5060/udp and the whole rtp.port_range/udp,
+# and set BRIDGE_SIP__PUBLIC_ADDRESS to the host's address (it goes into Via, Contact and SDP).
+
+FROM python:3.11-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bridge ./bridge
+COPY rtp ./rtp
+COPY rest ./rest
+RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir .
+
+FROM python:3.11-slim-bookworm
+RUN useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin bridge
+COPY --from=build /opt/venv /opt/venv
+COPY conf/bridge.toml /etc/sip-rtmp-bridge/bridge.toml
+# REST stays on loopback (reachable with --network host). To publish it, set
+# BRIDGE_REST__LISTEN=0.0.0.0:9091 and keep it behind a proxy that authenticates.
+ENV PATH=/opt/venv/bin:$PATH
+USER bridge
+EXPOSE 9091/tcp 5060/udp
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9091/RESTCall/health', timeout=2)"
+ENTRYPOINT ["sip-rtmp-bridge"]
+CMD ["serve", "--config", "/etc/sip-rtmp-bridge/bridge.toml"]

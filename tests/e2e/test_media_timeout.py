@@ -1,0 +1,61 @@
+"""A call whose far end sends no RTP is hung up with BYE after rtp.timeout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.daemon import BridgeDaemon
+from tests.support.peers import NginxRtmp
+from tests.support.silent_uas import SilentUas
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def silent_far_end() -> Iterator[SilentUas]:
+    uas = SilentUas()
+    yield uas
+    uas.stop()
+
+
+@pytest.fixture(scope="module")
+def quick_timeout_daemon(workdir: Path) -> Iterator[BridgeDaemon]:
+    bridge = BridgeDaemon(workdir / "timeout", rtp_timeout=2)
+    yield bridge
+    bridge.stop()
+
+
+def test_no_rtp_for_timeout_hangs_up_with_bye_and_unpublishes(
+    nginx: NginxRtmp, silent_far_end: SilentUas, quick_timeout_daemon: BridgeDaemon
+) -> None:
+    daemon = quick_timeout_daemon
+    body = {
+        "callId": "quiet-1",
+        "callee": "silent",
+        "rtmpUrl": nginx.url,
+        "rtmpStream": "quiet1",
+        "hasAudio": True,
+        "hasVideo": False,
+        "connection": {
+            "sipLogin": "bridge",
+            "sipPassword": "unused-pw",
+            "sipDomain": "127.0.0.1",
+            "sipPort": silent_far_end.port,
+            "sipRegisterRequired": False,
+            "appKey": "e2e",
+        },
+    }
+    status, reply = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200, reply
+    daemon.wait_state("quiet-1", {"ESTABLISHED"}, timeout=5)
+    daemon.wait_gone("quiet-1", timeout=8)
+    ended = daemon.call("quiet-1")
+    assert ended is not None
+    assert ended["state"] == "FAILED" and ended["reason"] == "no RTP received for 2 s"
+    assert ended["counters"]["packets"] == 0
+    assert ended["counters"]["silencePacketsSent"] >= 80  # sendrecv: 20 ms silence for ~2 s
+    assert silent_far_end.requests.count("BYE") == 1
+    assert nginx.stream_stat("quiet1") is None
