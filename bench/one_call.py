@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -31,26 +31,6 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-def call_body(call_id: str, stream: str, nginx: NginxRtmp, domain: Kamailio, account: SipAccount) -> dict[str, Any]:
-    return {
-        "callId": call_id,
-        "callee": "uas",
-        "rtmpUrl": nginx.url,
-        "rtmpStream": stream,
-        "hasAudio": "false",
-        "hasVideo": "false",
-        "connection": {
-            "sipLogin": account.user,
-            "sipPassword": account.password,
-            "sipAuthenticationName": account.user,
-            "sipDomain": "127.0.0.1",
-            "sipPort": str(domain.port),
-            "sipRegisterRequired": "false",
-            "appKey": "bench",
-        },
-    }
 
 
 def time_to_audio(daemon: BridgeDaemon, nginx: NginxRtmp, body: dict[str, Any]) -> float:

@@ -17,8 +17,7 @@ from bridge.sip.events import CallAnswered, CallEnded, CallEvent, CallProgress, 
 from bridge.sip.message import branch_of, build_response, new_branch, new_tag, serialize
 from bridge.sip.routing import next_hop
 from bridge.sip.timers import TimerSettings
-from bridge.sip.transaction import Address as Endpoint
-from bridge.sip.transaction import ClientTransaction
+from bridge.sip.transaction import ClientTransaction, Endpoint, mirror_invite
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
 
@@ -268,15 +267,7 @@ class OutboundCall:
         """CANCEL mirrors the INVITE's Request-URI, Via branch, To and CSeq number (9.1)."""
         assert self._invite is not None
         invite = self._invite.request
-        request = Request("CANCEL", invite.uri)
-        request.via = invite.via[:1]
-        request.max_forwards = 70
-        request.from_address = invite.from_address
-        request.to_address = invite.to_address
-        request.call_id = invite.call_id
-        request.cseq = CSeq(sequence=invite.cseq.sequence, method="CANCEL")
-        if invite.route:
-            request.route = invite.route
+        request = mirror_invite(invite, "CANCEL", invite.to_address)
         self._cancel_sent = True
         self._start_transaction(request, self._invite.destination, now)
 

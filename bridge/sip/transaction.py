@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from enum import Enum
 
-from sipmessage import Request, Response
+from sipmessage import Address, CSeq, Request, Response
 
 from bridge.sip.message import branch_of, serialize
 from bridge.sip.timers import TimerSettings
 
-Address = tuple[str, int]
+Endpoint = tuple[str, int]
 
 
 class TransactionState(Enum):
@@ -28,7 +28,7 @@ class TransactionState(Enum):
 class ClientTransaction:
     """INVITE (17.1.1, with RFC 6026's Accepted state) and non-INVITE (17.1.2) clients."""
 
-    def __init__(self, request: Request, destination: Address, now: float, timers: TimerSettings) -> None:
+    def __init__(self, request: Request, destination: Endpoint, now: float, timers: TimerSettings) -> None:
         self.request = request
         self.destination = destination
         self.branch = branch_of(request)
@@ -37,7 +37,7 @@ class ClientTransaction:
         self.timers = timers
         self.state = TransactionState.CALLING if self.is_invite else TransactionState.TRYING
         self.timed_out = False
-        self.outbox: list[tuple[bytes, Address]] = []
+        self.outbox: list[tuple[bytes, Endpoint]] = []
         self._request_bytes = serialize(request)
         self._ack_bytes: bytes | None = None
         self._interval = timers.t1
@@ -115,30 +115,36 @@ class ClientTransaction:
         self._deadline = None
 
 
-def build_non_2xx_ack(invite: Request, response: Response) -> Request:
-    """The ACK a client INVITE transaction sends for a 3xx-6xx, section 17.1.1.3."""
-    ack = Request("ACK", invite.uri)
-    ack.via = invite.via[:1]
-    ack.max_forwards = 70
-    ack.from_address = invite.from_address
-    ack.to_address = response.to_address
-    ack.call_id = invite.call_id
-    ack.cseq = type(invite.cseq)(sequence=invite.cseq.sequence, method="ACK")
+def mirror_invite(invite: Request, method: str, to: Address) -> Request:
+    """A request in the INVITE's transaction: same Request-URI, top Via, From, Call-ID,
+    CSeq number and Route (ACK for non-2xx, section 17.1.1.3; CANCEL, section 9.1)."""
+    request = Request(method, invite.uri)
+    request.via = invite.via[:1]
+    request.max_forwards = 70
+    request.from_address = invite.from_address
+    request.to_address = to
+    request.call_id = invite.call_id
+    request.cseq = CSeq(sequence=invite.cseq.sequence, method=method)
     if invite.route:
-        ack.route = invite.route
-    return ack
+        request.route = invite.route
+    return request
+
+
+def build_non_2xx_ack(invite: Request, response: Response) -> Request:
+    """The ACK a client INVITE transaction sends for a 3xx-6xx: To carries the response's tag."""
+    return mirror_invite(invite, "ACK", response.to_address)
 
 
 class ServerTransaction:
     """Non-INVITE server transaction, section 17.2.2: absorbs retransmitted requests."""
 
-    def __init__(self, request: Request, source: Address, now: float, timers: TimerSettings) -> None:
+    def __init__(self, request: Request, source: Endpoint, now: float, timers: TimerSettings) -> None:
         self.request = request
         self.source = source
         self.key = server_key(request)
         self.timers = timers
         self.state = TransactionState.TRYING
-        self.outbox: list[tuple[bytes, Address]] = []
+        self.outbox: list[tuple[bytes, Endpoint]] = []
         self._last_response: bytes | None = None
         self._deadline: float | None = now + timers.transaction_timeout
 

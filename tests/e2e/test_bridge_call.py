@@ -10,32 +10,9 @@ import pytest
 
 from tests.support.audio import dominant_frequency, pull_audio, silent_fraction
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
 
 pytestmark = pytest.mark.e2e
-
-
-def call_body(
-    call_id: str, stream: str, nginx: NginxRtmp, domain: Kamailio, account: SipAccount, password: str | None = None
-) -> dict[str, Any]:
-    """The REST contract as clients send it: booleans and ports as strings."""
-    return {
-        "callId": call_id,
-        "callee": "uas",
-        "rtmpUrl": nginx.url,
-        "rtmpStream": stream,
-        "hasAudio": "false",
-        "hasVideo": "false",
-        "connection": {
-            "sipLogin": account.user,
-            "sipPassword": password or account.password,
-            "sipAuthenticationName": account.user,
-            "sipDomain": "127.0.0.1",
-            "sipPort": str(domain.port),
-            "sipRegisterRequired": "false",
-            "appKey": "e2e",
-        },
-    }
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> float:

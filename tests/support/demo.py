@@ -16,7 +16,7 @@ from pathlib import Path
 
 from tests.support.audio import dominant_frequency, pull_audio, silent_fraction
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
 
 
 def main() -> None:
@@ -28,23 +28,7 @@ def main() -> None:
     daemon = BridgeDaemon(workdir, level="info")
     peers = [daemon, domain, far_end, nginx]
     try:
-        body = {
-            "callId": "demo-1",
-            "callee": "uas",
-            "rtmpUrl": nginx.url,
-            "rtmpStream": "demo",
-            "hasAudio": "false",
-            "hasVideo": "false",
-            "connection": {
-                "sipLogin": account.user,
-                "sipPassword": account.password,
-                "sipAuthenticationName": account.user,
-                "sipDomain": "127.0.0.1",
-                "sipPort": str(domain.port),
-                "sipRegisterRequired": "false",
-                "appKey": "demo",
-            },
-        }
+        body = call_body("demo-1", "demo", nginx, domain, account)
         print(f"POST {daemon.base_url}/RESTCall/call  (callee 'uas' via kamailio on 127.0.0.1:{domain.port})")
         status, session = daemon.request("POST", "/RESTCall/call", body)
         print(f"-> {status} {session['state']}")

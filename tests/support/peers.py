@@ -9,6 +9,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support.ports import free_even_range, free_port, free_udp_tcp_pair
 from tests.support.process import PeerProcess
@@ -276,3 +277,26 @@ class Baresip:
 
     def stop(self) -> None:
         self.process.stop()
+
+
+def call_body(
+    call_id: str, stream: str, nginx: NginxRtmp, domain: Kamailio, account: SipAccount, password: str | None = None
+) -> dict[str, Any]:
+    """The REST contract as clients send it (booleans and ports as strings), calling baresip via kamailio."""
+    return {
+        "callId": call_id,
+        "callee": "uas",
+        "rtmpUrl": nginx.url,
+        "rtmpStream": stream,
+        "hasAudio": "false",
+        "hasVideo": "false",
+        "connection": {
+            "sipLogin": account.user,
+            "sipPassword": password or account.password,
+            "sipAuthenticationName": account.user,
+            "sipDomain": "127.0.0.1",
+            "sipPort": str(domain.port),
+            "sipRegisterRequired": "false",
+            "appKey": "local",
+        },
+    }
