@@ -52,6 +52,14 @@ class SipConfig(_Section):
     user_agent: str = "sip-rtmp-bridge"
     answer_timeout: float = Field(60.0, gt=0, description="seconds to wait for an answer")
     t1: float = Field(0.5, gt=0, description="RFC 3261 T1 in seconds")
+    session_expires: int = Field(1800, ge=0, description="RFC 4028 interval asked for; 0 = off")
+
+    @field_validator("session_expires")
+    @classmethod
+    def _check_session_expires(cls, value: int) -> int:
+        if 0 < value < 90:
+            raise ValueError("must be 0 (off) or at least 90 seconds (RFC 4028 Min-SE)")
+        return value
 
     _check_listen = field_validator("listen")(_check_host_port)
 

@@ -14,6 +14,7 @@ class CallState(StrEnum):
     TRYING = "TRYING"
     RING = "RING"
     ESTABLISHED = "ESTABLISHED"
+    HOLD = "HOLD"
     FINISH = "FINISH"
     FAILED = "FAILED"
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.media.far_end import FarEndMedia
 from bridge.media.pipeline import MediaPipeline, PlayoutClock
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.model import CallSpec, CallState, StateChange, utc_now
@@ -21,7 +23,15 @@ from bridge.rtmp.url import RtmpTarget
 from bridge.services import ResolveError, Services
 from bridge.sip.call import CallSettings, OutboundCall
 from bridge.sip.digest import Credentials
-from bridge.sip.events import CallAnswered, CallEnded, CallEvent, CallProgress, EndCause
+from bridge.sip.events import (
+    CallAnswered,
+    CallEnded,
+    CallEvent,
+    CallProgress,
+    DtmfReceived,
+    EndCause,
+    MediaChanged,
+)
 from bridge.sip.message import new_call_id
 from bridge.sip.sdp import Direction, SdpError, accepts_pcmu, build_offer, parse_sdp
 from bridge.sip.target import TargetError, from_uri, request_uri
@@ -68,6 +78,9 @@ class CallSession:
         self._publisher: RtmpPublisher | None = None
         self._sender: SilenceSender | None = None
         self._sip_started = False
+        self._call: OutboundCall | None = None
+        self._far_end = FarEndMedia(("0.0.0.0", 0), 0.0)
+        self.timeline: list[dict[str, Any]] = []
         self._sip_over = False
 
     # -- control --------------------------------------------------------------------
@@ -115,13 +128,15 @@ class CallSession:
             from_uri=from_uri(spec.sip_login, spec.sip_domain),
             destination=destination,
             local_address=(local_host, self.services.sip.local_address[1]),
-            sdp_offer=offer.serialize(),
+            offer=offer,
+            session_expires=self.services.config.sip.session_expires,
             credentials=Credentials(spec.sip_auth_name or spec.sip_login, spec.sip_password),
             user_agent=self.services.config.sip.user_agent,
             answer_timeout=self.services.config.sip.answer_timeout,
             timers=self.services.timers,
         )
-        self.services.sip.place_call(OutboundCall(settings), self._inbox.put_nowait)
+        self._call = OutboundCall(settings)
+        self.services.sip.place_call(self._call, self._inbox.put_nowait)
         self._sip_started = True
         self._set_state(CallState.TRYING, f"INVITE sent to {destination[0]}:{destination[1]}")
 
@@ -158,11 +173,12 @@ class CallSession:
             self._set_state(CallState.FAILED, f"unusable SDP answer: {exc}")
             return
         loop = asyncio.get_running_loop()
+        self._far_end = FarEndMedia(remote, loop.time())
         self._start_receiving(remote, loop.time())
         async with asyncio.TaskGroup() as group:
             publisher = self._new_publisher()
             publish_task = group.create_task(publisher.run())
-            media_task = group.create_task(self._media_loop(publisher, remote))
+            media_task = group.create_task(self._media_loop(publisher))
             final_state, reason = await self._wait_for_end()
             media_task.cancel()
             await publisher.close()
@@ -207,11 +223,15 @@ class CallSession:
         """Until the far end hangs up, we are asked to stop, or media fails."""
         while True:
             item = await self._inbox.get()
-            if isinstance(item, CallEnded):
+            if isinstance(item, MediaChanged):
+                self._on_media_changed(item)
+            elif isinstance(item, DtmfReceived):
+                self._note("dtmf", digit=item.digit, durationMs=item.duration_ms, via="INFO")
+            elif isinstance(item, CallEnded):
                 self._sip_over = True
                 state = CallState.FINISH if item.cause is EndCause.REMOTE_HANGUP else CallState.FAILED
                 return state, item.describe()
-            if isinstance(item, StopRequested | MediaFailed):
+            elif isinstance(item, StopRequested | MediaFailed):
                 self.services.sip.hangup(self.sip_call_id)
                 await self._wait_for_sip_end()
                 state = CallState.FINISH if isinstance(item, StopRequested) else CallState.FAILED
@@ -227,7 +247,30 @@ class CallSession:
         except TimeoutError:
             log.warning("call %s: no final answer to our hangup", self.spec.call_id)
 
-    async def _media_loop(self, publisher: RtmpPublisher, remote: tuple[str, int]) -> None:
+    def _on_media_changed(self, change: MediaChanged) -> None:
+        """Hold, resume or a new RTP address from a re-INVITE/UPDATE (RFC 3264 section 8.4)."""
+        now = asyncio.get_running_loop().time()
+        held = self._far_end.update(change, now)
+        if self._receiver is not None:
+            self._receiver.set_remote(change.address)
+        self._note("media", address=f"{change.address[0]}:{change.address[1]}", direction=change.direction)
+        if held and self.state is CallState.ESTABLISHED:
+            self._set_state(CallState.HOLD, f"held by the far end ({change.direction})")
+        elif not held and self.state is CallState.HOLD:
+            self._set_state(CallState.ESTABLISHED, f"resumed by the far end ({change.direction})")
+
+    def _note(self, kind: str, **details: Any) -> None:
+        self.timeline.append({"at": utc_now().isoformat(), "event": kind, **details})
+        log.info("call %s: %s %s", self.spec.call_id, kind, details)
+
+    def sip_ladder(self) -> list[dict[str, str | float]]:
+        """The call's SIP messages with wall-clock times (seconds since the epoch)."""
+        if self._call is None:
+            return []
+        offset = time.time() - asyncio.get_running_loop().time()
+        return [entry.to_json(offset) for entry in self._call.dialog.ladder.entries]
+
+    async def _media_loop(self, publisher: RtmpPublisher) -> None:
         """Thin driver: tick the pipeline and the silence sender at their deadlines."""
         assert self._receiver is not None and self._endpoint is not None
         loop = asyncio.get_running_loop()
@@ -240,9 +283,8 @@ class CallSession:
             now = loop.time()
             for timestamp_ms, body in pipeline.tick(now):
                 publisher.send_audio(timestamp_ms, body)
-            self._send_silence(now, remote)
-            last = self._receiver.last_packet_at or started
-            if now - last > timeout:
+            self._send_silence(now)
+            if self._far_end.silent_for(self._receiver.last_packet_at or started, now) > timeout:
                 self._inbox.put_nowait(MediaFailed(f"no RTP received for {timeout:g} s"))
                 return
             deadline = pipeline.next_deadline()
@@ -250,10 +292,13 @@ class CallSession:
                 deadline = min(deadline, self._sender.get_timer())
             await asyncio.sleep(max(0.0, deadline - loop.time()))
 
-    def _send_silence(self, now: float, remote: tuple[str, int]) -> None:
-        if self._sender is not None and self._endpoint is not None:
-            for datagram in self._sender.poll(now):
-                self._endpoint.send(datagram, remote)
+    def _send_silence(self, now: float) -> None:
+        if self._sender is None or self._endpoint is None:
+            return
+        datagrams = self._sender.poll(now)  # paced even while held, so the timeline stays continuous
+        if self._far_end.receiving:
+            for datagram in datagrams:
+                self._endpoint.send(datagram, self._far_end.address)
 
     def _on_datagram_before_answer(self, data: bytes, source: tuple[str, int]) -> None:
         """RTP before the answer (early media) is not played in this version."""

@@ -108,6 +108,8 @@ def session_json(session: CallSession) -> dict[str, Any]:
         "reason": session.reason,
         "createdAt": session.created_at.isoformat(),
         "history": [change.to_json() for change in session.history],
+        "timeline": session.timeline,
+        "sipLadder": session.sip_ladder(),
         "counters": session.counters(),
     }
 

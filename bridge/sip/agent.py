@@ -98,7 +98,7 @@ class SipAgent:
             self.outbox.extend(existing.outbox)
             existing.outbox.clear()
             return
-        response = self._respond_to(request, now)
+        response = self._respond_to(request, source, now)
         if response is None:
             return
         server = ServerTransaction(request, source, now, self.timers)
@@ -107,10 +107,10 @@ class SipAgent:
         self.outbox.extend(server.outbox)
         server.outbox.clear()
 
-    def _respond_to(self, request: Request, now: float) -> Response | None:
+    def _respond_to(self, request: Request, source: Endpoint, now: float) -> Response | None:
         call = self.calls.get(request.call_id)
         if call is not None:
-            response = call.receive_request(request, now)
+            response = call.receive_request(request, source, now)
             self._collect(call)
             return response
         if request.method == "ACK":

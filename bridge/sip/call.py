@@ -1,25 +1,26 @@
 """An outbound call: the UAC side of an INVITE dialog (sans-IO).
 
 RFC 3261 sections 8.1 (requests), 12 (dialogs), 13.2 (INVITE client), 9.1
-(CANCEL), 15.1.1 (BYE), 22.2 (retrying with credentials) and 17.1.1.3 via
-:mod:`bridge.sip.transaction` for ACKs of non-2xx answers.
+(CANCEL), 15.1.1 (BYE), 22.2 (retrying with credentials), RFC 4028 (session
+timers, via :mod:`bridge.sip.refresh`). Requests from the far end inside the
+dialog are handled by :mod:`bridge.sip.indialog`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 
-from sipmessage import URI, Address, AuthChallenge, CSeq, Parameters, Request, Response, Via
+from sipmessage import Address, Request, Response
 
-from bridge.sip.digest import Credentials, DigestClient, DigestError, strongest_challenge
-from bridge.sip.events import CallAnswered, CallEnded, CallEvent, CallProgress, EndCause, cause_for_status
-from bridge.sip.message import branch_of, build_response, new_branch, new_tag, serialize
-from bridge.sip.routing import next_hop
-from bridge.sip.timers import TimerSettings
+from bridge.sip.dialog import ALLOW, CallSettings, Dialog
+from bridge.sip.events import CallAnswered, CallEnded, CallProgress, EndCause, cause_for_status
+from bridge.sip.indialog import InDialogServer
+from bridge.sip.message import branch_of, serialize
+from bridge.sip.offer_answer import OfferAnswer
+from bridge.sip.refresh import SessionRefresher
 from bridge.sip.transaction import ClientTransaction, Endpoint, mirror_invite
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS"
+__all__ = ["ALLOW", "CallPhase", "CallSettings", "OutboundCall"]
 
 
 class CallPhase(Enum):
@@ -30,49 +31,43 @@ class CallPhase(Enum):
     TERMINATED = "terminated"
 
 
-@dataclass(slots=True)
-class CallSettings:
-    """Everything needed to place one call."""
-
-    call_id: str
-    request_uri: URI
-    from_uri: URI
-    destination: Endpoint
-    local_address: Endpoint
-    sdp_offer: bytes
-    credentials: Credentials | None = None
-    user_agent: str = "sip-rtmp-bridge"
-    answer_timeout: float = 60.0
-    timers: TimerSettings = field(default_factory=TimerSettings)
-
-
 class OutboundCall:
-    """Places an INVITE, authenticates, confirms the dialog and hangs up."""
+    """Places an INVITE, authenticates, confirms the dialog, keeps it alive and hangs up."""
 
     def __init__(self, settings: CallSettings) -> None:
         self.settings = settings
         self.call_id = settings.call_id
+        self.dialog = Dialog(settings)
+        self.media = OfferAnswer(settings.offer)
+        self.refresher = SessionRefresher(self.dialog, self.media, settings.session_expires)
+        self.server = InDialogServer(self.dialog, self.media, self.refresher, on_bye=self._on_remote_bye)
         self.phase = CallPhase.CALLING
-        self.events: list[CallEvent] = []
-        self.outbox: list[tuple[bytes, Endpoint]] = []
-        self.local_tag = new_tag()
-        self.remote_tag: str | None = None
-        self.remote_target: URI = settings.request_uri
-        self.route_set: list[Address] = []
-        self._transactions: dict[tuple[str, str], ClientTransaction] = {}
         self._invite: ClientTransaction | None = None
-        self._cseq = 0
-        self._digest = DigestClient(settings.credentials) if settings.credentials else None
-        self._auth_headers: dict[str, str] = {}
-        self._auth_retries: dict[str, int] = {}
+        self._invite_auth: dict[str, str] = {}
         self._ack: tuple[bytes, Endpoint] | None = None
         self._hangup_cause: EndCause | None = None
         self._cancel_sent = False
         self._answer_deadline: float | None = None
         self._give_up_at: float | None = None
-        self._ended = False
 
-    # -- public API -----------------------------------------------------------------
+    # -- the driver's view ------------------------------------------------------------
+
+    @property
+    def outbox(self) -> list[tuple[bytes, Endpoint]]:
+        return self.dialog.outbox
+
+    @property
+    def events(self) -> list:  # type: ignore[type-arg]
+        return self.dialog.events
+
+    @property
+    def local_tag(self) -> str:
+        return self.dialog.local_tag
+
+    @property
+    def finished(self) -> bool:
+        """True when the call ended and no transaction needs to absorb retransmissions."""
+        return self.phase is CallPhase.TERMINATED and all(t.terminated for t in self.dialog.transactions.values())
 
     def start(self, now: float) -> None:
         """Send the initial INVITE."""
@@ -91,28 +86,27 @@ class OutboundCall:
         # CALLING: a CANCEL must wait for a provisional response (section 9.1).
         self._give_up_at = now + self.settings.timers.transaction_timeout
 
-    @property
-    def finished(self) -> bool:
-        """True when the call ended and no transaction needs to absorb retransmissions."""
-        return self.phase is CallPhase.TERMINATED and all(t.terminated for t in self._transactions.values())
-
     def get_timer(self) -> float | None:
-        deadlines = [t.get_timer() for t in self._transactions.values()]
+        deadlines = [t.get_timer() for t in self.dialog.transactions.values()]
         if self.phase in (CallPhase.CALLING, CallPhase.EARLY):
             deadlines.append(self._answer_deadline)
+        if self.phase is CallPhase.CONFIRMED:
+            deadlines += [self.refresher.get_timer(), self.server.get_timer()]
         if self.phase is not CallPhase.TERMINATED:
             deadlines.append(self._give_up_at)
         present = [d for d in deadlines if d is not None]
         return min(present) if present else None
 
     def handle_timer(self, now: float) -> None:
-        for transaction in list(self._transactions.values()):
+        for transaction in list(self.dialog.transactions.values()):
             deadline = transaction.get_timer()
             if deadline is not None and now >= deadline:
                 transaction.handle_timer(now)
                 if transaction.timed_out:
-                    self._on_transaction_timeout(transaction)
-        self._collect_outbox()
+                    self._on_transaction_timeout(transaction, now)
+        self.dialog.collect_outbox()
+        if self.phase is CallPhase.CONFIRMED:
+            self._dialog_timers(now)
         if self._answer_deadline is not None and now >= self._answer_deadline:
             self._answer_deadline = None
             if self.phase in (CallPhase.CALLING, CallPhase.EARLY):
@@ -120,56 +114,57 @@ class OutboundCall:
         if self._give_up_at is not None and now >= self._give_up_at:
             self._give_up_at = None
             self._end(CallEnded(self._hangup_cause or EndCause.TIMEOUT))
-        self._prune()
+        self.dialog.prune(keep=self._invite)
+
+    def _dialog_timers(self, now: float) -> None:
+        if self.refresher.handle_timer(now) or self.server.handle_timer(now):
+            self.hangup(now, self.refresher.failure or self.server.failure or EndCause.SESSION_EXPIRED)
 
     def receive_response(self, response: Response, now: float) -> None:
         """A response whose Call-ID is ours (section 17.1.3: matched by branch and CSeq method)."""
-        transaction = self._transactions.get((branch_of(response), response.cseq.method))
+        transaction = self.dialog.transactions.get((branch_of(response), response.cseq.method))
         if transaction is None:
             return
         passed = transaction.receive_response(response, now)
-        if passed is not None and transaction is self._invite:
-            self._on_invite_response(passed, now)
-        elif passed is not None and passed.code >= 200:
-            self._on_non_invite_final(transaction, passed, now)
-        self._collect_outbox()
-        self._prune()
+        if passed is not None:
+            self.dialog.ladder.record("in", passed, now)
+            self._dispatch_response(transaction, passed, now)
+        self.dialog.collect_outbox()
+        self.dialog.prune(keep=self._invite)
 
-    def receive_request(self, request: Request, now: float) -> Response | None:
-        """An in-dialog request from the far end; returns the response to send."""
-        if request.method == "ACK":
-            return None
-        if request.to_address.parameters.get("tag") != self.local_tag:
-            return build_response(request, 481, "Call/Transaction Does Not Exist")
-        if request.method == "BYE":
-            response = build_response(request, 200, "OK")
-            self._end(CallEnded(EndCause.REMOTE_HANGUP))
-            return response
-        if request.method == "OPTIONS":
-            response = build_response(request, 200, "OK")
-            response.headers.set("Allow", ALLOW)
-            response.headers.set("Accept", "application/sdp")
-            return response
-        response = build_response(request, 501, "Not Implemented")
-        response.headers.set("Allow", ALLOW)
+    def _dispatch_response(self, transaction: ClientTransaction, response: Response, now: float) -> None:
+        if transaction is self._invite:
+            self._on_invite_response(response, now)
+        elif self.refresher.owns(transaction):
+            if self.refresher.on_response(transaction, response, now):
+                self.hangup(now, EndCause.SESSION_EXPIRED)
+        elif response.code >= 200 and transaction.method == "BYE":
+            self._on_bye_final(response, now)
+
+    def receive_request(self, request: Request, source: Endpoint, now: float) -> Response | None:
+        """A request from the far end within the dialog; returns the response to send."""
+        self.dialog.ladder.record("in", request, now)
+        response = self.server.receive(request, source, now)
+        if response is not None:
+            self.dialog.ladder.record("out", response, now)
+        self.dialog.collect_outbox()
         return response
 
     # -- INVITE ---------------------------------------------------------------------
 
     def _send_invite(self, now: float) -> None:
-        self._cseq += 1
-        request = self._new_request("INVITE", self.settings.request_uri)
+        self.dialog.cseq += 1
+        request = self.dialog.new_request("INVITE", self.settings.request_uri)
         request.to_address = Address(uri=self.settings.request_uri)
-        request.contact = [self._contact()]
+        request.contact = [self.dialog.contact()]
         request.headers.set("Allow", ALLOW)
-        request.headers.set("Content-Type", "application/sdp")
-        request.body = self.settings.sdp_offer
-        for name, value in self._auth_headers.items():
+        for name, value in self.refresher.request_headers().items():
             request.headers.set(name, value)
-        transaction = ClientTransaction(request, self.settings.destination, now, self.settings.timers)
-        self._invite = transaction
-        self._transactions[(transaction.branch, transaction.method)] = transaction
-        self._collect_outbox()
+        request.headers.set("Content-Type", "application/sdp")
+        request.body = self.media.local_bytes()
+        for name, value in self._invite_auth.items():
+            request.headers.set(name, value)
+        self._invite = self.dialog.start_transaction(request, self.settings.destination, now)
 
     def _on_invite_response(self, response: Response, now: float) -> None:
         if response.code < 200:
@@ -178,6 +173,8 @@ class OutboundCall:
             self._on_invite_success(response, now)
         elif response.code in (401, 407):
             self._on_challenge(response, now)
+        elif response.code == 422 and self.refresher.accept_min_se(response) and self._hangup_cause is None:
+            self._send_invite(now)
         else:
             self._on_invite_failure(response)
 
@@ -189,29 +186,31 @@ class OutboundCall:
                 self._send_cancel(now)
             return
         if response.code != 100:
-            self.events.append(CallProgress(response.code, response.phrase))
+            self.dialog.events.append(CallProgress(response.code, response.phrase))
 
     def _on_invite_success(self, response: Response, now: float) -> None:
         tag = response.to_address.parameters.get("tag")
         if self.phase in (CallPhase.CONFIRMED, CallPhase.TERMINATING, CallPhase.TERMINATED):
-            if tag == self.remote_tag and self._ack is not None:
-                self.outbox.append(self._ack)  # retransmitted 2xx: repeat the ACK (13.2.2.4)
+            if tag == self.dialog.remote_tag and self._ack is not None:
+                self.dialog.outbox.append(self._ack)  # retransmitted 2xx: repeat the ACK (13.2.2.4)
             return
-        self._establish_dialog(response, tag)
-        self._send_ack()
+        self._establish_dialog(response, tag, now)
+        self._send_ack(now)
         if self._hangup_cause is not None:
             self._send_bye(now)
             return
-        self.events.append(CallAnswered(response.code, response.phrase, response.body))
+        self.dialog.events.append(CallAnswered(response.code, response.phrase, response.body))
 
     def _on_challenge(self, response: Response, now: float) -> None:
         if self._hangup_cause is not None:
             self._end(CallEnded(self._hangup_cause, response.code, response.phrase))
             return
-        if self._answer_challenge(response, "INVITE", self.settings.request_uri):
-            self._send_invite(now)
+        credentials = self.dialog.answer_challenge(response, "INVITE", self.settings.request_uri)
+        if credentials is None:
+            self._end(CallEnded(EndCause.AUTH_FAILED, response.code, response.phrase))
             return
-        self._end(CallEnded(EndCause.AUTH_FAILED, response.code, response.phrase))
+        self._invite_auth[credentials[0]] = credentials[1]
+        self._send_invite(now)
 
     def _on_invite_failure(self, response: Response) -> None:
         cause = cause_for_status(response.code)
@@ -219,131 +218,62 @@ class OutboundCall:
             cause = self._hangup_cause
         self._end(CallEnded(cause, response.code, response.phrase))
 
-    def _answer_challenge(self, response: Response, method: str, uri: URI) -> bool:
-        """Prepare credentials for a 401/407 (section 22.2); False if we must give up."""
-        challenge, header = _challenge_of(response)
-        if self._digest is None or challenge is None:
-            return False
-        stale = (challenge.parameters.get("stale") or "").lower() == "true"
-        retries = self._auth_retries.get(header, 0)
-        if retries >= 1 and not stale:
-            return False  # our credentials were refused: no retry loop
-        if not stale:
-            self._auth_retries[header] = retries + 1
-        try:
-            answer = self._digest.answer(challenge, method, str(uri))
-        except DigestError:
-            return False
-        self._auth_headers[header] = str(answer)
-        return True
-
     # -- dialog ---------------------------------------------------------------------
 
-    def _establish_dialog(self, response: Response, tag: str | None) -> None:
+    def _establish_dialog(self, response: Response, tag: str | None, now: float) -> None:
         """Dialog state from a 2xx, section 12.1.2: route set, remote target, tag."""
         self.phase = CallPhase.CONFIRMED
-        self.remote_tag = tag
-        self.route_set = list(reversed(response.record_route))
-        contacts = response.contact
-        if contacts:
-            self.remote_target = contacts[0].uri
+        dialog = self.dialog
+        dialog.remote_tag = tag
+        dialog.route_set = list(reversed(response.record_route))
+        if response.contact:
+            dialog.remote_target = response.contact[0].uri
+        dialog.reset_auth_retries()
+        self.refresher.on_established(response, now)
 
-    def _send_ack(self) -> None:
-        """ACK for a 2xx, its own transaction (section 13.2.2.4), same CSeq number."""
+    def _send_ack(self, now: float) -> None:
+        """ACK for a 2xx, its own transaction (section 13.2.2.4), same CSeq number and credentials."""
         assert self._invite is not None
-        request = self._in_dialog_request("ACK", self._invite.request.cseq.sequence)
-        for name, value in self._auth_headers.items():
+        request = self.dialog.in_dialog_request("ACK", self._invite.request.cseq.sequence)
+        for name, value in self._invite_auth.items():
             request.headers.set(name, value)
-        self._ack = (serialize(request), self._next_hop())
-        self.outbox.append(self._ack)
+        self._ack = (serialize(request), self.dialog.next_hop())
+        self.dialog.send(*self._ack, request, now)
 
-    def _send_bye(self, now: float) -> None:
+    def _send_bye(self, now: float, credentials: tuple[str, str] | None = None) -> None:
         self.phase = CallPhase.TERMINATING
-        self._cseq += 1
-        request = self._in_dialog_request("BYE", self._cseq)
-        self._start_transaction(request, self._next_hop(), now)
+        request = self.dialog.in_dialog_request("BYE")
+        if credentials is not None:
+            request.headers.set(*credentials)
+        self.dialog.start_transaction(request, self.dialog.next_hop(), now)
 
     def _send_cancel(self, now: float) -> None:
         """CANCEL mirrors the INVITE's Request-URI, Via branch, To and CSeq number (9.1)."""
         assert self._invite is not None
         invite = self._invite.request
-        request = mirror_invite(invite, "CANCEL", invite.to_address)
         self._cancel_sent = True
-        self._start_transaction(request, self._invite.destination, now)
+        self.dialog.start_transaction(mirror_invite(invite, "CANCEL", invite.to_address), self._invite.destination, now)
 
-    def _on_non_invite_final(self, transaction: ClientTransaction, response: Response, now: float) -> None:
-        if transaction.method != "BYE":
-            return
-        if response.code in (401, 407) and self._answer_challenge(response, "BYE", self.remote_target):
-            self._cseq += 1
-            request = self._in_dialog_request("BYE", self._cseq)
-            self._start_transaction(request, self._next_hop(), now)
-            return
+    def _on_bye_final(self, response: Response, now: float) -> None:
+        if response.code in (401, 407):
+            credentials = self.dialog.answer_challenge(response, "BYE", self.dialog.remote_target)
+            if credentials is not None:
+                self._send_bye(now, credentials)
+                return
         self._end(CallEnded(self._hangup_cause or EndCause.LOCAL_HANGUP))
 
-    def _on_transaction_timeout(self, transaction: ClientTransaction) -> None:
+    def _on_remote_bye(self) -> None:
+        self._end(CallEnded(EndCause.REMOTE_HANGUP))
+
+    def _on_transaction_timeout(self, transaction: ClientTransaction, now: float) -> None:
         if transaction is self._invite:
             self._end(CallEnded(self._hangup_cause or EndCause.TIMEOUT, 408, "Request Timeout"))
         elif transaction.method == "BYE":
             self._end(CallEnded(self._hangup_cause or EndCause.LOCAL_HANGUP))
-
-    # -- helpers --------------------------------------------------------------------
-
-    def _new_request(self, method: str, uri: URI) -> Request:
-        request = Request(method, uri)
-        host, port = self.settings.local_address
-        request.via = [Via("UDP", host, port, Parameters(branch=new_branch(), rport=None))]
-        request.max_forwards = 70
-        request.from_address = Address(uri=self.settings.from_uri, parameters=Parameters(tag=self.local_tag))
-        request.call_id = self.call_id
-        request.cseq = CSeq(sequence=self._cseq, method=method)
-        request.user_agent = self.settings.user_agent
-        return request
-
-    def _in_dialog_request(self, method: str, sequence: int) -> Request:
-        """A request within the dialog, section 12.2.1.1 (loose routing)."""
-        request = self._new_request(method, self.remote_target)
-        request.cseq = CSeq(sequence=sequence, method=method)
-        params = Parameters(tag=self.remote_tag) if self.remote_tag else Parameters()
-        request.to_address = Address(uri=self.settings.request_uri, parameters=params)
-        if self.route_set:
-            request.route = self.route_set
-        return request
-
-    def _next_hop(self) -> Endpoint:
-        return next_hop(self.route_set, self.remote_target, self.settings.destination)
-
-    def _contact(self) -> Address:
-        host, port = self.settings.local_address
-        return Address(uri=URI(scheme="sip", host=host, port=port, user=self.settings.from_uri.user))
-
-    def _start_transaction(self, request: Request, destination: Endpoint, now: float) -> None:
-        transaction = ClientTransaction(request, destination, now, self.settings.timers)
-        self._transactions[(transaction.branch, transaction.method)] = transaction
-        self._collect_outbox()
-
-    def _collect_outbox(self) -> None:
-        for transaction in self._transactions.values():
-            if transaction.outbox:
-                self.outbox.extend(transaction.outbox)
-                transaction.outbox.clear()
-
-    def _prune(self) -> None:
-        done = [k for k, t in self._transactions.items() if t.terminated and t is not self._invite]
-        for key in done:
-            del self._transactions[key]
+        elif self.refresher.owns(transaction) and self.refresher.on_timeout(transaction):
+            self.hangup(now, EndCause.SESSION_EXPIRED)
 
     def _end(self, event: CallEnded) -> None:
-        if self._ended:
-            return
-        self._ended = True
         self.phase = CallPhase.TERMINATED
         self._give_up_at = None
-        self.events.append(event)
-
-
-def _challenge_of(response: Response) -> tuple[AuthChallenge | None, str]:
-    """The best challenge in a 401 (WWW-) or 407 (Proxy-Authenticate), and the header to answer with."""
-    if response.code == 407:
-        return strongest_challenge(response.headers.getlist("Proxy-Authenticate")), "Proxy-Authorization"
-    return strongest_challenge(response.headers.getlist("WWW-Authenticate")), "Authorization"
+        self.dialog.end(event)

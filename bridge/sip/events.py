@@ -21,6 +21,8 @@ class EndCause(StrEnum):
     TIMEOUT = "timeout"
     REJECTED = "rejected"
     BAD_ANSWER = "unusable answer"
+    SESSION_EXPIRED = "session refresh failed"
+    NO_ACK = "no ACK for our 2xx"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,23 @@ class CallEnded:
         return f"{self.cause.value} ({self.code} {self.phrase})"
 
 
-CallEvent = CallProgress | CallAnswered | CallEnded
+@dataclass(frozen=True, slots=True)
+class MediaChanged:
+    """A re-INVITE or UPDATE changed the far end's media: address, or direction (hold/resume)."""
+
+    address: tuple[str, int]
+    direction: str  # the far end's direction: sendrecv, sendonly (hold), recvonly, inactive
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfReceived:
+    """A DTMF digit signalled in the dialog (INFO application/dtmf-relay)."""
+
+    digit: str
+    duration_ms: int | None
+
+
+CallEvent = CallProgress | CallAnswered | CallEnded | MediaChanged | DtmfReceived
 
 
 def cause_for_status(code: int) -> EndCause:

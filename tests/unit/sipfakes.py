@@ -38,7 +38,7 @@ def in_dialog_request(method: str, ours: Request, answer: bytes, cseq: int = 1) 
     """A request from the far end within the dialog set up by ``answer`` to ``ours``."""
     answered = parse_message(answer)
     request = Request(method, ours.contact[0].uri)
-    request.headers.add("Via", "SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKfar" + method.lower())
+    request.headers.add("Via", f"SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKfar{method.lower()}{cseq}")
     request.from_address = answered.to_address
     request.to_address = Address(uri=ours.from_address.uri, parameters=ours.from_address.parameters)
     request.call_id = ours.call_id

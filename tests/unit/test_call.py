@@ -8,6 +8,7 @@ from bridge.sip.agent import SipAgent
 from bridge.sip.call import CallPhase, CallSettings, OutboundCall
 from bridge.sip.digest import Credentials
 from bridge.sip.events import CallAnswered, CallEnded, CallProgress, EndCause
+from bridge.sip.sdp import Direction, build_offer
 from tests.unit.sipfakes import SDP_ANSWER, in_dialog_request, parse_request, respond
 
 DOMAIN = ("192.0.2.1", 5060)
@@ -22,7 +23,7 @@ def new_call(answer_timeout: float = 60.0) -> tuple[SipAgent, OutboundCall]:
         from_uri=URI.parse("sip:bridge@example.com"),
         destination=DOMAIN,
         local_address=("192.0.2.2", 5062),
-        sdp_offer=b"v=0\r\n",
+        offer=build_offer("192.0.2.2", 20000, Direction.RECVONLY, 1),
         credentials=Credentials("bridge", "pw"),
         answer_timeout=answer_timeout,
     )
