@@ -141,3 +141,23 @@ def test_unreachable_rtmp_server_fails_the_call_and_hangs_up(
         5,
         "BYE after RTMP failure",
     )
+
+
+def test_far_end_hold_and_resume_keep_the_stream_and_call_up(
+    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon
+) -> None:
+    status, _ = daemon.request("POST", "/RESTCall/call", call_body("hold-1", "hold1", nginx, sip_domain, account))
+    assert status == 200
+    daemon.wait_state("hold-1", {"ESTABLISHED"})
+    far_end.command("hold")  # baresip sends a re-INVITE with a=sendonly through kamailio
+    held = daemon.wait_state("hold-1", {"HOLD"}, timeout=5)
+    assert "held by the far end (sendonly)" in held["reason"]
+    far_end.command("resume")
+    resumed = daemon.wait_state("hold-1", {"ESTABLISHED"}, timeout=5)
+    assert "resumed by the far end (sendrecv)" in resumed["reason"]
+    ladder = [entry["message"].split(" ")[0] for entry in resumed["sipLadder"]]
+    assert ladder.count("INVITE") >= 3  # ours, ours with credentials, the far end's re-INVITEs
+    pulled = pull_audio(f"{nginx.url}/hold1", seconds=2.0)
+    assert abs(dominant_frequency(pulled.samples, pulled.sample_rate) - 440.0) <= 5.0
+    daemon.request("POST", "/RESTCall/terminate", {"callId": "hold-1"})
+    daemon.wait_gone("hold-1", timeout=10)
