@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from sipmessage import Address, Request, Response
+from sipmessage import URI, Address, Request, Response
 
 from bridge.sip.dialog import ALLOW, CallSettings, Dialog
 from bridge.sip.events import CallAnswered, CallEnded, CallProgress, EndCause, cause_for_status
@@ -18,9 +18,12 @@ from bridge.sip.indialog import InDialogServer
 from bridge.sip.message import branch_of, serialize
 from bridge.sip.offer_answer import OfferAnswer
 from bridge.sip.refresh import SessionRefresher
+from bridge.sip.routing import uri_endpoint
 from bridge.sip.transaction import ClientTransaction, Endpoint, mirror_invite
 
 __all__ = ["ALLOW", "CallPhase", "CallSettings", "OutboundCall"]
+
+MAX_REDIRECTS = 3
 
 
 class CallPhase(Enum):
@@ -49,6 +52,9 @@ class OutboundCall:
         self._cancel_sent = False
         self._answer_deadline: float | None = None
         self._give_up_at: float | None = None
+        self._target: URI = settings.request_uri
+        self._destination: Endpoint = settings.destination
+        self._redirects = 0
 
     # -- the driver's view ------------------------------------------------------------
 
@@ -154,7 +160,7 @@ class OutboundCall:
 
     def _send_invite(self, now: float) -> None:
         self.dialog.cseq += 1
-        request = self.dialog.new_request("INVITE", self.settings.request_uri)
+        request = self.dialog.new_request("INVITE", self._target)
         request.to_address = Address(uri=self.settings.request_uri)
         request.contact = [self.dialog.contact()]
         request.headers.set("Allow", ALLOW)
@@ -164,7 +170,7 @@ class OutboundCall:
         request.body = self.media.local_bytes()
         for name, value in self._invite_auth.items():
             request.headers.set(name, value)
-        self._invite = self.dialog.start_transaction(request, self.settings.destination, now)
+        self._invite = self.dialog.start_transaction(request, self._destination, now)
 
     def _on_invite_response(self, response: Response, now: float) -> None:
         if response.code < 200:
@@ -173,6 +179,8 @@ class OutboundCall:
             self._on_invite_success(response, now)
         elif response.code in (401, 407):
             self._on_challenge(response, now)
+        elif 300 <= response.code < 400 and self._follow_redirect(response, now):
+            return
         elif response.code == 422 and self.refresher.accept_min_se(response) and self._hangup_cause is None:
             self._send_invite(now)
         else:
@@ -205,12 +213,28 @@ class OutboundCall:
         if self._hangup_cause is not None:
             self._end(CallEnded(self._hangup_cause, response.code, response.phrase))
             return
-        credentials = self.dialog.answer_challenge(response, "INVITE", self.settings.request_uri)
+        credentials = self.dialog.answer_challenge(response, "INVITE", self._target)
         if credentials is None:
             self._end(CallEnded(EndCause.AUTH_FAILED, response.code, response.phrase))
             return
         self._invite_auth[credentials[0]] = credentials[1]
         self._send_invite(now)
+
+    def _follow_redirect(self, response: Response, now: float) -> bool:
+        """3xx: retry at the first Contact, at most MAX_REDIRECTS times (RFC 3261 section 8.1.3.4)."""
+        if self._hangup_cause is not None or self._redirects >= MAX_REDIRECTS or not response.contact:
+            return False
+        target = response.contact[0].uri
+        if target.scheme not in ("sip", "sips"):
+            return False
+        self._redirects += 1
+        self._target = target
+        self._destination = uri_endpoint(target) or self.settings.destination
+        self._invite_auth.clear()
+        self.phase = CallPhase.CALLING
+        self.dialog.events.append(CallProgress(response.code, f"{response.phrase}, trying {target}"))
+        self._send_invite(now)
+        return True
 
     def _on_invite_failure(self, response: Response) -> None:
         cause = cause_for_status(response.code)
@@ -267,7 +291,9 @@ class OutboundCall:
 
     def _on_transaction_timeout(self, transaction: ClientTransaction, now: float) -> None:
         if transaction is self._invite:
-            self._end(CallEnded(self._hangup_cause or EndCause.TIMEOUT, 408, "Request Timeout"))
+            # Nothing ever answered: a timeout, unless we were asked to hang up anyway.
+            local = self._hangup_cause is EndCause.LOCAL_HANGUP
+            self._end(CallEnded(EndCause.LOCAL_HANGUP if local else EndCause.TIMEOUT, 408, "Request Timeout"))
         elif transaction.method == "BYE":
             self._end(CallEnded(self._hangup_cause or EndCause.LOCAL_HANGUP))
         elif self.refresher.owns(transaction) and self.refresher.on_timeout(transaction):

@@ -150,6 +150,15 @@ request_route {{
     if ($au != "{user}") {{ sl_send_reply("403", "Forbidden"); exit; }}
     xlog("L_INFO", "AUTH-OK $au callid=$ci\\n");
     consume_credentials();
+    if ($rU == "busy") {{ sl_send_reply("486", "Busy Here"); exit; }}
+    if ($rU == "decline") {{ sl_send_reply("603", "Decline"); exit; }}
+    if ($rU == "nobody") {{ sl_send_reply("404", "Not Found"); exit; }}
+    if ($rU == "away") {{ sl_send_reply("480", "Temporarily Unavailable"); exit; }}
+    if ($rU == "moved") {{
+        append_to_reply("Contact: <sip:uas@127.0.0.1:{far_end_port}>\\r\\n");
+        sl_send_reply("302", "Moved Temporarily");
+        exit;
+    }}
     record_route();
     $ru = "sip:" + $rU + "@127.0.0.1:{far_end_port}";
     t_relay();
@@ -257,6 +266,7 @@ class Baresip:
         )
         (self.dir / "accounts").write_text(
             f"<sip:{user}@127.0.0.1:{self.port};transport=udp>;regint=0;answermode=auto;audio_codecs=PCMU\n"
+            f"<sip:ringer@127.0.0.1:{self.port};transport=udp>;regint=0;answermode=manual;audio_codecs=PCMU\n"
         )
         (self.dir / "contacts").write_text("")
         self.process = PeerProcess("baresip", ["baresip", "-f", str(self.dir)], self.dir / "baresip.log")

@@ -197,3 +197,41 @@ def test_timer_b_without_any_response_ends_with_timeout() -> None:
         agent.handle_timer(deadline)
     assert events(agent) == [CallEnded(EndCause.TIMEOUT, 408, "Request Timeout")]
     assert len(take(agent)) == 7  # the INVITE and six retransmissions (Timer A)
+
+
+def test_302_is_followed_to_the_contact_and_challenges_are_answered_there() -> None:
+    agent, _ = new_call()
+    invite = parse_request(take(agent)[0][0])
+    moved = {"Contact": "<sip:uas@192.0.2.60:5090>"}
+    agent.receive_datagram(respond(invite, 302, "Moved Temporarily", headers=moved), DOMAIN, 0.1)
+    (ack, _), (second_bytes, destination) = take(agent)
+    second = parse_request(second_bytes)
+    assert parse_request(ack).method == "ACK"
+    assert str(second.uri) == "sip:uas@192.0.2.60:5090" and destination == ("192.0.2.60", 5090)
+    assert second.cseq.sequence == invite.cseq.sequence + 1 and second.call_id == invite.call_id
+    assert str(second.to_address.uri) == "sip:uas@example.com"
+    assert isinstance(events(agent)[0], CallProgress)
+    agent.receive_datagram(respond(second, 407, "Proxy Authentication Required", headers=CHALLENGE), DOMAIN, 0.2)
+    third = parse_request(take(agent)[1][0])
+    assert 'uri="sip:uas@192.0.2.60:5090"' in (third.headers.get("Proxy-Authorization") or "")
+
+
+def test_redirects_stop_after_three_hops() -> None:
+    agent, _ = new_call()
+    request = parse_request(take(agent)[0][0])
+    for hop in range(4):
+        moved = {"Contact": f"<sip:uas@192.0.2.{61 + hop}>"}
+        agent.receive_datagram(respond(request, 302, "Moved Temporarily", headers=moved), DOMAIN, 0.1 * hop)
+        invites = [parse_request(d) for d, _ in take(agent) if d.startswith(b"INVITE")]
+        if hop < 3:
+            request = invites[0]
+        else:
+            assert invites == []
+    assert events(agent)[-1] == CallEnded(EndCause.REJECTED, 302, "Moved Temporarily")
+
+
+def test_silence_until_timer_b_is_a_timeout_even_after_the_answer_timeout() -> None:
+    agent, _ = new_call(answer_timeout=2.0)
+    while (deadline := agent.get_timer()) is not None and deadline < 40:
+        agent.handle_timer(deadline)
+    assert events(agent) == [CallEnded(EndCause.TIMEOUT, 408, "Request Timeout")]

@@ -1,0 +1,108 @@
+"""SIP outcomes against real peers: rejections, redirect, no answer, timeout, lost datagrams."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.daemon import BridgeDaemon
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.udp_relay import BlackHole, LossyRelay
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def quick_daemon(workdir: Path) -> Iterator[BridgeDaemon]:
+    """Short answer timeout and T1 (Timer B = 64*T1 = 3.2 s) so failure paths finish quickly."""
+    bridge = BridgeDaemon(workdir / "quick", env={"BRIDGE_SIP__ANSWER_TIMEOUT": "2", "BRIDGE_SIP__T1": "0.05"})
+    yield bridge
+    bridge.stop()
+
+
+def place(daemon: BridgeDaemon, body: dict[str, Any]) -> dict[str, Any]:
+    status, reply = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200, reply
+    daemon.wait_gone(body["callId"], timeout=15)
+    ended = daemon.call(body["callId"])
+    assert ended is not None
+    return ended
+
+
+@pytest.mark.parametrize(
+    ("callee", "reason"),
+    [
+        ("busy", "busy (486 Busy Here)"),
+        ("decline", "declined (603 Decline)"),
+        ("nobody", "not found (404 Not Found)"),
+        ("away", "unavailable (480 Temporarily Unavailable)"),
+        ("ringer", "no answer (487 Request Terminated)"),
+    ],
+)
+def test_final_failures_map_to_clear_states(
+    callee: str,
+    reason: str,
+    nginx: NginxRtmp,
+    far_end: Baresip,
+    sip_domain: Kamailio,
+    account: SipAccount,
+    quick_daemon: BridgeDaemon,
+) -> None:
+    body = dict(call_body(f"fail-{callee}", f"fail{callee}", nginx, sip_domain, account), callee=callee)
+    ended = place(quick_daemon, body)
+    assert ended["state"] == "FAILED"
+    assert ended["reason"] == f"call not answered: {reason}"
+    assert nginx.stream_stat(f"fail{callee}") is None
+    if callee == "ringer":
+        ladder = [entry["message"] for entry in ended["sipLadder"]]
+        assert any(m.startswith("180") for m in ladder) and any(m.startswith("CANCEL") for m in ladder)
+
+
+def test_redirect_is_followed_to_the_far_end(
+    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, quick_daemon: BridgeDaemon
+) -> None:
+    body = dict(call_body("moved-1", "moved1", nginx, sip_domain, account), callee="moved")
+    status, _ = quick_daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200
+    call = quick_daemon.wait_state("moved-1", {"ESTABLISHED"}, timeout=10)
+    assert any(entry["message"].startswith("302") for entry in call["sipLadder"])
+    quick_daemon.request("POST", "/RESTCall/terminate", {"callId": "moved-1"})
+    quick_daemon.wait_gone("moved-1")
+
+
+def test_silent_sip_server_times_out_with_timer_b(nginx: NginxRtmp, quick_daemon: BridgeDaemon) -> None:
+    hole = BlackHole()
+    try:
+        body = {
+            "callId": "void-1",
+            "callee": "anyone",
+            "rtmpUrl": nginx.url,
+            "rtmpStream": "void1",
+            "connection": {"sipLogin": "bridge", "sipPassword": "x", "sipDomain": "127.0.0.1", "sipPort": hole.port},
+        }
+        ended = place(quick_daemon, body)
+    finally:
+        hole.stop()
+    assert ended["state"] == "FAILED" and ended["reason"] == "call not answered: timeout (408 Request Timeout)"
+    invites = [e for e in ended["sipLadder"] if e["message"].startswith("INVITE")]
+    assert len(invites) == 1  # retransmissions belong to the transaction, they are not new requests
+
+
+def test_call_connects_when_the_first_invite_and_first_200_are_lost(
+    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon
+) -> None:
+    relay = LossyRelay(("127.0.0.1", sip_domain.port), drop_once=[b"INVITE ", b"SIP/2.0 200 "])
+    try:
+        body = call_body("lossy-1", "lossy1", nginx, sip_domain, account)
+        body["connection"]["sipPort"] = str(relay.port)
+        status, _ = daemon.request("POST", "/RESTCall/call", body)
+        assert status == 200
+        daemon.wait_state("lossy-1", {"ESTABLISHED"}, timeout=15)
+        assert relay.pending_drops == [] and len(relay.dropped) == 2
+    finally:
+        relay.stop()
+    daemon.request("POST", "/RESTCall/terminate", {"callId": "lossy-1"})
+    daemon.wait_gone("lossy-1")
