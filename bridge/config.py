@@ -53,6 +53,7 @@ class SipConfig(_Section):
     answer_timeout: float = Field(60.0, gt=0, description="seconds to wait for an answer")
     t1: float = Field(0.5, gt=0, description="RFC 3261 T1 in seconds")
     session_expires: int = Field(1800, ge=0, description="RFC 4028 interval asked for; 0 = off")
+    register_expires: int = Field(600, ge=60, le=86400, description="REGISTER interval asked for")
 
     @field_validator("session_expires")
     @classmethod

@@ -39,6 +39,7 @@ class CallSpec:
     sip_domain: str
     sip_port: int
     app_key: str
+    register: bool = False
 
 
 @dataclass(frozen=True, slots=True)

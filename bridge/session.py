@@ -18,6 +18,7 @@ from bridge.media.far_end import FarEndMedia
 from bridge.media.pipeline import MediaPipeline, PlayoutClock
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.model import CallSpec, CallState, StateChange, utc_now
+from bridge.registration_flow import CallRegistration, RegistrationError
 from bridge.rtmp.publisher import RtmpPublisher
 from bridge.rtmp.url import RtmpTarget
 from bridge.services import ResolveError, Services
@@ -33,6 +34,7 @@ from bridge.sip.events import (
     MediaChanged,
 )
 from bridge.sip.message import new_call_id
+from bridge.sip.registration import RegistrationEvent
 from bridge.sip.sdp import Direction, SdpError, accepts_pcmu, build_offer, parse_sdp
 from bridge.sip.target import TargetError, from_uri, request_uri
 from rtp.jitter import JitterBuffer
@@ -53,7 +55,7 @@ class MediaFailed:
     reason: str
 
 
-InboxItem = CallEvent | StopRequested | MediaFailed
+InboxItem = CallEvent | RegistrationEvent | StopRequested | MediaFailed
 
 
 class SessionError(Exception):
@@ -79,6 +81,7 @@ class CallSession:
         self._sender: SilenceSender | None = None
         self._sip_started = False
         self._call: OutboundCall | None = None
+        self._registration = CallRegistration(services)
         self._far_end = FarEndMedia(("0.0.0.0", 0), 0.0)
         self.timeline: list[dict[str, Any]] = []
         self._sip_over = False
@@ -112,10 +115,25 @@ class CallSession:
             )
         except PortsExhausted as exc:
             raise SessionError(str(exc)) from None
+        if self.spec.register:
+            await self._register(destination, local_host)
         self._place_call(destination, local_host, self._endpoint.port)
         answer = await self._wait_for_answer()
         if answer is not None:
             await self._bridge_media(answer)
+
+    async def _register(self, destination: tuple[str, int], local_host: str) -> None:
+        spec = self.spec
+        self._set_state(CallState.PENDING, f"registering {spec.sip_login}@{spec.sip_domain}")
+        credentials = Credentials(spec.sip_auth_name or spec.sip_login, spec.sip_password)
+        local = (local_host, self.services.sip.local_address[1])
+        try:
+            expires = await self._registration.register(
+                spec.sip_login, spec.sip_domain, spec.sip_port, credentials, destination, local
+            )
+        except RegistrationError as exc:
+            raise SessionError(str(exc)) from None
+        self._note("registered", expires=expires)
 
     def _place_call(self, destination: tuple[str, int], local_host: str, rtp_port: int) -> None:
         spec = self.spec
@@ -312,6 +330,7 @@ class CallSession:
             self._endpoint.close()
         if self.sip_call_id:
             self.services.sip.forget(self.sip_call_id)
+        await self._registration.unregister()
 
     def _set_state(self, state: CallState, reason: str) -> None:
         self.state = state

@@ -57,13 +57,6 @@ def _validation_error(exc: ValidationError) -> RequestError:
 
 def _to_spec(body: CallRequest) -> tuple[CallSpec, RtmpTarget]:
     connection = body.connection
-    if connection.sipRegisterRequired:
-        raise RequestError(
-            400,
-            "unsupported",
-            "registration before calling is not supported by this version; send sipRegisterRequired=false",
-            "connection.sipRegisterRequired",
-        )
     try:
         target = parse_target(body.rtmpUrl, body.rtmpStream)
     except RtmpUrlError as exc:
@@ -87,6 +80,7 @@ def _to_spec(body: CallRequest) -> tuple[CallSpec, RtmpTarget]:
         sip_domain=connection.sipDomain,
         sip_port=connection.sipPort,
         app_key=connection.appKey,
+        register=connection.sipRegisterRequired,
     )
     return spec, target
 

@@ -14,6 +14,7 @@ from sipmessage import Request, Response
 from bridge.sip.call import ALLOW, OutboundCall
 from bridge.sip.events import CallEvent
 from bridge.sip.message import SipParseError, build_response, new_tag, parse_message
+from bridge.sip.registration import Registration, RegistrationEvent
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transaction import ServerTransaction, server_key
 
@@ -35,7 +36,8 @@ class SipAgent:
         self.timers = timers or TimerSettings()
         self.calls: dict[str, OutboundCall] = {}
         self.outbox: list[tuple[bytes, Endpoint]] = []
-        self.events: list[tuple[str, CallEvent]] = []
+        self.events: list[tuple[str, CallEvent | RegistrationEvent]] = []
+        self.registrations: dict[str, Registration] = {}
         self.dropped: list[MessageDropped] = []
         self._servers: dict[tuple[str, str, str], ServerTransaction] = {}
 
@@ -44,6 +46,18 @@ class SipAgent:
         self.calls[call.call_id] = call
         call.start(now)
         self._collect(call)
+
+    def add_registration(self, registration: Registration, now: float) -> None:
+        """Start registering (sends the REGISTER)."""
+        self.registrations[registration.call_id] = registration
+        registration.start(now)
+        self._collect_registration(registration)
+
+    def unregister(self, call_id: str, now: float) -> None:
+        registration = self.registrations.get(call_id)
+        if registration is not None:
+            registration.unregister(now)
+            self._collect_registration(registration)
 
     def hangup(self, call_id: str, now: float) -> None:
         call = self.calls.get(call_id)
@@ -67,6 +81,7 @@ class SipAgent:
 
     def get_timer(self) -> float | None:
         deadlines = [c.get_timer() for c in self.calls.values()]
+        deadlines += [r.get_timer() for r in self.registrations.values()]
         deadlines += [s.get_timer() for s in self._servers.values()]
         present = [d for d in deadlines if d is not None]
         return min(present) if present else None
@@ -77,12 +92,22 @@ class SipAgent:
             if deadline is not None and now >= deadline:
                 call.handle_timer(now)
                 self._collect(call)
+        for registration in list(self.registrations.values()):
+            deadline = registration.get_timer()
+            if deadline is not None and now >= deadline:
+                registration.handle_timer(now)
+                self._collect_registration(registration)
         for key, server in list(self._servers.items()):
             server.handle_timer(now)
             if server.terminated:
                 del self._servers[key]
 
     def _on_response(self, response: Response, source: Endpoint, now: float) -> None:
+        registration = self.registrations.get(response.call_id)
+        if registration is not None:
+            registration.receive_response(response, now)
+            self._collect_registration(registration)
+            return
         call = self.calls.get(response.call_id)
         if call is None:
             self.dropped.append(MessageDropped(source, f"response {response.code} for unknown call"))
@@ -134,3 +159,11 @@ class SipAgent:
         call.events.clear()
         if call.finished:
             del self.calls[call.call_id]
+
+    def _collect_registration(self, registration: Registration) -> None:
+        self.outbox.extend(registration.outbox)
+        registration.outbox.clear()
+        self.events.extend((registration.call_id, event) for event in registration.events)
+        registration.events.clear()
+        if registration.finished:
+            del self.registrations[registration.call_id]

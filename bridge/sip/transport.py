@@ -10,11 +10,12 @@ from typing import cast
 from bridge.sip.agent import SipAgent
 from bridge.sip.call import OutboundCall
 from bridge.sip.events import CallEvent
+from bridge.sip.registration import Registration, RegistrationEvent
 
 log = logging.getLogger("bridge.sip")
 
 Endpoint = tuple[str, int]
-EventHandler = Callable[[CallEvent], None]
+EventHandler = Callable[[CallEvent | RegistrationEvent], None]
 
 
 class SipTransport(asyncio.DatagramProtocol):
@@ -55,6 +56,15 @@ class SipTransport(asyncio.DatagramProtocol):
     def place_call(self, call: OutboundCall, on_event: EventHandler) -> None:
         self._handlers[call.call_id] = on_event
         self.agent.add_call(call, self._loop.time())
+        self._flush()
+
+    def register(self, registration: Registration, on_event: EventHandler) -> None:
+        self._handlers[registration.call_id] = on_event
+        self.agent.add_registration(registration, self._loop.time())
+        self._flush()
+
+    def unregister(self, call_id: str) -> None:
+        self.agent.unregister(call_id, self._loop.time())
         self._flush()
 
     def hangup(self, call_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,20 @@ def test_call_connects_when_the_first_invite_and_first_200_are_lost(
         relay.stop()
     daemon.request("POST", "/RESTCall/terminate", {"callId": "lossy-1"})
     daemon.wait_gone("lossy-1")
+
+
+def test_register_required_registers_calls_and_unregisters(
+    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon
+) -> None:
+    body = call_body("reg-1", "reg1", nginx, sip_domain, account)
+    body["connection"]["sipRegisterRequired"] = "true"
+    status, _ = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200
+    call = daemon.wait_state("reg-1", {"ESTABLISHED"}, timeout=10)
+    assert any(event["event"] == "registered" for event in call["timeline"])
+    assert any(change["reason"].startswith("registering bridge@127.0.0.1") for change in call["history"])
+    daemon.request("POST", "/RESTCall/terminate", {"callId": "reg-1"})
+    daemon.wait_gone("reg-1")
+    log = sip_domain.log()
+    registers = re.findall(r"REGISTER-OK bridge expires=(\d+)", log)
+    assert registers[:1] == ["600"] and registers[-1] == "0"  # bound for the call, removed after it

@@ -118,7 +118,10 @@ loadmodule "siputils.so"
 loadmodule "xlog.so"
 loadmodule "sanity.so"
 loadmodule "auth.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
 modparam("rr", "enable_full_lr", 1)
+modparam("usrloc", "db_mode", 0)
 
 request_route {{
     xlog("L_INFO", "REQ $rm $ru from $si:$sp callid=$ci\\n");
@@ -134,6 +137,7 @@ request_route {{
         exit;
     }}
     if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    if (is_method("REGISTER")) {{ route(REGISTRAR); exit; }}
     if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
     pv_proxy_authenticate("{realm}", "{password}", "0");
     $var(rc) = $rc;
@@ -162,6 +166,16 @@ request_route {{
     record_route();
     $ru = "sip:" + $rU + "@127.0.0.1:{far_end_port}";
     t_relay();
+}}
+
+route[REGISTRAR] {{
+    pv_www_authenticate("{realm}", "{password}", "0");
+    $var(rc) = $rc;
+    if ($var(rc) == -2 || $var(rc) == -3 || $var(rc) == -8) {{ sl_send_reply("403", "Forbidden"); exit; }}
+    if ($var(rc) < 0) {{ www_challenge("{realm}", "1"); exit; }}
+    if ($au != "{user}") {{ sl_send_reply("403", "Forbidden"); exit; }}
+    xlog("L_INFO", "REGISTER-OK $au expires=$hdr(Expires) contact=$ct callid=$ci\n");
+    save("location");
 }}
 """
 
