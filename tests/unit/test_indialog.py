@@ -235,3 +235,34 @@ def test_session_expires_parsing() -> None:
     assert parse_session_expires("1800;refresher=uas") == parse_session_expires(" 1800 ; refresher = UAS")
     assert parse_session_expires("90").refresher is None  # type: ignore[union-attr]
     assert parse_session_expires("soon") is None and parse_session_expires(None) is None
+
+
+def test_thirty_minute_call_we_refresh_every_half_interval_and_stay_up() -> None:
+    agent, _, _ = established({"Session-Expires": "90;refresher=uac", "Allow": "INVITE, ACK, BYE, UPDATE"})
+    refreshes = 0
+    while (deadline := agent.get_timer()) is not None and deadline <= 1800:
+        agent.handle_timer(deadline)
+        for data in sent(agent):
+            request = parse_request(data)
+            assert request.method == "UPDATE", request.method  # never a BYE
+            refreshes += 1
+            ok = respond(request, 200, "OK", headers={"Session-Expires": "90;refresher=uac"})
+            agent.receive_datagram(ok, DOMAIN, deadline + 0.05)
+    assert 38 <= refreshes <= 40  # one every 45 s for 30 minutes
+    assert events(agent) == [] and agent.calls
+
+
+def test_thirty_minute_call_far_end_refreshes_and_we_never_hang_up() -> None:
+    agent, invite, ok = established({"Session-Expires": "90;refresher=uas"})
+    cseq = 2
+    now = 0.1
+    while now < 1800:
+        now += 45
+        assert refresher_timer(agent) > now  # type: ignore[operator]
+        agent.handle_timer(now)
+        # In their UPDATE they are the UAC: refresher=uac says they keep refreshing.
+        update = request_from_far_end("UPDATE", invite, ok, cseq, headers={"Session-Expires": "90;refresher=uac"})
+        agent.receive_datagram(update, FAR, now)
+        assert sent(agent)[0].startswith(b"SIP/2.0 200 OK")
+        cseq += 1
+    assert events(agent) == [] and agent.calls
