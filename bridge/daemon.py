@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 
 from aiohttp import web
 
@@ -27,7 +28,7 @@ async def serve(config: BridgeConfig) -> None:
     """Run until SIGTERM/SIGINT; then hang up every call and close every stream."""
     timers = TimerSettings(t1=config.sip.t1)
     sip_host, sip_port = split_host_port(config.sip.listen)
-    sip = await SipTransport.listen(SipAgent(timers), sip_host, sip_port)
+    sip = await SipTransport.listen(SipAgent(timers), sip_host, sip_port, tls_client_context(config))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -49,6 +50,16 @@ async def serve(config: BridgeConfig) -> None:
         sip.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+def tls_client_context(config: BridgeConfig) -> ssl.SSLContext:
+    """Client TLS for SIP: the configured CA (or the system store), verification on unless disabled."""
+    context = ssl.create_default_context(cafile=config.sip.tls_ca_file or None)
+    if not config.sip.tls_verify:
+        log.warning("sip.tls_verify is false: SIP TLS certificates are NOT verified")
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 async def _start_rest(config: BridgeConfig, manager: CallManager, lag: LoopLagMonitor) -> web.AppRunner:

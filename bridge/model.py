@@ -37,9 +37,10 @@ class CallSpec:
     sip_password: str = field(repr=False)
     sip_auth_name: str
     sip_domain: str
-    sip_port: int
+    sip_port: int | None
     app_key: str
     register: bool = False
+    sip_transport: str = "udp"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import logging
 from sipmessage import URI, Address
 
 from bridge.services import Services
+from bridge.sip.addressing import Destination
 from bridge.sip.digest import Credentials
 from bridge.sip.events import CallEvent
 from bridge.sip.message import new_call_id
@@ -42,9 +43,9 @@ class CallRegistration:
         self,
         login: str,
         domain: str,
-        port: int,
+        port: int | None,
         credentials: Credentials,
-        destination: tuple[str, int],
+        destination: Destination,
         local: tuple[str, int],
     ) -> int:
         """Register and return the granted interval; raise :class:`RegistrationError`."""
@@ -52,7 +53,7 @@ class CallRegistration:
         aor = from_uri(login, domain)
         settings = RegistrationSettings(
             call_id=self.call_id,
-            registrar=URI(scheme="sip", host=domain, port=None if port == DEFAULT_SIP_PORT else port),
+            registrar=URI(scheme="sip", host=domain, port=None if port in (None, DEFAULT_SIP_PORT) else port),
             aor=aor,
             contact=Address(uri=URI(scheme="sip", host=local[0], port=local[1], user=aor.user)),
             destination=destination,

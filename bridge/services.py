@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from bridge.config import BridgeConfig, split_host_port
 from bridge.media.encoder import AacEncoder, AacSettings
+from bridge.sip.addressing import Destination, Transport
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
 from rtp.ports import PortAllocator
@@ -28,27 +29,32 @@ class Services:
     def rtp_bind_host(self) -> str:
         return split_host_port(self.config.sip.listen)[0]
 
-    async def resolve_sip(self, domain: str, port: int) -> tuple[str, int]:
-        """A-record lookup off the event loop (getaddrinfo runs in the executor)."""
+    async def resolve_sip(self, domain: str, port: int | None, transport: Transport) -> Destination:
+        """Address lookup off the event loop (getaddrinfo runs in the executor).
+
+        The domain name is kept as the TLS server name to verify.
+        """
         loop = asyncio.get_running_loop()
+        port = port or transport.default_port
         try:
-            infos = await loop.getaddrinfo(domain, port, family=socket.AF_INET, type=socket.SOCK_DGRAM)
+            infos = await loop.getaddrinfo(domain.strip("[]"), port, type=socket.SOCK_DGRAM)
         except socket.gaierror as exc:
             raise ResolveError(f"cannot resolve sipDomain {domain!r}: {exc.strerror}") from None
         host, resolved_port = infos[0][4][:2]
-        return str(host), int(resolved_port)
+        return Destination(transport, str(host), int(resolved_port), server_name=domain.strip("[]"))
 
-    async def local_address_towards(self, destination: tuple[str, int]) -> str:
+    async def local_address_towards(self, destination: Destination) -> str:
         """``sip.public_address``, or the address of the interface routing to ``destination``.
 
         Connecting a UDP socket sends nothing; the kernel only picks a route.
         """
         if self.config.sip.public_address:
             return self.config.sip.public_address
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        family = socket.AF_INET6 if ":" in destination.host else socket.AF_INET
+        probe = socket.socket(family, socket.SOCK_DGRAM)
         try:
             probe.setblocking(False)
-            probe.connect(destination)
+            probe.connect(destination.address)
             return str(probe.getsockname()[0])
         finally:
             probe.close()

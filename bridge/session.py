@@ -22,6 +22,7 @@ from bridge.registration_flow import CallRegistration, RegistrationError
 from bridge.rtmp.publisher import RtmpPublisher
 from bridge.rtmp.url import RtmpTarget
 from bridge.services import ResolveError, Services
+from bridge.sip.addressing import Destination, Transport
 from bridge.sip.call import CallSettings, OutboundCall
 from bridge.sip.digest import Credentials
 from bridge.sip.events import (
@@ -107,7 +108,7 @@ class CallSession:
     # -- phases ---------------------------------------------------------------------
 
     async def _run(self) -> None:
-        destination = await self.services.resolve_sip(self.spec.sip_domain, self.spec.sip_port)
+        destination = await self.services.resolve_sip(self.spec.sip_domain, self.spec.sip_port, self._transport())
         local_host = await self.services.local_address_towards(destination)
         try:
             self._endpoint = await RtpEndpoint.open(
@@ -122,7 +123,18 @@ class CallSession:
         if answer is not None:
             await self._bridge_media(answer)
 
-    async def _register(self, destination: tuple[str, int], local_host: str) -> None:
+    def _uri_port(self, destination: Destination) -> int | None:
+        """The port for our Request-URI: the one asked for, unless it is the transport's default."""
+        port = self.spec.sip_port
+        return None if port is None or port == destination.transport.default_port else port
+
+    def _transport(self) -> Transport:
+        """TLS for a sips: callee, else what the request asked for (udp by default)."""
+        if self.spec.callee.lower().startswith("sips:"):
+            return Transport.TLS
+        return Transport(self.spec.sip_transport.upper())
+
+    async def _register(self, destination: Destination, local_host: str) -> None:
         spec = self.spec
         self._set_state(CallState.PENDING, f"registering {spec.sip_login}@{spec.sip_domain}")
         credentials = Credentials(spec.sip_auth_name or spec.sip_login, spec.sip_password)
@@ -135,14 +147,14 @@ class CallSession:
             raise SessionError(str(exc)) from None
         self._note("registered", expires=expires)
 
-    def _place_call(self, destination: tuple[str, int], local_host: str, rtp_port: int) -> None:
+    def _place_call(self, destination: Destination, local_host: str, rtp_port: int) -> None:
         spec = self.spec
         direction = Direction.SENDRECV if spec.has_audio or spec.has_video else Direction.RECVONLY
         offer = build_offer(local_host, rtp_port, direction, secrets.randbelow(2**31))
         self.sip_call_id = new_call_id(local_host)
         settings = CallSettings(
             call_id=self.sip_call_id,
-            request_uri=request_uri(spec.callee, spec.sip_domain, spec.sip_port),
+            request_uri=request_uri(spec.callee, spec.sip_domain, self._uri_port(destination)),
             from_uri=from_uri(spec.sip_login, spec.sip_domain),
             destination=destination,
             local_address=(local_host, self.services.sip.local_address[1]),
@@ -156,7 +168,7 @@ class CallSession:
         self._call = OutboundCall(settings)
         self.services.sip.place_call(self._call, self._inbox.put_nowait)
         self._sip_started = True
-        self._set_state(CallState.TRYING, f"INVITE sent to {destination[0]}:{destination[1]}")
+        self._set_state(CallState.TRYING, f"INVITE sent to {destination}")
 
     async def _wait_for_answer(self) -> bytes | None:
         """Until answered (returns the SDP) or ended (returns None)."""

@@ -81,6 +81,7 @@ def _to_spec(body: CallRequest) -> tuple[CallSpec, RtmpTarget]:
         sip_port=connection.sipPort,
         app_key=connection.appKey,
         register=connection.sipRegisterRequired,
+        sip_transport=connection.sipTransport.lower(),
     )
     return spec, target
 

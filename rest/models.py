@@ -8,7 +8,7 @@ since several of them end up inside SIP messages.
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
@@ -34,7 +34,8 @@ class Connection(_Model):
     sipPassword: SecretStr = Field(max_length=256)
     sipAuthenticationName: Text = ""
     sipDomain: RequiredText
-    sipPort: int = Field(5060, ge=1, le=65535)
+    sipPort: int | None = Field(None, ge=1, le=65535, description="default 5060, or 5061 for tls")
+    sipTransport: Literal["udp", "tcp", "tls", "UDP", "TCP", "TLS"] = "udp"
     sipRegisterRequired: bool = False
     appKey: Text = ""
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sipmessage import Request, Response
 
+from bridge.sip.addressing import Destination
 from bridge.sip.call import ALLOW, OutboundCall
 from bridge.sip.events import CallEvent
 from bridge.sip.message import SipParseError, build_response, new_tag, parse_message
@@ -18,14 +19,12 @@ from bridge.sip.registration import Registration, RegistrationEvent
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transaction import ServerTransaction, server_key
 
-Endpoint = tuple[str, int]
-
 
 @dataclass(frozen=True, slots=True)
 class MessageDropped:
     """A datagram that was not valid SIP, or matched nothing; for logs and counters."""
 
-    source: Endpoint
+    source: Destination
     reason: str
 
 
@@ -35,7 +34,7 @@ class SipAgent:
     def __init__(self, timers: TimerSettings | None = None) -> None:
         self.timers = timers or TimerSettings()
         self.calls: dict[str, OutboundCall] = {}
-        self.outbox: list[tuple[bytes, Endpoint]] = []
+        self.outbox: list[tuple[bytes, Destination]] = []
         self.events: list[tuple[str, CallEvent | RegistrationEvent]] = []
         self.registrations: dict[str, Registration] = {}
         self.dropped: list[MessageDropped] = []
@@ -59,13 +58,22 @@ class SipAgent:
             registration.unregister(now)
             self._collect_registration(registration)
 
+    def transport_failed(self, destination: Destination, now: float) -> None:
+        """A TCP/TLS connection could not be opened or broke: fail what was waiting on it."""
+        for call in list(self.calls.values()):
+            call.transport_failed(destination, now)
+            self._collect(call)
+        for registration in list(self.registrations.values()):
+            registration.transport_failed(destination, now)
+            self._collect_registration(registration)
+
     def hangup(self, call_id: str, now: float) -> None:
         call = self.calls.get(call_id)
         if call is not None:
             call.hangup(now)
             self._collect(call)
 
-    def receive_datagram(self, data: bytes, source: Endpoint, now: float) -> None:
+    def receive_datagram(self, data: bytes, source: Destination, now: float) -> None:
         """Handle one UDP datagram; never raises for bad input."""
         if not data.strip():
             return  # RFC 5626 keep-alive (CRLF)
@@ -102,7 +110,7 @@ class SipAgent:
             if server.terminated:
                 del self._servers[key]
 
-    def _on_response(self, response: Response, source: Endpoint, now: float) -> None:
+    def _on_response(self, response: Response, source: Destination, now: float) -> None:
         registration = self.registrations.get(response.call_id)
         if registration is not None:
             registration.receive_response(response, now)
@@ -115,7 +123,7 @@ class SipAgent:
         call.receive_response(response, now)
         self._collect(call)
 
-    def _on_request(self, request: Request, source: Endpoint, now: float) -> None:
+    def _on_request(self, request: Request, source: Destination, now: float) -> None:
         key = server_key(request)
         existing = self._servers.get(key)
         if existing is not None and request.method != "ACK":
@@ -132,7 +140,7 @@ class SipAgent:
         self.outbox.extend(server.outbox)
         server.outbox.clear()
 
-    def _respond_to(self, request: Request, source: Endpoint, now: float) -> Response | None:
+    def _respond_to(self, request: Request, source: Destination, now: float) -> Response | None:
         call = self.calls.get(request.call_id)
         if call is not None:
             response = call.receive_request(request, source, now)

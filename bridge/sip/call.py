@@ -12,14 +12,15 @@ from enum import Enum
 
 from sipmessage import URI, Address, Request, Response
 
+from bridge.sip.addressing import Destination
 from bridge.sip.dialog import ALLOW, CallSettings, Dialog
 from bridge.sip.events import CallAnswered, CallEnded, CallProgress, EndCause, cause_for_status
 from bridge.sip.indialog import InDialogServer
 from bridge.sip.message import branch_of, serialize
 from bridge.sip.offer_answer import OfferAnswer
 from bridge.sip.refresh import SessionRefresher
-from bridge.sip.routing import uri_endpoint
-from bridge.sip.transaction import ClientTransaction, Endpoint, mirror_invite
+from bridge.sip.routing import uri_destination
+from bridge.sip.transaction import ClientTransaction, mirror_invite
 
 __all__ = ["ALLOW", "CallPhase", "CallSettings", "OutboundCall"]
 
@@ -47,19 +48,19 @@ class OutboundCall:
         self.phase = CallPhase.CALLING
         self._invite: ClientTransaction | None = None
         self._invite_auth: dict[str, str] = {}
-        self._ack: tuple[bytes, Endpoint] | None = None
+        self._ack: tuple[bytes, Destination] | None = None
         self._hangup_cause: EndCause | None = None
         self._cancel_sent = False
         self._answer_deadline: float | None = None
         self._give_up_at: float | None = None
         self._target: URI = settings.request_uri
-        self._destination: Endpoint = settings.destination
+        self._destination: Destination = settings.destination
         self._redirects = 0
 
     # -- the driver's view ------------------------------------------------------------
 
     @property
-    def outbox(self) -> list[tuple[bytes, Endpoint]]:
+    def outbox(self) -> list[tuple[bytes, Destination]]:
         return self.dialog.outbox
 
     @property
@@ -147,7 +148,16 @@ class OutboundCall:
         elif response.code >= 200 and transaction.method == "BYE":
             self._on_bye_final(response, now)
 
-    def receive_request(self, request: Request, source: Endpoint, now: float) -> Response | None:
+    def transport_failed(self, destination: Destination, now: float) -> None:
+        """Section 8.1.3.1: a transport error on a pending request acts like a 503."""
+        for transaction in list(self.dialog.transactions.values()):
+            same = (transaction.destination.transport, transaction.destination.address)
+            if same == (destination.transport, destination.address) and not transaction.terminated:
+                transaction.fail_transport()
+                self._on_transaction_timeout(transaction, now)
+        self.dialog.prune(keep=self._invite)
+
+    def receive_request(self, request: Request, source: Destination, now: float) -> Response | None:
         """A request from the far end within the dialog; returns the response to send."""
         self.dialog.ladder.record("in", request, now)
         response = self.server.receive(request, source, now)
@@ -229,7 +239,8 @@ class OutboundCall:
             return False
         self._redirects += 1
         self._target = target
-        self._destination = uri_endpoint(target) or self.settings.destination
+        fallback = self.settings.destination
+        self._destination = uri_destination(target, fallback.transport) or fallback
         self._invite_auth.clear()
         self.phase = CallPhase.CALLING
         self.dialog.events.append(CallProgress(response.code, f"{response.phrase}, trying {target}"))
@@ -293,7 +304,12 @@ class OutboundCall:
         if transaction is self._invite:
             # Nothing ever answered: a timeout, unless we were asked to hang up anyway.
             local = self._hangup_cause is EndCause.LOCAL_HANGUP
-            self._end(CallEnded(EndCause.LOCAL_HANGUP if local else EndCause.TIMEOUT, 408, "Request Timeout"))
+            if local:
+                self._end(CallEnded(EndCause.LOCAL_HANGUP))
+            elif transaction.transport_failed:
+                self._end(CallEnded(EndCause.UNAVAILABLE, 503, "Service Unavailable (transport error)"))
+            else:
+                self._end(CallEnded(EndCause.TIMEOUT, 408, "Request Timeout"))
         elif transaction.method == "BYE":
             self._end(CallEnded(self._hangup_cause or EndCause.LOCAL_HANGUP))
         elif self.refresher.owns(transaction) and self.refresher.on_timeout(transaction):

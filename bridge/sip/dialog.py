@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from sipmessage import URI, Address, AuthChallenge, CSeq, Parameters, Request, Response, Via
 
+from bridge.sip.addressing import Destination
 from bridge.sip.digest import Credentials, DigestClient, DigestError, strongest_challenge
 from bridge.sip.events import CallEnded, CallEvent
 from bridge.sip.ladder import Ladder
@@ -18,7 +19,7 @@ from bridge.sip.message import new_branch, new_tag
 from bridge.sip.routing import next_hop
 from bridge.sip.sdp import SessionDescription
 from bridge.sip.timers import TimerSettings
-from bridge.sip.transaction import ClientTransaction, Endpoint
+from bridge.sip.transaction import ClientTransaction
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO, NOTIFY, REFER"
 
@@ -30,8 +31,8 @@ class CallSettings:
     call_id: str
     request_uri: URI
     from_uri: URI
-    destination: Endpoint
-    local_address: Endpoint
+    destination: Destination
+    local_address: tuple[str, int]
     offer: SessionDescription
     credentials: Credentials | None = None
     user_agent: str = "sip-rtmp-bridge"
@@ -53,7 +54,7 @@ class Dialog:
         self.cseq = 0
         self.remote_cseq: int | None = None
         self.transactions: dict[tuple[str, str], ClientTransaction] = {}
-        self.outbox: list[tuple[bytes, Endpoint]] = []
+        self.outbox: list[tuple[bytes, Destination]] = []
         self.events: list[CallEvent] = []
         self.ladder = Ladder()
         self.ended = False
@@ -66,7 +67,11 @@ class Dialog:
         """A request with our Via (fresh branch, rport), From, Call-ID and CSeq."""
         request = Request(method, uri)
         host, port = self.settings.local_address
-        request.via = [Via("UDP", host, port, Parameters(branch=new_branch(), rport=None))]
+        transport = self.settings.destination.transport
+        params = Parameters(branch=new_branch(), rport=None)
+        if transport.reliable:
+            params = params.replace(alias=None)  # RFC 5923: reuse this connection towards us
+        request.via = [Via(transport.value, host, port, params)]
         request.max_forwards = 70
         request.from_address = Address(uri=self.settings.from_uri, parameters=Parameters(tag=self.local_tag))
         request.call_id = self.call_id
@@ -87,21 +92,25 @@ class Dialog:
 
     def contact(self) -> Address:
         host, port = self.settings.local_address
-        return Address(uri=URI(scheme="sip", host=host, port=port, user=self.settings.from_uri.user))
+        param = self.settings.destination.transport.uri_param
+        params = Parameters(transport=param) if param else Parameters()
+        if ":" in host:
+            host = f"[{host}]"
+        return Address(uri=URI(scheme="sip", host=host, port=port, user=self.settings.from_uri.user, parameters=params))
 
-    def next_hop(self) -> Endpoint:
+    def next_hop(self) -> Destination:
         return next_hop(self.route_set, self.remote_target, self.settings.destination)
 
     # -- transactions ---------------------------------------------------------------
 
-    def start_transaction(self, request: Request, destination: Endpoint, now: float) -> ClientTransaction:
+    def start_transaction(self, request: Request, destination: Destination, now: float) -> ClientTransaction:
         transaction = ClientTransaction(request, destination, now, self.settings.timers)
         self.transactions[(transaction.branch, transaction.method)] = transaction
         self.ladder.record("out", request, now)
         self.collect_outbox()
         return transaction
 
-    def send(self, data: bytes, destination: Endpoint, message: Request | Response, now: float) -> None:
+    def send(self, data: bytes, destination: Destination, message: Request | Response, now: float) -> None:
         """A datagram outside any client transaction (ACK for 2xx, our 2xx to a re-INVITE)."""
         self.outbox.append((data, destination))
         self.ladder.record("out", message, now)

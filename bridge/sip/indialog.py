@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from sipmessage import Request, Response
 
+from bridge.sip.addressing import Destination
 from bridge.sip.dialog import ALLOW, Dialog
 from bridge.sip.events import DtmfReceived, EndCause, MediaChanged
 from bridge.sip.message import build_response, serialize
@@ -21,7 +22,6 @@ from bridge.sip.offer_answer import OfferAnswer
 from bridge.sip.refresh import SessionRefresher
 from bridge.sip.reliability import AnswerRetransmitter
 from bridge.sip.sdp import SdpError
-from bridge.sip.transaction import Endpoint
 
 _DTMF_RELAY_SIGNAL = re.compile(r"^\s*Signal\s*=\s*(?P<digit>[0-9A-Da-d*#]|1[0-6])\s*$", re.M)
 _DTMF_RELAY_DURATION = re.compile(r"^\s*Duration\s*=\s*(?P<ms>\d+)\s*$", re.M)
@@ -57,7 +57,7 @@ class InDialogServer:
             return True
         return False
 
-    def receive(self, request: Request, source: Endpoint, now: float) -> Response | None:
+    def receive(self, request: Request, source: Destination, now: float) -> Response | None:
         if request.method == "ACK":
             self._on_ack(request)
             return None
@@ -82,17 +82,17 @@ class InDialogServer:
 
     # -- methods --------------------------------------------------------------------
 
-    def _bye(self, request: Request, source: Endpoint, now: float) -> Response:
+    def _bye(self, request: Request, source: Destination, now: float) -> Response:
         self._on_bye()
         return build_response(request, 200, "OK")
 
-    def _options(self, request: Request, source: Endpoint, now: float) -> Response:
+    def _options(self, request: Request, source: Destination, now: float) -> Response:
         response = build_response(request, 200, "OK")
         response.headers.set("Allow", ALLOW)
         response.headers.set("Accept", "application/sdp")
         return response
 
-    def _reinvite(self, request: Request, source: Endpoint, now: float) -> Response:
+    def _reinvite(self, request: Request, source: Destination, now: float) -> Response:
         if self.refresher.busy:
             return build_response(request, 491, "Request Pending")
         if self._pending_answer is not None:
@@ -108,7 +108,7 @@ class InDialogServer:
             self._ack_carries_answer = not request.body
         return response
 
-    def _update(self, request: Request, source: Endpoint, now: float) -> Response:
+    def _update(self, request: Request, source: Destination, now: float) -> Response:
         if self.refresher.busy:
             return build_response(request, 491, "Request Pending")
         return self._offer_answer(request, now)
@@ -159,7 +159,7 @@ class InDialogServer:
                 return
             self.dialog.events.append(MediaChanged(remote.address, remote.direction.value))
 
-    def _info(self, request: Request, source: Endpoint, now: float) -> Response:
+    def _info(self, request: Request, source: Destination, now: float) -> Response:
         content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if not request.body:
             return build_response(request, 200, "OK")  # an empty INFO is a keep-alive
@@ -176,14 +176,14 @@ class InDialogServer:
         self.dialog.events.append(DtmfReceived(digit, int(duration["ms"]) if duration else None))
         return build_response(request, 200, "OK")
 
-    def _notify(self, request: Request, source: Endpoint, now: float) -> Response:
+    def _notify(self, request: Request, source: Destination, now: float) -> Response:
         return build_response(request, 481, "Subscription Does Not Exist")
 
-    def _refer(self, request: Request, source: Endpoint, now: float) -> Response:
+    def _refer(self, request: Request, source: Destination, now: float) -> Response:
         return build_response(request, 603, "Decline")
 
 
-_Handler = Callable[[InDialogServer, Request, Endpoint, float], Response]
+_Handler = Callable[[InDialogServer, Request, Destination, float], Response]
 _HANDLERS: dict[str, _Handler] = {
     "BYE": InDialogServer._bye,
     "OPTIONS": InDialogServer._options,

@@ -14,11 +14,12 @@ from enum import Enum
 
 from sipmessage import URI, Address, CSeq, Parameters, Request, Response, Via
 
+from bridge.sip.addressing import Destination
 from bridge.sip.digest import Credentials, DigestClient, DigestError, strongest_challenge
 from bridge.sip.ladder import Ladder
 from bridge.sip.message import branch_of, new_branch, new_tag
 from bridge.sip.timers import TimerSettings
-from bridge.sip.transaction import ClientTransaction, Endpoint
+from bridge.sip.transaction import ClientTransaction
 
 _EXPIRES_PARAM = re.compile(r"^\d+$")
 REFRESH_MARGIN = 0.8  # refresh after 80 % of the granted interval
@@ -62,8 +63,8 @@ class RegistrationSettings:
     registrar: URI
     aor: URI
     contact: Address
-    destination: Endpoint
-    local_address: Endpoint
+    destination: Destination
+    local_address: tuple[str, int]
     credentials: Credentials
     expires: int = 3600
     user_agent: str = "sip-rtmp-bridge"
@@ -79,7 +80,7 @@ class Registration:
         self.timers = settings.timers or TimerSettings()
         self.state = RegistrationState.REGISTERING
         self.events: list[RegistrationEvent] = []
-        self.outbox: list[tuple[bytes, Endpoint]] = []
+        self.outbox: list[tuple[bytes, Destination]] = []
         self.ladder = Ladder()
         self._tag = new_tag()
         self._cseq = 0
@@ -121,6 +122,17 @@ class Registration:
             self._challenges = 0
             self._send(now, self._expires)
 
+    def transport_failed(self, destination: Destination, now: float) -> None:
+        transaction = self._transaction
+        if transaction is None or transaction.terminated:
+            return
+        if (transaction.destination.transport, transaction.destination.address) == (
+            destination.transport,
+            destination.address,
+        ):
+            transaction.fail_transport()
+            self._fail(503, "Service Unavailable (transport error)")
+
     def receive_response(self, response: Response, now: float) -> None:
         transaction = self._transaction
         if transaction is None or branch_of(response) != transaction.branch:
@@ -144,8 +156,9 @@ class Registration:
     def _send(self, now: float, expires: int) -> None:
         self._cseq += 1
         host, port = self.settings.local_address
+        transport = self.settings.destination.transport
         request = Request("REGISTER", self.settings.registrar)
-        request.via = [Via("UDP", host, port, Parameters(branch=new_branch(), rport=None))]
+        request.via = [Via(transport.value, host, port, Parameters(branch=new_branch(), rport=None))]
         request.max_forwards = 70
         request.from_address = Address(uri=self.settings.aor, parameters=Parameters(tag=self._tag))
         request.to_address = Address(uri=self.settings.aor)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from bridge.sip.addressing import Destination
 from bridge.sip.timers import TimerSettings
-
-Endpoint = tuple[str, int]
 
 
 class AnswerRetransmitter:
     """Resends a 2xx at T1, 2*T1, ... (capped at T2) until ACKed or 64*T1 pass."""
 
-    def __init__(self, data: bytes, destination: Endpoint, cseq: int, now: float, timers: TimerSettings) -> None:
+    def __init__(self, data: bytes, destination: Destination, cseq: int, now: float, timers: TimerSettings) -> None:
         self.data = data
         self.destination = destination
         self.cseq = cseq
@@ -30,7 +29,7 @@ class AnswerRetransmitter:
             return True
         return False
 
-    def poll(self, now: float) -> list[tuple[bytes, Endpoint]]:
+    def poll(self, now: float) -> list[tuple[bytes, Destination]]:
         if self.done:
             return []
         if now >= self._deadline:

@@ -32,13 +32,13 @@ def validate_host(domain: str, field: str = "connection.sipDomain") -> str:
     return domain
 
 
-def _port_for(sip_port: int) -> int | None:
-    return None if sip_port == DEFAULT_SIP_PORT else sip_port
+def _port_for(sip_port: int | None) -> int | None:
+    return None if sip_port in (None, DEFAULT_SIP_PORT) else sip_port
 
 
-def request_uri(callee: str, domain: str, sip_port: int) -> URI:
+def request_uri(callee: str, domain: str, sip_port: int | None) -> URI:
     """Build the Request-URI for ``callee``; raise :class:`TargetError` naming the field."""
-    validate_host(domain)
+    validate_host(domain.strip("[]") if domain.startswith("[") else domain)
     callee = callee.strip()
     if not callee:
         raise TargetError("callee", "callee is empty; give a number, a user, user@host or a sip: URI")

@@ -1,4 +1,7 @@
-"""Client and server transactions over UDP, RFC 3261 section 17 (sans-IO).
+"""Client and server transactions, RFC 3261 section 17 (sans-IO).
+
+Over UDP requests and responses are retransmitted; over TCP/TLS they are not
+(sections 17.1.1.2, 17.1.2.2) and the wait states D, K and J last zero seconds.
 
 A transaction is fed responses/requests and ``now``; it queues datagrams in
 ``outbox`` and exposes its next deadline through :meth:`get_timer`.
@@ -10,10 +13,9 @@ from enum import Enum
 
 from sipmessage import Address, CSeq, Request, Response
 
+from bridge.sip.addressing import Destination
 from bridge.sip.message import branch_of, serialize
 from bridge.sip.timers import TimerSettings
-
-Endpoint = tuple[str, int]
 
 
 class TransactionState(Enum):
@@ -28,7 +30,7 @@ class TransactionState(Enum):
 class ClientTransaction:
     """INVITE (17.1.1, with RFC 6026's Accepted state) and non-INVITE (17.1.2) clients."""
 
-    def __init__(self, request: Request, destination: Endpoint, now: float, timers: TimerSettings) -> None:
+    def __init__(self, request: Request, destination: Destination, now: float, timers: TimerSettings) -> None:
         self.request = request
         self.destination = destination
         self.branch = branch_of(request)
@@ -37,11 +39,13 @@ class ClientTransaction:
         self.timers = timers
         self.state = TransactionState.CALLING if self.is_invite else TransactionState.TRYING
         self.timed_out = False
-        self.outbox: list[tuple[bytes, Endpoint]] = []
+        self.transport_failed = False
+        self.reliable = destination.transport.reliable
+        self.outbox: list[tuple[bytes, Destination]] = []
         self._request_bytes = serialize(request)
         self._ack_bytes: bytes | None = None
         self._interval = timers.t1
-        self._retransmit_at: float | None = now + timers.t1
+        self._retransmit_at: float | None = None if self.reliable else now + timers.t1
         self._deadline: float | None = now + timers.transaction_timeout
         self.outbox.append((self._request_bytes, destination))
 
@@ -86,7 +90,7 @@ class ClientTransaction:
             return self._on_invite_final(response, now)
         self.state = TransactionState.COMPLETED
         self._retransmit_at = None
-        self._deadline = now + self.timers.t4  # Timer K
+        self._deadline = now + (0.0 if self.reliable else self.timers.t4)  # Timer K
         return response
 
     def _on_provisional(self, response: Response) -> Response | None:
@@ -106,8 +110,14 @@ class ClientTransaction:
         self._ack_bytes = serialize(build_non_2xx_ack(self.request, response))
         self.outbox.append((self._ack_bytes, self.destination))
         self.state = TransactionState.COMPLETED
-        self._deadline = now + 32.0  # Timer D, at least 32 s over UDP
+        self._deadline = now + (0.0 if self.reliable else 32.0)  # Timer D, at least 32 s over UDP
         return response
+
+    def fail_transport(self) -> None:
+        """The connection to the destination failed (section 8.1.3.1: act as if 503 arrived)."""
+        if self.state in (TransactionState.CALLING, TransactionState.TRYING, TransactionState.PROCEEDING):
+            self.timed_out = self.transport_failed = True
+        self._terminate()
 
     def _terminate(self) -> None:
         self.state = TransactionState.TERMINATED
@@ -138,13 +148,13 @@ def build_non_2xx_ack(invite: Request, response: Response) -> Request:
 class ServerTransaction:
     """Non-INVITE server transaction, section 17.2.2: absorbs retransmitted requests."""
 
-    def __init__(self, request: Request, source: Endpoint, now: float, timers: TimerSettings) -> None:
+    def __init__(self, request: Request, source: Destination, now: float, timers: TimerSettings) -> None:
         self.request = request
         self.source = source
         self.key = server_key(request)
         self.timers = timers
         self.state = TransactionState.TRYING
-        self.outbox: list[tuple[bytes, Endpoint]] = []
+        self.outbox: list[tuple[bytes, Destination]] = []
         self._last_response: bytes | None = None
         self._deadline: float | None = now + timers.transaction_timeout
 
@@ -166,7 +176,8 @@ class ServerTransaction:
         self.outbox.append((self._last_response, self.source))
         if response.code >= 200:
             self.state = TransactionState.COMPLETED
-            self._deadline = now + self.timers.transaction_timeout
+            reliable = self.source.transport.reliable
+            self._deadline = now + (0.0 if reliable else self.timers.transaction_timeout)  # Timer J
 
     def receive_retransmission(self) -> None:
         """A retransmitted request: resend the last response, if any."""

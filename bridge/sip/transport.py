@@ -1,57 +1,82 @@
-"""The asyncio driver for :class:`SipAgent`: one UDP socket, one re-armed timer."""
+"""The asyncio driver for :class:`SipAgent`: UDP socket, TCP listener, TCP/TLS connections.
+
+It feeds datagrams, stream messages and timer ticks to the agent, then flushes
+what the agent produced and re-arms one timer.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable
-from typing import cast
 
+from bridge.sip.addressing import Destination, Transport, udp
 from bridge.sip.agent import SipAgent
 from bridge.sip.call import OutboundCall
+from bridge.sip.connections import ConnectionPool
 from bridge.sip.events import CallEvent
 from bridge.sip.registration import Registration, RegistrationEvent
 
 log = logging.getLogger("bridge.sip")
 
-Endpoint = tuple[str, int]
 EventHandler = Callable[[CallEvent | RegistrationEvent], None]
 
 
-class SipTransport(asyncio.DatagramProtocol):
-    """Feeds datagrams and timer ticks to the agent, then flushes what it produced."""
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, owner: SipTransport) -> None:
+        self.owner = owner
 
-    def __init__(self, agent: SipAgent) -> None:
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.owner.received(data, udp(addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:
+        log.warning("SIP UDP socket error: %s", exc)
+
+
+class SipTransport:
+    """One SIP endpoint: UDP and TCP on the same port, TLS as a client."""
+
+    def __init__(self, agent: SipAgent, tls: ssl.SSLContext | None) -> None:
         self.agent = agent
         self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.DatagramTransport | None = None
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp_server: asyncio.Server | None = None
+        self._pool = ConnectionPool(self.received, self._connection_failed, tls)
         self._timer: asyncio.TimerHandle | None = None
         self._handlers: dict[str, EventHandler] = {}
 
     @classmethod
-    async def listen(cls, agent: SipAgent, host: str, port: int) -> SipTransport:
-        loop = asyncio.get_running_loop()
-        _, protocol = await loop.create_datagram_endpoint(lambda: cls(agent), local_addr=(host, port))
-        return protocol
+    async def listen(cls, agent: SipAgent, host: str, port: int, tls: ssl.SSLContext | None = None) -> SipTransport:
+        """Bind UDP and TCP on ``host:port`` (port 0: the same free port for both)."""
+        transport = cls(agent, tls)
+        for _ in range(20):
+            udp_transport, _ = await transport._loop.create_datagram_endpoint(
+                lambda: _Datagrams(transport), local_addr=(host, port)
+            )
+            bound = udp_transport.get_extra_info("sockname")[1]
+            try:
+                transport._tcp_server = await asyncio.start_server(transport._pool.accept, host, bound)
+            except OSError:
+                udp_transport.close()
+                if port != 0:
+                    raise
+                continue
+            transport._udp = udp_transport
+            return transport
+        raise OSError(f"no port on {host} is free for both SIP UDP and TCP")
 
     @property
-    def local_address(self) -> Endpoint:
-        assert self._transport is not None
-        host, port = self._transport.get_extra_info("sockname")[:2]
+    def local_address(self) -> tuple[str, int]:
+        assert self._udp is not None
+        host, port = self._udp.get_extra_info("sockname")[:2]
         return (host, port)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # CPython's selector datagram transport does not subclass DatagramTransport.
-        self._transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+    def received(self, data: bytes, source: Destination) -> None:
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("SIP from %s:%d\n%s", addr[0], addr[1], data.decode(errors="replace"))
-        self.agent.receive_datagram(data, (addr[0], addr[1]), self._loop.time())
+            log.debug("SIP from %s\n%s", source, data.decode(errors="replace"))
+        self.agent.receive_datagram(data, source, self._loop.time())
         self._flush()
-
-    def error_received(self, exc: Exception) -> None:
-        log.warning("SIP socket error: %s", exc)
 
     def place_call(self, call: OutboundCall, on_event: EventHandler) -> None:
         self._handlers[call.call_id] = on_event
@@ -79,8 +104,16 @@ class SipTransport(asyncio.DatagramProtocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._transport is not None:
-            self._transport.close()
+        self._pool.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+        if self._udp is not None:
+            self._udp.close()
+
+    def _connection_failed(self, destination: Destination, reason: str) -> None:
+        log.info("SIP %s", reason)
+        self.agent.transport_failed(destination, self._loop.time())
+        self._flush()
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -88,15 +121,13 @@ class SipTransport(asyncio.DatagramProtocol):
         self._flush()
 
     def _flush(self) -> None:
-        """Send every queued datagram, deliver events, re-arm the single timer."""
-        if self._transport is not None:
-            for data, destination in self.agent.outbox:
-                if log.isEnabledFor(logging.DEBUG):
-                    log.debug("SIP to %s:%d\n%s", *destination, data.decode(errors="replace"))
-                self._transport.sendto(data, destination)
-        self.agent.outbox.clear()
+        """Send every queued message, deliver events, re-arm the single timer."""
+        while self.agent.outbox:
+            outbox, self.agent.outbox = self.agent.outbox, []
+            for data, destination in outbox:
+                self._send(data, destination)
         for dropped in self.agent.dropped:
-            log.info("SIP from %s:%s ignored: %s", *dropped.source, dropped.reason)
+            log.info("SIP from %s ignored: %s", dropped.source, dropped.reason)
         self.agent.dropped.clear()
         events, self.agent.events = self.agent.events, []
         for call_id, event in events:
@@ -104,6 +135,19 @@ class SipTransport(asyncio.DatagramProtocol):
             if handler is not None:
                 handler(event)
         self._rearm()
+
+    def _send(self, data: bytes, destination: Destination) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("SIP to %s\n%s", destination, data.decode(errors="replace"))
+        if destination.transport is Transport.UDP:
+            if self._udp is not None:
+                self._udp.sendto(data, destination.address)
+            return
+        try:
+            self._pool.send(data, destination)
+        except ValueError as exc:
+            log.warning("cannot send to %s: %s", destination, exc)
+            self.agent.transport_failed(destination, self._loop.time())
 
     def _rearm(self) -> None:
         deadline = self.agent.get_timer()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -107,6 +108,10 @@ dns=no
 rev_dns=no
 auto_aliases=no
 listen=udp:127.0.0.1:{port}
+listen=tcp:127.0.0.1:{port}
+listen=tls:127.0.0.1:{tls_port}
+enable_tls=yes
+tcp_accept_aliases=yes
 mpath="{modules}"
 loadmodule "tm.so"
 loadmodule "sl.so"
@@ -120,15 +125,17 @@ loadmodule "sanity.so"
 loadmodule "auth.so"
 loadmodule "usrloc.so"
 loadmodule "registrar.so"
+loadmodule "tls.so"
+modparam("tls", "config", "{tls_config}")
 modparam("rr", "enable_full_lr", 1)
 modparam("usrloc", "db_mode", 0)
 
 request_route {{
-    xlog("L_INFO", "REQ $rm $ru from $si:$sp callid=$ci\\n");
+    xlog("L_INFO", "REQ $rm $ru from $si:$sp proto=$pr callid=$ci\\n");
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (has_totag()) {{
         if (loose_route()) {{
-            xlog("L_INFO", "IN-DIALOG $rm callid=$ci from $si:$sp\\n");
+            xlog("L_INFO", "IN-DIALOG $rm callid=$ci from $si:$sp proto=$pr\\n");
             t_relay();
             exit;
         }}
@@ -187,6 +194,49 @@ class SipAccount:
     realm: str = "bridge.test"
 
 
+TLS_CONFIG = """
+[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+private_key = {key}
+certificate = {cert}
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+"""
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 / localhost (it is its own CA)."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=sip.test",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return key, cert
+
+
 class Kamailio:
     """A SIP domain on 127.0.0.1 that answers INVITEs with 407 and relays to the far end."""
 
@@ -194,10 +244,16 @@ class Kamailio:
         self.dir = workdir / "kamailio"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_udp_tcp_pair()
+        self.tls_port = self.port + 1
         self.account = account
+        key, self.certificate = make_certificate(self.dir)
+        tls_config = self.dir / "tls.cfg"
+        tls_config.write_text(TLS_CONFIG.format(key=key, cert=self.certificate))
         cfg = self.dir / "kamailio.cfg"
         cfg.write_text(
             KAMAILIO_CFG.format(
+                tls_port=self.tls_port,
+                tls_config=tls_config,
                 port=self.port,
                 modules=KAMAILIO_MODULES,
                 realm=account.realm,

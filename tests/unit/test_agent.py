@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.sip.addressing import udp
 from bridge.sip.agent import SipAgent
 
-SOURCE = ("192.0.2.7", 5060)
+SOURCE = udp("192.0.2.7", 5060)
 OPTIONS = (
     b"OPTIONS sip:bridge@192.0.2.2 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.7;branch=z9hG4bKping\r\n"
     b"From: <sip:probe@192.0.2.7>;tag=p\r\nTo: <sip:bridge@192.0.2.2>\r\nCall-ID: ping-1\r\n"

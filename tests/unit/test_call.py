@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sipmessage import URI
 
+from bridge.sip.addressing import udp
 from bridge.sip.agent import SipAgent
 from bridge.sip.call import CallPhase, CallSettings, OutboundCall
 from bridge.sip.digest import Credentials
@@ -11,7 +12,7 @@ from bridge.sip.events import CallAnswered, CallEnded, CallProgress, EndCause
 from bridge.sip.sdp import Direction, build_offer
 from tests.unit.sipfakes import SDP_ANSWER, in_dialog_request, parse_request, respond
 
-DOMAIN = ("192.0.2.1", 5060)
+DOMAIN = udp("192.0.2.1", 5060)
 CHALLENGE = {"Proxy-Authenticate": 'Digest realm="example.com", nonce="n1", qop="auth"'}
 ROUTES = {"Record-Route": "<sip:192.0.2.50:5070;lr>, <sip:192.0.2.1;lr>", "Contact": "<sip:uas@192.0.2.9:5080>"}
 
@@ -77,7 +78,7 @@ def test_ack_for_2xx_goes_through_the_route_set_to_the_remote_target() -> None:
     ack = parse_request(ack_bytes)
     assert ack.method == "ACK" and str(ack.uri) == "sip:uas@192.0.2.9:5080"
     assert [str(r.uri) for r in ack.route] == ["sip:192.0.2.1;lr", "sip:192.0.2.50:5070;lr"]
-    assert destination == ("192.0.2.1", 5060)
+    assert destination.address == ("192.0.2.1", 5060)
     assert ack.cseq.sequence == 2 and ack.to_address.parameters["tag"] == "far1"
 
 
@@ -127,7 +128,7 @@ def test_local_hangup_sends_bye_in_dialog_and_ends_on_200() -> None:
     agent.hangup("c1@test", 1.0)
     ((bye_bytes, destination),) = take(agent)
     bye = parse_request(bye_bytes)
-    assert bye.method == "BYE" and bye.cseq.sequence == 3 and destination == ("192.0.2.1", 5060)
+    assert bye.method == "BYE" and bye.cseq.sequence == 3 and destination.address == ("192.0.2.1", 5060)
     assert len(bye.route) == 2 and bye.to_address.parameters["tag"] == "far1"
     agent.receive_datagram(respond(bye, 200, "OK"), DOMAIN, 1.1)
     assert events(agent) == [CallEnded(EndCause.LOCAL_HANGUP)]
@@ -139,11 +140,11 @@ def test_far_end_bye_is_answered_200_and_retransmission_absorbed() -> None:
     take(agent)
     events(agent)
     bye = in_dialog_request("BYE", parse_request(invite_bytes), ok, cseq=7)
-    agent.receive_datagram(bye, ("192.0.2.1", 5060), 2.0)
+    agent.receive_datagram(bye, DOMAIN, 2.0)
     ((response, destination),) = take(agent)
-    assert response.startswith(b"SIP/2.0 200 OK") and destination == ("192.0.2.1", 5060)
+    assert response.startswith(b"SIP/2.0 200 OK") and destination.address == ("192.0.2.1", 5060)
     assert events(agent) == [CallEnded(EndCause.REMOTE_HANGUP)]
-    agent.receive_datagram(bye, ("192.0.2.1", 5060), 2.5)
+    agent.receive_datagram(bye, DOMAIN, 2.5)
     assert take(agent) == [(response, destination)]
 
 
@@ -207,7 +208,7 @@ def test_302_is_followed_to_the_contact_and_challenges_are_answered_there() -> N
     (ack, _), (second_bytes, destination) = take(agent)
     second = parse_request(second_bytes)
     assert parse_request(ack).method == "ACK"
-    assert str(second.uri) == "sip:uas@192.0.2.60:5090" and destination == ("192.0.2.60", 5090)
+    assert str(second.uri) == "sip:uas@192.0.2.60:5090" and destination.address == ("192.0.2.60", 5090)
     assert second.cseq.sequence == invite.cseq.sequence + 1 and second.call_id == invite.call_id
     assert str(second.to_address.uri) == "sip:uas@example.com"
     assert isinstance(events(agent)[0], CallProgress)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sipmessage import URI, Request
 
+from bridge.sip.addressing import udp
 from bridge.sip.agent import SipAgent
 from bridge.sip.call import CallSettings, OutboundCall
 from bridge.sip.digest import Credentials
@@ -13,8 +14,8 @@ from bridge.sip.sdp import Direction, build_offer
 from bridge.sip.session_timer import parse_session_expires
 from tests.unit.sipfakes import SDP_ANSWER, in_dialog_request, parse_request, respond
 
-DOMAIN = ("192.0.2.1", 5060)
-FAR = ("192.0.2.9", 5080)
+DOMAIN = udp("192.0.2.1", 5060)
+FAR = udp("192.0.2.9", 5080)
 HEADERS = {"Contact": "<sip:uas@192.0.2.9:5080>"}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sipmessage import URI, Address
 
+from bridge.sip.addressing import udp
 from bridge.sip.agent import SipAgent
 from bridge.sip.digest import Credentials
 from bridge.sip.registration import (
@@ -15,7 +16,7 @@ from bridge.sip.registration import (
 )
 from tests.unit.sipfakes import parse_request, respond
 
-REGISTRAR = ("192.0.2.1", 5060)
+REGISTRAR = udp("192.0.2.1", 5060)
 CHALLENGE = {"WWW-Authenticate": 'Digest realm="example.com", nonce="r1", qop="auth"'}
 
 

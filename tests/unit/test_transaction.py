@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from sipmessage import URI, Address, CSeq, Parameters, Request, Via
 
+from bridge.sip.addressing import udp
 from bridge.sip.message import parse_message
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transaction import ClientTransaction, ServerTransaction, TransactionState
 from tests.unit.sipfakes import respond
 
-DEST = ("192.0.2.1", 5060)
+DEST = udp("192.0.2.1", 5060)
 TIMERS = TimerSettings()
 
 
@@ -99,7 +100,7 @@ def test_non_invite_final_then_timer_k() -> None:
 
 def test_server_transaction_resends_final_response_and_ends_after_timer_j() -> None:
     bye = make_request("BYE")
-    server = ServerTransaction(bye, ("192.0.2.1", 5060), 0.0, TIMERS)
+    server = ServerTransaction(bye, udp("192.0.2.1", 5060), 0.0, TIMERS)
     server.receive_retransmission()
     assert server.outbox == []  # nothing to resend yet
     response = parse_message(respond(bye, 200, "OK"))
