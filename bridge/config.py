@@ -6,6 +6,7 @@ Every key can be set as ``BRIDGE_<SECTION>__<KEY>``, e.g.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -56,6 +57,18 @@ class SipConfig(_Section):
     register_expires: int = Field(600, ge=60, le=86400, description="REGISTER interval asked for")
     tls_ca_file: str = ""
     tls_verify: bool = True
+    dns_servers: list[str] = Field(default_factory=list)
+
+    @field_validator("dns_servers")
+    @classmethod
+    def _check_dns_servers(cls, value: list[str]) -> list[str]:
+        for server in value:
+            split_host_port(server)
+        return value
+
+    @property
+    def dns_server_addresses(self) -> list[tuple[str, int]]:
+        return [split_host_port(server) for server in self.dns_servers]
 
     @field_validator("session_expires")
     @classmethod
@@ -144,8 +157,18 @@ def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[
         target = merged.setdefault(section, {})
         if not isinstance(target, dict):
             raise ConfigError(f"{name}: [{section}] is not a section")
-        target[key] = value
+        target[key] = _env_value(value)
     return merged
+
+
+def _env_value(value: str) -> Any:
+    """Lists and tables may be given as JSON, e.g. BRIDGE_SIP__DNS_SERVERS='["10.0.0.2:53"]'."""
+    if value.lstrip().startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
 
 
 def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> BridgeConfig:

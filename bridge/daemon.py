@@ -14,6 +14,7 @@ from bridge.config import BridgeConfig, split_host_port
 from bridge.looplag import LoopLagMonitor
 from bridge.services import Services
 from bridge.sip.agent import SipAgent
+from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
 from rest.app import create_app
@@ -33,7 +34,8 @@ async def serve(config: BridgeConfig) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    services = Services(config, sip, PortAllocator(*config.rtp.ports), timers)
+    resolver = SipResolver(config.sip.dns_server_addresses)
+    services = Services(config, sip, PortAllocator(*config.rtp.ports), timers, resolver)
     try:
         async with asyncio.TaskGroup() as group:
             manager = CallManager(services, group)

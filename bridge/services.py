@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import socket
 from dataclasses import dataclass
 
 from bridge.config import BridgeConfig, split_host_port
 from bridge.media.encoder import AacEncoder, AacSettings
 from bridge.sip.addressing import Destination, Transport
+from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
 from rtp.ports import PortAllocator
-
-
-class ResolveError(Exception):
-    """The SIP domain could not be resolved; the message says which and why."""
 
 
 @dataclass(slots=True)
@@ -24,24 +20,15 @@ class Services:
     sip: SipTransport
     ports: PortAllocator
     timers: TimerSettings
+    resolver: SipResolver
 
     @property
     def rtp_bind_host(self) -> str:
         return split_host_port(self.config.sip.listen)[0]
 
-    async def resolve_sip(self, domain: str, port: int | None, transport: Transport) -> Destination:
-        """Address lookup off the event loop (getaddrinfo runs in the executor).
-
-        The domain name is kept as the TLS server name to verify.
-        """
-        loop = asyncio.get_running_loop()
-        port = port or transport.default_port
-        try:
-            infos = await loop.getaddrinfo(domain.strip("[]"), port, type=socket.SOCK_DGRAM)
-        except socket.gaierror as exc:
-            raise ResolveError(f"cannot resolve sipDomain {domain!r}: {exc.strerror}") from None
-        host, resolved_port = infos[0][4][:2]
-        return Destination(transport, str(host), int(resolved_port), server_name=domain.strip("[]"))
+    async def resolve_sip(self, domain: str, port: int | None, transport: Transport) -> list[Destination]:
+        """The SIP domain's servers in the order to try them (RFC 3263), looked up without blocking."""
+        return await self.resolver.targets(domain, port, transport)
 
     async def local_address_towards(self, destination: Destination) -> str:
         """``sip.public_address``, or the address of the interface routing to ``destination``.

@@ -21,10 +21,11 @@ from bridge.model import CallSpec, CallState, StateChange, utc_now
 from bridge.registration_flow import CallRegistration, RegistrationError
 from bridge.rtmp.publisher import RtmpPublisher
 from bridge.rtmp.url import RtmpTarget
-from bridge.services import ResolveError, Services
+from bridge.services import Services
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.call import CallSettings, OutboundCall
 from bridge.sip.digest import Credentials
+from bridge.sip.dns import ResolveError
 from bridge.sip.events import (
     CallAnswered,
     CallEnded,
@@ -33,6 +34,7 @@ from bridge.sip.events import (
     DtmfReceived,
     EndCause,
     MediaChanged,
+    ServerFailover,
 )
 from bridge.sip.message import new_call_id
 from bridge.sip.registration import RegistrationEvent
@@ -83,6 +85,7 @@ class CallSession:
         self._sip_started = False
         self._call: OutboundCall | None = None
         self._registration = CallRegistration(services)
+        self._alternates: list[Destination] = []
         self._far_end = FarEndMedia(("0.0.0.0", 0), 0.0)
         self.timeline: list[dict[str, Any]] = []
         self._sip_over = False
@@ -108,7 +111,8 @@ class CallSession:
     # -- phases ---------------------------------------------------------------------
 
     async def _run(self) -> None:
-        destination = await self.services.resolve_sip(self.spec.sip_domain, self.spec.sip_port, self._transport())
+        servers = await self.services.resolve_sip(self.spec.sip_domain, self.spec.sip_port, self._transport())
+        destination, self._alternates = servers[0], servers[1:]
         local_host = await self.services.local_address_towards(destination)
         try:
             self._endpoint = await RtpEndpoint.open(
@@ -157,6 +161,7 @@ class CallSession:
             request_uri=request_uri(spec.callee, spec.sip_domain, self._uri_port(destination)),
             from_uri=from_uri(spec.sip_login, spec.sip_domain),
             destination=destination,
+            alternates=self._alternates,
             local_address=(local_host, self.services.sip.local_address[1]),
             offer=offer,
             session_expires=self.services.config.sip.session_expires,
@@ -177,6 +182,8 @@ class CallSession:
             item = await self._inbox.get()
             if isinstance(item, CallProgress):
                 self._set_state(CallState.RING, f"{item.code} {item.phrase}")
+            elif isinstance(item, ServerFailover):
+                self._set_state(CallState.TRYING, f"INVITE sent to {item.destination} after {item.reason}")
             elif isinstance(item, CallAnswered):
                 self._set_state(CallState.ESTABLISHED, f"{item.code} {item.phrase}")
                 return item.sdp

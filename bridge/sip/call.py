@@ -14,7 +14,7 @@ from sipmessage import URI, Address, Request, Response
 
 from bridge.sip.addressing import Destination
 from bridge.sip.dialog import ALLOW, CallSettings, Dialog
-from bridge.sip.events import CallAnswered, CallEnded, CallProgress, EndCause, cause_for_status
+from bridge.sip.events import CallAnswered, CallEnded, CallProgress, EndCause, ServerFailover, cause_for_status
 from bridge.sip.indialog import InDialogServer
 from bridge.sip.message import branch_of, serialize
 from bridge.sip.offer_answer import OfferAnswer
@@ -55,6 +55,7 @@ class OutboundCall:
         self._give_up_at: float | None = None
         self._target: URI = settings.request_uri
         self._destination: Destination = settings.destination
+        self._alternates = list(settings.alternates)
         self._redirects = 0
 
     # -- the driver's view ------------------------------------------------------------
@@ -193,6 +194,8 @@ class OutboundCall:
             return
         elif response.code == 422 and self.refresher.accept_min_se(response) and self._hangup_cause is None:
             self._send_invite(now)
+        elif response.code == 503 and self._fail_over(f"{response.code} {response.phrase}", now):
+            return
         else:
             self._on_invite_failure(response)
 
@@ -244,6 +247,19 @@ class OutboundCall:
         self._invite_auth.clear()
         self.phase = CallPhase.CALLING
         self.dialog.events.append(CallProgress(response.code, f"{response.phrase}, trying {target}"))
+        self._send_invite(now)
+        return True
+
+    def _fail_over(self, reason: str, now: float) -> bool:
+        """Try the next server of the domain after a 503, timeout or transport error (RFC 3263 4.3)."""
+        if self._hangup_cause is not None or not self._alternates:
+            return False
+        if self.phase not in (CallPhase.CALLING, CallPhase.EARLY):
+            return False
+        self.phase = CallPhase.CALLING
+        self._destination = self._alternates.pop(0)
+        self._invite_auth.clear()
+        self.dialog.events.append(ServerFailover(str(self._destination), reason))
         self._send_invite(now)
         return True
 
@@ -302,6 +318,9 @@ class OutboundCall:
 
     def _on_transaction_timeout(self, transaction: ClientTransaction, now: float) -> None:
         if transaction is self._invite:
+            reason = "transport error" if transaction.transport_failed else "timeout"
+            if self._fail_over(reason, now):
+                return
             # Nothing ever answered: a timeout, unless we were asked to hang up anyway.
             local = self._hangup_cause is EndCause.LOCAL_HANGUP
             if local:

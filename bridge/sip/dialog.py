@@ -34,6 +34,7 @@ class CallSettings:
     destination: Destination
     local_address: tuple[str, int]
     offer: SessionDescription
+    alternates: list[Destination] = field(default_factory=list)
     credentials: Credentials | None = None
     user_agent: str = "sip-rtmp-bridge"
     answer_timeout: float = 60.0

@@ -72,7 +72,15 @@ class DtmfReceived:
     duration_ms: int | None
 
 
-CallEvent = CallProgress | CallAnswered | CallEnded | MediaChanged | DtmfReceived
+@dataclass(frozen=True, slots=True)
+class ServerFailover:
+    """The INVITE moved on to the next server of the SIP domain (RFC 3263 section 4.3)."""
+
+    destination: str
+    reason: str
+
+
+CallEvent = CallProgress | CallAnswered | CallEnded | MediaChanged | DtmfReceived | ServerFailover
 
 
 def cause_for_status(code: int) -> EndCause:

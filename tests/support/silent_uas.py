@@ -18,7 +18,10 @@ SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\
 
 
 class SilentUas:
-    def __init__(self) -> None:
+    """Answers INVITE with ``status`` (200 by default, with SDP); BYE and others with 200."""
+
+    def __init__(self, status: int = 200) -> None:
+        self.status = status
         self.port = free_port(socket.SOCK_DGRAM)
         self.requests: list[str] = []
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -44,6 +47,9 @@ class SilentUas:
 
     def _answer(self, request: Request, source: tuple[str, int]) -> None:
         if request.method == "ACK":
+            return
+        if request.method == "INVITE" and self.status != 200:
+            self._sock.sendto(serialize(build_response(request, self.status, "Service Unavailable", "x")), source)
             return
         response = build_response(request, 200, "OK", to_tag="silent")
         if request.method == "INVITE":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sipmessage import URI
 
-from bridge.sip.addressing import udp
+from bridge.sip.addressing import Destination, udp
 from bridge.sip.agent import SipAgent
 from bridge.sip.call import CallPhase, CallSettings, OutboundCall
 from bridge.sip.digest import Credentials
@@ -17,7 +17,9 @@ CHALLENGE = {"Proxy-Authenticate": 'Digest realm="example.com", nonce="n1", qop=
 ROUTES = {"Record-Route": "<sip:192.0.2.50:5070;lr>, <sip:192.0.2.1;lr>", "Contact": "<sip:uas@192.0.2.9:5080>"}
 
 
-def new_call(answer_timeout: float = 60.0) -> tuple[SipAgent, OutboundCall]:
+def new_call(
+    answer_timeout: float = 60.0, alternates: list[Destination] | None = None
+) -> tuple[SipAgent, OutboundCall]:
     settings = CallSettings(
         call_id="c1@test",
         request_uri=URI.parse("sip:uas@example.com"),
@@ -27,6 +29,7 @@ def new_call(answer_timeout: float = 60.0) -> tuple[SipAgent, OutboundCall]:
         offer=build_offer("192.0.2.2", 20000, Direction.RECVONLY, 1),
         credentials=Credentials("bridge", "pw"),
         answer_timeout=answer_timeout,
+        alternates=alternates or [],
     )
     agent = SipAgent()
     call = OutboundCall(settings)
@@ -236,3 +239,21 @@ def test_silence_until_timer_b_is_a_timeout_even_after_the_answer_timeout() -> N
     while (deadline := agent.get_timer()) is not None and deadline < 40:
         agent.handle_timer(deadline)
     assert events(agent) == [CallEnded(EndCause.TIMEOUT, 408, "Request Timeout")]
+
+
+def test_503_then_timeout_fail_over_to_the_next_servers() -> None:
+    from bridge.sip.events import ServerFailover
+
+    second, third = udp("192.0.2.21", 5060), udp("192.0.2.22", 5060)
+    agent, _ = new_call(alternates=[second, third])
+    invite = parse_request(take(agent)[0][0])
+    agent.receive_datagram(respond(invite, 503, "Service Unavailable"), DOMAIN, 0.1)
+    sent = take(agent)
+    assert [parse_request(d).method for d, _ in sent] == ["ACK", "INVITE"] and sent[1][1] == second
+    assert events(agent) == [ServerFailover(str(second), "503 Service Unavailable")]
+    while (deadline := agent.get_timer()) is not None and deadline < 40:
+        agent.handle_timer(deadline)
+        if any(dest == third for _, dest in agent.outbox):
+            break
+    assert any(dest == third for _, dest in take(agent))
+    assert events(agent) == [ServerFailover(str(third), "timeout")]

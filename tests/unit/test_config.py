@@ -55,3 +55,10 @@ def test_cli_refuses_invalid_config_with_exit_code_2(tmp_path: Path, capsys: pyt
     assert main(["check-config", "--config", str(bad)]) == 2
     assert "rtp.port_range" in capsys.readouterr().err
     assert main(["check-config", "--config", str(REPO / "conf" / "bridge.toml")]) == 0
+
+
+def test_list_keys_from_environment_as_json() -> None:
+    config = load_config(None, environ={"BRIDGE_SIP__DNS_SERVERS": '["127.0.0.1:5353"]'})
+    assert config.sip.dns_server_addresses == [("127.0.0.1", 5353)]
+    with pytest.raises(ConfigError, match=r"config key sip\.dns_servers"):
+        load_config(None, environ={"BRIDGE_SIP__DNS_SERVERS": '["nonsense"]'})

@@ -13,6 +13,7 @@ from bridge.calls import CallManager
 from bridge.config import load_config
 from bridge.services import Services
 from bridge.sip.agent import SipAgent
+from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
 from rest.app import create_app
@@ -49,7 +50,7 @@ def body(**changes: Any) -> dict[str, Any]:
 async def client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     config = load_config(REPO / "conf" / "bridge.toml", environ={"BRIDGE_SIP__LISTEN": "127.0.0.1:0"})
     sip = await SipTransport.listen(SipAgent(), "127.0.0.1", 0)
-    services = Services(config, sip, PortAllocator(41000, 41099), TimerSettings())
+    services = Services(config, sip, PortAllocator(41000, 41099), TimerSettings(), SipResolver())
     import asyncio
 
     async with asyncio.TaskGroup() as group:

@@ -1,0 +1,57 @@
+"""A small authoritative DNS server on 127.0.0.1 for the resolver tests (SRV, A, AAAA)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
+
+from tests.support.ports import free_port
+
+
+class TestDnsServer:
+    """Answers from ``records``: {(name, type): [rdata text, ...]}; NXDOMAIN otherwise."""
+
+    __test__ = False
+
+    def __init__(self, records: dict[tuple[str, str], list[str]]) -> None:
+        self.records = {(name.rstrip(".").lower() + ".", rdtype): values for (name, rdtype), values in records.items()}
+        self.port = free_port(socket.SOCK_DGRAM)
+        self.queries: list[str] = []
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind(("127.0.0.1", self.port))
+        self._sock.settimeout(0.2)
+        self._running = True
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while self._running:
+            try:
+                data, source = self._sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            query = dns.message.from_wire(data)
+            self._sock.sendto(self._answer(query).to_wire(), source)
+
+    def _answer(self, query: dns.message.Message) -> dns.message.Message:
+        response = dns.message.make_response(query)
+        question = query.question[0]
+        name = question.name.to_text().lower()
+        rdtype = dns.rdatatype.to_text(question.rdtype)
+        self.queries.append(f"{rdtype} {name}")
+        values = self.records.get((name, rdtype))
+        if values:
+            response.answer.append(dns.rrset.from_text_list(question.name, 60, "IN", rdtype, values))
+        elif not any(key[0] == name for key in self.records):
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        return response
+
+    def stop(self) -> None:
+        self._running = False
+        self._thread.join(2)
+        self._sock.close()
