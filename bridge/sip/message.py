@@ -8,6 +8,7 @@ Content-Length handling (section 18.3 / 20.14) and identifier generation.
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from sipmessage import CSeq, Message, Request, Response, Via
@@ -16,6 +17,12 @@ MAGIC_COOKIE = "z9hG4bK"
 """Branch prefix of RFC 3261 compliant transactions, section 8.1.1.7."""
 
 _MANDATORY = ("Via", "From", "To", "Call-ID", "CSeq")
+_FOLD = re.compile(rb"\r\n[ \t]+")
+_QUOTED = re.compile(rb'("(?:[^"\\]|\\.)*")')
+_SEPARATOR_SPACE = re.compile(rb"[ \t]*([/;=,])[ \t]*")
+_SPACES = re.compile(rb"[ \t]+")
+_VIA_NAMES = (b"via", b"v")
+_HEADER_LINE = re.compile(rb"^(?P<name>[!#$%&'*+\-.0-9A-Z^_`a-z|~]+)[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$")
 MAX_DATAGRAM = 65507
 
 
@@ -44,7 +51,7 @@ def parse_message(data: bytes) -> Request | Response:
     Raises :class:`SipParseError` for anything malformed, never another error.
     """
     try:
-        message = Message.parse(data)
+        message = Message.parse(_normalize_headers(data))
         for name in _MANDATORY:
             if message.headers.get(name) is None:
                 raise SipParseError(f"missing mandatory header {name}")
@@ -59,11 +66,43 @@ def parse_message(data: bytes) -> Request | Response:
         raise SipParseError(str(exc) or type(exc).__name__) from None
     if isinstance(message, Request) and cseq.method != message.method:
         raise SipParseError(f"CSeq method {cseq.method} does not match {message.method}")
+    if not 0 <= cseq.sequence < 2**31:
+        raise SipParseError("CSeq number out of range (section 8.1.1.5)")
+    if isinstance(message, Response) and not 100 <= message.code <= 699:
+        raise SipParseError(f"status code {message.code} out of range")
+    if length is not None and length < 0:
+        raise SipParseError("negative Content-Length")
     if length is not None:
         if length > len(message.body):
             raise SipParseError("body shorter than Content-Length")
         message.body = message.body[:length]
     return message
+
+
+def _normalize_headers(data: bytes) -> bytes:
+    """Unfold continuation lines and drop whitespace around header colons (RFC 3261 7.3.1)."""
+    head, separator, body = data.partition(b"\r\n\r\n")
+    if not separator:
+        raise SipParseError("no empty line after the headers")
+    lines = _FOLD.sub(b" ", head).split(b"\r\n")
+    normalized = [lines[0]]
+    for line in lines[1:]:
+        match = _HEADER_LINE.match(line)
+        if match is None:
+            raise SipParseError(f"malformed header line {line[:60]!r}")
+        value = match["value"]
+        if match["name"].lower() in _VIA_NAMES:
+            value = _tighten(value)
+        normalized.append(match["name"] + b": " + value)
+    return b"\r\n".join(normalized) + b"\r\n\r\n" + body
+
+
+def _tighten(value: bytes) -> bytes:
+    """Remove the LWS that RFC 3261's SLASH/SEMI/EQUAL/COMMA allow (outside quoted strings)."""
+    pieces = _QUOTED.split(value)
+    for index in range(0, len(pieces), 2):
+        pieces[index] = _SEPARATOR_SPACE.sub(rb"\1", _SPACES.sub(b" ", pieces[index]))
+    return b"".join(pieces)
 
 
 def serialize(message: Request | Response) -> bytes:
