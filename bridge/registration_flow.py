@@ -8,7 +8,7 @@ import logging
 from sipmessage import URI, Address
 
 from bridge.services import Services
-from bridge.sip.addressing import Destination
+from bridge.sip.addressing import Destination, bracket
 from bridge.sip.digest import Credentials
 from bridge.sip.events import CallEvent
 from bridge.sip.message import new_call_id
@@ -55,7 +55,7 @@ class CallRegistration:
             call_id=self.call_id,
             registrar=URI(scheme="sip", host=domain, port=None if port in (None, DEFAULT_SIP_PORT) else port),
             aor=aor,
-            contact=Address(uri=URI(scheme="sip", host=local[0], port=local[1], user=aor.user)),
+            contact=Address(uri=URI(scheme="sip", host=bracket(local[0]), port=local[1], user=aor.user)),
             destination=destination,
             local_address=local,
             credentials=credentials,

@@ -44,5 +44,10 @@ class Destination:
         return f"{self.transport.value.lower()}:{host}:{self.port}"
 
 
+def bracket(host: str) -> str:
+    """IPv6 literals in Via and URIs are written in brackets (RFC 3261 section 25.1)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
 def udp(host: str, port: int) -> Destination:
     return Destination(Transport.UDP, host, port)

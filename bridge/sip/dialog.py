@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from sipmessage import URI, Address, AuthChallenge, CSeq, Parameters, Request, Response, Via
 
-from bridge.sip.addressing import Destination
+from bridge.sip.addressing import Destination, bracket
 from bridge.sip.digest import Credentials, DigestClient, DigestError, strongest_challenge
 from bridge.sip.events import CallEnded, CallEvent
 from bridge.sip.ladder import Ladder
@@ -72,7 +72,7 @@ class Dialog:
         params = Parameters(branch=new_branch(), rport=None)
         if transport.reliable:
             params = params.replace(alias=None)  # RFC 5923: reuse this connection towards us
-        request.via = [Via(transport.value, host, port, params)]
+        request.via = [Via(transport.value, bracket(host), port, params)]
         request.max_forwards = 70
         request.from_address = Address(uri=self.settings.from_uri, parameters=Parameters(tag=self.local_tag))
         request.call_id = self.call_id
@@ -95,9 +95,9 @@ class Dialog:
         host, port = self.settings.local_address
         param = self.settings.destination.transport.uri_param
         params = Parameters(transport=param) if param else Parameters()
-        if ":" in host:
-            host = f"[{host}]"
-        return Address(uri=URI(scheme="sip", host=host, port=port, user=self.settings.from_uri.user, parameters=params))
+        return Address(
+            uri=URI(scheme="sip", host=bracket(host), port=port, user=self.settings.from_uri.user, parameters=params)
+        )
 
     def next_hop(self) -> Destination:
         return next_hop(self.route_set, self.remote_target, self.settings.destination)

@@ -22,6 +22,7 @@ _QUOTED = re.compile(rb'("(?:[^"\\]|\\.)*")')
 _SEPARATOR_SPACE = re.compile(rb"[ \t]*([/;=,])[ \t]*")
 _SPACES = re.compile(rb"[ \t]+")
 _VIA_NAMES = (b"via", b"v")
+_BARE_IPV6_RECEIVED = re.compile(rb";received=([0-9A-Fa-f.]*:[0-9A-Fa-f:.]*)(?=[;,]|$)")
 _HEADER_LINE = re.compile(rb"^(?P<name>[!#$%&'*+\-.0-9A-Z^_`a-z|~]+)[ \t]*:[ \t]*(?P<value>.*?)[ \t]*$")
 MAX_DATAGRAM = 65507
 
@@ -101,7 +102,8 @@ def _tighten(value: bytes) -> bytes:
     """Remove the LWS that RFC 3261's SLASH/SEMI/EQUAL/COMMA allow (outside quoted strings)."""
     pieces = _QUOTED.split(value)
     for index in range(0, len(pieces), 2):
-        pieces[index] = _SEPARATOR_SPACE.sub(rb"\1", _SPACES.sub(b" ", pieces[index]))
+        piece = _SEPARATOR_SPACE.sub(rb"\1", _SPACES.sub(b" ", pieces[index]))
+        pieces[index] = _BARE_IPV6_RECEIVED.sub(rb";received=[\1]", piece)  # RFC 3261 allows it bare
     return b"".join(pieces)
 
 

@@ -14,7 +14,7 @@ from enum import Enum
 
 from sipmessage import URI, Address, CSeq, Parameters, Request, Response, Via
 
-from bridge.sip.addressing import Destination
+from bridge.sip.addressing import Destination, bracket
 from bridge.sip.digest import Credentials, DigestClient, DigestError, strongest_challenge
 from bridge.sip.ladder import Ladder
 from bridge.sip.message import branch_of, new_branch, new_tag
@@ -158,7 +158,7 @@ class Registration:
         host, port = self.settings.local_address
         transport = self.settings.destination.transport
         request = Request("REGISTER", self.settings.registrar)
-        request.via = [Via(transport.value, host, port, Parameters(branch=new_branch(), rport=None))]
+        request.via = [Via(transport.value, bracket(host), port, Parameters(branch=new_branch(), rport=None))]
         request.max_forwards = 70
         request.from_address = Address(uri=self.settings.aor, parameters=Parameters(tag=self._tag))
         request.to_address = Address(uri=self.settings.aor)

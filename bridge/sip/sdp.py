@@ -66,9 +66,10 @@ class SessionDescription:
         """Encode per RFC 4566 section 5 (CRLF line ends, fixed field order)."""
         lines = [
             "v=0",
-            f"o={self.username} {self.session_id} {self.session_version} IN IP4 {self.origin_address}",
+            f"o={self.username} {self.session_id} {self.session_version} IN {address_type(self.origin_address)} "
+            f"{self.origin_address}",
             f"s={self.session_name}",
-            f"c=IN IP4 {self.connection_address}",
+            f"c=IN {address_type(self.connection_address)} {self.connection_address}",
             "t=0 0",
         ]
         for media in self.media:
@@ -88,11 +89,16 @@ class SessionDescription:
         return (media.connection_address or self.connection_address, media.port)
 
 
+def address_type(address: str) -> str:
+    """RFC 4566 section 5.7 addrtype: IP6 for IPv6 literals, else IP4."""
+    return "IP6" if ":" in address else "IP4"
+
+
 def _media_lines(media: MediaDescription) -> list[str]:
     payload_types = " ".join(str(f.payload_type) for f in media.formats)
     lines = [f"m=audio {media.port} RTP/AVP {payload_types}"]
     if media.connection_address:
-        lines.append(f"c=IN IP4 {media.connection_address}")
+        lines.append(f"c=IN {address_type(media.connection_address)} {media.connection_address}")
     for fmt in media.formats:
         lines.append(f"a=rtpmap:{fmt.payload_type} {fmt.encoding}/{fmt.clock_rate}")
         if fmt.parameters:

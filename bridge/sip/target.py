@@ -11,6 +11,7 @@ import re
 
 from sipmessage import URI
 
+from bridge.sip.addressing import bracket
 from bridge.sip.routing import is_ip_literal
 
 _USER = re.compile(r"^[A-Za-z0-9\-_.!~*'()&=+$,;?/%#]+$")
@@ -27,6 +28,8 @@ class TargetError(ValueError):
 
 
 def validate_host(domain: str, field: str = "connection.sipDomain") -> str:
+    if is_ip_literal(domain):
+        return domain
     if not _HOST.match(domain):
         raise TargetError(field, f"{domain!r} is not a host name or IP address")
     return domain
@@ -38,7 +41,8 @@ def _port_for(sip_port: int | None) -> int | None:
 
 def request_uri(callee: str, domain: str, sip_port: int | None) -> URI:
     """Build the Request-URI for ``callee``; raise :class:`TargetError` naming the field."""
-    validate_host(domain.strip("[]") if domain.startswith("[") else domain)
+    validate_host(domain)
+    domain = bracket(domain.strip("[]"))
     callee = callee.strip()
     if not callee:
         raise TargetError("callee", "callee is empty; give a number, a user, user@host or a sip: URI")
@@ -54,8 +58,8 @@ def request_uri(callee: str, domain: str, sip_port: int | None) -> URI:
         _check_user(user)
         port = int(port_text) if port_text.isdigit() else None
         return URI(scheme="sip", host=host_part, user=user, port=port)
-    if callee.lower() == domain.lower() or is_ip_literal(callee):
-        return URI(scheme="sip", host=callee, port=_port_for(sip_port))
+    if callee.lower() in (domain.lower(), domain.strip("[]").lower()) or is_ip_literal(callee):
+        return URI(scheme="sip", host=bracket(callee.strip("[]")), port=_port_for(sip_port))
     _check_user(callee)
     return URI(scheme="sip", host=domain, user=callee, port=_port_for(sip_port))
 
@@ -63,7 +67,7 @@ def request_uri(callee: str, domain: str, sip_port: int | None) -> URI:
 def from_uri(login: str, domain: str) -> URI:
     """Our identity, ``sip:<sipLogin>@<sipDomain>``."""
     _check_user(login, field="connection.sipLogin")
-    return URI(scheme="sip", host=validate_host(domain), user=login)
+    return URI(scheme="sip", host=bracket(validate_host(domain).strip("[]")), user=login)
 
 
 def _check_user(user: str, field: str = "callee") -> None:

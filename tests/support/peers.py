@@ -107,9 +107,9 @@ children=2
 dns=no
 rev_dns=no
 auto_aliases=no
-listen=udp:127.0.0.1:{port}
-listen=tcp:127.0.0.1:{port}
-listen=tls:127.0.0.1:{tls_port}
+listen=udp:{host}:{port}
+listen=tcp:{host}:{port}
+listen=tls:{host}:{tls_port}
 enable_tls=yes
 tcp_accept_aliases=yes
 mpath="{modules}"
@@ -166,12 +166,12 @@ request_route {{
     if ($rU == "nobody") {{ sl_send_reply("404", "Not Found"); exit; }}
     if ($rU == "away") {{ sl_send_reply("480", "Temporarily Unavailable"); exit; }}
     if ($rU == "moved") {{
-        append_to_reply("Contact: <sip:uas@127.0.0.1:{far_end_port}>\\r\\n");
+        append_to_reply("Contact: <sip:uas@{far_end_host}:{far_end_port}>\\r\\n");
         sl_send_reply("302", "Moved Temporarily");
         exit;
     }}
     record_route();
-    $ru = "sip:" + $rU + "@127.0.0.1:{far_end_port}";
+    $ru = "sip:" + $rU + "@{far_end_host}:{far_end_port}";
     t_relay();
 }}
 
@@ -240,8 +240,9 @@ def make_certificate(directory: Path) -> tuple[Path, Path]:
 class Kamailio:
     """A SIP domain on 127.0.0.1 that answers INVITEs with 407 and relays to the far end."""
 
-    def __init__(self, workdir: Path, far_end_port: int, account: SipAccount) -> None:
-        self.dir = workdir / "kamailio"
+    def __init__(self, workdir: Path, far_end_port: int, account: SipAccount, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.dir = workdir / ("kamailio" if host == "127.0.0.1" else "kamailio6")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_udp_tcp_pair()
         self.tls_port = self.port + 1
@@ -254,6 +255,8 @@ class Kamailio:
             KAMAILIO_CFG.format(
                 tls_port=self.tls_port,
                 tls_config=tls_config,
+                host=f"[{host}]" if ":" in host else host,
+                far_end_host=f"[{host}]" if ":" in host else host,
                 port=self.port,
                 modules=KAMAILIO_MODULES,
                 realm=account.realm,
@@ -295,8 +298,8 @@ class Kamailio:
 
 BARESIP_CONFIG = """
 poll_method epoll
-sip_listen 127.0.0.1:{port}
-net_interface 127.0.0.1
+sip_listen {sip_host}:{port}
+net_interface {host}
 rtp_ports {rtp_first}-{rtp_last}
 audio_player aubridge,nil
 audio_source {source}
@@ -317,8 +320,10 @@ ctrl_tcp_listen 127.0.0.1:{ctrl_port}
 class Baresip:
     """The far end: auto-answers ``sip:uas@...`` with PCMU and plays a tone (or a WAV file)."""
 
-    def __init__(self, workdir: Path, source: str = "ausine,440", user: str = "uas") -> None:
-        self.dir = workdir / "baresip"
+    def __init__(self, workdir: Path, source: str = "ausine,440", user: str = "uas", host: str = "127.0.0.1") -> None:
+        self.host = host
+        uri_host = f"[{host}]" if ":" in host else host
+        self.dir = workdir / ("baresip" if host == "127.0.0.1" else "baresip6")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_udp_tcp_pair()
         self.ctrl_port = free_port()
@@ -332,11 +337,13 @@ class Baresip:
                 source=source,
                 modules=BARESIP_MODULES,
                 ctrl_port=self.ctrl_port,
+                host=host,
+                sip_host=uri_host,
             )
         )
         (self.dir / "accounts").write_text(
-            f"<sip:{user}@127.0.0.1:{self.port};transport=udp>;regint=0;answermode=auto;audio_codecs=PCMU\n"
-            f"<sip:ringer@127.0.0.1:{self.port};transport=udp>;regint=0;answermode=manual;audio_codecs=PCMU\n"
+            f"<sip:{user}@{uri_host}:{self.port};transport=udp>;regint=0;answermode=auto;audio_codecs=PCMU\n"
+            f"<sip:ringer@{uri_host}:{self.port};transport=udp>;regint=0;answermode=manual;audio_codecs=PCMU\n"
         )
         (self.dir / "contacts").write_text("")
         self.process = PeerProcess("baresip", ["baresip", "-f", str(self.dir)], self.dir / "baresip.log")

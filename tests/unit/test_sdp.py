@@ -49,3 +49,9 @@ def test_unusable_answers_raise_sdp_error(body: bytes) -> None:
 def test_rejected_audio_stream_has_no_address() -> None:
     with pytest.raises(SdpError):
         parse_sdp(b"v=0\r\nc=IN IP4 192.0.2.9\r\nm=audio 0 RTP/AVP 0\r\n").audio()
+
+
+def test_ipv6_offer_uses_ip6_address_type() -> None:
+    offer = build_offer("::1", 20000, Direction.RECVONLY, session_id=1).serialize()
+    assert b"o=- 1 1 IN IP6 ::1\r\n" in offer and b"c=IN IP6 ::1\r\n" in offer
+    assert parse_sdp(offer).audio_address() == ("::1", 20000)

@@ -43,3 +43,11 @@ def test_from_uri_uses_login_at_domain() -> None:
     assert str(from_uri("bridge", "example.com")) == "sip:bridge@example.com"
     with pytest.raises(TargetError):
         from_uri("a b", "example.com")
+
+
+@pytest.mark.parametrize("domain", ["::1", "[::1]", "2001:db8::5"])
+def test_ipv6_domains_are_bracketed(domain: str) -> None:
+    host = "[" + domain.strip("[]") + "]"
+    assert str(request_uri("alice", domain, 5070)) == f"sip:alice@{host}:5070"
+    assert str(request_uri(domain, domain, None)) == f"sip:{host}"
+    assert str(from_uri("bridge", domain)) == f"sip:bridge@{host}"

@@ -171,3 +171,11 @@ def test_invalid_torture_messages_are_refused_cleanly(name: str) -> None:
     agent = SipAgent()
     agent.receive_datagram(INVALID[name], udp("192.0.2.9", 5060), 0.0)
     assert agent.outbox == [] and len(agent.dropped) == 1
+
+
+def test_bare_ipv6_received_parameter_is_accepted() -> None:
+    response = (
+        b"SIP/2.0 100 Trying\r\nVia: SIP/2.0/UDP [::1]:5060;branch=z9hG4bKa;rport=5060;received=::1\r\n"
+        b"From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: v6\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+    )
+    assert parse_message(response).via[0].parameters["received"] == "[::1]"
