@@ -12,7 +12,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -85,6 +85,7 @@ class RtpConfig(_Section):
     timeout: float = Field(30.0, gt=0, description="hang up after this many seconds without RTP")
     latch: bool = False
     jitter_delay_ms: int = Field(60, ge=0, le=1000)
+    srtp: Literal["off", "optional", "mandatory"] = "off"
 
     @field_validator("port_range")
     @classmethod

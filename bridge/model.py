@@ -41,6 +41,7 @@ class CallSpec:
     app_key: str
     register: bool = False
     sip_transport: str = "udp"
+    srtp: str = ""  # "", "off", "optional" or "mandatory"; "" = the configured default
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import Any
 from bridge.media.far_end import FarEndMedia
 from bridge.media.pipeline import MediaPipeline, PlayoutClock
 from bridge.media.rtp_endpoint import RtpEndpoint
+from bridge.media.srtp import SrtpTransform
 from bridge.model import CallSpec, CallState, StateChange, utc_now
 from bridge.registration_flow import CallRegistration, RegistrationError
 from bridge.rtmp.publisher import RtmpPublisher
@@ -38,7 +39,8 @@ from bridge.sip.events import (
 )
 from bridge.sip.message import new_call_id
 from bridge.sip.registration import RegistrationEvent
-from bridge.sip.sdp import Direction, SdpError, accepts_pcmu, build_offer, parse_sdp
+from bridge.sip.sdes import SrtpMode, offer_cryptos
+from bridge.sip.sdp import Direction, build_offer
 from bridge.sip.target import TargetError, from_uri, request_uri
 from rtp.jitter import JitterBuffer
 from rtp.ports import PortsExhausted
@@ -86,6 +88,7 @@ class CallSession:
         self._call: OutboundCall | None = None
         self._registration = CallRegistration(services)
         self._alternates: list[Destination] = []
+        self._srtp: SrtpTransform | None = None
         self._far_end = FarEndMedia(("0.0.0.0", 0), 0.0)
         self.timeline: list[dict[str, Any]] = []
         self._sip_over = False
@@ -154,7 +157,16 @@ class CallSession:
     def _place_call(self, destination: Destination, local_host: str, rtp_port: int) -> None:
         spec = self.spec
         direction = Direction.SENDRECV if spec.has_audio or spec.has_video else Direction.RECVONLY
-        offer = build_offer(local_host, rtp_port, direction, secrets.randbelow(2**31))
+        mode = SrtpMode(spec.srtp or self.services.config.rtp.srtp)
+        cryptos = offer_cryptos(secrets.token_bytes) if mode is not SrtpMode.OFF else []
+        offer = build_offer(
+            local_host,
+            rtp_port,
+            direction,
+            secrets.randbelow(2**31),
+            crypto=[c.value() for c in cryptos],
+            secure_profile=mode is SrtpMode.MANDATORY,
+        )
         self.sip_call_id = new_call_id(local_host)
         settings = CallSettings(
             call_id=self.sip_call_id,
@@ -162,6 +174,8 @@ class CallSession:
             from_uri=from_uri(spec.sip_login, spec.sip_domain),
             destination=destination,
             alternates=self._alternates,
+            srtp=mode,
+            offered_crypto=cryptos,
             local_address=(local_host, self.services.sip.local_address[1]),
             offer=offer,
             session_expires=self.services.config.sip.session_expires,
@@ -175,8 +189,8 @@ class CallSession:
         self._sip_started = True
         self._set_state(CallState.TRYING, f"INVITE sent to {destination}")
 
-    async def _wait_for_answer(self) -> bytes | None:
-        """Until answered (returns the SDP) or ended (returns None)."""
+    async def _wait_for_answer(self) -> CallAnswered | None:
+        """Until answered or ended (returns None)."""
         stop_reason: str | None = None
         while True:
             item = await self._inbox.get()
@@ -186,7 +200,7 @@ class CallSession:
                 self._set_state(CallState.TRYING, f"INVITE sent to {item.destination} after {item.reason}")
             elif isinstance(item, CallAnswered):
                 self._set_state(CallState.ESTABLISHED, f"{item.code} {item.phrase}")
-                return item.sdp
+                return item
             elif isinstance(item, CallEnded):
                 self._sip_over = True
                 self._on_ended_before_answer(item, stop_reason)
@@ -201,14 +215,14 @@ class CallSession:
         else:
             self._set_state(CallState.FAILED, f"call not answered: {ended.describe()}")
 
-    async def _bridge_media(self, answer_sdp: bytes) -> None:
-        try:
-            remote = self._remote_media(answer_sdp)
-        except SdpError as exc:
+    async def _bridge_media(self, answered: CallAnswered) -> None:
+        if answered.remote is None:
             self.services.sip.hangup(self.sip_call_id)
             await self._wait_for_sip_end()
-            self._set_state(CallState.FAILED, f"unusable SDP answer: {exc}")
+            self._set_state(CallState.FAILED, f"unusable SDP answer: {answered.error}")
             return
+        remote = answered.remote.address
+        self._srtp = SrtpTransform(answered.remote.srtp) if answered.remote.srtp else None
         loop = asyncio.get_running_loop()
         self._far_end = FarEndMedia(remote, loop.time())
         self._start_receiving(remote, loop.time())
@@ -222,21 +236,24 @@ class CallSession:
             publish_task.cancel()
         self._set_state(final_state, reason)
 
-    def _remote_media(self, answer_sdp: bytes) -> tuple[str, int]:
-        answer = parse_sdp(answer_sdp)
-        if not accepts_pcmu(answer):
-            raise SdpError("the far end did not accept PCMU")
-        return answer.audio_address()
-
     def _start_receiving(self, remote: tuple[str, int], now: float) -> None:
         assert self._endpoint is not None
         config = self.services.config.rtp
         buffer = JitterBuffer(delay_samples=config.jitter_delay_ms * 8)
         self._receiver = RtpReceiver(remote, latch=config.latch, jitter_buffer=buffer)
-        receiver, loop = self._receiver, asyncio.get_running_loop()
-        self._endpoint.set_handler(lambda data, source: receiver.datagram_received(data, source, loop.time()))
+        self._endpoint.set_handler(self._on_rtp)
         if self.spec.has_audio or self.spec.has_video:
             self._sender = SilenceSender(secrets.randbits(32), secrets.randbits(16), secrets.randbits(32), now)
+
+    def _on_rtp(self, data: bytes, source: tuple[str, int]) -> None:
+        """A datagram on our RTP port: SRTP-unprotected if negotiated, then to the receiver."""
+        if self._srtp is not None:
+            plain = self._srtp.unprotect(data)
+            if plain is None:
+                return
+            data = plain
+        if self._receiver is not None:
+            self._receiver.datagram_received(data, source, asyncio.get_running_loop().time())
 
     def _new_publisher(self) -> RtmpPublisher:
         media = self.services.config.media
@@ -288,6 +305,8 @@ class CallSession:
         """Hold, resume or a new RTP address from a re-INVITE/UPDATE (RFC 3264 section 8.4)."""
         now = asyncio.get_running_loop().time()
         held = self._far_end.update(change, now)
+        if change.srtp is not None and (self._srtp is None or self._srtp.keys != change.srtp):
+            self._srtp = SrtpTransform(change.srtp)
         if self._receiver is not None:
             self._receiver.set_remote(change.address)
         self._note("media", address=f"{change.address[0]}:{change.address[1]}", direction=change.direction)
@@ -335,7 +354,8 @@ class CallSession:
         datagrams = self._sender.poll(now)  # paced even while held, so the timeline stays continuous
         if self._far_end.receiving:
             for datagram in datagrams:
-                self._endpoint.send(datagram, self._far_end.address)
+                packet = self._srtp.protect(datagram) if self._srtp is not None else datagram
+                self._endpoint.send(packet, self._far_end.address)
 
     def _on_datagram_before_answer(self, data: bytes, source: tuple[str, int]) -> None:
         """RTP before the answer (early media) is not played in this version."""
@@ -369,6 +389,7 @@ class CallSession:
             "foreignPackets": receiver.counters.foreign_source if receiver else 0,
             "rtcpPackets": self._endpoint.rtcp_received if self._endpoint else 0,
             "silencePacketsSent": self._sender.sent if self._sender else 0,
+            "srtpFailures": self._srtp.failures if self._srtp else 0,
             "bytesPublished": publisher.bytes_sent if publisher else 0,
             "audioMessagesDropped": publisher.dropped_messages if publisher else 0,
         }

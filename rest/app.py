@@ -55,13 +55,22 @@ def _validation_error(exc: ValidationError) -> RequestError:
     return RequestError(400, "invalid_field", f"{field}: {message}", field)
 
 
-def _to_spec(body: CallRequest) -> tuple[CallSpec, RtmpTarget]:
+def _to_spec(body: CallRequest, default_srtp: str) -> tuple[CallSpec, RtmpTarget]:
     connection = body.connection
     try:
         target = parse_target(body.rtmpUrl, body.rtmpStream)
     except RtmpUrlError as exc:
         field = "rtmpStream" if "rtmpStream" in str(exc) else "rtmpUrl"
         raise RequestError(400, "invalid_field", str(exc), field) from None
+    secure_signalling = connection.sipTransport.lower() == "tls" or body.callee.lower().startswith("sips:")
+    if (connection.srtp or default_srtp) == "mandatory" and not secure_signalling:
+        raise RequestError(
+            400,
+            "invalid_field",
+            "srtp=mandatory sends the media keys in the SDP, so it needs TLS signalling: "
+            'set connection.sipTransport to "tls" (or use a sips: callee)',
+            "connection.srtp",
+        )
     try:
         request_uri(body.callee, connection.sipDomain, connection.sipPort)
         from_uri(connection.sipLogin, connection.sipDomain)
@@ -82,6 +91,7 @@ def _to_spec(body: CallRequest) -> tuple[CallSpec, RtmpTarget]:
         app_key=connection.appKey,
         register=connection.sipRegisterRequired,
         sip_transport=connection.sipTransport.lower(),
+        srtp=connection.srtp or "",
     )
     return spec, target
 
@@ -114,7 +124,7 @@ async def start_call(request: web.Request) -> web.Response:
         body = CallRequest.model_validate(await _read_json(request))
     except ValidationError as exc:
         return _validation_error(exc).response
-    spec, target = _to_spec(body)
+    spec, target = _to_spec(body, request.app[MANAGER_KEY].services.config.rtp.srtp)
     try:
         session = request.app[MANAGER_KEY].start(spec, target)
     except DuplicateCall as exc:

@@ -36,6 +36,7 @@ class Connection(_Model):
     sipDomain: RequiredText
     sipPort: int | None = Field(None, ge=1, le=65535, description="default 5060, or 5061 for tls")
     sipTransport: Literal["udp", "tcp", "tls", "UDP", "TCP", "TLS"] = "udp"
+    srtp: Literal["off", "optional", "mandatory"] | None = None
     sipRegisterRequired: bool = False
     appKey: Text = ""
 

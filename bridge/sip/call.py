@@ -20,6 +20,7 @@ from bridge.sip.message import branch_of, serialize
 from bridge.sip.offer_answer import OfferAnswer
 from bridge.sip.refresh import SessionRefresher
 from bridge.sip.routing import uri_destination
+from bridge.sip.sdp import SdpError
 from bridge.sip.transaction import ClientTransaction, mirror_invite
 
 __all__ = ["ALLOW", "CallPhase", "CallSettings", "OutboundCall"]
@@ -42,7 +43,7 @@ class OutboundCall:
         self.settings = settings
         self.call_id = settings.call_id
         self.dialog = Dialog(settings)
-        self.media = OfferAnswer(settings.offer)
+        self.media = OfferAnswer(settings.offer, settings.srtp, settings.offered_crypto)
         self.refresher = SessionRefresher(self.dialog, self.media, settings.session_expires)
         self.server = InDialogServer(self.dialog, self.media, self.refresher, on_bye=self._on_remote_bye)
         self.phase = CallPhase.CALLING
@@ -220,7 +221,15 @@ class OutboundCall:
         if self._hangup_cause is not None:
             self._send_bye(now)
             return
-        self.dialog.events.append(CallAnswered(response.code, response.phrase, response.body))
+        self.dialog.events.append(self._answered(response))
+
+    def _answered(self, response: Response) -> CallAnswered:
+        if not response.body:
+            return CallAnswered(response.code, response.phrase, None, "the 2xx carries no SDP answer")
+        try:
+            return CallAnswered(response.code, response.phrase, self.media.accept_answer(response.body))
+        except SdpError as exc:
+            return CallAnswered(response.code, response.phrase, None, str(exc))
 
     def _on_challenge(self, response: Response, now: float) -> None:
         if self._hangup_cause is not None:

@@ -17,6 +17,7 @@ from bridge.sip.events import CallEnded, CallEvent
 from bridge.sip.ladder import Ladder
 from bridge.sip.message import new_branch, new_tag
 from bridge.sip.routing import next_hop
+from bridge.sip.sdes import CryptoAttribute, SrtpMode
 from bridge.sip.sdp import SessionDescription
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transaction import ClientTransaction
@@ -35,6 +36,8 @@ class CallSettings:
     local_address: tuple[str, int]
     offer: SessionDescription
     alternates: list[Destination] = field(default_factory=list)
+    srtp: SrtpMode = SrtpMode.OFF
+    offered_crypto: list[CryptoAttribute] = field(default_factory=list)
     credentials: Credentials | None = None
     user_agent: str = "sip-rtmp-bridge"
     answer_timeout: float = 60.0

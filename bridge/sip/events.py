@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from bridge.sip.offer_answer import RemoteMedia
+from bridge.sip.sdes import SrtpKeys
+
 
 class EndCause(StrEnum):
     """Why a call ended, in the terms the session states use."""
@@ -35,11 +38,13 @@ class CallProgress:
 
 @dataclass(frozen=True, slots=True)
 class CallAnswered:
-    """A 2xx to our INVITE established the dialog; ``sdp`` is the answer."""
+    """A 2xx to our INVITE established the dialog; ``remote`` is its SDP answer, or None
+    with ``error`` saying why the answer is unusable (the call must then be hung up)."""
 
     code: int
     phrase: str
-    sdp: bytes
+    remote: RemoteMedia | None
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,7 @@ class MediaChanged:
 
     address: tuple[str, int]
     direction: str  # the far end's direction: sendrecv, sendonly (hold), recvonly, inactive
+    srtp: SrtpKeys | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,8 @@ class MediaDescription:
     direction: Direction = Direction.SENDRECV
     connection_address: str | None = None
     ptime: int | None = None
+    protocol: str = "RTP/AVP"
+    crypto: list[str] = field(default_factory=list)  # RFC 4568 a=crypto values
 
 
 @dataclass(slots=True)
@@ -96,13 +98,14 @@ def address_type(address: str) -> str:
 
 def _media_lines(media: MediaDescription) -> list[str]:
     payload_types = " ".join(str(f.payload_type) for f in media.formats)
-    lines = [f"m=audio {media.port} RTP/AVP {payload_types}"]
+    lines = [f"m=audio {media.port} {media.protocol} {payload_types}"]
     if media.connection_address:
         lines.append(f"c=IN {address_type(media.connection_address)} {media.connection_address}")
     for fmt in media.formats:
         lines.append(f"a=rtpmap:{fmt.payload_type} {fmt.encoding}/{fmt.clock_rate}")
         if fmt.parameters:
             lines.append(f"a=fmtp:{fmt.payload_type} {fmt.parameters}")
+    lines += [f"a=crypto:{value}" for value in media.crypto]
     if media.ptime:
         lines.append(f"a=ptime:{media.ptime}")
     lines.append(f"a={media.direction.value}")
@@ -169,7 +172,7 @@ def _parse_media(value: str, direction: Direction) -> MediaDescription | None:
             raise SdpError(f"non-numeric RTP payload type {token!r}")
         pt = int(token)
         formats.append(_STATIC_FORMATS.get(pt, PayloadFormat(pt, "", 0)))
-    return MediaDescription(port=int(match["port"]), formats=formats, direction=direction)
+    return MediaDescription(port=int(match["port"]), formats=formats, direction=direction, protocol=match["proto"])
 
 
 def _apply_media_line(media: MediaDescription, kind: str, value: str) -> None:
@@ -185,6 +188,8 @@ def _apply_media_line(media: MediaDescription, kind: str, value: str) -> None:
         ]
     elif kind == "a" and value.startswith("ptime:") and value[6:].isdigit():
         media.ptime = int(value[6:])
+    elif kind == "a" and value.startswith("crypto:"):
+        media.crypto.append(value[len("crypto:") :])
 
 
 def _connection_address(value: str) -> str:
@@ -195,11 +200,24 @@ def _connection_address(value: str) -> str:
 
 
 def build_offer(
-    address: str, rtp_port: int, direction: Direction, session_id: int, dtmf: bool = True
+    address: str,
+    rtp_port: int,
+    direction: Direction,
+    session_id: int,
+    dtmf: bool = True,
+    crypto: list[str] | None = None,
+    secure_profile: bool = False,
 ) -> SessionDescription:
-    """Our offer: PCMU only (plus telephone-event for DTMF), 20 ms packets."""
+    """Our offer: PCMU only (plus telephone-event for DTMF), 20 ms packets; SDES keys if given."""
     formats = [PCMU, TELEPHONE_EVENT] if dtmf else [PCMU]
-    media = MediaDescription(port=rtp_port, formats=formats, direction=direction, ptime=20)
+    media = MediaDescription(
+        port=rtp_port,
+        formats=formats,
+        direction=direction,
+        ptime=20,
+        protocol="RTP/SAVP" if secure_profile else "RTP/AVP",
+        crypto=list(crypto or []),
+    )
     return SessionDescription(
         origin_address=address,
         connection_address=address,

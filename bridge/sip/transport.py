@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from collections.abc import Callable
 
@@ -21,6 +22,12 @@ from bridge.sip.registration import Registration, RegistrationEvent
 log = logging.getLogger("bridge.sip")
 
 EventHandler = Callable[[CallEvent | RegistrationEvent], None]
+_SDES_KEY = re.compile(r"inline:[A-Za-z0-9+/=]+")
+
+
+def redact(data: bytes) -> str:
+    """A SIP message for the log: SDES master keys (RFC 4568) are secrets and never printed."""
+    return _SDES_KEY.sub("inline:<redacted>", data.decode(errors="replace"))
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -74,7 +81,7 @@ class SipTransport:
 
     def received(self, data: bytes, source: Destination) -> None:
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("SIP from %s\n%s", source, data.decode(errors="replace"))
+            log.debug("SIP from %s\n%s", source, redact(data))
         self.agent.receive_datagram(data, source, self._loop.time())
         self._flush()
 
@@ -138,7 +145,7 @@ class SipTransport:
 
     def _send(self, data: bytes, destination: Destination) -> None:
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("SIP to %s\n%s", destination, data.decode(errors="replace"))
+            log.debug("SIP to %s\n%s", destination, redact(data))
         if destination.transport is Transport.UDP:
             if self._udp is not None:
                 self._udp.sendto(data, destination.address)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.audio import dominant_frequency, pull_audio
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
 
@@ -60,3 +61,32 @@ def test_tls_certificate_is_verified_by_default(
     assert ended is not None and ended["state"] == "FAILED"
     assert "503 Service Unavailable (transport error)" in ended["reason"]
     assert "CERTIFICATE_VERIFY_FAILED" in daemon.log()
+
+
+def test_mandatory_srtp_over_tls_bridges_audio(
+    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, tls_daemon: BridgeDaemon
+) -> None:
+    body = call_body("srtp-1", "srtp1", nginx, sip_domain, account)
+    body["callee"] = "secure"  # baresip account with mediaenc=srtp-mand
+    body["connection"].update(sipTransport="tls", sipPort=str(sip_domain.tls_port), srtp="mandatory")
+    status, reply = tls_daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200, reply
+    tls_daemon.wait_state("srtp-1", {"ESTABLISHED"}, timeout=10)
+    pulled = pull_audio(f"{nginx.url}/srtp1", seconds=2.0)
+    assert abs(dominant_frequency(pulled.samples, pulled.sample_rate) - 440.0) <= 5.0
+    counters = tls_daemon.call("srtp-1")["counters"]  # type: ignore[index]
+    assert counters["packets"] > 50 and counters["srtpFailures"] == 0
+    log = tls_daemon.log()
+    assert "m=audio" in log and "RTP/SAVP" in log and "inline:<redacted>" in log
+    assert re.search(r"inline:(?!<redacted>)", log) is None  # no SDES key in the logs
+    tls_daemon.request("POST", "/RESTCall/terminate", {"callId": "srtp-1"})
+    tls_daemon.wait_gone("srtp-1")
+
+
+def test_mandatory_srtp_without_tls_is_refused_at_the_api(
+    nginx: NginxRtmp, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon
+) -> None:
+    body = call_body("srtp-udp", "srtpudp", nginx, sip_domain, account)
+    body["connection"]["srtp"] = "mandatory"
+    status, reply = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 400 and reply["error"]["field"] == "connection.srtp"

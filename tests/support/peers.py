@@ -310,6 +310,7 @@ module g711.so
 module ausine.so
 module aufile.so
 module aubridge.so
+module srtp.so
 module_app account.so
 module_app menu.so
 module_app ctrl_tcp.so
@@ -344,6 +345,8 @@ class Baresip:
         (self.dir / "accounts").write_text(
             f"<sip:{user}@{uri_host}:{self.port};transport=udp>;regint=0;answermode=auto;audio_codecs=PCMU\n"
             f"<sip:ringer@{uri_host}:{self.port};transport=udp>;regint=0;answermode=manual;audio_codecs=PCMU\n"
+            f"<sip:secure@{uri_host}:{self.port};transport=udp>;regint=0;answermode=auto;audio_codecs=PCMU;"
+            "mediaenc=srtp-mand\n"
         )
         (self.dir / "contacts").write_text("")
         self.process = PeerProcess("baresip", ["baresip", "-f", str(self.dir)], self.dir / "baresip.log")
