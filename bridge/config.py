@@ -55,6 +55,7 @@ class SipConfig(_Section):
     t1: float = Field(0.5, gt=0, description="RFC 3261 T1 in seconds")
     session_expires: int = Field(1800, ge=0, description="RFC 4028 interval asked for; 0 = off")
     register_expires: int = Field(600, ge=60, le=86400, description="REGISTER interval asked for")
+    early_media: bool = False
     tls_ca_file: str = ""
     tls_verify: bool = True
     dns_servers: list[str] = Field(default_factory=list)

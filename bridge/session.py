@@ -89,6 +89,7 @@ class CallSession:
         self._registration = CallRegistration(services)
         self._alternates: list[Destination] = []
         self._srtp: SrtpTransform | None = None
+        self._answered = False
         self._far_end = FarEndMedia(("0.0.0.0", 0), 0.0)
         self.timeline: list[dict[str, Any]] = []
         self._sip_over = False
@@ -189,13 +190,16 @@ class CallSession:
         self._sip_started = True
         self._set_state(CallState.TRYING, f"INVITE sent to {destination}")
 
-    async def _wait_for_answer(self) -> CallAnswered | None:
-        """Until answered or ended (returns None)."""
+    async def _wait_for_answer(self) -> CallAnswered | CallProgress | None:
+        """Until answered, or early media starts (if configured), or the call ended (None)."""
         stop_reason: str | None = None
         while True:
             item = await self._inbox.get()
             if isinstance(item, CallProgress):
                 self._set_state(CallState.RING, f"{item.code} {item.phrase}")
+                if item.remote is not None and self.services.config.sip.early_media:
+                    self._note("early-media", address=f"{item.remote.address[0]}:{item.remote.address[1]}")
+                    return item
             elif isinstance(item, ServerFailover):
                 self._set_state(CallState.TRYING, f"INVITE sent to {item.destination} after {item.reason}")
             elif isinstance(item, CallAnswered):
@@ -215,14 +219,17 @@ class CallSession:
         else:
             self._set_state(CallState.FAILED, f"call not answered: {ended.describe()}")
 
-    async def _bridge_media(self, answered: CallAnswered) -> None:
-        if answered.remote is None:
+    async def _bridge_media(self, first: CallAnswered | CallProgress) -> None:
+        """Publish from the answer (or from early media, then through the answer) to the end."""
+        self._answered = isinstance(first, CallAnswered)
+        if first.remote is None:
             self.services.sip.hangup(self.sip_call_id)
             await self._wait_for_sip_end()
-            self._set_state(CallState.FAILED, f"unusable SDP answer: {answered.error}")
+            error = first.error if isinstance(first, CallAnswered) else "no SDP"
+            self._set_state(CallState.FAILED, f"unusable SDP answer: {error}")
             return
-        remote = answered.remote.address
-        self._srtp = SrtpTransform(answered.remote.srtp) if answered.remote.srtp else None
+        remote = first.remote.address
+        self._srtp = SrtpTransform(first.remote.srtp) if first.remote.srtp else None
         loop = asyncio.get_running_loop()
         self._far_end = FarEndMedia(remote, loop.time())
         self._start_receiving(remote, loop.time())
@@ -281,8 +288,15 @@ class CallSession:
                 self._on_media_changed(item)
             elif isinstance(item, DtmfReceived):
                 self._note("dtmf", digit=item.digit, durationMs=item.duration_ms, via="INFO")
+            elif isinstance(item, CallAnswered) and not self._answered:
+                if not self._on_late_answer(item):
+                    self.services.sip.hangup(self.sip_call_id)
+                    await self._wait_for_sip_end()
+                    return CallState.FAILED, f"unusable SDP answer: {item.error}"
             elif isinstance(item, CallEnded):
                 self._sip_over = True
+                if not self._answered:
+                    return CallState.FAILED, f"call not answered: {item.describe()}"
                 state = CallState.FINISH if item.cause is EndCause.REMOTE_HANGUP else CallState.FAILED
                 return state, item.describe()
             elif isinstance(item, StopRequested | MediaFailed):
@@ -300,6 +314,16 @@ class CallSession:
                     self._sip_over = isinstance(item, CallEnded)
         except TimeoutError:
             log.warning("call %s: no final answer to our hangup", self.spec.call_id)
+
+    def _on_late_answer(self, answered: CallAnswered) -> bool:
+        """The 2xx after early media: same stream, possibly a new address or keys."""
+        self._answered = True
+        if answered.remote is None:
+            return False
+        self._set_state(CallState.ESTABLISHED, f"{answered.code} {answered.phrase}")
+        remote = answered.remote
+        self._on_media_changed(MediaChanged(remote.address, remote.direction.value, remote.srtp))
+        return True
 
     def _on_media_changed(self, change: MediaChanged) -> None:
         """Hold, resume or a new RTP address from a re-INVITE/UPDATE (RFC 3264 section 8.4)."""

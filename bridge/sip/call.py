@@ -17,7 +17,7 @@ from bridge.sip.dialog import ALLOW, CallSettings, Dialog
 from bridge.sip.events import CallAnswered, CallEnded, CallProgress, EndCause, ServerFailover, cause_for_status
 from bridge.sip.indialog import InDialogServer
 from bridge.sip.message import branch_of, serialize
-from bridge.sip.offer_answer import OfferAnswer
+from bridge.sip.offer_answer import OfferAnswer, RemoteMedia
 from bridge.sip.refresh import SessionRefresher
 from bridge.sip.routing import uri_destination
 from bridge.sip.sdp import SdpError
@@ -208,7 +208,16 @@ class OutboundCall:
                 self._send_cancel(now)
             return
         if response.code != 100:
-            self.dialog.events.append(CallProgress(response.code, response.phrase))
+            self.dialog.events.append(CallProgress(response.code, response.phrase, self._early_media(response)))
+
+    def _early_media(self, response: Response) -> RemoteMedia | None:
+        """The SDP of a 18x (early media, RFC 3960); the 2xx confirms or replaces it."""
+        if not response.body:
+            return None
+        try:
+            return self.media.accept_answer(response.body)
+        except SdpError:
+            return None
 
     def _on_invite_success(self, response: Response, now: float) -> None:
         tag = response.to_address.parameters.get("tag")

@@ -30,10 +30,12 @@ class EndCause(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class CallProgress:
-    """A provisional response other than 100 (e.g. 180 Ringing, 183 Session Progress)."""
+    """A provisional response other than 100 (e.g. 180 Ringing, 183 Session Progress);
+    ``remote`` is its SDP (early media), if it carried a usable one."""
 
     code: int
     phrase: str
+    remote: RemoteMedia | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.audio import dominant_frequency, pull_audio
 from tests.support.daemon import BridgeDaemon
+from tests.support.early_media_uas import EarlyMediaUas
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
 from tests.support.udp_relay import BlackHole, LossyRelay
 
@@ -124,3 +126,47 @@ def test_register_required_registers_calls_and_unregisters(
     log = sip_domain.log()
     registers = re.findall(r"REGISTER-OK bridge expires=(\d+)", log)
     assert registers[:1] == ["600"] and registers[-1] == "0"  # bound for the call, removed after it
+
+
+@pytest.fixture(scope="module")
+def early_media_daemon(workdir: Path) -> Iterator[BridgeDaemon]:
+    bridge = BridgeDaemon(workdir / "early", env={"BRIDGE_SIP__EARLY_MEDIA": "true"})
+    yield bridge
+    bridge.stop()
+
+
+@pytest.fixture(scope="module")
+def early_far_end() -> Iterator[EarlyMediaUas]:
+    uas = EarlyMediaUas()
+    yield uas
+    uas.stop()
+
+
+def test_early_media_is_published_before_answer_when_configured(
+    nginx: NginxRtmp, early_far_end: EarlyMediaUas, early_media_daemon: BridgeDaemon
+) -> None:
+    body = {
+        "callId": "early-1",
+        "callee": "early",
+        "rtmpUrl": nginx.url,
+        "rtmpStream": "early1",
+        "connection": {
+            "sipLogin": "bridge",
+            "sipPassword": "x",
+            "sipDomain": "127.0.0.1",
+            "sipPort": early_far_end.port,
+        },
+    }
+    status, _ = early_media_daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200
+    ringing = early_media_daemon.wait_state("early-1", {"RING"}, timeout=10)
+    pulled = pull_audio(f"{nginx.url}/early1", seconds=2.0)  # the far end has not answered
+    assert abs(dominant_frequency(pulled.samples, pulled.sample_rate) - 440.0) <= 5.0
+    call = early_media_daemon.call("early-1")
+    assert call is not None and call["state"] == "RING" and "183" in ringing["reason"]
+    assert any(event["event"] == "early-media" for event in call["timeline"])
+    early_media_daemon.request("POST", "/RESTCall/terminate", {"callId": "early-1"})
+    early_media_daemon.wait_gone("early-1")
+    ended = early_media_daemon.call("early-1")
+    assert ended is not None and ended["state"] == "FINISH" and "CANCEL" in early_far_end.requests
+    assert nginx.stream_stat("early1") is None
