@@ -19,7 +19,7 @@ from bridge.sip.indialog import InDialogServer
 from bridge.sip.message import branch_of, serialize
 from bridge.sip.offer_answer import OfferAnswer, RemoteMedia
 from bridge.sip.refresh import SessionRefresher
-from bridge.sip.routing import uri_destination
+from bridge.sip.routing import next_hop, uri_destination
 from bridge.sip.sdp import SdpError
 from bridge.sip.transaction import ClientTransaction, mirror_invite
 
@@ -58,6 +58,8 @@ class OutboundCall:
         self._destination: Destination = settings.destination
         self._alternates = list(settings.alternates)
         self._redirects = 0
+        self._forks: dict[str | None, tuple[bytes, Destination]] = {}
+        self._fork_byes: set[ClientTransaction] = set()
 
     # -- the driver's view ------------------------------------------------------------
 
@@ -147,6 +149,8 @@ class OutboundCall:
         elif self.refresher.owns(transaction):
             if self.refresher.on_response(transaction, response, now):
                 self.hangup(now, EndCause.SESSION_EXPIRED)
+        elif transaction in self._fork_byes:
+            return  # the answer to the BYE that ended a forked dialog concerns nobody
         elif response.code >= 200 and transaction.method == "BYE":
             self._on_bye_final(response, now)
 
@@ -224,6 +228,10 @@ class OutboundCall:
         if self.phase in (CallPhase.CONFIRMED, CallPhase.TERMINATING, CallPhase.TERMINATED):
             if tag == self.dialog.remote_tag and self._ack is not None:
                 self.dialog.outbox.append(self._ack)  # retransmitted 2xx: repeat the ACK (13.2.2.4)
+            elif tag in self._forks:
+                self.dialog.outbox.append(self._forks[tag])  # the fork's 2xx again: same ACK
+            elif tag != self.dialog.remote_tag:
+                self._drop_fork(response, tag, now)
             return
         self._establish_dialog(response, tag, now)
         self._send_ack(now)
@@ -239,6 +247,19 @@ class OutboundCall:
             return CallAnswered(response.code, response.phrase, self.media.accept_answer(response.body))
         except SdpError as exc:
             return CallAnswered(response.code, response.phrase, None, str(exc))
+
+    def _drop_fork(self, response: Response, tag: str | None, now: float) -> None:
+        """A 2xx from another fork (13.2.2.4): ACK it, then end that second dialog with BYE."""
+        assert self._invite is not None
+        routes = list(reversed(response.record_route))
+        target = response.contact[0].uri if response.contact else self.settings.request_uri
+        hop = next_hop(routes, target, self.settings.destination)
+        sequence = self._invite.request.cseq.sequence
+        ack = self.dialog.request_in("ACK", target, routes, tag, sequence)
+        self._forks[tag] = (serialize(ack), hop)
+        self.dialog.send(*self._forks[tag], ack, now)
+        bye = self.dialog.request_in("BYE", target, routes, tag, sequence + 1)
+        self._fork_byes.add(self.dialog.start_transaction(bye, hop, now))
 
     def _on_challenge(self, response: Response, now: float) -> None:
         if self._hangup_cause is not None:
@@ -347,7 +368,7 @@ class OutboundCall:
                 self._end(CallEnded(EndCause.UNAVAILABLE, 503, "Service Unavailable (transport error)"))
             else:
                 self._end(CallEnded(EndCause.TIMEOUT, 408, "Request Timeout"))
-        elif transaction.method == "BYE":
+        elif transaction.method == "BYE" and transaction not in self._fork_byes:
             self._end(CallEnded(self._hangup_cause or EndCause.LOCAL_HANGUP))
         elif self.refresher.owns(transaction) and self.refresher.on_timeout(transaction):
             self.hangup(now, EndCause.SESSION_EXPIRED)

@@ -87,11 +87,17 @@ class Dialog:
         """A request within the dialog, section 12.2.1.1 (loose routing); a new CSeq unless given."""
         if sequence is None:
             self.cseq += 1
-        request = self.new_request(method, self.remote_target, sequence)
-        params = Parameters(tag=self.remote_tag) if self.remote_tag else Parameters()
+        return self.request_in(method, self.remote_target, self.route_set, self.remote_tag, sequence)
+
+    def request_in(
+        self, method: str, target: URI, route_set: list[Address], remote_tag: str | None, sequence: int | None
+    ) -> Request:
+        """A request in the dialog described by ``target``, ``route_set`` and ``remote_tag``."""
+        request = self.new_request(method, target, sequence)
+        params = Parameters(tag=remote_tag) if remote_tag else Parameters()
         request.to_address = Address(uri=self.settings.request_uri, parameters=params)
-        if self.route_set:
-            request.route = self.route_set
+        if route_set:
+            request.route = route_set
         return request
 
     def contact(self) -> Address:

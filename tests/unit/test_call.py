@@ -257,3 +257,23 @@ def test_503_then_timeout_fail_over_to_the_next_servers() -> None:
             break
     assert any(dest == third for _, dest in take(agent))
     assert events(agent) == [ServerFailover(str(third), "timeout")]
+
+
+def test_2xx_from_a_second_fork_is_acked_and_byed_without_touching_the_call() -> None:
+    agent, call = new_call()
+    invite_bytes, _ = establish(agent)
+    take(agent)
+    events(agent)
+    invite = parse_request(invite_bytes)
+    fork = respond(
+        invite, 200, "OK", to_tag="fork2", headers={"Contact": "<sip:other@192.0.2.77:5090>"}, body=SDP_ANSWER
+    )
+    agent.receive_datagram(fork, DOMAIN, 0.5)
+    ack, bye = [(parse_request(d), dest) for d, dest in take(agent)]
+    assert ack[0].method == "ACK" and ack[0].to_address.parameters["tag"] == "fork2"
+    assert bye[0].method == "BYE" and str(bye[0].uri) == "sip:other@192.0.2.77:5090"
+    assert bye[1].address == ("192.0.2.77", 5090)
+    agent.receive_datagram(respond(bye[0], 200, "OK", to_tag="fork2"), DOMAIN, 0.6)
+    assert events(agent) == [] and call.phase is CallPhase.CONFIRMED and call.dialog.remote_tag == "far1"
+    agent.receive_datagram(fork, DOMAIN, 0.7)  # a retransmission of the fork's 2xx: ACK again, no new BYE
+    assert [parse_request(d).method for d, _ in take(agent)] == ["ACK"]
