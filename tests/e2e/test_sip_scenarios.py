@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from tests.support.audio import dominant_frequency, pull_audio
 from tests.support.daemon import BridgeDaemon
 from tests.support.early_media_uas import EarlyMediaUas
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.refreshing_uas import RefreshingUas
 from tests.support.udp_relay import BlackHole, LossyRelay
 
 pytestmark = pytest.mark.e2e
@@ -170,3 +172,57 @@ def test_early_media_is_published_before_answer_when_configured(
     ended = early_media_daemon.call("early-1")
     assert ended is not None and ended["state"] == "FINISH" and "CANCEL" in early_far_end.requests
     assert nginx.stream_stat("early1") is None
+
+
+def test_invite_challenged_with_401_is_answered_with_authorization(
+    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon
+) -> None:
+    body = dict(call_body("www-1", "www1", nginx, sip_domain, account), callee="uas401")
+    status, _ = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200
+    call = daemon.wait_state("www-1", {"ESTABLISHED"}, timeout=10)
+    ladder = [entry["message"] for entry in call["sipLadder"]]
+    invite = f"INVITE sip:uas401@127.0.0.1:{sip_domain.port}"
+    assert ladder[:3] == [invite, "401 Unauthorized", invite]
+    assert re.search(f"AUTH-OK-401 bridge callid={re.escape(call['sipCallId'])}", sip_domain.log())
+    daemon.request("POST", "/RESTCall/terminate", {"callId": "www-1"})
+    daemon.wait_gone("www-1")
+
+
+@pytest.fixture(scope="module")
+def refresher_far_end() -> Iterator[RefreshingUas]:
+    uas = RefreshingUas()
+    yield uas
+    uas.stop()
+
+
+def test_far_end_refresh_and_move_to_new_port_and_ssrc(
+    nginx: NginxRtmp, refresher_far_end: RefreshingUas, daemon: BridgeDaemon
+) -> None:
+    uas = refresher_far_end
+    body = {
+        "callId": "refresh-1",
+        "callee": "far",
+        "rtmpUrl": nginx.url,
+        "rtmpStream": "refresh1",
+        "connection": {"sipLogin": "bridge", "sipPassword": "x", "sipDomain": "127.0.0.1", "sipPort": uas.port},
+    }
+    status, _ = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200
+    daemon.wait_state("refresh-1", {"ESTABLISHED"}, timeout=5)
+    deadline = time.monotonic() + 5
+    while "INVITE" not in uas.responses and time.monotonic() < deadline:
+        time.sleep(0.05)
+    update = uas.responses["UPDATE"]
+    assert update.code == 200 and update.headers.get("Session-Expires") == "90;refresher=uac"
+    assert uas.responses["INVITE"].code == 200
+    call = daemon.call("refresh-1")
+    assert call is not None
+    assert any(e["event"] == "media" and e["address"] == f"127.0.0.1:{uas.rtp_ports[1]}" for e in call["timeline"])
+    before = call["counters"]["packets"]
+    pulled = pull_audio(f"{nginx.url}/refresh1", seconds=2.0)  # after the move: new port, new SSRC
+    assert abs(dominant_frequency(pulled.samples, pulled.sample_rate) - 440.0) <= 5.0
+    after = daemon.call("refresh-1")
+    assert after is not None and after["counters"]["packets"] > before + 50
+    daemon.request("POST", "/RESTCall/terminate", {"callId": "refresh-1"})
+    daemon.wait_gone("refresh-1")

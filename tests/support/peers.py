@@ -146,6 +146,7 @@ request_route {{
     if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
     if (is_method("REGISTER")) {{ route(REGISTRAR); exit; }}
     if (!is_method("INVITE")) {{ sl_send_reply("405", "Method Not Allowed"); exit; }}
+    if ($rU == "uas401") {{ route(WWW_INVITE); }}
     pv_proxy_authenticate("{realm}", "{password}", "0");
     $var(rc) = $rc;
     if ($var(rc) == -2 || $var(rc) == -3 || $var(rc) == -8) {{
@@ -173,6 +174,20 @@ request_route {{
     record_route();
     $ru = "sip:" + $rU + "@{far_end_host}:{far_end_port}";
     t_relay();
+}}
+
+route[WWW_INVITE] {{
+    # The 401 variant: challenge with WWW-Authenticate, then relay to the far end's "uas".
+    pv_www_authenticate("{realm}", "{password}", "0");
+    $var(rc) = $rc;
+    if ($var(rc) == -2 || $var(rc) == -3 || $var(rc) == -8) {{ sl_send_reply("403", "Forbidden"); exit; }}
+    if ($var(rc) < 0) {{ www_challenge("{realm}", "1"); exit; }}
+    xlog("L_INFO", "AUTH-OK-401 $au callid=$ci\\n");
+    consume_credentials();
+    record_route();
+    $ru = "sip:uas@{far_end_host}:{far_end_port}";
+    t_relay();
+    exit;
 }}
 
 route[REGISTRAR] {{
