@@ -2,41 +2,27 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-
 import dns.message
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from tests.support.ports import free_port
+from tests.support.udp_peer import UdpPeer
 
 
-class TestDnsServer:
+class TestDnsServer(UdpPeer):
     """Answers from ``records``: {(name, type): [rdata text, ...]}; NXDOMAIN otherwise."""
 
     __test__ = False
 
     def __init__(self, records: dict[tuple[str, str], list[str]]) -> None:
         self.records = {(name.rstrip(".").lower() + ".", rdtype): values for (name, rdtype), values in records.items()}
-        self.port = free_port(socket.SOCK_DGRAM)
         self.queries: list[str] = []
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.bind(("127.0.0.1", self.port))
-        self._sock.settimeout(0.2)
-        self._running = True
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while self._running:
-            try:
-                data, source = self._sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            query = dns.message.from_wire(data)
-            self._sock.sendto(self._answer(query).to_wire(), source)
+    def handle(self, data: bytes, source: tuple[str, int]) -> None:
+        query = dns.message.from_wire(data)
+        self.sock.sendto(self._answer(query).to_wire(), source)
 
     def _answer(self, query: dns.message.Message) -> dns.message.Message:
         response = dns.message.make_response(query)
@@ -50,8 +36,3 @@ class TestDnsServer:
         elif not any(key[0] == name for key in self.records):
             response.set_rcode(dns.rcode.NXDOMAIN)
         return response
-
-    def stop(self) -> None:
-        self._running = False
-        self._thread.join(2)
-        self._sock.close()

@@ -8,57 +8,43 @@ thread, 200/487 on CANCEL. Everything runs on 127.0.0.1.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
-import numpy as np
 from sipmessage import Request
 
 from bridge.sip.message import SipParseError, build_response, parse_message, serialize
 from bridge.sip.sdp import parse_sdp
-from rtp.g711 import encode_ulaw
 from rtp.packet import RtpPacket
-from tests.support.ports import free_port
+from tests.support.udp_peer import UdpPeer, tone_frame
 
 
-class EarlyMediaUas:
+class EarlyMediaUas(UdpPeer):
     def __init__(self) -> None:
-        self.port = free_port(socket.SOCK_DGRAM)
-        self.rtp_port = free_port(socket.SOCK_DGRAM)
         self.requests: list[str] = []
-        self._sip = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sip.bind(("127.0.0.1", self.port))
-        self._sip.settimeout(0.2)
         self._rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._rtp.bind(("127.0.0.1", self.rtp_port))
+        self._rtp.bind(("127.0.0.1", 0))
+        self.rtp_port = int(self._rtp.getsockname()[1])
         self._tone_target: tuple[str, int] | None = None
-        self._running = True
-        self._threads = [
-            threading.Thread(target=self._serve, daemon=True),
-            threading.Thread(target=self._play, daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        self._invite: Request | None = None
+        super().__init__()
+        self.start_thread(self._play)
 
-    def _serve(self) -> None:
-        invite: Request | None = None
-        while self._running:
-            try:
-                data, source = self._sip.recvfrom(65535)
-                message = parse_message(data)
-            except (TimeoutError, SipParseError):
-                continue
-            if not isinstance(message, Request):
-                continue
-            self.requests.append(message.method)
-            if message.method == "INVITE":
-                invite = message
-                self._tone_target = parse_sdp(message.body).audio_address()
-                self._send(self._session_progress(message), source)
-            elif message.method == "CANCEL" and invite is not None:
-                self._tone_target = None
-                self._send(serialize(build_response(message, 200, "OK", "early")), source)
-                self._send(serialize(build_response(invite, 487, "Request Terminated", "early")), source)
+    def handle(self, data: bytes, source: tuple[str, int]) -> None:
+        try:
+            message = parse_message(data)
+        except SipParseError:
+            return
+        if not isinstance(message, Request):
+            return
+        self.requests.append(message.method)
+        if message.method == "INVITE":
+            self._invite = message
+            self._tone_target = parse_sdp(message.body).audio_address()
+            self.sock.sendto(self._session_progress(message), source)
+        elif message.method == "CANCEL" and self._invite is not None:
+            self._tone_target = None
+            self.sock.sendto(serialize(build_response(message, 200, "OK", "early")), source)
+            self.sock.sendto(serialize(build_response(self._invite, 487, "Request Terminated", "early")), source)
 
     def _session_progress(self, invite: Request) -> bytes:
         response = build_response(invite, 183, "Session Progress", "early")
@@ -70,24 +56,18 @@ class EarlyMediaUas:
         ).encode()
         return serialize(response)
 
-    def _send(self, data: bytes, destination: tuple[str, int]) -> None:
-        self._sip.sendto(data, destination)
-
     def _play(self) -> None:
         sequence, start = 0, time.monotonic()
-        while self._running:
+        while self.running:
             target = self._tone_target
-            if target is not None:
-                t = np.arange(sequence * 160, (sequence + 1) * 160) / 8000
-                payload = encode_ulaw((8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16))
-                packet = RtpPacket(0, sequence & 0xFFFF, sequence * 160, 0x5151, payload)
-                self._rtp.sendto(packet.serialize(), target)
-                sequence += 1
-            time.sleep(max(0.0, start + (sequence + 1) * 0.02 - time.monotonic()) if target else 0.02)
+            if target is None:
+                time.sleep(0.02)
+                continue
+            packet = RtpPacket(0, sequence & 0xFFFF, sequence * 160, 0x5151, tone_frame(sequence))
+            self._rtp.sendto(packet.serialize(), target)
+            sequence += 1
+            time.sleep(max(0.0, start + sequence * 0.02 - time.monotonic()))
 
     def stop(self) -> None:
-        self._running = False
-        for thread in self._threads:
-            thread.join(2)
-        self._sip.close()
+        super().stop()
         self._rtp.close()

@@ -10,40 +10,30 @@ import socket
 import threading
 import time
 
-import numpy as np
 from sipmessage import URI, Address, CSeq, Parameters, Request, Response, Via
 
 from bridge.sip.message import SipParseError, build_response, new_branch, parse_message, serialize
 from bridge.sip.sdp import parse_sdp
-from rtp.g711 import encode_ulaw
 from rtp.packet import RtpPacket
-from tests.support.ports import free_port
+from tests.support.udp_peer import UdpPeer, tone_frame
 
 
 def _udp_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", free_port(socket.SOCK_DGRAM)))
+    sock.bind(("127.0.0.1", 0))
     return sock
 
 
-class RefreshingUas:
+class RefreshingUas(UdpPeer):
     def __init__(self) -> None:
-        self._sip = _udp_socket()
-        self._sip.settimeout(0.2)
-        self.port = self._sip.getsockname()[1]
         self._rtp = [_udp_socket(), _udp_socket()]
         self.rtp_ports = [s.getsockname()[1] for s in self._rtp]
         self.responses: dict[str, Response] = {}
         self._media = 0  # which RTP socket/SSRC plays
         self._target: tuple[str, int] | None = None
         self._dialog: dict[str, object] = {}
-        self._running = True
-        self._threads = [
-            threading.Thread(target=self._serve, daemon=True),
-            threading.Thread(target=self._play, daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        super().__init__()
+        self.start_thread(self._play)
 
     def _sdp(self, index: int) -> bytes:
         return (
@@ -51,23 +41,21 @@ class RefreshingUas:
             f"m=audio {self.rtp_ports[index]} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
         ).encode()
 
-    def _serve(self) -> None:
-        while self._running:
-            try:
-                data, source = self._sip.recvfrom(65535)
-                message = parse_message(data)
-            except (TimeoutError, SipParseError):
-                continue
-            if isinstance(message, Response):
-                self.responses[message.cseq.method] = message
-                if message.cseq.method == "INVITE" and message.code == 200:
-                    self._send_request("ACK", message.cseq.sequence, b"")
-            elif message.method == "INVITE":
-                self._answer(message, source)
-            elif message.method == "ACK":
-                threading.Thread(target=self._script, daemon=True).start()
-            elif message.method != "ACK":
-                self._sip.sendto(serialize(build_response(message, 200, "OK")), source)
+    def handle(self, data: bytes, source: tuple[str, int]) -> None:
+        try:
+            message = parse_message(data)
+        except SipParseError:
+            return
+        if isinstance(message, Response):
+            self.responses[message.cseq.method] = message
+            if message.cseq.method == "INVITE" and message.code == 200:
+                self._send_request("ACK", message.cseq.sequence, b"")
+        elif message.method == "INVITE":
+            self._answer(message, source)
+        elif message.method == "ACK" and "UPDATE" not in self.responses:
+            threading.Thread(target=self._script, daemon=True).start()
+        elif message.method != "ACK":
+            self.sock.sendto(serialize(build_response(message, 200, "OK")), source)
 
     def _answer(self, invite: Request, source: tuple[str, int]) -> None:
         self._target = parse_sdp(invite.body).audio_address()
@@ -85,7 +73,7 @@ class RefreshingUas:
             "target": invite.contact[0].uri,
             "peer": source,
         }
-        self._sip.sendto(serialize(response), source)
+        self.sock.sendto(serialize(response), source)
 
     def _script(self) -> None:
         time.sleep(0.5)
@@ -110,16 +98,15 @@ class RefreshingUas:
         if body:
             request.headers.set("Content-Type", "application/sdp")
             request.body = body
-        self._sip.sendto(serialize(request), self._dialog["peer"])  # type: ignore[arg-type]
+        self.sock.sendto(serialize(request), self._dialog["peer"])  # type: ignore[arg-type]
 
     def _play(self) -> None:
         sequence, start = 0, time.monotonic()
-        while self._running:
+        while self.running:
             if self._target is not None:
-                t = np.arange(sequence * 160, (sequence + 1) * 160) / 8000
-                payload = encode_ulaw((8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16))
                 ssrc = 0x1000 + self._media
-                packet = RtpPacket(0, (sequence + 7000 * self._media) & 0xFFFF, sequence * 160, ssrc, payload)
+                seq = (sequence + 7000 * self._media) & 0xFFFF
+                packet = RtpPacket(0, seq, sequence * 160, ssrc, tone_frame(sequence))
                 self._rtp[self._media].sendto(packet.serialize(), self._target)
                 sequence += 1
                 time.sleep(max(0.0, start + sequence * 0.02 - time.monotonic()))
@@ -128,8 +115,6 @@ class RefreshingUas:
                 start = time.monotonic()
 
     def stop(self) -> None:
-        self._running = False
-        for thread in self._threads:
-            thread.join(2)
-        for sock in [self._sip, *self._rtp]:
+        super().stop()
+        for sock in self._rtp:
             sock.close()

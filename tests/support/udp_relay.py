@@ -8,41 +8,29 @@ matching each rule, to prove retransmission (RFC 3261 Timer A, and the far end's
 from __future__ import annotations
 
 import socket
-import threading
 
-from tests.support.ports import free_port
+from tests.support.udp_peer import UdpPeer
 
 
-class LossyRelay:
+class LossyRelay(UdpPeer):
     def __init__(self, server: tuple[str, int], drop_once: list[bytes]) -> None:
-        self.port = free_port(socket.SOCK_DGRAM)
         self.server = server
         self.pending_drops = list(drop_once)
         self.dropped: list[bytes] = []
         self.forwarded = 0
         self._client: tuple[str, int] | None = None
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.bind(("127.0.0.1", self.port))
-        self._sock.settimeout(0.2)
-        self._running = True
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
-    def _serve(self) -> None:
-        while self._running:
-            try:
-                data, source = self._sock.recvfrom(65535)
-            except TimeoutError:
-                continue
-            if self._drop(data):
-                continue
-            if source == self.server:
-                if self._client is not None:
-                    self._sock.sendto(data, self._client)
-            else:
-                self._client = source
-                self._sock.sendto(data, self.server)
-            self.forwarded += 1
+    def handle(self, data: bytes, source: tuple[str, int]) -> None:
+        if self._drop(data):
+            return
+        if source == self.server:
+            if self._client is not None:
+                self.sock.sendto(data, self._client)
+        else:
+            self._client = source
+            self.sock.sendto(data, self.server)
+        self.forwarded += 1
 
     def _drop(self, data: bytes) -> bool:
         for prefix in self.pending_drops:
@@ -51,11 +39,6 @@ class LossyRelay:
                 self.dropped.append(data.split(b"\r\n", 1)[0])
                 return True
         return False
-
-    def stop(self) -> None:
-        self._running = False
-        self._thread.join(2)
-        self._sock.close()
 
 
 class BlackHole:
