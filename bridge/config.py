@@ -106,6 +106,7 @@ class RtpConfig(_Section):
 
 
 class MediaConfig(_Section):
+    codec: Literal["aac", "pcmu"] = "aac"
     aac_sample_rate: int = 16000
     aac_bitrate: int = Field(32000, ge=8000, le=320000)
     aac_coder: str = ""
@@ -127,6 +128,12 @@ class MediaConfig(_Section):
 
 class RtmpConfig(_Section):
     connect_timeout: float = Field(10.0, gt=0)
+    reconnect_initial_interval: float = Field(0.5, gt=0)
+    reconnect_max_interval: float = Field(5.0, gt=0)
+    max_reconnect_seconds: float = Field(60.0, ge=0, description="0 = retry forever")
+    keep_call_on_failure: bool = False
+    max_backlog_seconds: float = Field(10.0, gt=0)
+    stall_seconds: float = Field(10.0, gt=0)
 
 
 class LogConfig(_Section):

@@ -13,14 +13,26 @@ class CallState(StrEnum):
     PENDING = "PENDING"
     TRYING = "TRYING"
     RING = "RING"
+    SESSION_PROGRESS = "SESSION_PROGRESS"
     ESTABLISHED = "ESTABLISHED"
     HOLD = "HOLD"
     FINISH = "FINISH"
     FAILED = "FAILED"
+    BUSY = "BUSY"
 
     @property
     def final(self) -> bool:
-        return self in (CallState.FINISH, CallState.FAILED)
+        return self in (CallState.FINISH, CallState.FAILED, CallState.BUSY)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSpec:
+    """What is published: AAC-LC at a rate/bitrate/coder, or G.711 mu-law passed through."""
+
+    codec: str = "aac"  # "aac" or "pcmu"
+    sample_rate: int = 16000
+    bitrate: int = 32000
+    aac_coder: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +54,7 @@ class CallSpec:
     register: bool = False
     sip_transport: str = "udp"
     srtp: str = ""  # "", "off", "optional" or "mandatory"; "" = the configured default
+    output: OutputSpec | None = None  # None = the configured defaults
 
 
 @dataclass(frozen=True, slots=True)

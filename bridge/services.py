@@ -6,7 +6,8 @@ import socket
 from dataclasses import dataclass
 
 from bridge.config import BridgeConfig, split_host_port
-from bridge.media.encoder import AacEncoder, AacSettings
+from bridge.media.encoder import AacEncoder, AacSettings, AudioEncoder, PcmuFlvEncoder
+from bridge.model import OutputSpec
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
@@ -46,6 +47,12 @@ class Services:
         finally:
             probe.close()
 
-    def new_encoder(self) -> AacEncoder:
+    def default_output(self) -> OutputSpec:
         media = self.config.media
-        return AacEncoder(AacSettings(media.aac_sample_rate, media.aac_bitrate, media.aac_coder))
+        return OutputSpec(media.codec, media.aac_sample_rate, media.aac_bitrate, media.aac_coder)
+
+    def new_encoder(self, output: OutputSpec) -> AudioEncoder:
+        """Built in a worker thread by the caller: opening a codec is not per-packet work."""
+        if output.codec == "pcmu":
+            return PcmuFlvEncoder()
+        return AacEncoder(AacSettings(output.sample_rate, output.bitrate, output.aac_coder))

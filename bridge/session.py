@@ -14,13 +14,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.media.far_end import FarEndMedia
-from bridge.media.pipeline import MediaPipeline, PlayoutClock
+from bridge.media.call_media import CallMedia
 from bridge.media.rtp_endpoint import RtpEndpoint
-from bridge.media.srtp import SrtpTransform
+from bridge.media.stream import StreamState
 from bridge.model import CallSpec, CallState, StateChange, utc_now
 from bridge.registration_flow import CallRegistration, RegistrationError
-from bridge.rtmp.publisher import RtmpPublisher
 from bridge.rtmp.url import RtmpTarget
 from bridge.services import Services
 from bridge.sip.addressing import Destination, Transport
@@ -42,10 +40,7 @@ from bridge.sip.registration import RegistrationEvent
 from bridge.sip.sdes import SrtpMode, offer_cryptos
 from bridge.sip.sdp import Direction, build_offer
 from bridge.sip.target import TargetError, from_uri, request_uri
-from rtp.jitter import JitterBuffer
 from rtp.ports import PortsExhausted
-from rtp.receiver import RtpReceiver
-from rtp.sender import SilenceSender
 
 log = logging.getLogger("bridge.session")
 
@@ -81,16 +76,14 @@ class CallSession:
         self.sip_call_id = ""
         self._inbox: asyncio.Queue[InboxItem] = asyncio.Queue()
         self._endpoint: RtpEndpoint | None = None
-        self._receiver: RtpReceiver | None = None
-        self._publisher: RtmpPublisher | None = None
-        self._sender: SilenceSender | None = None
+        self.media: CallMedia | None = None
+        self.stream_state = StreamState.PENDING
+        self.stream_history: list[dict[str, str]] = []
         self._sip_started = False
         self._call: OutboundCall | None = None
         self._registration = CallRegistration(services)
         self._alternates: list[Destination] = []
-        self._srtp: SrtpTransform | None = None
         self._answered = False
-        self._far_end = FarEndMedia(("0.0.0.0", 0), 0.0)
         self.timeline: list[dict[str, Any]] = []
         self._sip_over = False
 
@@ -196,7 +189,8 @@ class CallSession:
         while True:
             item = await self._inbox.get()
             if isinstance(item, CallProgress):
-                self._set_state(CallState.RING, f"{item.code} {item.phrase}")
+                state = CallState.SESSION_PROGRESS if item.code == 183 else CallState.RING
+                self._set_state(state, f"{item.code} {item.phrase}")
                 if item.remote is not None and self.services.config.sip.early_media:
                     self._note("early-media", address=f"{item.remote.address[0]}:{item.remote.address[1]}")
                     return item
@@ -217,7 +211,8 @@ class CallSession:
         if stop_reason is not None and ended.cause in (EndCause.LOCAL_HANGUP, EndCause.CANCELLED):
             self._set_state(CallState.FINISH, stop_reason)
         else:
-            self._set_state(CallState.FAILED, f"call not answered: {ended.describe()}")
+            state = CallState.BUSY if ended.cause is EndCause.BUSY else CallState.FAILED
+            self._set_state(state, f"call not answered: {ended.describe()}")
 
     async def _bridge_media(self, first: CallAnswered | CallProgress) -> None:
         """Publish from the answer (or from early media, then through the answer) to the end."""
@@ -228,57 +223,34 @@ class CallSession:
             error = first.error if isinstance(first, CallAnswered) else "no SDP"
             self._set_state(CallState.FAILED, f"unusable SDP answer: {error}")
             return
-        remote = first.remote.address
-        self._srtp = SrtpTransform(first.remote.srtp) if first.remote.srtp else None
-        loop = asyncio.get_running_loop()
-        self._far_end = FarEndMedia(remote, loop.time())
-        self._start_receiving(remote, loop.time())
+        assert self._endpoint is not None
+        spec = self.spec
+        output = spec.output or self.services.default_output()
+        self.media = CallMedia(
+            self.services,
+            self._endpoint,
+            first.remote,
+            self.target,
+            spec.has_audio or spec.has_video,
+            lambda: self.services.new_encoder(output),
+            self._note,
+            self._on_stream_state,
+            output,
+        )
         async with asyncio.TaskGroup() as group:
-            publisher = self._new_publisher()
-            publish_task = group.create_task(publisher.run())
-            media_task = group.create_task(self._media_loop(publisher))
+            media_task = group.create_task(self._watch_media(self.media))
             final_state, reason = await self._wait_for_end()
             media_task.cancel()
-            await publisher.close()
-            publish_task.cancel()
+            await self.media.close()
         self._set_state(final_state, reason)
 
-    def _start_receiving(self, remote: tuple[str, int], now: float) -> None:
-        assert self._endpoint is not None
-        config = self.services.config.rtp
-        buffer = JitterBuffer(delay_samples=config.jitter_delay_ms * 8)
-        self._receiver = RtpReceiver(remote, latch=config.latch, jitter_buffer=buffer)
-        self._endpoint.set_handler(self._on_rtp)
-        if self.spec.has_audio or self.spec.has_video:
-            self._sender = SilenceSender(secrets.randbits(32), secrets.randbits(16), secrets.randbits(32), now)
+    async def _watch_media(self, media: CallMedia) -> None:
+        self._inbox.put_nowait(MediaFailed(await media.run()))
 
-    def _on_rtp(self, data: bytes, source: tuple[str, int]) -> None:
-        """A datagram on our RTP port: SRTP-unprotected if negotiated, then to the receiver."""
-        if self._srtp is not None:
-            plain = self._srtp.unprotect(data)
-            if plain is None:
-                return
-            data = plain
-        if self._receiver is not None:
-            self._receiver.datagram_received(data, source, asyncio.get_running_loop().time())
-
-    def _new_publisher(self) -> RtmpPublisher:
-        media = self.services.config.media
-        metadata: dict[str, Any] = {
-            "audiocodecid": 10.0,
-            "audiosamplerate": float(media.aac_sample_rate),
-            "audiosamplesize": 16.0,
-            "stereo": False,
-            "audiodatarate": media.aac_bitrate / 1000,
-            "encoder": "sip-rtmp-bridge",
-        }
-        self._publisher = RtmpPublisher(
-            self.target,
-            lambda reason: self._inbox.put_nowait(MediaFailed(reason)),
-            metadata=metadata,
-            connect_timeout=self.services.config.rtmp.connect_timeout,
-        )
-        return self._publisher
+    def _on_stream_state(self, state: StreamState, reason: str) -> None:
+        self.stream_state = state
+        self.stream_history.append({"state": state.value, "reason": reason, "at": utc_now().isoformat()})
+        log.info("call %s: stream %s (%s)", self.spec.call_id, state.value, reason)
 
     async def _wait_for_end(self) -> tuple[CallState, str]:
         """Until the far end hangs up, we are asked to stop, or media fails."""
@@ -327,12 +299,7 @@ class CallSession:
 
     def _on_media_changed(self, change: MediaChanged) -> None:
         """Hold, resume or a new RTP address from a re-INVITE/UPDATE (RFC 3264 section 8.4)."""
-        now = asyncio.get_running_loop().time()
-        held = self._far_end.update(change, now)
-        if change.srtp is not None and (self._srtp is None or self._srtp.keys != change.srtp):
-            self._srtp = SrtpTransform(change.srtp)
-        if self._receiver is not None:
-            self._receiver.set_remote(change.address)
+        held = self.media.update(change) if self.media is not None else False
         self._note("media", address=f"{change.address[0]}:{change.address[1]}", direction=change.direction)
         if held and self.state is CallState.ESTABLISHED:
             self._set_state(CallState.HOLD, f"held by the far end ({change.direction})")
@@ -350,45 +317,14 @@ class CallSession:
         offset = time.time() - asyncio.get_running_loop().time()
         return [entry.to_json(offset) for entry in self._call.dialog.ladder.entries]
 
-    async def _media_loop(self, publisher: RtmpPublisher) -> None:
-        """Thin driver: tick the pipeline and the silence sender at their deadlines."""
-        assert self._receiver is not None and self._endpoint is not None
-        loop = asyncio.get_running_loop()
-        encoder = await asyncio.to_thread(self.services.new_encoder)
-        publisher.send_audio(0, encoder.sequence_header())
-        pipeline = MediaPipeline(self._receiver.buffer, encoder, PlayoutClock(loop.time()))
-        timeout = self.services.config.rtp.timeout
-        started = loop.time()
-        while True:
-            now = loop.time()
-            for timestamp_ms, body in pipeline.tick(now):
-                publisher.send_audio(timestamp_ms, body)
-            self._send_silence(now)
-            if self._far_end.silent_for(self._receiver.last_packet_at or started, now) > timeout:
-                self._inbox.put_nowait(MediaFailed(f"no RTP received for {timeout:g} s"))
-                return
-            deadline = pipeline.next_deadline()
-            if self._sender is not None:
-                deadline = min(deadline, self._sender.get_timer())
-            await asyncio.sleep(max(0.0, deadline - loop.time()))
-
-    def _send_silence(self, now: float) -> None:
-        if self._sender is None or self._endpoint is None:
-            return
-        datagrams = self._sender.poll(now)  # paced even while held, so the timeline stays continuous
-        if self._far_end.receiving:
-            for datagram in datagrams:
-                packet = self._srtp.protect(datagram) if self._srtp is not None else datagram
-                self._endpoint.send(packet, self._far_end.address)
-
     def _on_datagram_before_answer(self, data: bytes, source: tuple[str, int]) -> None:
         """RTP before the answer (early media) is not played in this version."""
 
     async def _release(self) -> None:
         if self._sip_started and not self._sip_over:
             self.services.sip.hangup(self.sip_call_id)
-        if self._publisher is not None:
-            await self._publisher.close()
+        if self.media is not None:
+            await self.media.close()
         if self._endpoint is not None:
             self._endpoint.close()
         if self.sip_call_id:
@@ -403,17 +339,6 @@ class CallSession:
 
     # -- reporting ------------------------------------------------------------------
 
-    def counters(self) -> dict[str, float | int]:
-        receiver, publisher = self._receiver, self._publisher
-        return {
-            "packets": receiver.counters.packets if receiver else 0,
-            "lost": max(receiver.stats.lost, 0) if receiver else 0,
-            "jitterMs": round(receiver.stats.jitter_ms, 2) if receiver else 0.0,
-            "latePackets": receiver.buffer.stats.late if receiver else 0,
-            "foreignPackets": receiver.counters.foreign_source if receiver else 0,
-            "rtcpPackets": self._endpoint.rtcp_received if self._endpoint else 0,
-            "silencePacketsSent": self._sender.sent if self._sender else 0,
-            "srtpFailures": self._srtp.failures if self._srtp else 0,
-            "bytesPublished": publisher.bytes_sent if publisher else 0,
-            "audioMessagesDropped": publisher.dropped_messages if publisher else 0,
-        }
+    def counters(self) -> dict[str, Any]:
+        """Live per-call statistics (empty until media starts)."""
+        return self.media.counters() if self.media is not None else {}

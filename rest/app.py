@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bridge.calls import CallManager, DuplicateCall
-from bridge.model import CallSpec
+from bridge.model import CallSpec, OutputSpec
 from bridge.rtmp.url import RtmpTarget, RtmpUrlError, parse_target
 from bridge.session import CallSession
 from bridge.sip.target import TargetError, from_uri, request_uri
@@ -92,8 +92,14 @@ def _to_spec(body: CallRequest, default_srtp: str) -> tuple[CallSpec, RtmpTarget
         register=connection.sipRegisterRequired,
         sip_transport=connection.sipTransport.lower(),
         srtp=connection.srtp or "",
+        output=_output(body),
     )
     return spec, target
+
+
+def _output(body: CallRequest) -> OutputSpec | None:
+    out = body.output
+    return None if out is None else OutputSpec(out.codec, out.sampleRate, out.bitrate, out.aacCoder)
 
 
 def session_json(session: CallSession) -> dict[str, Any]:
@@ -110,6 +116,8 @@ def session_json(session: CallSession) -> dict[str, Any]:
         "rtmpTarget": session.target.public_url(),
         "active": not session.state.final,
         "state": session.state.value,
+        "streamState": session.stream_state.value,
+        "streamHistory": session.stream_history,
         "reason": session.reason,
         "createdAt": session.created_at.isoformat(),
         "history": [change.to_json() for change in session.history],

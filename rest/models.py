@@ -41,6 +41,13 @@ class Connection(_Model):
     appKey: Text = ""
 
 
+class Output(_Model):
+    codec: Literal["aac", "pcmu"] = "aac"
+    sampleRate: Literal[8000, 16000, 44100, 48000] = 16000
+    bitrate: int = Field(32000, ge=8000, le=320000)
+    aacCoder: Literal["", "fast", "twoloop", "anmr"] = ""
+
+
 class CallRequest(_Model):
     callId: RequiredText
     callee: RequiredText
@@ -49,6 +56,7 @@ class CallRequest(_Model):
     hasAudio: bool = False
     hasVideo: bool = False
     connection: Connection
+    output: Output | None = None
 
 
 class TerminateRequest(_Model):

@@ -3,19 +3,24 @@
 Filters datagrams by source (RFC 3550 section 8.2 leaves source validation to
 the application; we accept only the address the SDP answer named, with an
 optional one-time re-latch for far ends behind NAT), parses them, keeps RFC 3550
-statistics and feeds the jitter buffer with PCMU payloads.
+statistics, and routes payloads: PCMU to the playout buffer, comfort noise
+(RFC 3389, payload 13) as noise, telephone-events (RFC 4733) to the DTMF decoder.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rtp.jitter import JitterBuffer
-from rtp.packet import PacketError, is_rtcp, parse_rtp
+from rtp.dtmf import DtmfDecoder, DtmfEvent
+from rtp.g711 import decode_ulaw
+from rtp.packet import PacketError, RtpPacket, is_rtcp, parse_rtp
+from rtp.playout import PlayoutBuffer
 from rtp.stats import ReceptionStats
 
 Address = tuple[str, int]
 PCMU_PAYLOAD_TYPE = 0
+COMFORT_NOISE_PAYLOAD_TYPE = 13
+TELEPHONE_EVENT_PAYLOAD_TYPE = 101
 
 
 @dataclass(slots=True)
@@ -29,26 +34,32 @@ class ReceiveCounters:
     other_payload: int = 0
     rtcp: int = 0
     ssrc_changes: int = 0
+    comfort_noise: int = 0
+    telephone_events: int = 0
 
 
 class RtpReceiver:
-    """Accepts PCMU RTP for one call and keeps its playout buffer and stats."""
+    """Accepts RTP for one call and keeps its playout buffer, DTMF decoder and stats."""
 
     def __init__(
         self,
         remote: Address,
         *,
         latch: bool = False,
-        jitter_buffer: JitterBuffer | None = None,
+        playout: PlayoutBuffer | None = None,
+        telephone_event_pt: int = TELEPHONE_EVENT_PAYLOAD_TYPE,
         clock_rate: int = 8000,
     ) -> None:
         self.remote = remote
         self._latch_allowed = latch
-        self.buffer = jitter_buffer or JitterBuffer()
+        self.buffer = playout or PlayoutBuffer()
         self.stats = ReceptionStats(clock_rate=clock_rate)
         self.counters = ReceiveCounters()
+        self.dtmf = DtmfDecoder(clock_rate)
+        self.dtmf_events: list[DtmfEvent] = []
         self.last_packet_at: float | None = None
-        self._ssrc: int | None = None
+        self.ssrc: int | None = None
+        self._telephone_event_pt = telephone_event_pt
 
     def set_remote(self, remote: Address) -> None:
         """Follow a new far-end address (e.g. from a re-INVITE)."""
@@ -67,16 +78,33 @@ class RtpReceiver:
         except PacketError:
             self.counters.malformed += 1
             return
-        if packet.payload_type != PCMU_PAYLOAD_TYPE:
+        if packet.payload_type not in (PCMU_PAYLOAD_TYPE, COMFORT_NOISE_PAYLOAD_TYPE, self._telephone_event_pt):
             self.counters.other_payload += 1
             return
-        if packet.ssrc != self._ssrc:
-            self._follow_ssrc(packet.ssrc)
+        self._account(packet, len(data), now)
+        self._route(packet, now)
+
+    def _account(self, packet: RtpPacket, size: int, now: float) -> None:
+        if packet.ssrc != self.ssrc:
+            if self.ssrc is not None:
+                self.counters.ssrc_changes += 1
+                self.stats.restart()
+            self.ssrc = packet.ssrc
         self.counters.packets += 1
-        self.counters.bytes += len(data)
+        self.counters.bytes += size
         self.last_packet_at = now
         self.stats.update(packet.sequence_number, packet.timestamp, now)
-        self.buffer.push(packet.timestamp, packet.payload)
+
+    def _route(self, packet: RtpPacket, now: float) -> None:
+        if packet.payload_type == PCMU_PAYLOAD_TYPE:
+            self.buffer.push(packet.ssrc, packet.timestamp, decode_ulaw(packet.payload), now)
+        elif packet.payload_type == COMFORT_NOISE_PAYLOAD_TYPE:
+            self.counters.comfort_noise += 1
+            level = packet.payload[0] & 0x7F if packet.payload else 127
+            self.buffer.push_comfort_noise(packet.ssrc, packet.timestamp, level, now)
+        else:
+            self.counters.telephone_events += 1
+            self.dtmf_events += self.dtmf.receive(packet.ssrc, packet.timestamp, packet.payload)
 
     def _accept_source(self, source: Address) -> bool:
         if source == self.remote:
@@ -86,10 +114,3 @@ class RtpReceiver:
             self.remote = source
             return True
         return False
-
-    def _follow_ssrc(self, ssrc: int) -> None:
-        if self._ssrc is not None:
-            self.counters.ssrc_changes += 1
-            self.buffer.reset()
-            self.stats.restart()
-        self._ssrc = ssrc

@@ -8,16 +8,32 @@ AAC, rate flag 44 kHz, 16-bit, mono) then AACPacketType (0 = AudioSpecificConfig
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import av
 import numpy as np
 import numpy.typing as npt
 
+from rtp.g711 import encode_ulaw
+
 AAC_FRAME_SAMPLES = 1024
 FLV_AAC_MONO = 0xAE
 AAC_SEQUENCE_HEADER = 0
 AAC_RAW = 1
+
+
+class AudioEncoder(Protocol):
+    """What the pipeline needs from an output codec."""
+
+    input_rate: int
+    encoded_packets: int
+
+    @property
+    def input_batch(self) -> int: ...
+
+    def sequence_header(self) -> bytes | None: ...
+
+    def encode(self, pcm: npt.NDArray[np.int16]) -> list[tuple[int, bytes]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +64,7 @@ class AacEncoder:
         self._first_packet_pts: int | None = None
         self.encoded_packets = 0
 
-    def sequence_header(self) -> bytes:
+    def sequence_header(self) -> bytes | None:
         """The AAC sequence header body carrying the AudioSpecificConfig."""
         return bytes([FLV_AAC_MONO, AAC_SEQUENCE_HEADER]) + bytes(self._codec.extradata or b"")
 
@@ -76,3 +92,29 @@ class AacEncoder:
         self.encoded_packets += 1
         timestamp_ms = (pts - self._first_packet_pts) * 1000 // self.settings.sample_rate
         return timestamp_ms, bytes([FLV_AAC_MONO, AAC_RAW]) + bytes(packet)
+
+
+FLV_PCMU = 0x82  # SoundFormat 8 (G.711 mu-law), rate flag 0, 16-bit, mono (as FFmpeg writes it)
+
+
+class PcmuFlvEncoder:
+    """G.711 mu-law passthrough: no transcoding, FLV sound format 8, 80 ms per message."""
+
+    input_rate = 8000
+
+    def __init__(self) -> None:
+        self._samples = 0
+        self.encoded_packets = 0
+
+    @property
+    def input_batch(self) -> int:
+        return 640
+
+    def sequence_header(self) -> bytes | None:
+        return None
+
+    def encode(self, pcm: npt.NDArray[np.int16]) -> list[tuple[int, bytes]]:
+        timestamp_ms = self._samples * 1000 // self.input_rate
+        self._samples += len(pcm)
+        self.encoded_packets += 1
+        return [(timestamp_ms, bytes([FLV_PCMU]) + encode_ulaw(pcm))]

@@ -8,10 +8,10 @@ so the published timeline advances with real time whatever RTP does.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
-from bridge.media.encoder import AacEncoder
-from rtp.g711 import decode_ulaw
-from rtp.jitter import JitterBuffer
+from bridge.media.encoder import AudioEncoder
+from rtp.playout import PlayoutBuffer
 
 FRAME_SECONDS = 0.020
 
@@ -39,30 +39,43 @@ class PlayoutClock:
 class MediaPipeline:
     """Pulls due audio from the jitter buffer, batches it, and encodes whole AAC frames."""
 
-    def __init__(self, buffer: JitterBuffer, encoder: AacEncoder, clock: PlayoutClock) -> None:
+    def __init__(self, buffer: PlayoutBuffer, encoder: AudioEncoder, clock: PlayoutClock) -> None:
         self.buffer = buffer
         self.encoder = encoder
         self.clock = clock
         self.frame_samples = round(clock.frame_seconds * encoder.input_rate)
-        self._pending = bytearray()
+        self._pending: list[npt.NDArray[np.int16]] = []
+        self._pending_samples = 0
+        self.level_dbfs = -120.0
+        self.last_output_at = clock.start
 
     def tick(self, now: float) -> list[tuple[int, bytes]]:
         """Play out every frame due at ``now``; return FLV audio bodies ready to publish."""
         frames = self.clock.frames_due(now)
         if frames:
-            self._pending += self.buffer.pull(frames * self.frame_samples)
+            block = self.buffer.pull(frames * self.frame_samples, now)
+            self._meter(block)
+            self._pending.append(block)
+            self._pending_samples += len(block)
             self.clock.advance(frames)
         batch = self.encoder.input_batch
-        whole = len(self._pending) // batch * batch
+        whole = self._pending_samples // batch * batch
         if whole == 0:
             return []
-        ulaw = bytes(self._pending[:whole])
-        del self._pending[:whole]
-        return self.encoder.encode(np.ascontiguousarray(decode_ulaw(ulaw)))
+        samples = np.concatenate(self._pending)
+        self._pending = [samples[whole:]]
+        self._pending_samples = len(samples) - whole
+        self.last_output_at = now
+        return self.encoder.encode(np.ascontiguousarray(samples[:whole]))
+
+    def _meter(self, block: npt.NDArray[np.int16]) -> None:
+        """Audio level of the latest block in dBFS (RMS; -120 for digital silence)."""
+        rms = float(np.sqrt(np.mean(block.astype(np.float64) ** 2))) if len(block) else 0.0
+        self.level_dbfs = round(20 * np.log10(rms / 32768), 1) if rms > 0 else -120.0
 
     def next_deadline(self) -> float:
         """When enough audio is due to encode the next whole batch of AAC frames."""
-        missing = max(self.encoder.input_batch - len(self._pending), 1)
+        missing = max(self.encoder.input_batch - self._pending_samples, 1)
         frames = -(-missing // self.frame_samples)
         clock = self.clock
         return clock.start + (clock.frames_played + frames) * clock.frame_seconds

@@ -39,17 +39,15 @@ class RtpEndpoint:
         rtp: asyncio.DatagramTransport,
         rtcp: asyncio.DatagramTransport,
         protocol: _Protocol,
+        rtcp_protocol: _Protocol,
     ) -> None:
         self._allocator = allocator
         self.port = port
         self._rtp = rtp
         self._rtcp = rtcp
         self._protocol = protocol
+        self._rtcp_protocol = rtcp_protocol
         self.rtcp_received = 0
-
-    def count_rtcp(self, data: bytes, source: Endpoint) -> None:
-        """RTCP from the far end is counted; reports are produced by the receive path later."""
-        self.rtcp_received += 1
 
     @classmethod
     async def open(cls, allocator: PortAllocator, host: str, handler: DatagramHandler) -> RtpEndpoint:
@@ -68,16 +66,20 @@ class RtpEndpoint:
                 rtp.close()
                 continue
             allocator.take(port)
-            endpoint = cls(allocator, port, rtp, rtcp, protocol)
-            rtcp_protocol.handler = endpoint.count_rtcp
-            return endpoint
+            return cls(allocator, port, rtp, rtcp, protocol, rtcp_protocol)
         raise PortsExhausted(f"no free RTP port pair in {allocator.first}-{allocator.last}")
 
     def set_handler(self, handler: DatagramHandler) -> None:
         self._protocol.handler = handler
 
+    def set_rtcp_handler(self, handler: DatagramHandler) -> None:
+        self._rtcp_protocol.handler = handler
+
     def send(self, data: bytes, destination: Endpoint) -> None:
         self._rtp.sendto(data, destination)
+
+    def send_rtcp(self, data: bytes, destination: Endpoint) -> None:
+        self._rtcp.sendto(data, destination)
 
     def close(self) -> None:
         self._rtp.close()

@@ -36,3 +36,13 @@ class SrtpTransform:
 
     def protect(self, packet: bytes) -> bytes:
         return bytes(self._outbound.protect(packet))
+
+    def protect_rtcp(self, packet: bytes) -> bytes:
+        return bytes(self._outbound.protect_rtcp(packet))
+
+    def unprotect_rtcp(self, packet: bytes) -> bytes | None:
+        try:
+            return bytes(self._inbound.unprotect_rtcp(packet))
+        except pylibsrtp.Error:
+            self.failures += 1
+            return None

@@ -1,8 +1,9 @@
-"""The asyncio driver for :class:`RtmpClientCore`: one TCP (or TLS) connection.
+"""The asyncio driver for :class:`RtmpClientCore`: one TCP (or TLS) connection, one publish.
 
-Writes never block: audio is handed to the transport, and when the server
-reads too slowly for the transport buffer to drain below ``max_buffer_bytes``
-further audio is dropped and counted instead of queued without bound.
+:class:`bridge.media.stream.StreamPublisher` owns reconnection, backlog and states;
+this class only connects, publishes, writes when the socket can take it, and
+unpublishes. Writes never block: :attr:`writable` says when the transport buffer is
+below its high-water mark.
 """
 
 from __future__ import annotations
@@ -18,47 +19,64 @@ from bridge.rtmp.client import PublishStarted, RtmpClientCore, RtmpFailed, RtmpS
 from bridge.rtmp.url import RtmpTarget
 
 log = logging.getLogger("bridge.rtmp")
+HIGH_WATER_BYTES = 256 * 1024
 
 
 class RtmpPublishError(Exception):
     """Publishing could not start or stopped; the message says why."""
 
 
+class RtmpRefused(RtmpPublishError):
+    """The server refused us (connect _error, onStatus error): retrying will not help."""
+
+
 class RtmpPublisher:
-    """Connects, publishes, sends audio and unpublishes one stream."""
+    """Connects, publishes, writes audio and unpublishes one stream on one connection."""
 
     def __init__(
         self,
         target: RtmpTarget,
-        on_failure: Callable[[str], None],
+        on_failure: Callable[[RtmpPublishError], None],
         metadata: dict[str, AmfValue] | None = None,
         connect_timeout: float = 10.0,
-        max_buffer_bytes: int = 512 * 1024,
     ) -> None:
         self.target = target
         self.core = RtmpClientCore(target)
         self._on_failure = on_failure
         self._metadata = metadata or {}
         self._connect_timeout = connect_timeout
-        self._max_buffer = max_buffer_bytes
         self._writer: asyncio.StreamWriter | None = None
         self._published = asyncio.get_running_loop().create_future()
-        self._backlog: list[tuple[int, bytes]] = []
-        self.dropped_messages = 0
         self.closing = False
+        self.messages_sent = 0
 
     @property
     def bytes_sent(self) -> int:
         return self.core.bytes_sent
+
+    @property
+    def publishing(self) -> bool:
+        return self.core.state is RtmpState.PUBLISHING and self._writer is not None
+
+    @property
+    def writable(self) -> bool:
+        """Publishing, and the socket has drained below its high-water mark."""
+        writer = self._writer
+        return (
+            self.publishing
+            and writer is not None
+            and not writer.is_closing()
+            and writer.transport.get_write_buffer_size() < HIGH_WATER_BYTES
+        )
 
     async def run(self) -> None:
         """Connect and keep reading until the connection ends; report failures."""
         try:
             reader = await asyncio.wait_for(self._connect(), self._connect_timeout)
             await self._read_loop(reader)
-        except (TimeoutError, OSError, ssl.SSLError) as exc:
-            reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc)
-            self._fail(f"RTMP connection to {self.target.host}:{self.target.port} failed: {reason}")
+        except (OSError, TimeoutError, ssl.SSLError) as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
+            self._fail(RtmpPublishError(f"RTMP connection to {self.target.host}:{self.target.port} failed: {reason}"))
         finally:
             if self._writer is not None:
                 self._writer.close()
@@ -70,18 +88,10 @@ class RtmpPublisher:
         except TimeoutError:
             raise RtmpPublishError("RTMP server did not confirm publish in time") from None
 
-    def send_audio(self, timestamp_ms: int, body: bytes) -> None:
-        """Queue one audio message; held back until publishing, dropped if the server stalls."""
-        if self.core.state is not RtmpState.PUBLISHING:
-            if len(self._backlog) < 500:
-                self._backlog.append((timestamp_ms, body))
-            else:
-                self.dropped_messages += 1
-            return
-        if self._writer is None or self._writer.transport.get_write_buffer_size() > self._max_buffer:
-            self.dropped_messages += 1
-            return
+    def write(self, timestamp_ms: int, body: bytes) -> None:
+        """Send one audio message now (the caller checked :attr:`writable`)."""
         self.core.send_audio(timestamp_ms, body)
+        self.messages_sent += 1
         self._flush()
 
     async def close(self, timeout: float = 2.0) -> None:
@@ -94,6 +104,12 @@ class RtmpPublisher:
         with contextlib.suppress(TimeoutError, OSError):
             await asyncio.wait_for(self._writer.drain(), timeout)
         self._writer.close()
+
+    def abort(self) -> None:
+        """Drop the connection at once (stalled server)."""
+        self.closing = True
+        if self._writer is not None:
+            self._writer.transport.abort()
 
     async def _connect(self) -> asyncio.StreamReader:
         context = ssl.create_default_context() if self.target.tls else None
@@ -112,37 +128,37 @@ class RtmpPublisher:
             data = await reader.read(65536)
             if not data:
                 if not self.closing:
-                    self._fail("RTMP server closed the connection")
+                    self._fail(self._closed_error())
                 return
             self.core.receive_data(data)
             self._handle_events()
             self._flush()
 
+    def _closed_error(self) -> RtmpPublishError:
+        """A close in answer to connect/publish is a refusal (e.g. nginx-rtmp's on_publish said no)."""
+        if self.core.state in (RtmpState.CONNECTING, RtmpState.CREATING_STREAM, RtmpState.PUBLISH_REQUESTED):
+            return RtmpRefused(f"RTMP server closed the connection instead of accepting {self.core.state.value}")
+        return RtmpPublishError("RTMP server closed the connection")
+
     def _handle_events(self) -> None:
         for event in self.core.events:
             if isinstance(event, PublishStarted):
-                self._on_published()
+                if self._metadata:
+                    self.core.send_metadata(self._metadata)
+                if not self._published.done():
+                    self._published.set_result(None)
             elif isinstance(event, RtmpFailed):
-                self._fail(f"RTMP server refused: {event.code} {event.description}".strip())
+                self._fail(RtmpRefused(f"RTMP server refused: {event.code} {event.description}".strip()))
         self.core.events.clear()
-
-    def _on_published(self) -> None:
-        log.info("publishing %s", self.target.public_url())
-        if self._metadata:
-            self.core.send_metadata(self._metadata)
-        backlog, self._backlog = self._backlog, []
-        for timestamp_ms, body in backlog:
-            self.core.send_audio(timestamp_ms, body)
-        if not self._published.done():
-            self._published.set_result(None)
 
     def _flush(self) -> None:
         data = self.core.data_to_send()
         if data and self._writer is not None and not self._writer.is_closing():
             self._writer.write(data)
 
-    def _fail(self, reason: str) -> None:
+    def _fail(self, error: RtmpPublishError) -> None:
         if not self._published.done():
-            self._published.set_exception(RtmpPublishError(reason))
-            self._published.exception()  # mark retrieved; the owner reads it via wait_published
-        self._on_failure(reason)
+            self._published.set_exception(error)
+            self._published.exception()  # retrieved here; the owner also learns through on_failure
+        if not self.closing:
+            self._on_failure(error)

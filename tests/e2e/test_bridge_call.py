@@ -11,7 +11,6 @@ import pytest
 from tests.support.audio import dominant_frequency, pull_audio, silent_fraction
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
-from tests.support.ports import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -120,27 +119,6 @@ def test_wrong_password_fails_with_authentication_reason_and_no_retry_loop(
     assert len(invites) == 2  # the unauthenticated INVITE and one answer to the 407
     assert nginx.stream_stat("badpw1") is None
     assert "not-the-password" not in daemon.log()
-
-
-def test_unreachable_rtmp_server_fails_the_call_and_hangs_up(
-    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon
-) -> None:
-    closed_port = free_port()
-    body = dict(
-        call_body("nortmp-1", "nortmp1", nginx, sip_domain, account), rtmpUrl=f"rtmp://127.0.0.1:{closed_port}/live"
-    )
-    status, _ = daemon.request("POST", "/RESTCall/call", body)
-    assert status == 200
-    daemon.wait_gone("nortmp-1", timeout=10)
-    ended = daemon.call("nortmp-1")
-    assert ended is not None and ended["state"] == "FAILED"
-    assert f"RTMP connection to 127.0.0.1:{closed_port} failed" in ended["reason"]
-    sip_call_id = re.escape(ended["sipCallId"])
-    wait_until(
-        lambda: re.search(f"IN-DIALOG BYE callid={sip_call_id}", sip_domain.log()) is not None,
-        5,
-        "BYE after RTMP failure",
-    )
 
 
 def test_far_end_hold_and_resume_keep_the_stream_and_call_up(

@@ -14,6 +14,7 @@ from tests.support.audio import dominant_frequency, pull_audio
 from tests.support.daemon import BridgeDaemon
 from tests.support.early_media_uas import EarlyMediaUas
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.ports import free_port
 from tests.support.refreshing_uas import RefreshingUas
 from tests.support.udp_relay import BlackHole, LossyRelay
 
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def quick_daemon(workdir: Path) -> Iterator[BridgeDaemon]:
     """Short answer timeout and T1 (Timer B = 64*T1 = 3.2 s) so failure paths finish quickly."""
-    bridge = BridgeDaemon(workdir / "quick", env={"BRIDGE_SIP__ANSWER_TIMEOUT": "2", "BRIDGE_SIP__T1": "0.05"})
+    env = {"BRIDGE_SIP__ANSWER_TIMEOUT": "2", "BRIDGE_SIP__T1": "0.05", "BRIDGE_RTMP__MAX_RECONNECT_SECONDS": "2"}
+    bridge = BridgeDaemon(workdir / "quick", env=env)
     yield bridge
     bridge.stop()
 
@@ -40,7 +42,6 @@ def place(daemon: BridgeDaemon, body: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("callee", "reason"),
     [
-        ("busy", "busy (486 Busy Here)"),
         ("decline", "declined (603 Decline)"),
         ("nobody", "not found (404 Not Found)"),
         ("away", "unavailable (480 Temporarily Unavailable)"),
@@ -161,11 +162,11 @@ def test_early_media_is_published_before_answer_when_configured(
     }
     status, _ = early_media_daemon.request("POST", "/RESTCall/call", body)
     assert status == 200
-    ringing = early_media_daemon.wait_state("early-1", {"RING"}, timeout=10)
+    ringing = early_media_daemon.wait_state("early-1", {"SESSION_PROGRESS"}, timeout=10)
     pulled = pull_audio(f"{nginx.url}/early1", seconds=2.0)  # the far end has not answered
     assert abs(dominant_frequency(pulled.samples, pulled.sample_rate) - 440.0) <= 5.0
     call = early_media_daemon.call("early-1")
-    assert call is not None and call["state"] == "RING" and "183" in ringing["reason"]
+    assert call is not None and call["state"] == "SESSION_PROGRESS" and "183" in ringing["reason"]
     assert any(event["event"] == "early-media" for event in call["timeline"])
     early_media_daemon.request("POST", "/RESTCall/terminate", {"callId": "early-1"})
     early_media_daemon.wait_gone("early-1")
@@ -226,3 +227,25 @@ def test_far_end_refresh_and_move_to_new_port_and_ssrc(
     assert after is not None and after["counters"]["packets"] > before + 50
     daemon.request("POST", "/RESTCall/terminate", {"callId": "refresh-1"})
     daemon.wait_gone("refresh-1")
+
+
+def test_busy_is_the_busy_state(
+    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, quick_daemon: BridgeDaemon
+) -> None:
+    body = dict(call_body("busy-1", "busy1", nginx, sip_domain, account), callee="busy")
+    ended = place(quick_daemon, body)
+    assert ended["state"] == "BUSY" and ended["reason"] == "call not answered: busy (486 Busy Here)"
+
+
+def test_unreachable_rtmp_server_is_retried_then_the_call_ends(
+    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, quick_daemon: BridgeDaemon
+) -> None:
+    closed_port = free_port()
+    body = call_body("nortmp-1", "nortmp1", nginx, sip_domain, account)
+    body["rtmpUrl"] = f"rtmp://127.0.0.1:{closed_port}/live"
+    ended = place(quick_daemon, body)
+    assert ended["state"] == "FAILED" and ended["streamState"] == "FAILED"
+    assert ended["reason"].startswith("gave up reconnecting after 2 s: RTMP connection to")
+    assert any(change["state"] == "RECONNECTING" for change in ended["streamHistory"])
+    sip_call_id = re.escape(ended["sipCallId"])
+    assert re.search(f"IN-DIALOG BYE callid={sip_call_id}", sip_domain.log())

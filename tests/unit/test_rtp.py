@@ -90,7 +90,7 @@ def test_stats_handle_sequence_wrap() -> None:
 def test_receiver_accepts_only_the_answered_address_and_pcmu() -> None:
     receiver = RtpReceiver(("192.0.2.9", 40000))
     receiver.datagram_received(VECTOR, ("192.0.2.66", 40000), 0.0)
-    receiver.datagram_received(VECTOR.replace(b"\x80\x80", b"\x80\xe5", 1), ("192.0.2.9", 40000), 0.0)
+    receiver.datagram_received(VECTOR.replace(b"\x80\x80", b"\x80\x88", 1), ("192.0.2.9", 40000), 0.0)  # PCMA
     receiver.datagram_received(b"junk", ("192.0.2.9", 40000), 0.0)
     receiver.datagram_received(VECTOR, ("192.0.2.9", 40000), 0.0)
     counters = receiver.counters
