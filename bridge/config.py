@@ -129,7 +129,7 @@ class MediaConfig(_Section):
 class RtmpConfig(_Section):
     connect_timeout: float = Field(10.0, gt=0)
     reconnect_initial_interval: float = Field(0.5, gt=0)
-    reconnect_max_interval: float = Field(5.0, gt=0)
+    reconnect_max_interval: float = Field(2.0, gt=0)
     max_reconnect_seconds: float = Field(60.0, ge=0, description="0 = retry forever")
     keep_call_on_failure: bool = False
     max_backlog_seconds: float = Field(10.0, gt=0)

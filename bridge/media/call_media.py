@@ -110,6 +110,12 @@ class CallMedia:
         return reason
 
     async def close(self) -> None:
+        """Publish the last audio (flushed from the encoder), then unpublish."""
+        if self.pipeline is not None:
+            now = asyncio.get_running_loop().time()
+            for timestamp_ms, body in self.pipeline.flush():
+                self.stream.send_audio(timestamp_ms, body, now)
+            self.pipeline = None
         await self.stream.close()
 
     def update(self, change: MediaChanged) -> bool:
@@ -218,6 +224,7 @@ class CallMedia:
             "messagesPublished": stream.messages_sent,
             "audioMessagesDropped": stream.dropped_messages,
             "reconnects": stream.reconnects,
+            "reconnectAttempts": stream.reconnect_attempts,
             "delayEstimateMs": self._delay_ms(),
             "foreignPackets": receiver.counters.foreign_source,
             "ssrcChanges": receiver.counters.ssrc_changes,

@@ -35,6 +35,8 @@ class AudioEncoder(Protocol):
 
     def encode(self, pcm: npt.NDArray[np.int16]) -> list[tuple[int, bytes]]: ...
 
+    def flush(self) -> list[tuple[int, bytes]]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class AacSettings:
@@ -85,6 +87,16 @@ class AacEncoder:
                 output.append(self._to_flv(packet))
         return output
 
+    def flush(self) -> list[tuple[int, bytes]]:
+        """Drain the resampler and the encoder's look-ahead (call end)."""
+        output: list[tuple[int, bytes]] = []
+        for resampled in self._resampler.resample(None):
+            resampled.pts = self._next_pts
+            self._next_pts += resampled.samples
+            output += [self._to_flv(p) for p in self._codec.encode(resampled)]
+        output += [self._to_flv(p) for p in self._codec.encode(None)]
+        return output
+
     def _to_flv(self, packet: av.Packet[Any]) -> tuple[int, bytes]:
         pts = packet.pts if packet.pts is not None else 0
         if self._first_packet_pts is None:
@@ -118,3 +130,6 @@ class PcmuFlvEncoder:
         self._samples += len(pcm)
         self.encoded_packets += 1
         return [(timestamp_ms, bytes([FLV_PCMU]) + encode_ulaw(pcm))]
+
+    def flush(self) -> list[tuple[int, bytes]]:
+        return []

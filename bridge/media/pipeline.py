@@ -68,6 +68,18 @@ class MediaPipeline:
         self.last_output_at = now
         return self.encoder.encode(np.ascontiguousarray(samples[:whole]))
 
+    def flush(self) -> list[tuple[int, bytes]]:
+        """At call end: encode what is pending (padded to whole frames) and drain the encoder."""
+        output: list[tuple[int, bytes]] = []
+        if self._pending_samples:
+            samples = np.concatenate(self._pending)
+            batch = self.encoder.input_batch
+            padded = np.zeros(-(-len(samples) // batch) * batch, np.int16)
+            padded[: len(samples)] = samples
+            output = self.encoder.encode(padded)
+            self._pending, self._pending_samples = [], 0
+        return output + self.encoder.flush()
+
     def _meter(self, block: npt.NDArray[np.int16]) -> None:
         """Audio level of the latest block in dBFS (RMS; -120 for digital silence)."""
         rms = float(np.sqrt(np.mean(block.astype(np.float64) ** 2))) if len(block) else 0.0

@@ -47,6 +47,7 @@ class StreamPublisher:
         self.target = target
         self.state = StreamState.PENDING
         self.reconnects = 0
+        self.reconnect_attempts = 0
         self.dropped_messages = 0
         self.messages_sent = 0
         self._metadata = metadata
@@ -164,7 +165,9 @@ class StreamPublisher:
         return reason
 
     def _set(self, state: StreamState, reason: str) -> None:
-        if state is not self.state or state is StreamState.RECONNECTING:
+        if state is StreamState.RECONNECTING:
+            self.reconnect_attempts += 1
+        if state is not self.state:
             self.state = state
             self._on_state(state, reason)
 

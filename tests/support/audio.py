@@ -17,6 +17,17 @@ class PulledAudio:
     samples: npt.NDArray[np.float32]
     max_timestamp_gap_ms: float
     ended: bool
+    first_ms: float = 0.0
+    last_end_ms: float = 0.0
+
+    @property
+    def timeline_seconds(self) -> float:
+        """From the first frame's timestamp to the end of the last frame."""
+        return (self.last_end_ms - self.first_ms) / 1000
+
+    def segment(self, start: float, end: float) -> npt.NDArray[np.float32]:
+        """Samples between ``start`` and ``end`` seconds of the stream."""
+        return self.samples[int(start * self.sample_rate) : int(end * self.sample_rate)]
 
     @property
     def seconds(self) -> float:
@@ -32,6 +43,7 @@ def pull_audio(url: str, seconds: float, open_timeout: float = 15.0) -> PulledAu
         total = 0
         gap = 0.0
         last_end: float | None = None
+        first: float | None = None
         ended = True
         deadline = time.monotonic() + seconds + open_timeout
         for frame in container.decode(stream):
@@ -39,6 +51,7 @@ def pull_audio(url: str, seconds: float, open_timeout: float = 15.0) -> PulledAu
             chunks.append(data.mean(axis=0) if data.ndim > 1 else data)
             if frame.pts is not None and frame.time_base is not None:
                 start = float(frame.pts * frame.time_base) * 1000
+                first = start if first is None else first
                 if last_end is not None:
                     gap = max(gap, start - last_end)
                 last_end = start + frame.samples * 1000 / frame.sample_rate
@@ -52,9 +65,21 @@ def pull_audio(url: str, seconds: float, open_timeout: float = 15.0) -> PulledAu
             np.concatenate(chunks) if chunks else np.zeros(0, np.float32),
             gap,
             ended,
+            first or 0.0,
+            last_end or 0.0,
         )
     finally:
         container.close()
+
+
+def read_recording(path: str) -> PulledAudio:
+    """Every audio frame of a recorded FLV file."""
+    return pull_audio(path, seconds=1e9, open_timeout=5.0)
+
+
+def rms_dbfs(samples: npt.NDArray[np.float32]) -> float:
+    rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if len(samples) else 0.0
+    return 20 * float(np.log10(rms)) if rms > 0 else -120.0
 
 
 def dominant_frequency(samples: npt.NDArray[np.float32], sample_rate: int) -> float:

@@ -35,6 +35,16 @@ rtmp {{
             live on;
             record off;
         }}
+        application rec {{
+            live on;
+            record all;
+            record_path {dir}/rec;
+            record_unique off;
+        }}
+        application guarded {{
+            live on;
+            on_publish http://127.0.0.1:{http_port}/deny;
+        }}
     }}
 }}
 http {{
@@ -47,6 +57,7 @@ http {{
     server {{
         listen 127.0.0.1:{http_port};
         location /stat {{ rtmp_stat all; }}
+        location /deny {{ return 403; }}
     }}
 }}
 """
@@ -55,8 +66,8 @@ http {{
 class NginxRtmp:
     """nginx with libnginx-mod-rtmp, application ``live``, and rtmp_stat over HTTP."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.dir = workdir / "nginx"
+    def __init__(self, workdir: Path, name: str = "nginx") -> None:
+        self.dir = workdir / name
         (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
         self.rtmp_port = free_port()
         self.http_port = free_port()
@@ -66,12 +77,21 @@ class NginxRtmp:
                 module=NGINX_RTMP_MODULE, dir=self.dir, rtmp_port=self.rtmp_port, http_port=self.http_port
             )
         )
+        (self.dir / "rec").mkdir(exist_ok=True)
+        self._conf = conf
+        self.start()
+
+    def start(self) -> None:
         self.process = PeerProcess(
             "nginx",
-            ["nginx", "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / "error.log")],
+            ["nginx", "-p", str(self.dir), "-c", str(self._conf), "-e", str(self.dir / "error.log")],
             self.dir / "stdout.log",
         )
         self.process.wait_for(lambda: _tcp_open(self.rtmp_port), 10, "RTMP listener")
+
+    def recording(self, stream: str) -> Path:
+        """The FLV nginx recorded for ``stream`` in application ``rec``."""
+        return self.dir / "rec" / f"{stream}.flv"
 
     @property
     def url(self) -> str:
