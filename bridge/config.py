@@ -134,6 +134,8 @@ class RtmpConfig(_Section):
     keep_call_on_failure: bool = False
     max_backlog_seconds: float = Field(10.0, gt=0)
     stall_seconds: float = Field(10.0, gt=0)
+    tls_ca_file: str = ""
+    tls_verify: bool = True
 
 
 class LogConfig(_Section):

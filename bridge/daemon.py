@@ -29,13 +29,15 @@ async def serve(config: BridgeConfig) -> None:
     """Run until SIGTERM/SIGINT; then hang up every call and close every stream."""
     timers = TimerSettings(t1=config.sip.t1)
     sip_host, sip_port = split_host_port(config.sip.listen)
-    sip = await SipTransport.listen(SipAgent(timers), sip_host, sip_port, tls_client_context(config))
+    sip_tls = tls_client_context(config.sip.tls_ca_file, config.sip.tls_verify, "sip")
+    sip = await SipTransport.listen(SipAgent(timers), sip_host, sip_port, sip_tls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     resolver = SipResolver(config.sip.dns_server_addresses)
-    services = Services(config, sip, PortAllocator(*config.rtp.ports), timers, resolver)
+    rtmp_tls = tls_client_context(config.rtmp.tls_ca_file, config.rtmp.tls_verify, "rtmp")
+    services = Services(config, sip, PortAllocator(*config.rtp.ports), timers, resolver, rtmp_tls)
     try:
         async with asyncio.TaskGroup() as group:
             manager = CallManager(services, group)
@@ -54,11 +56,11 @@ async def serve(config: BridgeConfig) -> None:
             loop.remove_signal_handler(signum)
 
 
-def tls_client_context(config: BridgeConfig) -> ssl.SSLContext:
-    """Client TLS for SIP: the configured CA (or the system store), verification on unless disabled."""
-    context = ssl.create_default_context(cafile=config.sip.tls_ca_file or None)
-    if not config.sip.tls_verify:
-        log.warning("sip.tls_verify is false: SIP TLS certificates are NOT verified")
+def tls_client_context(ca_file: str, verify: bool, section: str) -> ssl.SSLContext:
+    """Client TLS: the configured CA (or the system store), verification on unless disabled."""
+    context = ssl.create_default_context(cafile=ca_file or None)
+    if not verify:
+        log.warning("%s.tls_verify is false: %s TLS certificates are NOT verified", section, section.upper())
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 from dataclasses import dataclass
 
 from bridge.config import BridgeConfig, split_host_port
@@ -22,6 +23,7 @@ class Services:
     ports: PortAllocator
     timers: TimerSettings
     resolver: SipResolver
+    rtmp_tls: ssl.SSLContext | None = None
 
     @property
     def rtp_bind_host(self) -> str:

@@ -86,7 +86,9 @@ class CallMedia:
             if send_silence
             else None
         )
-        self.stream = StreamPublisher(target, _metadata(output), services.config.rtmp, on_stream_state)
+        self.stream = StreamPublisher(
+            target, _metadata(output), services.config.rtmp, on_stream_state, services.rtmp_tls
+        )
         self.pipeline: MediaPipeline | None = None
         self.encoder_restarts = 0
         endpoint.set_handler(self._on_rtp)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections import deque
 from collections.abc import Callable
 from enum import StrEnum
@@ -42,7 +43,12 @@ StateHandler = Callable[[StreamState, str], None]
 
 class StreamPublisher:
     def __init__(
-        self, target: RtmpTarget, metadata: dict[str, AmfValue], config: RtmpConfig, on_state: StateHandler
+        self,
+        target: RtmpTarget,
+        metadata: dict[str, AmfValue],
+        config: RtmpConfig,
+        on_state: StateHandler,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.target = target
         self.state = StreamState.PENDING
@@ -53,6 +59,7 @@ class StreamPublisher:
         self._metadata = metadata
         self._config = config
         self._on_state = on_state
+        self._tls = tls
         self._backlog: deque[tuple[int, bytes]] = deque()
         self._sequence_header: bytes | None = None
         self._connection: RtmpPublisher | None = None
@@ -117,7 +124,9 @@ class StreamPublisher:
 
     async def _publish_once(self) -> tuple[RtmpPublishError, bool]:
         """One connection: publish, drain, wait for it to fail. Returns (why, whether it published)."""
-        connection = RtmpPublisher(self.target, self._failures.put_nowait, self._metadata, self._config.connect_timeout)
+        connection = RtmpPublisher(
+            self.target, self._failures.put_nowait, self._metadata, self._config.connect_timeout, self._tls
+        )
         task = asyncio.get_running_loop().create_task(connection.run())
         try:
             await connection.wait_published(self._config.connect_timeout)

@@ -39,12 +39,14 @@ class RtmpPublisher:
         on_failure: Callable[[RtmpPublishError], None],
         metadata: dict[str, AmfValue] | None = None,
         connect_timeout: float = 10.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.target = target
         self.core = RtmpClientCore(target)
         self._on_failure = on_failure
         self._metadata = metadata or {}
         self._connect_timeout = connect_timeout
+        self._tls = tls
         self._writer: asyncio.StreamWriter | None = None
         self._published = asyncio.get_running_loop().create_future()
         self.closing = False
@@ -112,7 +114,7 @@ class RtmpPublisher:
             self._writer.transport.abort()
 
     async def _connect(self) -> asyncio.StreamReader:
-        context = ssl.create_default_context() if self.target.tls else None
+        context = (self._tls or ssl.create_default_context()) if self.target.tls else None
         reader, writer = await asyncio.open_connection(
             self.target.host,
             self.target.port,

@@ -145,3 +145,26 @@ def test_mulaw_passthrough_output(
     assert abs(dominant_frequency(pulled.samples, pulled.sample_rate) - 440.0) <= 5.0
     daemon.request("POST", "/RESTCall/terminate", {"callId": "pcmu-1"})
     daemon.wait_gone("pcmu-1")
+
+
+@pytest.fixture(scope="module")
+def rtmps_daemon(workdir: Path, nginx: NginxRtmp) -> Iterator[BridgeDaemon]:
+    bridge = BridgeDaemon(workdir / "rtmps", env={"BRIDGE_RTMP__TLS_CA_FILE": str(nginx.certificate)})
+    yield bridge
+    bridge.stop()
+
+
+def test_rtmps_with_tokens_in_app_and_stream_name(
+    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, rtmps_daemon: BridgeDaemon
+) -> None:
+    body = call_body("rtmps-1", "secure1?key=stream-token", nginx, sip_domain, account)
+    body["rtmpUrl"] = f"rtmps://127.0.0.1:{nginx.rtmps_port}/live?token=app-token"
+    status, reply = rtmps_daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200, reply
+    assert "token" not in reply["rtmpTarget"]  # tokens never appear in API answers
+    rtmps_daemon.wait_state("rtmps-1", {"ESTABLISHED"})
+    pulled = pull_audio(f"{nginx.url}/secure1", seconds=1.5)  # published over TLS, pulled in the clear
+    assert abs(dominant_frequency(pulled.samples, pulled.sample_rate) - 440.0) <= 5.0
+    rtmps_daemon.request("POST", "/RESTCall/terminate", {"callId": "rtmps-1"})
+    rtmps_daemon.wait_gone("rtmps-1")
+    assert "stream-token" not in rtmps_daemon.log() and "app-token" not in rtmps_daemon.log()

@@ -16,11 +16,13 @@ from tests.support.ports import free_even_range, free_port, free_udp_tcp_pair
 from tests.support.process import PeerProcess
 
 NGINX_RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 KAMAILIO_MODULES = "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 BARESIP_MODULES = "/usr/lib/baresip/modules"
 
 NGINX_CONF = """
 load_module {module};
+load_module {stream_module};
 daemon off;
 master_process off;
 worker_processes 1;
@@ -47,6 +49,14 @@ rtmp {{
         }}
     }}
 }}
+stream {{
+    server {{
+        listen 127.0.0.1:{rtmps_port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        proxy_pass 127.0.0.1:{rtmp_port};
+    }}
+}}
 http {{
     access_log off;
     client_body_temp_path {dir}/tmp;
@@ -71,10 +81,19 @@ class NginxRtmp:
         (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
         self.rtmp_port = free_port()
         self.http_port = free_port()
+        self.rtmps_port = free_port()
+        key, self.certificate = make_certificate(self.dir)
         conf = self.dir / "nginx.conf"
         conf.write_text(
             NGINX_CONF.format(
-                module=NGINX_RTMP_MODULE, dir=self.dir, rtmp_port=self.rtmp_port, http_port=self.http_port
+                module=NGINX_RTMP_MODULE,
+                stream_module=NGINX_STREAM_MODULE,
+                dir=self.dir,
+                rtmp_port=self.rtmp_port,
+                http_port=self.http_port,
+                rtmps_port=self.rtmps_port,
+                cert=self.certificate,
+                key=key,
             )
         )
         (self.dir / "rec").mkdir(exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import av
 import numpy as np
+import pytest
 
 from bridge.media.encoder import AacEncoder, AacSettings
 from bridge.media.pipeline import MediaPipeline, PlayoutClock
@@ -77,3 +78,22 @@ def test_waking_exactly_at_each_deadline_always_makes_progress() -> None:
         assert deadline > now
         now = deadline
     assert now >= 200 * 0.06 and produced > 150
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
+def test_every_output_rate_encodes_the_tone(rate: int) -> None:
+    receiver = RtpReceiver(FAR)
+    encoder = AacEncoder(AacSettings(sample_rate=rate, bitrate=48000))
+    pipeline = MediaPipeline(receiver.buffer, encoder, PlayoutClock(start=0.0))
+    outputs: list[tuple[int, bytes]] = []
+    for t, datagram in tone_packets(2.0, skip=(9, 9)):
+        receiver.datagram_received(datagram, FAR, t)
+        outputs += pipeline.tick(t)
+    outputs += pipeline.flush()
+    decoder = av.CodecContext.create("aac", "r")
+    decoder.extradata = encoder.sequence_header()[2:]  # type: ignore[index]
+    audio = np.concatenate([f.to_ndarray()[0] for _, body in outputs for f in decoder.decode(av.Packet(body[2:]))])
+    audio = audio[rate // 4 :]
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    assert abs(np.argmax(spectrum) * rate / len(audio) - 440) < 5
+    assert abs(len(outputs) * 1024 / rate - 2.0) < 0.2  # the flush leaves no audio behind
