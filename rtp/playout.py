@@ -16,6 +16,7 @@ output clock pulls a fixed number of samples per period, whatever RTP does.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass
 
@@ -233,16 +234,15 @@ class PlayoutBuffer:
 
     def _fill_gaps(self, out: Samples, filled: npt.NDArray[np.bool_], begin: int) -> None:
         """Conceal each run of missing samples; remember the last 20 ms of real audio for that."""
-        index = 0
-        while index < len(out):
-            run_end = index
-            while run_end < len(out) and filled[run_end] == filled[index]:
-                run_end += 1
-            if filled[index]:
-                self._heard(out[index:run_end], begin + index)
+        if filled.all():
+            self._heard(out, begin)
+            return
+        edges = [0, *(np.flatnonzero(np.diff(filled.view(np.int8))) + 1).tolist(), len(out)]
+        for start, end in itertools.pairwise(edges):
+            if filled[start]:
+                self._heard(out[start:end], begin + start)
             else:
-                out[index:run_end] = self._conceal(begin + index, run_end - index)
-            index = run_end
+                out[start:end] = self._conceal(begin + start, end - start)
 
     def _heard(self, audio: Samples, position: int) -> None:
         """Real audio: it ends any concealment and any comfort noise that started before it."""
