@@ -213,7 +213,7 @@ class CallMedia:
         pipeline = self.pipeline
         return {
             "packets": receiver.counters.packets,
-            "lost": max(receiver.stats.lost, 0),
+            "lost": receiver.stats.lost_total,
             "latePackets": playout.late,
             "duplicatePackets": playout.duplicate,
             "concealedMs": playout.concealed_samples // 8,

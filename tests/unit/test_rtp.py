@@ -126,3 +126,14 @@ def test_port_allocator_hands_out_even_ports_round_robin() -> None:
     assert ports.candidates() == [20004, 20006]
     ports.release(20002)
     assert ports.candidates()[0] == 20004
+
+
+def test_duplicates_do_not_hide_losses_and_loss_survives_an_ssrc_change() -> None:
+    stats = ReceptionStats()
+    for seq in [1, 2, 2, 2, 5, 6]:  # 3 and 4 lost, 2 duplicated twice
+        stats.update(seq, seq * 160, seq * 0.02)
+    assert stats.duplicates == 2 and stats.lost == 2
+    stats.restart()
+    for seq in [900, 902]:
+        stats.update(seq, seq * 160, seq * 0.02)
+    assert stats.lost == 1 and stats.lost_total == 3
