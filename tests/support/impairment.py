@@ -113,15 +113,17 @@ class ImpairedToneUas(UdpPeer):
     def _play(self) -> None:
         """Frame n is sent at n * 20 ms / (1 + skew): the far end's clock runs fast."""
         settings = self.relay.impairments
-        start, n = time.monotonic(), 0
+        start, n, sequence = time.monotonic(), 0, 0
         self.started_at = time.time()
         destination = ("127.0.0.1", self.relay.port)
         while self.running:
             elapsed = n * 0.02
             ssrc, ts_base = (0xA1, 0) if elapsed < settings.ssrc_change_at else (0xB2, 0x12345678)
             if not settings.pause[0] <= elapsed < settings.pause[1]:
-                packet = RtpPacket(0, (n + (ssrc << 4)) & 0xFFFF, (ts_base + n * 160) & 0xFFFFFFFF, ssrc, tone_frame(n))
+                # The timestamp follows time (it jumps over the pause); the sequence counts packets sent.
+                packet = RtpPacket(0, sequence & 0xFFFF, (ts_base + n * 160) & 0xFFFFFFFF, ssrc, tone_frame(n))
                 self._rtp.sendto(packet.serialize(), destination)
+                sequence += 1
             elif self.pause_started_at is None:
                 self.pause_started_at = time.time()
             n += 1
