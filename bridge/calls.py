@@ -23,6 +23,10 @@ class DuplicateCall(Exception):
         self.field = field
 
 
+class AtCapacity(Exception):
+    """limits.max_calls calls are active."""
+
+
 class CallManager:
     """Starts one session task per call in the daemon's TaskGroup and tracks them."""
 
@@ -36,6 +40,9 @@ class CallManager:
 
     def start(self, spec: CallSpec, target: RtmpTarget) -> CallSession:
         """Admit and start a call; raise :class:`DuplicateCall` on conflicts."""
+        limit = self.services.config.limits.max_calls
+        if len(self.sessions) >= limit:
+            raise AtCapacity(f"the bridge is at capacity ({limit} active calls, limits.max_calls); retry later")
         if spec.call_id in self.sessions:
             raise DuplicateCall("callId", f"call {spec.call_id!r} is already active")
         stream_key = target.public_url().lower()

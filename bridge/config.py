@@ -149,6 +149,46 @@ class LogConfig(_Section):
         return value.lower()
 
 
+class TokenConfig(_Section):
+    """A bearer token, stored as its SHA-256 hex digest (``sip-rtmp-bridge hash-token`` prints it)."""
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scope: Literal["read", "full"] = "full"
+    name: str = ""
+
+
+class AuthConfig(_Section):
+    tokens: list[TokenConfig] = Field(default_factory=list)
+    required: Literal["auto", "always", "never"] = "auto"  # auto: required unless REST listens on loopback
+    rate_per_second: float = Field(20.0, gt=0)
+    burst: int = Field(40, ge=1)
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+class AppConfig(_Section):
+    """Where the status webhooks of calls with this appKey go."""
+
+    url: str = Field(pattern=r"^https?://")
+    secret: str = Field(min_length=16)
+
+
+class WebhooksConfig(_Section):
+    default_app: str = ""  # the app for calls whose appKey matches no [apps.*] section
+    retry_seconds: float = Field(300.0, gt=0, description="give up on an event after this long")
+    timeout: float = Field(5.0, gt=0)
+
+
+class LimitsConfig(_Section):
+    max_calls: int = Field(500, ge=1)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    allowed_rtmp_hosts: list[str] = Field(default_factory=list)  # empty = any host
+
+
+class HistoryConfig(_Section):
+    path: str = "sip-rtmp-bridge-history.sqlite3"
+    retention_days: float = Field(30.0, gt=0)
+
+
 class BridgeConfig(_Section):
     rest: RestConfig = RestConfig()
     sip: SipConfig = SipConfig()
@@ -156,6 +196,11 @@ class BridgeConfig(_Section):
     media: MediaConfig = MediaConfig()
     rtmp: RtmpConfig = RtmpConfig()
     log: LogConfig = LogConfig()
+    auth: AuthConfig = AuthConfig()
+    limits: LimitsConfig = LimitsConfig()
+    history: HistoryConfig = HistoryConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
+    apps: dict[str, AppConfig] = Field(default_factory=dict)
 
 
 def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

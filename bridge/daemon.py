@@ -17,8 +17,9 @@ from bridge.sip.agent import SipAgent
 from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
+from bridge.webhooks import WebhookDispatcher
 from rest.app import create_app
-from rest.health import LAG_KEY, add_health_routes
+from rest.metrics import BridgeMetrics, add_health_routes, check_encoder
 from rtp.ports import PortAllocator
 
 log = logging.getLogger("bridge.daemon")
@@ -43,13 +44,21 @@ async def serve(config: BridgeConfig) -> None:
             manager = CallManager(services, group)
             lag = LoopLagMonitor()
             lag_task = group.create_task(lag.run())
-            runner = await _start_rest(config, manager, lag)
+            webhooks = WebhookDispatcher(config, services.bus)
+            webhook_task = group.create_task(webhooks.run())
+            bridge_metrics = BridgeMetrics(manager, lag, services.bus)
+            metrics_task = group.create_task(bridge_metrics.run())
+            await check_encoder(services)
+            runner = await _start_rest(config, manager, lag, bridge_metrics)
             log.info("ready: REST on %s, SIP on %s:%d", config.rest.listen, *sip.local_address)
             await stop.wait()
             log.info("stopping: hanging up %d call(s)", len(manager.sessions))
             await manager.terminate_all(SHUTDOWN_TIMEOUT)
             await runner.cleanup()
+            await webhooks.drain(timeout=3.0)
             lag_task.cancel()
+            webhook_task.cancel()
+            metrics_task.cancel()
     finally:
         sip.close()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -66,10 +75,11 @@ def tls_client_context(ca_file: str, verify: bool, section: str) -> ssl.SSLConte
     return context
 
 
-async def _start_rest(config: BridgeConfig, manager: CallManager, lag: LoopLagMonitor) -> web.AppRunner:
+async def _start_rest(
+    config: BridgeConfig, manager: CallManager, lag: LoopLagMonitor, bridge_metrics: BridgeMetrics
+) -> web.AppRunner:
     app = create_app(manager)
-    app[LAG_KEY] = lag
-    add_health_routes(app)
+    add_health_routes(app, bridge_metrics, lag)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, port = split_host_port(config.rest.listen)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from bridge.bus import EventBus
 from bridge.config import BridgeConfig, split_host_port
 from bridge.media.encoder import AacEncoder, AacSettings, AudioEncoder, PcmuFlvEncoder
 from bridge.model import OutputSpec
@@ -24,6 +25,8 @@ class Services:
     timers: TimerSettings
     resolver: SipResolver
     rtmp_tls: ssl.SSLContext | None = None
+    bus: EventBus = field(default_factory=EventBus)
+    encoder_ready: bool = False
 
     @property
     def rtp_bind_host(self) -> str:

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.bus import BusEvent
 from bridge.media.call_media import CallMedia
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.stream import StreamState
@@ -95,6 +96,7 @@ class CallSession:
 
     async def run(self) -> None:
         """Drive the call to its end; never raises (errors become FAILED)."""
+        self._publish("call.state", state=self.state.value, reason=self.reason)
         try:
             await self._run()
         except (SessionError, ResolveError, TargetError) as exc:
@@ -251,6 +253,12 @@ class CallSession:
         self.stream_state = state
         self.stream_history.append({"state": state.value, "reason": reason, "at": utc_now().isoformat()})
         log.info("call %s: stream %s (%s)", self.spec.call_id, state.value, reason)
+        self._publish("stream.state", state=state.value, reason=reason)
+
+    def _publish(self, kind: str, **data: Any) -> None:
+        """Tell webhooks, live events, metrics and history (never blocks)."""
+        data.setdefault("counters", self.counters())
+        self.services.bus.publish(BusEvent(kind, self.spec.call_id, self.spec.app_key, data))
 
     async def _wait_for_end(self) -> tuple[CallState, str]:
         """Until the far end hangs up, we are asked to stop, or media fails."""
@@ -309,6 +317,7 @@ class CallSession:
     def _note(self, kind: str, **details: Any) -> None:
         self.timeline.append({"at": utc_now().isoformat(), "event": kind, **details})
         log.info("call %s: %s %s", self.spec.call_id, kind, details)
+        self._publish("call.event", event=kind, **details)
 
     def sip_ladder(self) -> list[dict[str, str | float]]:
         """The call's SIP messages with wall-clock times (seconds since the epoch)."""
@@ -336,6 +345,7 @@ class CallSession:
         self.reason = reason
         self.history.append(StateChange(state, reason, utc_now()))
         log.info("call %s: %s (%s)", self.spec.call_id, state.value, reason)
+        self._publish("call.state", state=state.value, reason=reason)
 
     # -- reporting ------------------------------------------------------------------
 

@@ -222,6 +222,7 @@ class CallMedia:
             "jitterMs": round(receiver.stats.jitter_ms, 2),
             "levelDbfs": pipeline.level_dbfs if pipeline else -120.0,
             "framesEncoded": pipeline.encoder.encoded_packets if pipeline else 0,
+            "encodeSeconds": round(pipeline.encode_seconds, 4) if pipeline else 0.0,
             "bytesPublished": stream.bytes_sent,
             "messagesPublished": stream.messages_sent,
             "audioMessagesDropped": stream.dropped_messages,

@@ -7,6 +7,8 @@ so the published timeline advances with real time whatever RTP does.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import numpy.typing as npt
 
@@ -48,6 +50,7 @@ class MediaPipeline:
         self._pending_samples = 0
         self.level_dbfs = -120.0
         self.last_output_at = clock.start
+        self.encode_seconds = 0.0
 
     def tick(self, now: float) -> list[tuple[int, bytes]]:
         """Play out every frame due at ``now``; return FLV audio bodies ready to publish."""
@@ -66,7 +69,10 @@ class MediaPipeline:
         self._pending = [samples[whole:]]
         self._pending_samples = len(samples) - whole
         self.last_output_at = now
-        return self.encoder.encode(np.ascontiguousarray(samples[:whole]))
+        started = time.perf_counter()
+        output = self.encoder.encode(np.ascontiguousarray(samples[:whole]))
+        self.encode_seconds += time.perf_counter() - started
+        return output
 
     def flush(self) -> list[tuple[int, bytes]]:
         """At call end: encode what is pending (padded to whole frames) and drain the encoder."""

@@ -36,8 +36,15 @@ class BridgeDaemon:
     """``python -m bridge`` with a config written for this test run."""
 
     def __init__(
-        self, workdir: Path, rtp_timeout: float = 30, level: str = "debug", env: dict[str, str] | None = None
+        self,
+        workdir: Path,
+        rtp_timeout: float = 30,
+        level: str = "debug",
+        env: dict[str, str] | None = None,
+        token: str = "",
     ) -> None:
+        self.token = token
+        self.last_headers: dict[str, str] = {}
         self.dir = workdir / "bridge"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.rest_port = free_port()
@@ -66,7 +73,7 @@ class BridgeDaemon:
 
     def _answers(self) -> bool:
         try:
-            return self.request("GET", "/RESTCall/health")[0] == 200
+            return self.request("GET", "/RESTCall/health")[0] in (200, 401)
         except OSError:
             return False
 
@@ -74,15 +81,21 @@ class BridgeDaemon:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.rest_port}"
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            self.base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
+    def request(
+        self, method: str, path: str, body: Any = None, token: str | None = None, raw: bytes | None = None
+    ) -> tuple[int, Any]:
+        data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        token = self.token if token is None else token
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=5) as reply:
+                self.last_headers = dict(reply.headers)
                 return reply.status, json.loads(reply.read() or b"null")
         except urllib.error.HTTPError as exc:
+            self.last_headers = dict(exc.headers)
             return exc.code, json.loads(exc.read() or b"null")
 
     def call(self, call_id: str) -> dict[str, Any] | None:

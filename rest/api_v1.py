@@ -1,0 +1,78 @@
+"""The resource-oriented API under /api/v1."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bridge.model import CallState
+from bridge.session import CallSession
+from rest.common import MANAGER_KEY, admit, session_json
+from rest.errors import RequestError
+
+MAX_PAGE = 200
+
+
+def _session(request: web.Request) -> CallSession:
+    call_id = request.match_info["callId"]
+    session = request.app[MANAGER_KEY].find(call_id)
+    if session is None:
+        raise RequestError(404, "not_found", f"no call {call_id!r} is active or recently ended", "callId")
+    return session
+
+
+async def create_call(request: web.Request) -> web.Response:
+    session = await admit(request)
+    response = web.json_response(session_json(session), status=201)
+    response.headers["Location"] = f"/api/v1/calls/{session.spec.call_id}"
+    return response
+
+
+def _int_query(request: web.Request, name: str, default: int, maximum: int) -> int:
+    raw = request.query.get(name, str(default))
+    if not raw.isdigit() or not 0 <= int(raw) <= maximum:
+        raise RequestError(400, "invalid_field", f"{name} must be an integer from 0 to {maximum}", name)
+    return int(raw)
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    """Active and recently ended calls, newest first; ?state=&limit=&offset=."""
+    manager = request.app[MANAGER_KEY]
+    state = request.query.get("state")
+    if state is not None and state not in CallState.__members__:
+        raise RequestError(400, "invalid_field", f"state must be one of {', '.join(CallState.__members__)}", "state")
+    limit = _int_query(request, "limit", 50, MAX_PAGE)
+    offset = _int_query(request, "offset", 0, 10**9)
+    sessions = [*manager.sessions.values(), *reversed(manager.recent.values())]
+    sessions = [s for s in sessions if state is None or s.state.value == state]
+    page = sessions[offset : offset + limit]
+    return web.json_response(
+        {"calls": [session_json(s) for s in page], "total": len(sessions), "limit": limit, "offset": offset}
+    )
+
+
+async def get_call(request: web.Request) -> web.Response:
+    return web.json_response(session_json(_session(request)))
+
+
+async def hang_up(request: web.Request) -> web.Response:
+    session = _session(request)
+    if session.state.final:
+        raise RequestError(409, "conflict", "the call has already ended", "callId")
+    request.app[MANAGER_KEY].terminate(request.match_info["callId"])
+    return web.json_response(session_json(session), status=202)
+
+
+async def call_events(request: web.Request) -> web.Response:
+    session = _session(request)
+    view = session_json(session)
+    return web.json_response(
+        {key: view[key] for key in ("callId", "history", "streamHistory", "timeline", "sipLadder")}
+    )
+
+
+def add_api_v1_routes(app: web.Application) -> None:
+    app.router.add_post("/api/v1/calls", create_call)
+    app.router.add_get("/api/v1/calls", list_calls)
+    app.router.add_get("/api/v1/calls/{callId}", get_call)
+    app.router.add_delete("/api/v1/calls/{callId}", hang_up)
+    app.router.add_get("/api/v1/calls/{callId}/events", call_events)

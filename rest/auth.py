@@ -1,0 +1,113 @@
+"""Bearer-token authentication, scopes, per-token rate limits and CORS for the REST API.
+
+Tokens are configured as SHA-256 digests (the token itself is never stored) and
+compared in constant time. They are required on any listener that is not loopback
+(``auth.required = "auto"``), optional on loopback; a token that is presented must
+always be valid. ``read`` tokens may only GET.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bridge.config import AuthConfig, split_host_port
+from rest.errors import error_response
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OPEN_PATHS = ("/healthz", "/readyz")
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(slots=True)
+class Caller:
+    name: str
+    scope: str  # "read" or "full"
+
+
+class TokenBucket:
+    """``rate`` requests per second with bursts of ``burst`` (per caller)."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, now: float) -> float:
+        """0 if allowed, else the seconds to wait."""
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+        self._buckets[key] = (tokens - 1, now)
+        return 0.0
+
+
+class Authenticator:
+    def __init__(self, config: AuthConfig, listen: str) -> None:
+        self._tokens = [(t.sha256, Caller(t.name or f"token-{i + 1}", t.scope)) for i, t in enumerate(config.tokens)]
+        host = split_host_port(listen)[0]
+        loopback = host == "localhost" or _is_loopback(host)
+        self.required = config.required == "always" or (config.required == "auto" and not loopback)
+        self._limiter = TokenBucket(config.rate_per_second, config.burst)
+        self._cors = set(config.cors_origins)
+
+    def identify(self, header: str | None) -> Caller | None:
+        """The caller for an Authorization header value, or None if missing/invalid."""
+        if not header or not header.startswith("Bearer "):
+            return None
+        digest = hash_token(header[len("Bearer ") :].strip())
+        found: Caller | None = None
+        for stored, caller in self._tokens:  # every entry is compared: constant time over the set
+            if hmac.compare_digest(stored, digest):
+                found = caller
+        return found
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "OPTIONS" and self._cors:
+            return self._cors_headers(request, web.Response(status=204))
+        if request.path in OPEN_PATHS:
+            return await handler(request)
+        header = request.headers.get("Authorization")
+        caller = self.identify(header)
+        if caller is None and (header or self.required):
+            response = error_response(401, "unauthorized", "a valid bearer token is required (Authorization: Bearer …)")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="sip-rtmp-bridge"'
+            return response
+        caller = caller or Caller("anonymous", "full")
+        if caller.scope == "read" and request.method not in READ_METHODS:
+            return error_response(403, "forbidden", f"token {caller.name!r} is read-only")
+        wait = self._limiter.take(caller.name if caller.name != "anonymous" else str(request.remote), time.monotonic())
+        if wait:
+            response = error_response(429, "rate_limited", "too many requests; slow down")
+            response.headers["Retry-After"] = str(max(1, round(wait)))
+            return response
+        request["caller"] = caller
+        return self._cors_headers(request, await handler(request))
+
+    def _cors_headers(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin and origin in self._cors:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+            response.headers["Vary"] = "Origin"
+        return response
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,143 @@
+"""Prometheus metrics at /metrics, liveness at /healthz and readiness at /readyz.
+
+Counters of finished calls come from the event bus; everything about active calls is
+read from the sessions when scraped (no per-packet metric updates on the hot path).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from bridge.bus import EventBus
+from bridge.calls import CallManager
+from bridge.looplag import LoopLagMonitor
+from bridge.services import Services
+from rest.common import MANAGER_KEY
+
+LAG_KEY = web.AppKey("loop_lag", LoopLagMonitor)
+FINAL = {"FINISH", "FAILED", "BUSY"}
+
+
+class _LiveCollector(Collector):
+    """Gauges computed at scrape time from the active sessions and the loop monitor."""
+
+    def __init__(self, manager: CallManager, lag: LoopLagMonitor) -> None:
+        self._manager, self._lag = manager, lag
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        sessions = list(self._manager.sessions.values())
+        counters = [s.counters() for s in sessions]
+        yield GaugeMetricFamily("bridge_active_calls", "Calls not yet ended", value=len(sessions))
+        for key, name, help_text in [
+            ("packets", "bridge_rtp_packets", "RTP packets received by active calls"),
+            ("lost", "bridge_rtp_lost_packets", "RTP packets lost on active calls"),
+            ("bytesPublished", "bridge_rtmp_bytes", "Bytes sent to RTMP servers by active calls"),
+            ("reconnects", "bridge_rtmp_reconnects", "RTMP republishes after a drop, active calls"),
+            ("encodeSeconds", "bridge_encode_seconds", "CPU seconds spent encoding, active calls"),
+        ]:
+            yield GaugeMetricFamily(name, help_text, value=sum(c.get(key, 0) for c in counters))
+        jitter = max((c.get("jitterMs", 0.0) for c in counters), default=0.0)
+        yield GaugeMetricFamily(
+            "bridge_rtp_jitter_max_ms", "Largest interarrival jitter among active calls", value=jitter
+        )
+        lag = GaugeMetricFamily("bridge_event_loop_lag_ms", "Event-loop lag over the last minute", labels=["quantile"])
+        summary = self._lag.summary()
+        for quantile in ("p50", "p99", "max"):
+            lag.add_metric([quantile], summary[quantile])
+        yield lag
+
+
+class BridgeMetrics:
+    def __init__(self, manager: CallManager, lag: LoopLagMonitor, bus: EventBus) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        self.registry.register(_LiveCollector(manager, lag))
+        self.calls = Counter("bridge_calls", "Calls by final state", ["state"], registry=self.registry)
+        self.setup = Histogram(
+            "bridge_call_setup_seconds",
+            "From request to answer",
+            registry=self.registry,
+            buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60),
+        )
+        self._subscription = bus.subscribe(limit=10_000)
+        self._created: dict[str, datetime] = {}
+
+    async def run(self) -> None:
+        while True:
+            self._observe((await self._subscription.get()).to_json())
+
+    def _observe(self, event: dict[str, object]) -> None:
+        if event["type"] != "call.state":
+            return
+        call_id, state = str(event["callId"]), str(event["state"])
+        at = datetime.fromisoformat(str(event["timestamp"]))
+        if state == "PENDING":
+            self._created.setdefault(call_id, at)
+        elif state == "ESTABLISHED" and call_id in self._created:
+            self.setup.observe((at - self._created[call_id]).total_seconds())
+        if state in FINAL:
+            self.calls.labels(state=state).inc()
+            self._created.pop(call_id, None)
+
+
+METRICS_KEY = web.AppKey("metrics", BridgeMetrics)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS_KEY].registry)
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the SIP socket is bound, RTP ports are free and the encoder opens."""
+    services = request.app[MANAGER_KEY].services
+    problems = []
+    try:
+        services.sip.local_address  # noqa: B018
+    except (AssertionError, OSError):
+        problems.append("SIP socket not bound")
+    if services.ports.in_use >= services.ports.capacity:
+        problems.append("no free RTP port pair")
+    if not services.encoder_ready:
+        problems.append("encoder could not be opened")
+    status = 503 if problems else 200
+    return web.json_response({"ready": not problems, "problems": problems}, status=status)
+
+
+async def legacy_health(request: web.Request) -> web.Response:
+    manager = request.app[MANAGER_KEY]
+    return web.json_response(
+        {
+            "activeCalls": len(manager.sessions),
+            "rtpPortsInUse": manager.services.ports.in_use,
+            "eventLoopLagMs": request.app[LAG_KEY].summary(),
+        }
+    )
+
+
+def add_health_routes(app: web.Application, bridge_metrics: BridgeMetrics, lag: LoopLagMonitor) -> None:
+    app[METRICS_KEY] = bridge_metrics
+    app[LAG_KEY] = lag
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/RESTCall/health", legacy_health)
+
+
+async def check_encoder(services: Services) -> None:
+    """Open an encoder once at start-up, off the loop, so /readyz can say whether it works."""
+    with contextlib.suppress(Exception):
+        await asyncio.to_thread(services.new_encoder, services.default_output())
+        services.encoder_ready = True

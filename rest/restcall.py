@@ -1,0 +1,45 @@
+"""The original ``/RESTCall`` contract, unchanged for existing clients."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from rest.common import MANAGER_KEY, admit, read_json, session_json, validation_error
+from rest.errors import error_response
+from rest.models import TerminateRequest
+
+
+async def start_call(request: web.Request) -> web.Response:
+    return web.json_response(session_json(await admit(request)))
+
+
+async def terminate_call(request: web.Request) -> web.Response:
+    try:
+        body = TerminateRequest.model_validate(await read_json(request))
+    except ValidationError as exc:
+        return validation_error(exc).response
+    session = request.app[MANAGER_KEY].terminate(body.callId)
+    if session is None:
+        return error_response(404, "not_found", f"no active call {body.callId!r}", "callId")
+    return web.json_response(session_json(session))
+
+
+async def list_calls(request: web.Request) -> web.Response:
+    sessions = request.app[MANAGER_KEY].sessions.values()
+    return web.json_response({"calls": [session_json(s) for s in sessions]})
+
+
+async def get_call(request: web.Request) -> web.Response:
+    call_id = request.match_info["callId"]
+    session = request.app[MANAGER_KEY].find(call_id)
+    if session is None:
+        return error_response(404, "not_found", f"no call {call_id!r} is active or recently ended", "callId")
+    return web.json_response(session_json(session))
+
+
+def add_restcall_routes(app: web.Application) -> None:
+    app.router.add_post("/RESTCall/call", start_call)
+    app.router.add_post("/RESTCall/terminate", terminate_call)
+    app.router.add_get("/RESTCall/calls", list_calls)
+    app.router.add_get("/RESTCall/calls/{callId}", get_call)

@@ -1,0 +1,186 @@
+"""The operator surface through the real HTTP server: auth, /api/v1, errors, hardening, webhooks, SSE."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rest.auth import hash_token
+from tests.support.daemon import BridgeDaemon
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.webhook_receiver import WebhookReceiver
+
+pytestmark = pytest.mark.e2e
+FULL, READ, BURST = "full-token-0123456789", "read-token-0123456789", "burst-token-0123456789"
+SECRET = "hook-secret-0123456789"
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver(SECRET, fail_first=2)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api(workdir: Path, receiver: WebhookReceiver) -> Iterator[BridgeDaemon]:
+    tokens = [
+        {"sha256": hash_token(FULL), "scope": "full", "name": "ops"},
+        {"sha256": hash_token(READ), "scope": "read", "name": "dashboard"},
+        {"sha256": hash_token(BURST), "scope": "read", "name": "burst"},
+    ]
+    env = {
+        "BRIDGE_AUTH__REQUIRED": "always",
+        "BRIDGE_AUTH__TOKENS": json.dumps(tokens),
+        "BRIDGE_APPS__HOOKAPP": json.dumps({"url": receiver.url, "secret": SECRET}),
+        "BRIDGE_LIMITS__ALLOWED_RTMP_HOSTS": '["127.0.0.1"]',
+        "BRIDGE_LIMITS__MAX_BODY_BYTES": "4096",
+    }
+    bridge = BridgeDaemon(workdir / "api", env=env, token=FULL)
+    yield bridge
+    bridge.stop()
+
+
+def body(nginx: NginxRtmp, domain: Kamailio, account: SipAccount, call_id: str, **changes: Any) -> dict[str, Any]:
+    data = call_body(call_id, call_id.replace("-", ""), nginx, domain, account)
+    data["connection"]["appKey"] = "hookapp"
+    data.update(changes)
+    return data
+
+
+def test_auth_rules(api: BridgeDaemon) -> None:
+    status, reply = api.request("GET", "/api/v1/calls", token="")
+    assert status == 401 and reply["error"]["code"] == "unauthorized"
+    assert api.last_headers.get("WWW-Authenticate", "").startswith("Bearer")
+    assert api.request("GET", "/api/v1/calls", token="wrong")[0] == 401
+    assert api.request("GET", "/api/v1/calls", token=READ)[0] == 200
+    status, reply = api.request("POST", "/api/v1/calls", {}, token=READ)
+    assert status == 403 and "read-only" in reply["error"]["message"]
+    assert api.request("GET", "/healthz", token="")[0] == 200  # liveness needs no token
+
+
+def test_rate_limit_per_token(api: BridgeDaemon) -> None:
+    statuses = [api.request("GET", "/api/v1/calls", token=BURST)[0] for _ in range(60)]
+    assert statuses.count(200) >= 40 and 429 in statuses
+    assert int(api.last_headers["Retry-After"]) >= 1
+
+
+def test_errors_have_one_shape(api: BridgeDaemon) -> None:
+    for method, path, payload, status, field in [
+        ("GET", "/api/v1/calls/nope", None, 404, "callId"),
+        ("DELETE", "/api/v1/calls/nope", None, 404, "callId"),
+        ("GET", "/api/v1/calls?state=SLEEPING", None, 400, "state"),
+        ("GET", "/api/v1/calls?limit=5000", None, 400, "limit"),
+        ("GET", "/api/v1/nothing-here", None, 404, None),
+        ("POST", "/api/v1/calls", {"callId": "x"}, 400, "callee"),
+    ]:
+        got, reply = api.request(method, path, payload)
+        assert got == status, (path, reply)
+        assert set(reply["error"]) == {"code", "message", "field"} and reply["error"]["field"] == field
+
+
+def test_hardening_rejects_before_anything_is_sent(
+    api: BridgeDaemon, nginx: NginxRtmp, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    invites_before = sip_domain.log().count("REQ INVITE")
+    cases = [
+        (body(nginx, sip_domain, account, "inj-1", callee="uas\r\nVia: SIP/2.0/UDP evil"), "callee"),
+        (body(nginx, sip_domain, account, "inj-2", callee="sip:uas@127.0.0.1?Route=%3Csip:evil%3E"), "callee"),
+        (body(nginx, sip_domain, account, "inj-3", callee="uas>;x=<sip:evil"), "callee"),
+        (body(nginx, sip_domain, account, "inj-4", rtmpUrl="rtmp://10.0.0.1/live"), "rtmpUrl"),
+        (body(nginx, sip_domain, account, "inj-5", rtmpUrl="file:///etc/passwd"), "rtmpUrl"),
+    ]
+    app_case = body(nginx, sip_domain, account, "inj-6")
+    app_case["connection"]["appKey"] = "unknown-app"
+    cases.append((app_case, "connection.appKey"))
+    login_case = body(nginx, sip_domain, account, "inj-7")
+    login_case["connection"]["sipLogin"] = "bridge\x00admin"
+    cases.append((login_case, "connection.sipLogin"))
+    for payload, field in cases:
+        status, reply = api.request("POST", "/api/v1/calls", payload)
+        assert status == 400 and reply["error"]["field"] == field, (field, reply)
+    status, reply = api.request("POST", "/api/v1/calls", raw=b'{"callId": "' + b"x" * 8000 + b'"}')
+    assert status == 413 and reply["error"]["code"] == "body_too_large"
+    time.sleep(0.3)
+    assert sip_domain.log().count("REQ INVITE") == invites_before  # nothing reached the wire
+
+
+def read_sse(api: BridgeDaemon, path: str, until: str, seconds: float, out: list[dict[str, Any]]) -> None:
+    req = urllib.request.Request(api.base_url + path, headers={"Authorization": f"Bearer {READ}"})
+    deadline = time.monotonic() + seconds
+    with urllib.request.urlopen(req, timeout=seconds) as stream:
+        for line in stream:
+            if line.startswith(b"data: "):
+                out.append(json.loads(line[6:]))
+                if until in json.dumps(out[-1]) or time.monotonic() > deadline:
+                    return
+
+
+def test_call_lifecycle_with_webhooks_and_live_events(
+    api: BridgeDaemon,
+    nginx: NginxRtmp,
+    far_end: Baresip,
+    sip_domain: Kamailio,
+    account: SipAccount,
+    receiver: WebhookReceiver,
+) -> None:
+    seen: list[dict[str, Any]] = []
+    reader = threading.Thread(target=read_sse, args=(api, "/api/v1/events?callId=v1-call", "ESTABLISHED", 15, seen))
+    reader.start()
+    time.sleep(0.3)
+    status, created = api.request("POST", "/api/v1/calls", body(nginx, sip_domain, account, "v1-call"))
+    assert status == 201 and api.last_headers["Location"] == "/api/v1/calls/v1-call"
+    assert created["state"] in ("PENDING", "TRYING") and account.password not in json.dumps(created)
+    api.wait_state("v1-call", {"ESTABLISHED"})
+    reader.join(15)
+    assert any(e["type"] == "call.state" and e["state"] == "ESTABLISHED" for e in seen)
+    assert all(e["callId"] == "v1-call" for e in seen)
+
+    status, page = api.request("GET", "/api/v1/calls?state=ESTABLISHED&limit=1")
+    assert status == 200 and page["total"] >= 1 and [c["callId"] for c in page["calls"]] == ["v1-call"]
+    status, events = api.request("GET", "/api/v1/calls/v1-call/events")
+    assert status == 200 and any(e["message"].startswith("INVITE") for e in events["sipLadder"])
+    status, _ = api.request("DELETE", "/api/v1/calls/v1-call")
+    assert status == 202
+    api.wait_gone("v1-call")
+    assert api.request("DELETE", "/api/v1/calls/v1-call")[0] == 409
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(e.get("state") == "FINISH" for e in receiver.events):
+        time.sleep(0.1)
+    states = [e["state"] for e in receiver.events if e["type"] == "call.state" and e["callId"] == "v1-call"]
+    print(f"\nwebhooks: {receiver.attempts} attempts, {len(receiver.events)} delivered, states {states}")
+    assert states[0] == "PENDING" and "ESTABLISHED" in states and states[-1] == "FINISH"
+    ids = [e["id"] for e in receiver.events if e["callId"] == "v1-call"]
+    assert ids == sorted(ids)  # in order per call, also across the two failed first attempts
+    assert receiver.attempts >= len(receiver.events) + 2 and receiver.bad_signatures == 0
+    assert {"id", "type", "callId", "appKey", "state", "reason", "timestamp", "counters"} <= set(receiver.events[-1])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT.*", receiver.events[-1]["timestamp"])
+
+
+def test_metrics_and_health(api: BridgeDaemon) -> None:
+    status, ready = api.request("GET", "/readyz", token="")
+    assert status == 200 and ready == {"ready": True, "problems": []}
+    req = urllib.request.Request(api.base_url + "/metrics", headers={"Authorization": f"Bearer {READ}"})
+    with urllib.request.urlopen(req, timeout=5) as reply:
+        text = reply.read().decode()
+    values = dict(re.findall(r"^([a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$", text, re.M))
+    for name in (
+        "bridge_active_calls",
+        "bridge_rtp_packets",
+        "bridge_rtmp_bytes",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        'bridge_event_loop_lag_ms{quantile="p99"}',
+    ):
+        assert name in values, name
+    assert float(values['bridge_calls_total{state="FINISH"}']) >= 1  # the lifecycle test's call
+    assert float(values["bridge_call_setup_seconds_count"]) >= 1
