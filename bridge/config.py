@@ -160,8 +160,8 @@ class TokenConfig(_Section):
 class AuthConfig(_Section):
     tokens: list[TokenConfig] = Field(default_factory=list)
     required: Literal["auto", "always", "never"] = "auto"  # auto: required unless REST listens on loopback
-    rate_per_second: float = Field(20.0, gt=0)
-    burst: int = Field(40, ge=1)
+    rate_per_second: float = Field(50.0, gt=0)
+    burst: int = Field(100, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
 
 

@@ -88,7 +88,7 @@ class Authenticator:
         caller = caller or Caller("anonymous", "full")
         if caller.scope == "read" and request.method not in READ_METHODS:
             return error_response(403, "forbidden", f"token {caller.name!r} is read-only")
-        wait = self._limiter.take(caller.name if caller.name != "anonymous" else str(request.remote), time.monotonic())
+        wait = self._limiter.take(caller.name, time.monotonic()) if caller.name != "anonymous" else 0.0
         if wait:
             response = error_response(429, "rate_limited", "too many requests; slow down")
             response.headers["Retry-After"] = str(max(1, round(wait)))
