@@ -35,6 +35,9 @@ class Caller:
     scope: str  # "read" or "full"
 
 
+CALLER_KEY = web.RequestKey("caller", Caller)
+
+
 class TokenBucket:
     """``rate`` requests per second with bursts of ``burst`` (per caller)."""
 
@@ -93,7 +96,7 @@ class Authenticator:
             response = error_response(429, "rate_limited", "too many requests; slow down")
             response.headers["Retry-After"] = str(max(1, round(wait)))
             return response
-        request["caller"] = caller
+        request[CALLER_KEY] = caller
         return self._cors_headers(request, await handler(request))
 
     def _cors_headers(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
