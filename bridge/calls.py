@@ -53,6 +53,8 @@ class CallManager:
         self.sessions[spec.call_id] = session
         self._streams[stream_key] = spec.call_id
         self._tasks[spec.call_id] = self._group.create_task(self._run(session, stream_key))
+        if self.services.history is not None:
+            self.services.history.started(session.snapshot())
         return session
 
     def find(self, call_id: str) -> CallSession | None:
@@ -85,6 +87,8 @@ class CallManager:
             self._tasks.pop(call_id, None)
             self.recent[call_id] = session
             self.recent.move_to_end(call_id)
+            if self.services.history is not None:
+                self.services.history.ended(session.snapshot())
             while len(self.recent) > RECENT_CALLS_KEPT:
                 self.recent.popitem(last=False)
             log.info("call %s removed (%s: %s)", call_id, session.state.value, session.reason)

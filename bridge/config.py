@@ -185,8 +185,13 @@ class LimitsConfig(_Section):
 
 
 class HistoryConfig(_Section):
-    path: str = "sip-rtmp-bridge-history.sqlite3"
+    path: str = ""  # "" = history.sqlite3 in $STATE_DIRECTORY (systemd), else in the working directory
     retention_days: float = Field(30.0, gt=0)
+
+    def resolved_path(self) -> Path:
+        if self.path:
+            return Path(self.path)
+        return Path(os.environ.get("STATE_DIRECTORY", ".")) / "history.sqlite3"
 
 
 class BridgeConfig(_Section):

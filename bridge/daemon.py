@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bridge.calls import CallManager
 from bridge.config import BridgeConfig, split_host_port
+from bridge.history import HistoryStore
 from bridge.looplag import LoopLagMonitor
 from bridge.services import Services
 from bridge.sip.agent import SipAgent
@@ -39,6 +40,14 @@ async def serve(config: BridgeConfig) -> None:
     resolver = SipResolver(config.sip.dns_server_addresses)
     rtmp_tls = tls_client_context(config.rtmp.tls_ca_file, config.rtmp.tls_verify, "rtmp")
     services = Services(config, sip, PortAllocator(*config.rtp.ports), timers, resolver, rtmp_tls)
+    services.history = await asyncio.to_thread(
+        HistoryStore, config.history.resolved_path(), config.history.retention_days
+    )
+    if services.history.recovered:
+        log.warning(
+            "%d call(s) were active when the bridge stopped; marked FAILED (bridge restarted)",
+            services.history.recovered,
+        )
     try:
         async with asyncio.TaskGroup() as group:
             manager = CallManager(services, group)
@@ -61,6 +70,8 @@ async def serve(config: BridgeConfig) -> None:
             metrics_task.cancel()
     finally:
         sip.close()
+        if services.history is not None:
+            await asyncio.to_thread(services.history.close)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from bridge.bus import EventBus
 from bridge.config import BridgeConfig, split_host_port
+from bridge.history import HistoryStore
 from bridge.media.encoder import AacEncoder, AacSettings, AudioEncoder, PcmuFlvEncoder
 from bridge.model import OutputSpec
 from bridge.sip.addressing import Destination, Transport
@@ -27,6 +28,7 @@ class Services:
     rtmp_tls: ssl.SSLContext | None = None
     bus: EventBus = field(default_factory=EventBus)
     encoder_ready: bool = False
+    history: HistoryStore | None = None
 
     @property
     def rtp_bind_host(self) -> str:

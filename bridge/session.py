@@ -346,8 +346,34 @@ class CallSession:
         self.history.append(StateChange(state, reason, utc_now()))
         log.info("call %s: %s (%s)", self.spec.call_id, state.value, reason)
         self._publish("call.state", state=state.value, reason=reason)
+        if self.services.history is not None:
+            self.services.history.state_changed(self.spec.call_id, state.value, reason)
 
     # -- reporting ------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The public view of the call (API, webhooks, history): no password, no RTMP tokens."""
+        spec = self.spec
+        return {
+            "callId": spec.call_id,
+            "callee": spec.callee,
+            "sipDomain": spec.sip_domain,
+            "sipCallId": self.sip_call_id,
+            "appKey": spec.app_key,
+            "hasAudio": spec.has_audio,
+            "hasVideo": spec.has_video,
+            "rtmpTarget": self.target.public_url(),
+            "active": not self.state.final,
+            "state": self.state.value,
+            "streamState": self.stream_state.value,
+            "streamHistory": self.stream_history,
+            "reason": self.reason,
+            "createdAt": self.created_at.isoformat(),
+            "history": [change.to_json() for change in self.history],
+            "timeline": self.timeline,
+            "sipLadder": self.sip_ladder(),
+            "counters": self.counters(),
+        }
 
     def counters(self) -> dict[str, Any]:
         """Live per-call statistics (empty until media starts)."""

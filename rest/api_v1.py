@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import datetime
+
 from aiohttp import web
 
 from bridge.model import CallState
@@ -51,7 +54,38 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 async def get_call(request: web.Request) -> web.Response:
-    return web.json_response(session_json(_session(request)))
+    """An active or recent call, else the stored history (e.g. after a restart)."""
+    session = request.app[MANAGER_KEY].find(request.match_info["callId"])
+    if session is not None:
+        return web.json_response(session_json(session))
+    return web.json_response(await _from_history(request))
+
+
+async def _from_history(request: web.Request) -> dict[str, object]:
+    call_id = request.match_info["callId"]
+    history = request.app[MANAGER_KEY].services.history
+    view = await asyncio.to_thread(history.find, call_id) if history is not None else None
+    if view is None:
+        raise RequestError(404, "not_found", f"no call {call_id!r} is active or in the history", "callId")
+    return view
+
+
+async def search_history(request: web.Request) -> web.Response:
+    """Stored calls, newest first: ?state=&since=<ISO time>&limit=&offset=."""
+    history = request.app[MANAGER_KEY].services.history
+    if history is None:
+        raise RequestError(503, "unavailable", "the history store is not open")
+    state, since = request.query.get("state"), request.query.get("since")
+    if state is not None and state not in CallState.__members__:
+        raise RequestError(400, "invalid_field", f"state must be one of {', '.join(CallState.__members__)}", "state")
+    if since is not None:
+        try:
+            datetime.fromisoformat(since)
+        except ValueError:
+            raise RequestError(400, "invalid_field", "since must be an ISO 8601 time", "since") from None
+    limit, offset = _int_query(request, "limit", 50, MAX_PAGE), _int_query(request, "offset", 0, 10**9)
+    total, calls = await asyncio.to_thread(history.search, state, since, limit, offset)
+    return web.json_response({"calls": calls, "total": total, "limit": limit, "offset": offset})
 
 
 async def hang_up(request: web.Request) -> web.Response:
@@ -76,3 +110,4 @@ def add_api_v1_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/calls/{callId}", get_call)
     app.router.add_delete("/api/v1/calls/{callId}", hang_up)
     app.router.add_get("/api/v1/calls/{callId}/events", call_events)
+    app.router.add_get("/api/v1/history", search_history)

@@ -89,27 +89,7 @@ def _output(body: CallRequest) -> OutputSpec | None:
 
 def session_json(session: CallSession) -> dict[str, Any]:
     """The public view of a session: never the password, never RTMP tokens."""
-    spec = session.spec
-    return {
-        "callId": spec.call_id,
-        "callee": spec.callee,
-        "sipDomain": spec.sip_domain,
-        "sipCallId": session.sip_call_id,
-        "appKey": spec.app_key,
-        "hasAudio": spec.has_audio,
-        "hasVideo": spec.has_video,
-        "rtmpTarget": session.target.public_url(),
-        "active": not session.state.final,
-        "state": session.state.value,
-        "streamState": session.stream_state.value,
-        "streamHistory": session.stream_history,
-        "reason": session.reason,
-        "createdAt": session.created_at.isoformat(),
-        "history": [change.to_json() for change in session.history],
-        "timeline": session.timeline,
-        "sipLadder": session.sip_ladder(),
-        "counters": session.counters(),
-    }
+    return session.snapshot()
 
 
 async def admit(request: web.Request) -> CallSession:

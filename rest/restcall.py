@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -33,9 +35,13 @@ async def list_calls(request: web.Request) -> web.Response:
 async def get_call(request: web.Request) -> web.Response:
     call_id = request.match_info["callId"]
     session = request.app[MANAGER_KEY].find(call_id)
-    if session is None:
-        return error_response(404, "not_found", f"no call {call_id!r} is active or recently ended", "callId")
-    return web.json_response(session_json(session))
+    if session is not None:
+        return web.json_response(session_json(session))
+    history = request.app[MANAGER_KEY].services.history
+    view = await asyncio.to_thread(history.find, call_id) if history is not None else None
+    if view is None:
+        return error_response(404, "not_found", f"no call {call_id!r} is active or in the history", "callId")
+    return web.json_response(view)
 
 
 def add_restcall_routes(app: web.Application) -> None:

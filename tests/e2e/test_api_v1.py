@@ -184,3 +184,28 @@ def test_metrics_and_health(api: BridgeDaemon) -> None:
         assert name in values, name
     assert float(values['bridge_calls_total{state="FINISH"}']) >= 1  # the lifecycle test's call
     assert float(values["bridge_call_setup_seconds_count"]) >= 1
+
+
+def test_history_survives_kill_9_and_marks_the_call_failed(
+    workdir: Path, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    bridge = BridgeDaemon(workdir / "killed")
+    try:
+        status, _ = bridge.request(
+            "POST", "/api/v1/calls", call_body("doomed-1", "doomed1", nginx, sip_domain, account)
+        )
+        assert status == 201
+        bridge.wait_state("doomed-1", {"ESTABLISHED"})
+        time.sleep(0.3)  # the writer thread stores the state change
+        bridge.kill()
+        bridge.start()
+        status, call = bridge.request("GET", "/api/v1/calls/doomed-1")
+        assert status == 200 and call["state"] == "FAILED" and call["reason"] == "bridge restarted"
+        status, legacy = bridge.request("GET", "/RESTCall/calls/doomed-1")
+        assert status == 200 and legacy["state"] == "FAILED"
+        status, found = bridge.request("GET", "/api/v1/history?state=FAILED")
+        assert status == 200 and any(c["callId"] == "doomed-1" for c in found["calls"])
+        assert "marked FAILED (bridge restarted)" in bridge.log()
+    finally:
+        bridge.stop()
+        far_end.hangup()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 import urllib.error
@@ -29,6 +30,9 @@ timeout = {rtp_timeout}
 
 [log]
 level = "{level}"
+
+[history]
+path = "{history}"
 """
 
 
@@ -59,17 +63,28 @@ class BridgeDaemon:
                 rtp_last=last,
                 rtp_timeout=rtp_timeout,
                 level=level,
+                history=self.dir / "history.sqlite3",
             )
         )
-        full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        self._env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        self._starts = 0
+        self.start()
+
+    def start(self) -> None:
+        self._starts += 1
         self.process = PeerProcess(
             "sip-rtmp-bridge",
             [sys.executable, "-m", "bridge", "--config", str(self.config_path)],
-            self.dir / "daemon.log",
-            env=full_env,
+            self.dir / f"daemon{'' if self._starts == 1 else self._starts}.log",
+            env=self._env,
             cwd=Path(__file__).resolve().parents[2],
         )
         self.process.wait_for(self._answers, timeout=20, what="REST API")
+
+    def kill(self) -> None:
+        """SIGKILL: an unclean stop, nothing is flushed or hung up."""
+        self.process.signal(signal.SIGKILL)
+        self.process.proc.wait(5)
 
     def _answers(self) -> bool:
         try:

@@ -1,0 +1,154 @@
+"""Call history in an embedded SQLite database that survives restarts.
+
+Every call is stored when it starts, updated on each state change and completed
+with its final view (parameters without secrets, timeline, SIP ladder, final stats)
+when it ends. All database work happens on one writer thread fed by a queue: the
+event loop never waits for the disk. After an unclean stop, calls still marked
+active are closed as FAILED "bridge restarted" at the next start.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    app_key TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    ended_at TEXT,
+    state TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    view TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_by_call_id ON calls (call_id, id);
+CREATE INDEX IF NOT EXISTS calls_by_created ON calls (created_at);
+"""
+FINAL_STATES = ("FINISH", "FAILED", "BUSY")
+RESTARTED = "bridge restarted"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+class HistoryStore:
+    """The writer thread owns the connection; readers use their own short-lived connections."""
+
+    def __init__(self, path: Path, retention_days: float) -> None:
+        self.path = path
+        self._jobs: queue.Queue[Callable[[sqlite3.Connection], None] | None] = queue.Queue()
+        self._retention = retention_days
+        self._rows: dict[str, int] = {}  # active call_id -> row id
+        self.recovered = 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path) as db:
+            db.executescript(SCHEMA)
+            self.recovered = self._recover(db)
+            self._expire(db)
+        self._thread = threading.Thread(target=self._work, name="history-writer", daemon=True)
+        self._thread.start()
+
+    # -- writes (queued) ----------------------------------------------------------------
+
+    def started(self, view: dict[str, Any]) -> None:
+        call_id = view["callId"]
+
+        def insert(db: sqlite3.Connection) -> None:
+            cursor = db.execute(
+                "INSERT INTO calls (call_id, app_key, created_at, state, reason, view) VALUES (?, ?, ?, ?, ?, ?)",
+                (call_id, view["appKey"], view["createdAt"], view["state"], view["reason"], json.dumps(view)),
+            )
+            self._rows[call_id] = int(cursor.lastrowid or 0)
+
+        self._jobs.put(insert)
+
+    def state_changed(self, call_id: str, state: str, reason: str) -> None:
+        def update(db: sqlite3.Connection) -> None:
+            row = self._rows.get(call_id)
+            if row is not None:
+                db.execute("UPDATE calls SET state = ?, reason = ? WHERE id = ?", (state, reason, row))
+
+        self._jobs.put(update)
+
+    def ended(self, view: dict[str, Any]) -> None:
+        call_id = view["callId"]
+
+        def finish(db: sqlite3.Connection) -> None:
+            row = self._rows.pop(call_id, None)
+            if row is not None:
+                db.execute(
+                    "UPDATE calls SET state = ?, reason = ?, ended_at = ?, view = ? WHERE id = ?",
+                    (view["state"], view["reason"], _now(), json.dumps(view), row),
+                )
+
+        self._jobs.put(finish)
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout)
+
+    def _work(self) -> None:
+        db = sqlite3.connect(self.path)
+        try:
+            while (job := self._jobs.get()) is not None:
+                with db:
+                    job(db)
+        finally:
+            db.close()
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    def _recover(self, db: sqlite3.Connection) -> int:
+        """Calls left active by an unclean stop end as FAILED 'bridge restarted'."""
+        placeholders = ",".join("?" * len(FINAL_STATES))
+        rows = db.execute(f"SELECT id, view FROM calls WHERE state NOT IN ({placeholders})", FINAL_STATES).fetchall()
+        for row_id, text in rows:
+            view = json.loads(text)
+            view.update(state="FAILED", reason=RESTARTED, active=False)
+            db.execute(
+                "UPDATE calls SET state = 'FAILED', reason = ?, ended_at = ?, view = ? WHERE id = ?",
+                (RESTARTED, _now(), json.dumps(view), row_id),
+            )
+        return len(rows)
+
+    def _expire(self, db: sqlite3.Connection) -> None:
+        cutoff = (datetime.now(UTC) - timedelta(days=self._retention)).isoformat()
+        db.execute("DELETE FROM calls WHERE created_at < ?", (cutoff,))
+
+    # -- reads (run them off the loop: asyncio.to_thread) ----------------------------------
+
+    def find(self, call_id: str) -> dict[str, Any] | None:
+        with sqlite3.connect(self.path, timeout=5) as db:
+            row = db.execute("SELECT view FROM calls WHERE call_id = ? ORDER BY id DESC LIMIT 1", (call_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def search(self, state: str | None, since: str | None, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+        where, args = ["1 = 1"], []
+        if state:
+            where.append("state = ?")
+            args.append(state)
+        if since:
+            where.append("created_at >= ?")
+            args.append(since)
+        clause = " AND ".join(where)
+        with sqlite3.connect(self.path, timeout=5) as db:
+            total = db.execute(f"SELECT COUNT(*) FROM calls WHERE {clause}", args).fetchone()[0]
+            rows = db.execute(
+                f"SELECT view FROM calls WHERE {clause} ORDER BY id DESC LIMIT ? OFFSET ?", [*args, limit, offset]
+            ).fetchall()
+        return int(total), [json.loads(row[0]) for row in rows]
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Block (in a thread) until every queued write is done — for tests and shutdown."""
+        done = threading.Event()
+        self._jobs.put(lambda db: done.set())
+        done.wait(timeout)
