@@ -13,6 +13,7 @@ from rest.auth import Authenticator
 from rest.common import MANAGER_KEY
 from rest.errors import errors_middleware
 from rest.events import add_event_routes
+from rest.openapi import add_openapi_routes
 from rest.restcall import add_restcall_routes
 
 
@@ -26,4 +27,5 @@ def create_app(manager: CallManager) -> web.Application:
     add_restcall_routes(app)
     add_api_v1_routes(app)
     add_event_routes(app)
+    add_openapi_routes(app)
     return app

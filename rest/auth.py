@@ -21,7 +21,7 @@ from bridge.config import AuthConfig, split_host_port
 from rest.errors import error_response
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-OPEN_PATHS = ("/healthz", "/readyz")
+OPEN_PATHS = ("/healthz", "/readyz", "/api/v1/openapi.json", "/api/v1/docs")
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 

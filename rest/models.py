@@ -61,3 +61,73 @@ class CallRequest(_Model):
 
 class TerminateRequest(_Model):
     callId: RequiredText
+
+
+# -- response bodies (documented in the OpenAPI document) ---------------------------------
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorDetail(_Open):
+    code: str
+    message: str
+    field: str | None
+
+
+class ErrorBody(_Open):
+    error: ErrorDetail
+
+
+class StateChangeView(_Open):
+    state: str
+    reason: str
+    at: str
+
+
+class LadderEntryView(_Open):
+    at: float
+    direction: str
+    message: str
+    cseq: str
+
+
+class CallView(_Open):
+    """A call as the API shows it: never the password, never RTMP tokens."""
+
+    callId: str
+    callee: str
+    sipDomain: str
+    appKey: str
+    state: str
+    reason: str
+    streamState: str
+    active: bool
+    rtmpTarget: str
+    createdAt: str
+    history: list[StateChangeView]
+    streamHistory: list[StateChangeView]
+    timeline: list[dict[str, object]]
+    sipLadder: list[LadderEntryView]
+    counters: dict[str, object]
+
+
+class CallPage(_Open):
+    calls: list[CallView]
+    total: int
+    limit: int
+    offset: int
+
+
+class CallEvents(_Open):
+    callId: str
+    history: list[StateChangeView]
+    streamHistory: list[StateChangeView]
+    timeline: list[dict[str, object]]
+    sipLadder: list[LadderEntryView]
+
+
+class Readiness(_Open):
+    ready: bool
+    problems: list[str]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -209,3 +211,36 @@ def test_history_survives_kill_9_and_marks_the_call_failed(
     finally:
         bridge.stop()
         far_end.hangup()
+
+
+def test_openapi_document_and_schemathesis(api: BridgeDaemon) -> None:
+    status, document = api.request("GET", "/api/v1/openapi.json", token="")
+    assert status == 200 and document["openapi"] == "3.1.0"
+    assert {"CallRequest", "CallView", "ErrorBody"} <= set(document["components"]["schemas"])
+    with urllib.request.urlopen(api.base_url + "/api/v1/docs", timeout=5) as reply:
+        page = reply.read().decode()
+    assert "<table>" in page and "/api/v1/calls/{callId}" in page and "<script src" not in page
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            f"{api.base_url}/api/v1/openapi.json",
+            "-H",
+            f"Authorization: Bearer {FULL}",
+            "--max-examples",
+            "15",
+            "--exclude-path",
+            "/api/v1/events",
+            "--checks",
+            "not_a_server_error,response_schema_conformance,status_code_conformance",
+            "--workers",
+            "1",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    tail = result.stdout[-3000:]
+    print("\n" + tail)
+    assert result.returncode == 0, tail

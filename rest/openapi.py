@@ -1,0 +1,198 @@
+"""The OpenAPI 3.1 document of /api/v1, generated from the pydantic models, and a reference page."""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from bridge import __version__
+from rest.models import CallEvents, CallPage, CallRequest, CallView, ErrorBody, Readiness
+
+_REF = "#/components/schemas/{model}"
+_ERRORS = {
+    "400": "invalid input (the error names the field)",
+    "401": "missing or invalid bearer token",
+    "403": "read-only token",
+    "404": "no such call",
+    "409": "conflict",
+    "413": "body too large",
+    "429": "rate limited (Retry-After)",
+    "503": "at capacity (Retry-After)",
+}
+
+
+def _schemas() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    models: list[type[BaseModel]] = [CallRequest, CallView, CallPage, CallEvents, ErrorBody, Readiness]
+    for model in models:
+        schema = model.model_json_schema(ref_template=_REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
+
+
+def _json(model: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": _REF.format(model=model)}}}}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {code: _json("ErrorBody", _ERRORS[code]) for code in codes}
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+
+
+_CALL_ID = {"name": "callId", "in": "path", "required": True, "schema": {"type": "string"}}
+_PAGING = [
+    _query("limit", {"type": "integer", "minimum": 0, "maximum": 200, "default": 50}, "page size"),
+    _query("offset", {"type": "integer", "minimum": 0, "default": 0}, "rows to skip"),
+]
+_STATE = _query(
+    "state",
+    {
+        "type": "string",
+        "enum": ["PENDING", "TRYING", "RING", "SESSION_PROGRESS", "ESTABLISHED", "HOLD", "FINISH", "FAILED", "BUSY"],
+    },
+    "only calls in this state",
+)
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/api/v1/calls": {
+            "post": {
+                "summary": "Place a call and publish it",
+                "operationId": "createCall",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": _REF.format(model="CallRequest")}}},
+                },
+                "responses": {
+                    "201": _json("CallView", "the call, starting"),
+                    **_errors("400", "401", "403", "409", "413", "429", "503"),
+                },
+            },
+            "get": {
+                "summary": "Active and recent calls",
+                "operationId": "listCalls",
+                "parameters": [_STATE, *_PAGING],
+                "responses": {"200": _json("CallPage", "a page of calls"), **_errors("400", "401", "429")},
+            },
+        },
+        "/api/v1/calls/{callId}": {
+            "get": {
+                "summary": "One call (active, recent or from the history)",
+                "operationId": "getCall",
+                "parameters": [_CALL_ID],
+                "responses": {"200": _json("CallView", "the call"), **_errors("401", "404", "429")},
+            },
+            "delete": {
+                "summary": "Hang up",
+                "operationId": "hangUp",
+                "parameters": [_CALL_ID],
+                "responses": {"202": _json("CallView", "hanging up"), **_errors("401", "403", "404", "409", "429")},
+            },
+        },
+        "/api/v1/calls/{callId}/events": {
+            "get": {
+                "summary": "The call's timeline and SIP ladder",
+                "operationId": "callEvents",
+                "parameters": [_CALL_ID],
+                "responses": {"200": _json("CallEvents", "timeline"), **_errors("401", "404", "429")},
+            },
+        },
+        "/api/v1/history": {
+            "get": {
+                "summary": "Stored calls, newest first",
+                "operationId": "history",
+                "parameters": [
+                    _STATE,
+                    _query("since", {"type": "string", "format": "date-time"}, "created at or after"),
+                    *_PAGING,
+                ],
+                "responses": {"200": _json("CallPage", "a page of stored calls"), **_errors("400", "401", "429")},
+            },
+        },
+        "/api/v1/events": {
+            "get": {
+                "summary": "Live events (Server-Sent Events)",
+                "operationId": "events",
+                "parameters": [_query("callId", {"type": "string"}, "only this call's events")],
+                "responses": {
+                    "200": {
+                        "description": "text/event-stream of call.state, stream.state and call.event",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    }
+                },
+            },
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness",
+                "operationId": "readyz",
+                "security": [],
+                "responses": {"200": _json("Readiness", "ready"), "503": _json("Readiness", "not ready")},
+            }
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "sip-rtmp-bridge",
+            "version": __version__,
+            "description": "Place SIP calls and publish their audio as RTMP streams.",
+        },
+        "paths": _paths(),
+        "components": {"schemas": _schemas(), "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+    }
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    return web.json_response(document())
+
+
+async def reference_page(request: web.Request) -> web.Response:
+    """A self-contained HTML reference (no external assets: it works on an isolated host)."""
+    doc = document()
+    rows = []
+    for path, operations in doc["paths"].items():
+        for method, op in operations.items():
+            params = ", ".join(p["name"] for p in op.get("parameters", []))
+            codes = ", ".join(op["responses"])
+            rows.append(
+                f"<tr><td><code>{method.upper()}</code></td><td><code>{html.escape(path)}</code></td>"
+                f"<td>{html.escape(op['summary'])}</td><td>{html.escape(params)}</td><td>{codes}</td></tr>"
+            )
+    schemas = "".join(
+        f"<h3 id='{name}'>{name}</h3><pre>{html.escape(_pretty(schema))}</pre>"
+        for name, schema in doc["components"]["schemas"].items()
+    )
+    page = (
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>sip-rtmp-bridge API</title>"
+        "<style>body{font-family:sans-serif;max-width:70em;margin:auto;padding:1em}td,th{padding:.3em .6em;"
+        "border-bottom:1px solid #ccc;text-align:left}pre{background:#f4f4f4;padding:.6em;overflow:auto}</style>"
+        f"</head><body><h1>sip-rtmp-bridge API {doc['info']['version']}</h1>"
+        '<p>Authorization: <code>Bearer &lt;token&gt;</code>. Errors: <code>{"error": {"code", "message", '
+        "\"field\"}}</code>. Machine-readable: <a href='/api/v1/openapi.json'>openapi.json</a>.</p>"
+        "<table><tr><th>method</th><th>path</th><th>what</th><th>parameters</th><th>responses</th></tr>"
+        f"{''.join(rows)}</table><h2>Schemas</h2>{schemas}</body></html>"
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
+def _pretty(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2)
+
+
+def add_openapi_routes(app: web.Application) -> None:
+    app.router.add_get("/api/v1/openapi.json", openapi_json)
+    app.router.add_get("/api/v1/docs", reference_page)
