@@ -1,4 +1,4 @@
-"""Command line: ``sip-rtmp-bridge [serve] --config FILE``."""
+"""Command line: ``sip-rtmp-bridge [serve] --config FILE``, ``check-config``, and API client commands."""
 
 from __future__ import annotations
 
@@ -9,20 +9,30 @@ import sys
 from pathlib import Path
 
 from bridge import __version__
+from bridge.client_cli import add_client_commands, run_client
 from bridge.config import ConfigError, load_config
 from bridge.daemon import serve
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sip-rtmp-bridge", description=__doc__)
-    parser.add_argument("action", nargs="?", default="serve", choices=["serve", "check-config"])
-    parser.add_argument("--config", type=Path, default=None, help="TOML config file")
+    # --config and --url work before or after the command (suppressed defaults do not overwrite).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="TOML config file")
+    common.add_argument("--url", default=argparse.SUPPRESS, help="REST API base URL for client commands")
+    parser = argparse.ArgumentParser(prog="sip-rtmp-bridge", description=__doc__, parents=[common])
     parser.add_argument("--version", action="version", version=__version__)
+    sub = parser.add_subparsers(dest="action")
+    for name, text in [("serve", "run the daemon (the default)"), ("check-config", "validate the config and exit")]:
+        sub.add_parser(name, help=text, parents=[common])
+    add_client_commands(sub, common)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    args.action = args.action or "serve"
+    args.config = getattr(args, "config", None)
+    args.url = getattr(args, "url", None)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -31,10 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "check-config":
         print("configuration is valid")
         return 0
-    logging.basicConfig(
-        level=config.log.level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    if args.action != "serve":
+        return run_client(args, config)
+    logging.basicConfig(level=config.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(serve(config))
     except OSError as exc:

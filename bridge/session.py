@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.bus import BusEvent
-from bridge.media.call_media import CallMedia
+from bridge.media.call_media import CallMedia, DtmfUnavailable
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.stream import StreamState
 from bridge.model import CallSpec, CallState, StateChange, utc_now
@@ -350,6 +350,13 @@ class CallSession:
             self.services.history.state_changed(self.spec.call_id, state.value, reason)
 
     # -- reporting ------------------------------------------------------------------
+
+    def send_dtmf(self, digits: str, duration_ms: int) -> None:
+        """Queue RFC 4733 digits; raises DtmfUnavailable (not answered, receive-only, ...)."""
+        if self.media is None or self.state not in (CallState.ESTABLISHED, CallState.HOLD):
+            raise DtmfUnavailable(f"the call is {self.state.value}, not ESTABLISHED")
+        self.media.send_dtmf(digits, duration_ms)
+        self._note("dtmf-sent", digits=digits, durationMs=duration_ms)
 
     def snapshot(self) -> dict[str, Any]:
         """The public view of the call (API, webhooks, history): no password, no RTMP tokens."""

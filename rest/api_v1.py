@@ -6,11 +6,14 @@ import asyncio
 from datetime import datetime
 
 from aiohttp import web
+from pydantic import ValidationError
 
+from bridge.media.call_media import DtmfUnavailable
 from bridge.model import CallState
 from bridge.session import CallSession
-from rest.common import MANAGER_KEY, admit, session_json
+from rest.common import MANAGER_KEY, admit, read_json, session_json, validation_error
 from rest.errors import RequestError
+from rest.models import DtmfRequest
 
 MAX_PAGE = 200
 
@@ -104,6 +107,19 @@ async def call_events(request: web.Request) -> web.Response:
     )
 
 
+async def send_dtmf(request: web.Request) -> web.Response:
+    session = _session(request)
+    try:
+        body = DtmfRequest.model_validate(await read_json(request))
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+    try:
+        session.send_dtmf(body.digits, body.durationMs)
+    except DtmfUnavailable as exc:
+        raise RequestError(409, "conflict", str(exc), "callId") from None
+    return web.json_response({"callId": session.spec.call_id, "digits": body.digits}, status=202)
+
+
 def add_api_v1_routes(app: web.Application) -> None:
     app.router.add_post("/api/v1/calls", create_call)
     app.router.add_get("/api/v1/calls", list_calls)
@@ -111,3 +127,4 @@ def add_api_v1_routes(app: web.Application) -> None:
     app.router.add_delete("/api/v1/calls/{callId}", hang_up)
     app.router.add_get("/api/v1/calls/{callId}/events", call_events)
     app.router.add_get("/api/v1/history", search_history)
+    app.router.add_post("/api/v1/calls/{callId}/dtmf", send_dtmf)

@@ -59,6 +59,11 @@ class CallRequest(_Model):
     output: Output | None = None
 
 
+class DtmfRequest(_Model):
+    digits: Annotated[str, Field(pattern=r"^[0-9*#A-Da-d]{1,32}$", description="0-9, *, #, A-D")]
+    durationMs: int = Field(160, ge=40, le=2000)
+
+
 class TerminateRequest(_Model):
     callId: RequiredText
 

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from bridge import __version__
-from rest.models import CallEvents, CallPage, CallRequest, CallView, ErrorBody, Readiness
+from rest.models import CallEvents, CallPage, CallRequest, CallView, DtmfRequest, ErrorBody, Readiness
 
 _REF = "#/components/schemas/{model}"
 _ERRORS = {
@@ -27,7 +27,7 @@ _ERRORS = {
 
 def _schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    models: list[type[BaseModel]] = [CallRequest, CallView, CallPage, CallEvents, ErrorBody, Readiness]
+    models: list[type[BaseModel]] = [CallRequest, CallView, CallPage, CallEvents, ErrorBody, Readiness, DtmfRequest]
     for model in models:
         schema = model.model_json_schema(ref_template=_REF)
         schemas.update(schema.pop("$defs", {}))
@@ -104,6 +104,31 @@ def _paths() -> dict[str, Any]:
                 "operationId": "callEvents",
                 "parameters": [_CALL_ID],
                 "responses": {"200": _json("CallEvents", "timeline"), **_errors("401", "404", "429")},
+            },
+        },
+        "/api/v1/calls/{callId}/dtmf": {
+            "post": {
+                "summary": "Send RFC 4733 DTMF digits into the call",
+                "operationId": "sendDtmf",
+                "parameters": [_CALL_ID],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": _REF.format(model="DtmfRequest")}}},
+                },
+                "responses": {
+                    "202": {
+                        "description": "queued",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"callId": {"type": "string"}, "digits": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    **_errors("400", "401", "403", "404", "409", "429"),
+                },
             },
         },
         "/api/v1/history": {

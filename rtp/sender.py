@@ -1,16 +1,25 @@
-"""Sends 20 ms PCMU silence to the far end (sans-IO).
+"""Our outgoing RTP stream (sans-IO): 20 ms PCMU silence, and RFC 4733 DTMF events on demand.
 
-Used when the SDP direction is ``sendrecv``: many far ends (and SIP domains
-with media timeouts) hang up a call whose other side sends no RTP.
+Silence is sent when the SDP direction is ``sendrecv``: many far ends (and SIP domains
+with media timeouts) hang up a call whose other side sends no RTP. DTMF events use the
+same SSRC and sequence space (RFC 4733 section 2.5): packets every 20 ms carrying the
+event's start timestamp and its growing duration, then the end packet three times.
 """
 
 from __future__ import annotations
+
+import struct
+from collections import deque
 
 from rtp.g711 import PCMU_SILENCE
 from rtp.packet import RtpPacket
 
 FRAME_SECONDS = 0.020
 FRAME_SAMPLES = 160
+DIGITS = "0123456789*#ABCD"
+TELEPHONE_EVENT_PT = 101
+VOLUME = 10  # -10 dBm0
+END_REPEATS = 3
 
 
 class SilenceSender:
@@ -25,22 +34,65 @@ class SilenceSender:
             payload=bytes([PCMU_SILENCE]) * FRAME_SAMPLES,
             marker=True,
         )
+        self._silence = self._packet.payload
         self._next_send = start
+        self._dtmf: deque[tuple[int, int, int]] = deque()  # (event, duration frames, gap frames)
+        self._event: tuple[int, int, int, int] | None = None  # (event, start ts, frames done, frames total)
+        self._gap = 0
         self.sent = 0
+        self.dtmf_sent = 0
 
     def get_timer(self) -> float:
         """When the next packet is due."""
         return self._next_send
 
+    def send_dtmf(self, digits: str, duration_ms: int = 160, gap_ms: int = 60) -> None:
+        """Queue digits (0-9, *, #, A-D); each plays ``duration_ms`` then ``gap_ms`` of silence."""
+        for digit in digits.upper():
+            self._dtmf.append((DIGITS.index(digit), max(duration_ms // 20, 2), max(gap_ms // 20, 1)))
+
     def poll(self, now: float, max_burst: int = 5) -> list[bytes]:
         """Packets due at ``now``; after a long stall, skip ahead rather than burst."""
         datagrams: list[bytes] = []
         while self._next_send <= now:
-            if len(datagrams) < max_burst:
-                datagrams.append(self._packet.serialize())
-                self.sent += 1
-                self._packet.marker = False
-            self._packet.sequence_number = (self._packet.sequence_number + 1) & 0xFFFF
+            for packet in self._frame():
+                if len(datagrams) < max_burst:
+                    datagrams.append(packet)
+                    self.sent += 1
             self._packet.timestamp = (self._packet.timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
             self._next_send += FRAME_SECONDS
         return datagrams
+
+    def _frame(self) -> list[bytes]:
+        """The packet(s) for this 20 ms: silence, an event packet, or the end packets."""
+        if self._event is None and self._gap == 0 and self._dtmf:
+            event, frames, gap = self._dtmf.popleft()
+            self._event, self._gap = (event, self._packet.timestamp, 0, frames), gap
+        if self._event is None:
+            self._gap = max(0, self._gap - 1)
+            self._packet.payload_type, self._packet.payload = 0, self._silence
+            packet = self._packet.serialize()
+            self._packet.marker = False
+            self._next_sequence()
+            return [packet]
+        return self._event_packets()
+
+    def _next_sequence(self) -> None:
+        self._packet.sequence_number = (self._packet.sequence_number + 1) & 0xFFFF
+
+    def _event_packets(self) -> list[bytes]:
+        assert self._event is not None
+        event, start_ts, done, total = self._event
+        done += 1
+        end = done >= total
+        payload = struct.pack("!BBH", event, (0x80 if end else 0) | VOLUME, min(done * FRAME_SAMPLES, 0xFFFF))
+        event_packet = RtpPacket(TELEPHONE_EVENT_PT, 0, start_ts, self._packet.ssrc, payload, marker=done == 1)
+        self._event = None if end else (event, start_ts, done, total)
+        packets = []
+        for _ in range(END_REPEATS if end else 1):
+            event_packet.sequence_number = self._packet.sequence_number
+            packets.append(event_packet.serialize())
+            self._next_sequence()
+        if end:
+            self.dtmf_sent += 1
+        return packets

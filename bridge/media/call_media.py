@@ -56,6 +56,10 @@ def _metadata(output: OutputSpec) -> dict[str, AmfValue]:
     }
 
 
+class DtmfUnavailable(Exception):
+    """DTMF cannot be sent on this call; the message says why."""
+
+
 class CallMedia:
     def __init__(
         self,
@@ -90,6 +94,7 @@ class CallMedia:
             target, _metadata(output), services.config.rtmp, on_stream_state, services.rtmp_tls
         )
         self.pipeline: MediaPipeline | None = None
+        self.telephone_event = remote.telephone_event
         self.encoder_restarts = 0
         endpoint.set_handler(self._on_rtp)
         endpoint.set_rtcp_handler(self._on_rtcp)
@@ -110,6 +115,16 @@ class CallMedia:
             for task in running:
                 task.cancel()
         return reason
+
+    def send_dtmf(self, digits: str, duration_ms: int) -> None:
+        """RFC 4733 digits into the call; raises DtmfUnavailable saying why not."""
+        if self.sender is None:
+            raise DtmfUnavailable("the call is receive-only (hasAudio and hasVideo false): it sends no RTP")
+        if not self.telephone_event:
+            raise DtmfUnavailable("the far end did not accept telephone-event (RFC 4733) in its SDP answer")
+        if not self.far_end.receiving:
+            raise DtmfUnavailable("the far end is not receiving (on hold)")
+        self.sender.send_dtmf(digits, duration_ms)
 
     async def close(self) -> None:
         """Publish the last audio (flushed from the encoder), then unpublish."""
@@ -235,6 +250,7 @@ class CallMedia:
             "rtcpPackets": self.endpoint.rtcp_received,
             "rtcpReportsSent": self.reporter.sent,
             "silencePacketsSent": self.sender.sent if self.sender else 0,
+            "dtmfSent": self.sender.dtmf_sent if self.sender else 0,
             "srtpFailures": self.srtp.failures if self.srtp else 0,
             "encoderRestarts": self.encoder_restarts,
         }

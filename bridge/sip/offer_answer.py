@@ -41,6 +41,7 @@ class RemoteMedia:
     address: tuple[str, int]
     direction: Direction
     srtp: SrtpKeys | None = None
+    telephone_event: bool = False  # the far end accepted RFC 4733 events
 
     @property
     def sending(self) -> bool:
@@ -112,7 +113,8 @@ class OfferAnswer:
         if not accepts_pcmu(description):
             raise SdpError("the far end does not offer or accept PCMU")
         audio = description.audio()
-        self.remote = RemoteMedia(description.audio_address(), audio.direction, self.keys)
+        events = any(f.encoding.lower() == "telephone-event" for f in audio.formats)
+        self.remote = RemoteMedia(description.audio_address(), audio.direction, self.keys, events)
         return self.remote
 
     def _set_local_direction(self, direction: Direction) -> None:

@@ -18,6 +18,7 @@ import pytest
 from rest.auth import hash_token
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.silent_uas import DtmfSinkUas
 from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -244,3 +245,80 @@ def test_openapi_document_and_schemathesis(api: BridgeDaemon) -> None:
     tail = result.stdout[-3000:]
     print("\n" + tail)
     assert result.returncode == 0, tail
+
+
+def test_dtmf_is_sent_as_rfc4733_events(api: BridgeDaemon, nginx: NginxRtmp) -> None:
+    sink = DtmfSinkUas()
+    try:
+        payload = {
+            "callId": "dtmf-1",
+            "callee": "sink",
+            "rtmpUrl": nginx.url,
+            "rtmpStream": "dtmf1",
+            "hasAudio": "true",
+            "connection": {
+                "sipLogin": "bridge",
+                "sipPassword": "x",
+                "sipDomain": "127.0.0.1",
+                "sipPort": sink.port,
+                "appKey": "hookapp",
+            },
+        }
+        assert api.request("POST", "/api/v1/calls", payload)[0] == 201
+        api.wait_state("dtmf-1", {"ESTABLISHED"})
+        assert api.request("POST", "/api/v1/calls/dtmf-1/dtmf", {"digits": "12x"})[0] == 400
+        status, reply = api.request("POST", "/api/v1/calls/dtmf-1/dtmf", {"digits": "1#9A"})
+        assert status == 202 and reply == {"callId": "dtmf-1", "digits": "1#9A"}
+        deadline = time.monotonic() + 5
+        while len(sink.digits) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sink.digits == ["1", "#", "9", "A"]
+        api.request("DELETE", "/api/v1/calls/dtmf-1")
+        api.wait_gone("dtmf-1")
+        assert api.request("POST", "/api/v1/calls/dtmf-1/dtmf", {"digits": "1"})[0] == 409
+    finally:
+        sink.stop()
+
+
+def test_cli_talks_to_the_api(
+    api: BridgeDaemon, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    cli = str(Path(sys.executable).parent / "sip-rtmp-bridge")
+    env = {"BRIDGE_TOKEN": FULL, "BRIDGE_SIP_PASSWORD": account.password, "PATH": "/usr/bin:/bin"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([cli, "--url", api.base_url, *args], capture_output=True, text=True, env=env, timeout=30)
+
+    placed = run(
+        "call",
+        "--call-id",
+        "cli-1",
+        "--callee",
+        "uas",
+        "--rtmp-url",
+        nginx.url,
+        "--stream",
+        "cli1",
+        "--domain",
+        "127.0.0.1",
+        "--port",
+        str(sip_domain.port),
+        "--login",
+        account.user,
+        "--app-key",
+        "hookapp",
+    )
+    assert placed.returncode == 0 and placed.stdout.startswith("cli-1: "), placed.stderr
+    api.wait_state("cli-1", {"ESTABLISHED"})
+    listing = run("calls", "--state", "ESTABLISHED")
+    assert listing.returncode == 0 and "cli-1" in listing.stdout and "ESTABLISHED" in listing.stdout
+    shown = run("show", "cli-1")
+    assert json.loads(shown.stdout)["callId"] == "cli-1" and account.password not in shown.stdout
+    assert run("hangup", "cli-1").returncode == 0
+    api.wait_gone("cli-1")
+    missing = run("show", "nope")
+    assert missing.returncode == 1 and "404" in missing.stderr
+    denied = subprocess.run(
+        [cli, "--url", api.base_url, "calls"], capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"}
+    )
+    assert denied.returncode == 1 and "401" in denied.stderr

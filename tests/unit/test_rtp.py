@@ -137,3 +137,24 @@ def test_duplicates_do_not_hide_losses_and_loss_survives_an_ssrc_change() -> Non
     for seq in [900, 902]:
         stats.update(seq, seq * 160, seq * 0.02)
     assert stats.lost == 1 and stats.lost_total == 3
+
+
+def test_dtmf_events_follow_rfc4733_and_share_the_stream() -> None:
+    sender = SilenceSender(ssrc=7, first_sequence=100, first_timestamp=8000, start=0.0)
+    sender.send_dtmf("5", duration_ms=60, gap_ms=40)
+    packets = [parse_rtp(d) for d in sender.poll(0.001)]  # frame 0
+    for n in range(1, 6):
+        packets += [parse_rtp(d) for d in sender.poll(n * 0.02 + 0.001)]
+    kinds = [(p.payload_type, p.sequence_number, p.timestamp, p.marker) for p in packets]
+    assert [k[1] for k in kinds] == list(range(100, 100 + len(kinds)))  # one sequence space, no gaps
+    events = [p for p in packets if p.payload_type == 101]
+    assert [e.payload for e in events] == [
+        bytes([5, 10, 0, 160]),
+        bytes([5, 10, 1, 64]),  # event 5, volume 10, duration 160, 320
+        bytes([5, 0x80 | 10, 1, 224]),
+        bytes([5, 0x80 | 10, 1, 224]),
+        bytes([5, 0x80 | 10, 1, 224]),
+    ]
+    assert {e.timestamp for e in events} == {8000} and events[0].marker and not events[1].marker
+    assert packets[-1].payload_type == 0 and packets[-1].timestamp == 8000 + 5 * 160  # silence resumes
+    assert sender.dtmf_sent == 1
