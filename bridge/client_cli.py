@@ -159,20 +159,47 @@ def _dtmf(client: ApiClient, args: argparse.Namespace) -> int:
 
 
 def _watch(client: ApiClient, args: argparse.Namespace) -> int:
+    """A live table on a terminal (redrawn per event); one line per event when piped."""
+    table: dict[str, dict[str, Any]] = {}
     seen = 0
     try:
         for event in client.events(args.call_id):
-            detail = event.get("state") or event.get("event") or ""
-            print(
-                f"{event['timestamp']} {event['callId']:<20} {event['type']:<12} {detail} {event.get('reason', '')}",
-                flush=True,
-            )
+            if sys.stdout.isatty():
+                _update(table, event)
+                _draw(table)
+            else:
+                detail = event.get("state") or event.get("event") or ""
+                print(
+                    f"{event['timestamp']} {event['callId']:<20} {event['type']:<12} {detail} "
+                    f"{event.get('reason', '')}",
+                    flush=True,
+                )
             seen += 1
             if args.count and seen >= args.count:
                 break
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _update(table: dict[str, dict[str, Any]], event: dict[str, Any]) -> None:
+    row = table.setdefault(event["callId"], {"state": "", "stream": "", "reason": "", "counters": {}})
+    if event["type"] == "call.state":
+        row.update(state=event["state"], reason=event["reason"])
+    elif event["type"] == "stream.state":
+        row["stream"] = event["state"]
+    row["counters"] = event.get("counters") or row["counters"]
+
+
+def _draw(table: dict[str, dict[str, Any]]) -> None:
+    lines = [f"{'CALL ID':<24} {'STATE':<17} {'STREAM':<13} {'PACKETS':>8} {'LOST':>5} {'LEVEL':>6}  REASON"]
+    for call_id, row in table.items():
+        counters = row["counters"]
+        lines.append(
+            f"{call_id:<24} {row['state']:<17} {row['stream']:<13} {counters.get('packets', 0):>8} "
+            f"{counters.get('lost', 0):>5} {counters.get('levelDbfs', -120):>6}  {row['reason']}"
+        )
+    print("\x1b[2J\x1b[H" + "\n".join(lines), flush=True)
 
 
 _COMMANDS = {"call": _call, "calls": _calls, "show": _show, "hangup": _hangup, "dtmf": _dtmf, "watch": _watch}

@@ -322,3 +322,32 @@ def test_cli_talks_to_the_api(
         [cli, "--url", api.base_url, "calls"], capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"}
     )
     assert denied.returncode == 1 and "401" in denied.stderr
+
+
+def test_cli_watch_prints_live_events(api: BridgeDaemon) -> None:
+    cli = str(Path(sys.executable).parent / "sip-rtmp-bridge")
+    watcher = subprocess.Popen(
+        [cli, "--url", api.base_url, "watch", "--count", "2"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={"BRIDGE_TOKEN": READ, "PATH": "/usr/bin:/bin"},
+    )
+    time.sleep(0.5)
+    payload = {
+        "callId": "watch-1",
+        "callee": "x",
+        "rtmpUrl": "rtmp://127.0.0.1:1/live",
+        "rtmpStream": "w1",
+        "connection": {
+            "sipLogin": "b",
+            "sipPassword": "x",
+            "sipDomain": "127.0.0.1",
+            "sipPort": 9,
+            "appKey": "hookapp",
+        },
+    }
+    assert api.request("POST", "/api/v1/calls", payload)[0] == 201
+    out, _ = watcher.communicate(timeout=10)
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and re.search(r"watch-1\s+call\.state\s+PENDING accepted", lines[0]), lines
+    api.request("DELETE", "/api/v1/calls/watch-1")
