@@ -18,7 +18,7 @@ import pytest
 from rest.auth import hash_token
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
-from tests.support.silent_uas import DtmfSinkUas
+from tests.support.silent_uas import DtmfSinkUas, SilentUas
 from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
@@ -326,28 +326,34 @@ def test_cli_talks_to_the_api(
 
 def test_cli_watch_prints_live_events(api: BridgeDaemon) -> None:
     cli = str(Path(sys.executable).parent / "sip-rtmp-bridge")
+    far_end = SilentUas()  # answers at once, so the call ends quickly after the hang-up
     watcher = subprocess.Popen(
         [cli, "--url", api.base_url, "watch", "--count", "2"],
         stdout=subprocess.PIPE,
         text=True,
         env={"BRIDGE_TOKEN": READ, "PATH": "/usr/bin:/bin"},
     )
-    time.sleep(0.5)
-    payload = {
-        "callId": "watch-1",
-        "callee": "x",
-        "rtmpUrl": "rtmp://127.0.0.1:1/live",
-        "rtmpStream": "w1",
-        "connection": {
+    try:
+        time.sleep(0.5)
+        connection = {
             "sipLogin": "b",
             "sipPassword": "x",
             "sipDomain": "127.0.0.1",
-            "sipPort": 9,
+            "sipPort": far_end.port,
             "appKey": "hookapp",
-        },
-    }
-    assert api.request("POST", "/api/v1/calls", payload)[0] == 201
-    out, _ = watcher.communicate(timeout=10)
-    lines = out.strip().splitlines()
-    assert len(lines) == 2 and re.search(r"watch-1\s+call\.state\s+PENDING accepted", lines[0]), lines
-    api.request("DELETE", "/api/v1/calls/watch-1")
+        }
+        payload = {
+            "callId": "watch-1",
+            "callee": "x",
+            "rtmpUrl": "rtmp://127.0.0.1:1/live",
+            "rtmpStream": "w1",
+            "connection": connection,
+        }
+        assert api.request("POST", "/api/v1/calls", payload)[0] == 201
+        out, _ = watcher.communicate(timeout=10)
+        lines = out.strip().splitlines()
+        assert len(lines) == 2 and re.search(r"watch-1\s+call\.state\s+PENDING accepted", lines[0]), lines
+        api.request("DELETE", "/api/v1/calls/watch-1")
+        api.wait_gone("watch-1")
+    finally:
+        far_end.stop()
