@@ -47,6 +47,7 @@ class ApiClient:
     def events(self, call_id: str | None) -> Any:
         path = "/api/v1/events" + (f"?callId={call_id}" if call_id else "")
         with urllib.request.urlopen(self._request("GET", path), timeout=None) as stream:
+            print(f"watching {self.base_url}{path} (Ctrl-C to stop)", file=sys.stderr, flush=True)
             for line in stream:
                 if line.startswith(b"data: "):
                     yield json.loads(line[6:])

@@ -330,11 +330,12 @@ def test_cli_watch_prints_live_events(api: BridgeDaemon) -> None:
     watcher = subprocess.Popen(
         [cli, "--url", api.base_url, "watch", "--count", "2"],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env={"BRIDGE_TOKEN": READ, "PATH": "/usr/bin:/bin"},
     )
     try:
-        time.sleep(0.5)
+        assert watcher.stderr is not None and watcher.stderr.readline().startswith("watching ")  # subscribed
         connection = {
             "sipLogin": "b",
             "sipPassword": "x",
@@ -356,4 +357,6 @@ def test_cli_watch_prints_live_events(api: BridgeDaemon) -> None:
         api.request("DELETE", "/api/v1/calls/watch-1")
         api.wait_gone("watch-1")
     finally:
+        watcher.kill()
+        watcher.wait(5)
         far_end.stop()
