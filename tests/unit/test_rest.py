@@ -109,3 +109,28 @@ async def test_unknown_call_is_404(client: TestClient) -> None:  # type: ignore[
     assert reply.status == 404 and (await reply.json())["error"]["field"] == "callId"
     reply = await client.get("/RESTCall/calls/nope")
     assert reply.status == 404
+
+
+@pytest.fixture
+async def one_call_client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    environ = {"BRIDGE_SIP__LISTEN": "127.0.0.1:0", "BRIDGE_LIMITS__MAX_CALLS": "1"}
+    config = load_config(REPO / "conf" / "bridge.toml", environ=environ)
+    sip = await SipTransport.listen(SipAgent(), "127.0.0.1", 0)
+    services = Services(config, sip, PortAllocator(41100, 41199), TimerSettings(), SipResolver())
+    import asyncio
+
+    async with asyncio.TaskGroup() as group:
+        manager = CallManager(services, group)
+        async with TestClient(TestServer(create_app(manager))) as test_client:
+            yield test_client
+        await manager.terminate_all(2.0)
+    sip.close()
+
+
+async def test_at_capacity_is_503_with_retry_after(one_call_client: TestClient) -> None:  # type: ignore[type-arg]
+    assert (await one_call_client.post("/RESTCall/call", json=body())).status == 200
+    reply = await one_call_client.post("/api/v1/calls", json=body(callId="c2", rtmpStream="s2"))
+    assert reply.status == 503 and reply.headers["Retry-After"] == "5"
+    assert (await reply.json())["error"]["code"] == "at_capacity"
+    cors = await one_call_client.get("/RESTCall/calls", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in cors.headers  # CORS is off unless configured
