@@ -66,6 +66,7 @@ class StreamPublisher:
         self._failures: asyncio.Queue[RtmpPublishError] = asyncio.Queue()
         self._bytes_closed_connections = 0
         self._last_write: float | None = None
+        self._stopped = asyncio.Event()
         self._last_timestamp = 0
 
     @property
@@ -103,12 +104,14 @@ class StreamPublisher:
             connection.abort()
 
     async def run(self) -> str:
-        """Publish until cancelled; returns the reason if the stream had to be given up."""
+        """Publish until :meth:`close`; returns the reason if the stream had to be given up ("" if closed)."""
         loop = asyncio.get_running_loop()
         failing_since: float | None = None
         backoff = self._config.reconnect_initial_interval
-        while True:
+        while not self._stopped.is_set():
             error, published = await self._publish_once()
+            if error is None:
+                return ""
             if isinstance(error, RtmpRefused):
                 return self._give_up(str(error))
             now = loop.time()
@@ -119,21 +122,49 @@ class StreamPublisher:
             if limit and now - failing_since > limit:
                 return self._give_up(f"gave up reconnecting after {limit:g} s: {error}")
             self._set(StreamState.RECONNECTING, str(error))
-            await asyncio.sleep(backoff)
+            if await self._stopped_within(backoff):
+                return ""
             backoff = min(backoff * 2, self._config.reconnect_max_interval)
+        return ""
 
-    async def _publish_once(self) -> tuple[RtmpPublishError, bool]:
-        """One connection: publish, drain, wait for it to fail. Returns (why, whether it published)."""
+    async def _stopped_within(self, seconds: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), seconds)
+        return self._stopped.is_set()
+
+    async def _publish_once(self) -> tuple[RtmpPublishError | None, bool]:
+        """One connection: publish, drain, wait for it to fail or for close().
+
+        Returns (why it ended, whether it published); (None, _) means close() was called. The
+        connection's task is always reaped here, whatever happens (no task outlives the call).
+        """
         connection = RtmpPublisher(
             self.target, self._failures.put_nowait, self._metadata, self._config.connect_timeout, self._tls
         )
         task = asyncio.get_running_loop().create_task(connection.run())
+        published = False
         try:
-            await connection.wait_published(self._config.connect_timeout)
-        except RtmpPublishError as exc:
-            return await self._finish(connection, task, exc), False
-        self._on_published(connection)
-        return await self._finish(connection, task, await self._failures.get()), True
+            try:
+                await connection.wait_published(self._config.connect_timeout)
+            except RtmpPublishError as exc:
+                return exc, False
+            if self._stopped.is_set():
+                return None, False
+            published = True
+            self._on_published(connection)
+            return await self._failure_or_stop(), True
+        finally:
+            await self._finish(connection, task, published)
+
+    async def _failure_or_stop(self) -> RtmpPublishError | None:
+        failure = asyncio.ensure_future(self._failures.get())
+        stop = asyncio.ensure_future(self._stopped.wait())
+        try:
+            await asyncio.wait({failure, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (failure, stop):
+                waiter.cancel()
+        return failure.result() if failure.done() and not failure.cancelled() else None
 
     def _on_published(self, connection: RtmpPublisher) -> None:
         republish = self.state is StreamState.RECONNECTING
@@ -147,18 +178,16 @@ class StreamPublisher:
         self._last_write = asyncio.get_running_loop().time()
         self._drain(self._last_write)
 
-    async def _finish(
-        self, connection: RtmpPublisher, task: asyncio.Task[None], error: RtmpPublishError
-    ) -> RtmpPublishError:
-        self._connection = None
+    async def _finish(self, connection: RtmpPublisher, task: asyncio.Task[None], published: bool) -> None:
+        if self._connection is connection:
+            self._connection = None
         self._bytes_closed_connections += connection.bytes_sent
-        connection.abort()
+        if not self._stopped.is_set() or not published:
+            connection.abort()
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait({task}, timeout=2.0)  # never swallows our own cancellation
         while not self._failures.empty():
             self._failures.get_nowait()
-        return error
 
     def _drain(self, now: float) -> None:
         connection = self._connection
@@ -181,10 +210,10 @@ class StreamPublisher:
             self._on_state(state, reason)
 
     async def close(self) -> None:
-        """Unpublish cleanly (FCUnpublish, deleteStream) and report UNPUBLISHED."""
+        """Unpublish cleanly (FCUnpublish, deleteStream) and report UNPUBLISHED; stops run()."""
+        self._stopped.set()
         connection, self._connection = self._connection, None
         if connection is not None:
             await connection.close()
-            self._bytes_closed_connections += connection.bytes_sent
         if self.state is not StreamState.FAILED:
             self._set(StreamState.UNPUBLISHED, "call ended")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 from bridge.config import RtmpConfig
 from bridge.media.stream import StreamPublisher, StreamState
+from bridge.rtmp.client import HANDSHAKE_SIZE
 from bridge.rtmp.url import parse_target
+from tests.unit.test_rtmp import ScriptedServer
 
 
 async def test_backlog_is_bounded_by_seconds_and_drops_the_oldest() -> None:
@@ -49,3 +55,44 @@ async def test_watchdog_restarts_a_connection_that_takes_nothing() -> None:
     stream.check_progress(13.1)
     assert stuck.aborted
     assert str(stream._failures.get_nowait()) == "no progress for 3 s"
+
+
+async def _scripted_rtmp_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Enough of an RTMP server to accept a publish (handshake, _result x2, onStatus Publish.Start)."""
+    server = ScriptedServer()
+    writer.write(server.handshake(await reader.readexactly(1 + HANDSHAKE_SIZE)))
+    await reader.readexactly(HANDSHAKE_SIZE)  # C2
+    while data := await reader.read(65536):
+        for command in server.commands_from(data):
+            if command[0] == "connect":
+                writer.write(server.command("_result", 1.0, None, {"code": "NetConnection.Connect.Success"}))
+            elif command[0] == "createStream":
+                writer.write(server.command("_result", 4.0, None, 1.0))
+            elif command[0] == "publish":
+                started = {"level": "status", "code": "NetStream.Publish.Start"}
+                writer.write(server.command("onStatus", 0.0, None, started, stream_id=1))
+
+
+@pytest.mark.parametrize("cancel_first", [False, True])
+async def test_close_ends_run_even_when_cancelled_while_publishing(cancel_first: bool) -> None:
+    server = await asyncio.start_server(_scripted_rtmp_server, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    states: list[StreamState] = []
+    stream = StreamPublisher(
+        parse_target(f"rtmp://127.0.0.1:{port}/live", "s"), {}, RtmpConfig(), lambda state, reason: states.append(state)
+    )
+    runner = asyncio.get_running_loop().create_task(stream.run())
+    for _ in range(100):
+        if StreamState.PUBLISHING in states:
+            break
+        await asyncio.sleep(0.01)
+    assert states == [StreamState.PUBLISHING]
+    stream.send_audio(0, b"\xae\x01data", now=0.0)
+    if cancel_first:
+        runner.cancel()
+    await stream.close()
+    await asyncio.wait({runner}, timeout=2.0)
+    assert runner.done() and states == [StreamState.PUBLISHING, StreamState.UNPUBLISHED]
+    assert stream.messages_sent == 1 and stream.bytes_sent > 0
+    server.close()
+    await server.wait_closed()
