@@ -13,14 +13,16 @@ COPY rest ./rest
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir .
 
 FROM python:3.11-slim-bookworm
-RUN useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin bridge
+RUN groupadd --system --gid 10001 bridge \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin bridge
 COPY --from=build /opt/venv /opt/venv
 COPY conf/bridge.toml /etc/sip-rtmp-bridge/bridge.toml
 # REST stays on loopback (reachable with --network host). To publish it, set
 # BRIDGE_REST__LISTEN=0.0.0.0:9091 and keep it behind a proxy that authenticates.
 ENV PATH=/opt/venv/bin:$PATH
-USER bridge
+USER 10001:10001
 EXPOSE 9091/tcp 5060/udp
-HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9091/RESTCall/health', timeout=2)"
+# /healthz answers 200 while the event loop runs; a failed request makes the check fail.
+HEALTHCHECK --interval=30s --timeout=3s CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9091/healthz', timeout=2)"]
 ENTRYPOINT ["sip-rtmp-bridge"]
 CMD ["serve", "--config", "/etc/sip-rtmp-bridge/bridge.toml"]

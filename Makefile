@@ -36,6 +36,7 @@ demo: .system-test $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
 
 bench: .system-test $(VENV)/.installed
 	$(PY) -m bench.one_call

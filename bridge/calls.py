@@ -24,7 +24,7 @@ class DuplicateCall(Exception):
 
 
 class AtCapacity(Exception):
-    """limits.max_calls calls are active."""
+    """limits.max_calls calls are active, or the bridge is shutting down."""
 
 
 class CallManager:
@@ -37,9 +37,12 @@ class CallManager:
         self.recent: OrderedDict[str, CallSession] = OrderedDict()
         self._streams: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.shutting_down = False
 
     def start(self, spec: CallSpec, target: RtmpTarget) -> CallSession:
         """Admit and start a call; raise :class:`DuplicateCall` on conflicts."""
+        if self.shutting_down:
+            raise AtCapacity("the bridge is shutting down and accepts no new calls; retry on another instance")
         limit = self.services.config.limits.max_calls
         if len(self.sessions) >= limit:
             raise AtCapacity(f"the bridge is at capacity ({limit} active calls, limits.max_calls); retry later")
@@ -68,7 +71,8 @@ class CallManager:
         return session
 
     async def terminate_all(self, timeout: float) -> None:
-        """Hang up every call and wait (bounded) for them to finish."""
+        """Refuse new calls, hang up every call and wait (bounded) for them to finish."""
+        self.shutting_down = True
         for session in list(self.sessions.values()):
             session.terminate("bridge shutting down")
         tasks = list(self._tasks.values())

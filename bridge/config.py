@@ -182,6 +182,7 @@ class LimitsConfig(_Section):
     max_calls: int = Field(500, ge=1)
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     allowed_rtmp_hosts: list[str] = Field(default_factory=list)  # empty = any host
+    shutdown_timeout: float = Field(10.0, gt=0, le=300)
 
 
 class HistoryConfig(_Section):

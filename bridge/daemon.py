@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import ssl
 
@@ -13,6 +14,7 @@ from bridge.calls import CallManager
 from bridge.config import BridgeConfig, split_host_port
 from bridge.history import HistoryStore
 from bridge.looplag import LoopLagMonitor
+from bridge.sdnotify import Notifier
 from bridge.services import Services
 from bridge.sip.agent import SipAgent
 from bridge.sip.dns import SipResolver
@@ -24,7 +26,6 @@ from rest.metrics import BridgeMetrics, add_health_routes, check_encoder
 from rtp.ports import PortAllocator
 
 log = logging.getLogger("bridge.daemon")
-SHUTDOWN_TIMEOUT = 10.0
 
 
 async def serve(config: BridgeConfig) -> None:
@@ -36,7 +37,8 @@ async def serve(config: BridgeConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, _on_stop_signal, stop)
+    notifier = Notifier()
     resolver = SipResolver(config.sip.dns_server_addresses)
     rtmp_tls = tls_client_context(config.rtmp.tls_ca_file, config.rtmp.tls_verify, "rtmp")
     services = Services(config, sip, PortAllocator(*config.rtp.ports), timers, resolver, rtmp_tls)
@@ -60,20 +62,38 @@ async def serve(config: BridgeConfig) -> None:
             await check_encoder(services)
             runner = await _start_rest(config, manager, lag, bridge_metrics)
             log.info("ready: REST on %s, SIP on %s:%d", config.rest.listen, *sip.local_address)
+            notifier.notify("READY=1", f"STATUS={_status(manager)}")
+            watchdog_task = group.create_task(notifier.watchdog(lambda: _status(manager)))
             await stop.wait()
             log.info("stopping: hanging up %d call(s)", len(manager.sessions))
-            await manager.terminate_all(SHUTDOWN_TIMEOUT)
+            notifier.notify("STOPPING=1", f"STATUS=stopping: hanging up {len(manager.sessions)} call(s)")
+            watchdog_task.cancel()
+            await manager.terminate_all(config.limits.shutdown_timeout)
             await runner.cleanup()
             await webhooks.drain(timeout=3.0)
             lag_task.cancel()
             webhook_task.cancel()
             metrics_task.cancel()
     finally:
+        notifier.close()
         sip.close()
         if services.history is not None:
             await asyncio.to_thread(services.history.close)
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
+
+
+def _on_stop_signal(stop: asyncio.Event) -> None:
+    """First SIGTERM/SIGINT: graceful shutdown. A second one: exit now, without hanging up."""
+    if stop.is_set():
+        log.warning("second stop signal: exiting immediately; active calls are not hung up")
+        os._exit(1)
+    stop.set()
+
+
+def _status(manager: CallManager) -> str:
+    count = len(manager.sessions)
+    return f"{count} active call{'' if count == 1 else 's'}"
 
 
 def tls_client_context(ca_file: str, verify: bool, section: str) -> ssl.SSLContext:

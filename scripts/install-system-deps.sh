@@ -10,7 +10,7 @@ if ! python3 -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)
   packages+=(python3 python3-venv python3-dev)
 fi
 if [ "$target" = "test" ]; then
-  packages+=(nginx libnginx-mod-rtmp kamailio kamailio-tls-modules baresip ffmpeg openssl libnginx-mod-stream)
+  packages+=(nginx libnginx-mod-rtmp kamailio kamailio-tls-modules baresip ffmpeg openssl libnginx-mod-stream systemd)
 fi
 
 missing=()

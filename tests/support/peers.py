@@ -36,6 +36,8 @@ rtmp {{
         application live {{
             live on;
             record off;
+            notify_method get;
+            on_publish_done http://127.0.0.1:{http_port}/publish_done;
         }}
         application rec {{
             live on;
@@ -68,6 +70,7 @@ http {{
         listen 127.0.0.1:{http_port};
         location /stat {{ rtmp_stat all; }}
         location /deny {{ return 403; }}
+        location /publish_done {{ access_log {dir}/publish_done.log; return 200; }}
     }}
 }}
 """
@@ -126,6 +129,12 @@ class NginxRtmp:
             if f"<name>{name}</name>" in block:
                 return str(block)
         return None
+
+    def unpublished(self) -> list[str]:
+        """Stream names nginx reported as unpublished (on_publish_done), oldest first."""
+        log = self.dir / "publish_done.log"
+        text = log.read_text() if log.exists() else ""
+        return re.findall(r"[?&]name=([^&\s]+)", text)
 
     def stop(self) -> None:
         self.process.stop()

@@ -17,6 +17,7 @@ from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
 from rest.app import create_app
+from rest.common import MANAGER_KEY
 from rtp.ports import PortAllocator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,6 +103,17 @@ async def test_string_booleans_and_ports_are_accepted_and_password_never_returne
         assert "pw-unit-secret" not in text
     reply = await client.post("/RESTCall/call", json=body())
     assert reply.status == 409
+
+
+async def test_no_new_calls_while_shutting_down(client: TestClient) -> None:  # type: ignore[type-arg]
+    assert (await client.post("/RESTCall/call", json=body())).status == 200
+    manager = client.server.app[MANAGER_KEY]
+    await manager.terminate_all(2.0)
+    reply = await client.post("/RESTCall/call", json=body(callId="c2", rtmpStream="s2"))
+    error = (await reply.json())["error"]
+    assert reply.status == 503 and reply.headers["Retry-After"] == "5"
+    assert "shutting down" in error["message"]
+    assert manager.sessions == {}
 
 
 async def test_unknown_call_is_404(client: TestClient) -> None:  # type: ignore[type-arg]

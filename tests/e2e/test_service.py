@@ -1,0 +1,118 @@
+"""The daemon under a supervisor: this test plays systemd's side of sd_notify(3)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import signal
+import socket
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.daemon import BridgeDaemon
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+
+WATCHDOG_USEC = 400_000  # systemd pings are expected every WATCHDOG_USEC / 2 = 0.2 s
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, Path]]:
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    yield sock, path
+    sock.close()
+
+
+def _pending(sock: socket.socket) -> list[str]:
+    """Every datagram already queued on the socket, without waiting."""
+    messages = []
+    sock.setblocking(False)
+    while True:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return messages
+
+
+def _collect(sock: socket.socket, seconds: float) -> list[tuple[float, str]]:
+    received = []
+    deadline = time.monotonic() + seconds
+    sock.setblocking(True)
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            data = sock.recv(4096)
+        except TimeoutError:
+            break
+        received.append((time.monotonic(), data.decode()))
+    return received
+
+
+def test_ready_watchdog_and_stopping_as_systemd_sees_them(
+    tmp_path: Path, notify_socket: tuple[socket.socket, Path]
+) -> None:
+    sock, path = notify_socket
+    env = {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": str(WATCHDOG_USEC)}
+    daemon = BridgeDaemon(tmp_path, env=env)  # returns once the first REST request succeeded
+    try:
+        # READY=1 is sent before the REST listener serves its first reply, so it is already queued.
+        first = _pending(sock)
+        assert first and first[0].splitlines()[0] == "READY=1", first
+        assert "STATUS=0 active calls" in first[0]
+        pings = [(at, text) for at, text in _collect(sock, 2.0) if "WATCHDOG=1" in text]
+        intervals = [later[0] - earlier[0] for earlier, later in itertools.pairwise(pings)]
+        assert len(pings) >= 7, pings
+        assert 0.15 < statistics.median(intervals) < 0.3, intervals
+        assert all("STATUS=0 active calls" in text for _at, text in pings)
+        daemon.process.signal(signal.SIGTERM)
+        assert daemon.process.proc.wait(10) == 0
+        after = [text for _at, text in _collect(sock, 0.2)]
+        assert any(text.startswith("STOPPING=1") for text in after), after
+    finally:
+        daemon.stop()
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.02)
+
+
+def test_sigterm_hangs_up_every_call_and_unpublishes_every_stream(
+    tmp_path: Path, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    daemon = BridgeDaemon(tmp_path)
+    try:
+        names = [f"shutdown{n}" for n in range(3)]
+        sip_call_ids = []
+        for name in names:
+            status, reply = daemon.request("POST", "/RESTCall/call", call_body(name, name, nginx, sip_domain, account))
+            assert status == 200, reply
+        for name in names:
+            sip_call_ids.append(daemon.wait_state(name, {"ESTABLISHED"})["sipCallId"])
+            _wait_until(lambda name=name: nginx.stream_stat(name) is not None, 10, f"{name} published")
+        closed_before = far_end.log().count("session closed: Connection reset by peer")  # baresip on BYE
+        signalled = time.monotonic()
+        daemon.process.signal(signal.SIGTERM)
+        assert daemon.process.proc.wait(10) == 0
+        print(f"\nSIGTERM with 3 calls -> exit 0 after {time.monotonic() - signalled:.2f} s")
+        for sip_call_id in sip_call_ids:
+            pattern = f"IN-DIALOG BYE callid={re.escape(sip_call_id)}"
+            _wait_until(lambda p=pattern: re.search(p, sip_domain.log()) is not None, 5, f"BYE for {sip_call_id}")
+        _wait_until(
+            lambda: far_end.log().count("session closed: Connection reset by peer") == closed_before + 3,
+            5,
+            "three BYEs received by the far end",
+        )
+        _wait_until(lambda: set(names) <= set(nginx.unpublished()), 5, f"unpublished: {nginx.unpublished()}")
+        assert all(nginx.stream_stat(name) is None for name in names)
+        assert "stopping: hanging up 3 call(s)" in daemon.log()
+    finally:
+        daemon.stop()
