@@ -22,8 +22,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sip-rtmp-bridge", description=__doc__, parents=[common])
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="action")
-    for name, text in [("serve", "run the daemon (the default)"), ("check-config", "validate the config and exit")]:
-        sub.add_parser(name, help=text, parents=[common])
+    sub.add_parser("serve", help="run the daemon (the default)", parents=[common])
+    check = sub.add_parser("check-config", help="validate a config file and exit", parents=[common])
+    check.add_argument("file", type=Path, nargs="?", help="the config file (or --config FILE)")
     add_client_commands(sub, common)
     return parser
 
@@ -31,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     args.action = args.action or "serve"
-    args.config = getattr(args, "config", None)
+    args.config = getattr(args, "file", None) or getattr(args, "config", None)
     args.url = getattr(args, "url", None)
     try:
         config = load_config(args.config)
@@ -39,13 +40,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sip-rtmp-bridge: invalid configuration: {exc}", file=sys.stderr)
         return 2
     if args.action == "check-config":
-        print("configuration is valid")
+        print(f"{args.config or 'built-in defaults'}: configuration is valid")
         return 0
     if args.action != "serve":
         return run_client(args, config)
     logging.basicConfig(level=config.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, args.config))
     except OSError as exc:
         print(f"sip-rtmp-bridge: cannot start: {exc}", file=sys.stderr)
         return 1

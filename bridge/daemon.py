@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import ssl
+from pathlib import Path
 
 from aiohttp import web
 
@@ -14,6 +15,7 @@ from bridge.calls import CallManager
 from bridge.config import BridgeConfig, split_host_port
 from bridge.history import HistoryStore
 from bridge.looplag import LoopLagMonitor
+from bridge.reload import Reloader
 from bridge.sdnotify import Notifier
 from bridge.services import Services
 from bridge.sip.agent import SipAgent
@@ -21,15 +23,15 @@ from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
 from bridge.webhooks import WebhookDispatcher
-from rest.app import create_app
+from rest.app import AUTH_KEY, create_app
 from rest.metrics import BridgeMetrics, add_health_routes, check_encoder
 from rtp.ports import PortAllocator
 
 log = logging.getLogger("bridge.daemon")
 
 
-async def serve(config: BridgeConfig) -> None:
-    """Run until SIGTERM/SIGINT; then hang up every call and close every stream."""
+async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
+    """Run until SIGTERM/SIGINT; then hang up every call and close every stream. SIGHUP reloads."""
     timers = TimerSettings(t1=config.sip.t1)
     sip_host, sip_port = split_host_port(config.sip.listen)
     sip_tls = tls_client_context(config.sip.tls_ca_file, config.sip.tls_verify, "sip")
@@ -61,6 +63,9 @@ async def serve(config: BridgeConfig) -> None:
             metrics_task = group.create_task(bridge_metrics.run())
             await check_encoder(services)
             runner = await _start_rest(config, manager, lag, bridge_metrics)
+            reloader = Reloader(config_path, services, webhooks, runner.app[AUTH_KEY])
+            reload_task = group.create_task(reloader.run())
+            loop.add_signal_handler(signal.SIGHUP, reloader.requested.set)
             log.info("ready: REST on %s, SIP on %s:%d", config.rest.listen, *sip.local_address)
             notifier.notify("READY=1", f"STATUS={_status(manager)}")
             watchdog_task = group.create_task(notifier.watchdog(lambda: _status(manager)))
@@ -68,6 +73,8 @@ async def serve(config: BridgeConfig) -> None:
             log.info("stopping: hanging up %d call(s)", len(manager.sessions))
             notifier.notify("STOPPING=1", f"STATUS=stopping: hanging up {len(manager.sessions)} call(s)")
             watchdog_task.cancel()
+            loop.remove_signal_handler(signal.SIGHUP)
+            reload_task.cancel()
             await manager.terminate_all(config.limits.shutdown_timeout)
             await runner.cleanup()
             await webhooks.drain(timeout=3.0)
@@ -79,7 +86,7 @@ async def serve(config: BridgeConfig) -> None:
         sip.close()
         if services.history is not None:
             await asyncio.to_thread(services.history.close)
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
 
 

@@ -16,6 +16,8 @@ from rest.events import add_event_routes
 from rest.openapi import add_openapi_routes
 from rest.restcall import add_restcall_routes
 
+AUTH_KEY = web.AppKey("auth", Authenticator)
+
 
 def create_app(manager: CallManager) -> web.Application:
     config = manager.services.config
@@ -24,6 +26,7 @@ def create_app(manager: CallManager) -> web.Application:
         client_max_size=config.limits.max_body_bytes, middlewares=[errors_middleware, auth.middleware]
     )
     app[MANAGER_KEY] = manager
+    app[AUTH_KEY] = auth
     add_restcall_routes(app)
     add_api_v1_routes(app)
     add_event_routes(app)

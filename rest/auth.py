@@ -58,10 +58,14 @@ class TokenBucket:
 
 class Authenticator:
     def __init__(self, config: AuthConfig, listen: str) -> None:
-        self._tokens = [(t.sha256, Caller(t.name or f"token-{i + 1}", t.scope)) for i, t in enumerate(config.tokens)]
         host = split_host_port(listen)[0]
-        loopback = host == "localhost" or _is_loopback(host)
-        self.required = config.required == "always" or (config.required == "auto" and not loopback)
+        self._loopback = host == "localhost" or _is_loopback(host)
+        self.configure(config)
+
+    def configure(self, config: AuthConfig) -> None:
+        """Take tokens, rate limits and CORS origins from ``config`` (at start and on SIGHUP)."""
+        self._tokens = [(t.sha256, Caller(t.name or f"token-{i + 1}", t.scope)) for i, t in enumerate(config.tokens)]
+        self.required = config.required == "always" or (config.required == "auto" and not self._loopback)
         self._limiter = TokenBucket(config.rate_per_second, config.burst)
         self._cors = set(config.cors_origins)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import re
 import signal
@@ -15,6 +16,7 @@ import pytest
 
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.ports import free_port
 
 WATCHDOG_USEC = 400_000  # systemd pings are expected every WATCHDOG_USEC / 2 = 0.2 s
 
@@ -114,5 +116,46 @@ def test_sigterm_hangs_up_every_call_and_unpublishes_every_stream(
         _wait_until(lambda: set(names) <= set(nginx.unpublished()), 5, f"unpublished: {nginx.unpublished()}")
         assert all(nginx.stream_stat(name) is None for name in names)
         assert "stopping: hanging up 3 call(s)" in daemon.log()
+    finally:
+        daemon.stop()
+
+
+def _auth_section(token: str) -> str:
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return f'\n[auth]\nrequired = "always"\ntokens = [{{ sha256 = "{digest}", name = "ops" }}]\n'
+
+
+def test_sighup_applies_a_new_token_refuses_a_new_address_and_keeps_the_call(
+    tmp_path: Path, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    daemon = BridgeDaemon(tmp_path, token="old-token-1234", extra_config=_auth_section("old-token-1234"))
+    try:
+        status, reply = daemon.request("POST", "/RESTCall/call", call_body("hup", "hup", nginx, sip_domain, account))
+        assert status == 200, reply
+        before = daemon.wait_state("hup", {"ESTABLISHED"})
+        _wait_until(lambda: nginx.stream_stat("hup") is not None, 10, "stream published")
+        new_port = free_port()
+        text = daemon.config_path.read_text()
+        assert _auth_section("old-token-1234") in text and f"127.0.0.1:{daemon.rest_port}" in text
+        text = text.replace(_auth_section("old-token-1234"), _auth_section("new-token-5678"))
+        daemon.config_path.write_text(text.replace(f"127.0.0.1:{daemon.rest_port}", f"127.0.0.1:{new_port}"))
+        daemon.process.signal(signal.SIGHUP)
+        _wait_until(lambda: "config reloaded" in daemon.log(), 5, "reload logged")
+        assert "rest.listen" in daemon.log() and "restart the service" in daemon.log()
+        assert daemon.request("GET", "/RESTCall/calls")[0] == 401  # the old token is gone
+        daemon.token = "new-token-5678"
+        after = daemon.call("hup")
+        assert after is not None and after["state"] == "ESTABLISHED"
+        assert after["sipCallId"] == before["sipCallId"]
+        assert after["counters"]["packets"] > before["counters"]["packets"]
+        assert nginx.stream_stat("hup") is not None
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", new_port), timeout=1).close()
+        daemon.config_path.write_text(text + "\n[limits]\nmax_calls = -1\n")  # invalid: refused as a whole
+        daemon.process.signal(signal.SIGHUP)
+        _wait_until(lambda: "config reload refused" in daemon.log(), 5, "bad config refused")
+        assert "limits.max_calls" in daemon.log() and daemon.request("GET", "/RESTCall/calls")[0] == 200
+        for secret in ("new-token-5678", "old-token-1234", account.password):
+            assert secret not in daemon.log()
     finally:
         daemon.stop()

@@ -46,6 +46,7 @@ class BridgeDaemon:
         level: str = "debug",
         env: dict[str, str] | None = None,
         token: str = "",
+        extra_config: str = "",
     ) -> None:
         self.token = token
         self.last_headers: dict[str, str] = {}
@@ -65,6 +66,7 @@ class BridgeDaemon:
                 level=level,
                 history=self.dir / "history.sqlite3",
             )
+            + extra_config
         )
         self._env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self._starts = 0

@@ -55,6 +55,10 @@ def test_cli_refuses_invalid_config_with_exit_code_2(tmp_path: Path, capsys: pyt
     assert main(["check-config", "--config", str(bad)]) == 2
     assert "rtp.port_range" in capsys.readouterr().err
     assert main(["check-config", "--config", str(REPO / "conf" / "bridge.toml")]) == 0
+    assert main(["check-config", str(bad)]) == 2  # the file as a plain argument, as in ExecStartPre
+    assert "rtp.port_range" in capsys.readouterr().err
+    assert main(["check-config", str(REPO / "conf" / "bridge.toml")]) == 0
+    assert "bridge.toml: configuration is valid" in capsys.readouterr().out
 
 
 def test_list_keys_from_environment_as_json() -> None:

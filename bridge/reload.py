@@ -1,0 +1,123 @@
+"""SIGHUP: re-read the config, apply what can change under live calls, refuse the rest.
+
+Settings read when a call starts or a request arrives (limits, tokens, webhook apps, log
+level, media output and RTMP/SIP behaviour for new calls) take effect at once. Settings
+bound into sockets or objects made at start-up (listen addresses, the RTP port range,
+TLS trust, DNS servers, SIP timers, the history file) keep their running value and the
+change is logged as needing a restart. Active calls are never touched.
+
+Only key names are logged, never values: tokens, webhook secrets and app URLs stay out of logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bridge.config import BridgeConfig, ConfigError, load_config
+from bridge.services import Services
+from bridge.webhooks import WebhookDispatcher
+from rest.auth import Authenticator
+from rest.metrics import check_encoder
+
+log = logging.getLogger("bridge.reload")
+
+RESTART_ONLY = frozenset(
+    {
+        "rest.listen",
+        "sip.listen",
+        "sip.t1",
+        "sip.tls_ca_file",
+        "sip.tls_verify",
+        "sip.dns_servers",
+        "rtp.port_range",
+        "rtmp.tls_ca_file",
+        "rtmp.tls_verify",
+        "history.path",
+        "history.retention_days",
+    }
+)
+
+
+@dataclass
+class ReloadPlan:
+    """The config to run with from now on, and which changed keys were applied or refused."""
+
+    config: BridgeConfig
+    applied: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if not self.applied and not self.refused:
+            return "config reloaded: nothing changed"
+        parts = [f"applied {', '.join(self.applied)}" if self.applied else "nothing applied"]
+        if self.refused:
+            parts.append(
+                f"NOT applied (bound at start-up; restart the service to change them): {', '.join(self.refused)}"
+            )
+        return "config reloaded: " + "; ".join(parts)
+
+
+def plan_reload(running: BridgeConfig, loaded: BridgeConfig) -> ReloadPlan:
+    """Merge ``loaded`` over ``running``, keeping the running value of every restart-only key."""
+    current = running.model_dump()
+    merged = loaded.model_dump()
+    plan = ReloadPlan(config=running)
+    for section, name in _changed_keys(current, merged):
+        key = f"{section}.{name}" if name else section
+        if key in RESTART_ONLY:
+            merged[section][name] = current[section][name]
+            plan.refused.append(key)
+        else:
+            plan.applied.append(key)
+    plan.config = BridgeConfig.model_validate(merged)
+    return plan
+
+
+def _changed_keys(current: dict[str, Any], merged: dict[str, Any]) -> list[tuple[str, str]]:
+    """(section, key) for every changed setting; ``apps`` (a table of tables) changes as a whole."""
+    changed = []
+    for section, values in merged.items():
+        before = current.get(section)
+        if section == "apps" or not isinstance(values, dict) or not isinstance(before, dict):
+            if values != before:
+                changed.append((section, ""))
+            continue
+        changed.extend((section, key) for key, value in values.items() if before.get(key) != value)
+    return sorted(changed)
+
+
+class Reloader:
+    """Waits for SIGHUP (``requested``), re-reads the config file off the loop and applies the plan."""
+
+    def __init__(self, path: Path | None, services: Services, webhooks: WebhookDispatcher, auth: Authenticator) -> None:
+        self.requested = asyncio.Event()
+        self._path = path
+        self._services = services
+        self._webhooks = webhooks
+        self._auth = auth
+
+    async def run(self) -> None:
+        while True:
+            await self.requested.wait()
+            self.requested.clear()
+            await self.reload()
+
+    async def reload(self) -> ReloadPlan | None:
+        try:
+            loaded = await asyncio.to_thread(load_config, self._path)
+        except ConfigError as exc:
+            log.error("config reload refused, the running config stays in force: %s", exc)
+            return None
+        plan = plan_reload(self._services.config, loaded)
+        self._services.config = plan.config
+        self._webhooks.config = plan.config
+        self._auth.configure(plan.config.auth)
+        logging.getLogger().setLevel(plan.config.log.level.upper())
+        if any(key.startswith("media.") for key in plan.applied):
+            await check_encoder(self._services)
+        log.log(logging.WARNING if plan.refused else logging.INFO, "%s", plan.describe())
+        return plan
