@@ -38,14 +38,13 @@ class CallManager:
         self._streams: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.shutting_down = False
+        self._deadlines: dict[str, asyncio.TimerHandle] = {}
 
     def start(self, spec: CallSpec, target: RtmpTarget) -> CallSession:
         """Admit and start a call; raise :class:`DuplicateCall` on conflicts."""
         if self.shutting_down:
             raise AtCapacity("the bridge is shutting down and accepts no new calls; retry on another instance")
-        limit = self.services.config.limits.max_calls
-        if len(self.sessions) >= limit:
-            raise AtCapacity(f"the bridge is at capacity ({limit} active calls, limits.max_calls); retry later")
+        self._check_capacity()
         if spec.call_id in self.sessions:
             raise DuplicateCall("callId", f"call {spec.call_id!r} is already active")
         stream_key = target.public_url().lower()
@@ -56,9 +55,36 @@ class CallManager:
         self.sessions[spec.call_id] = session
         self._streams[stream_key] = spec.call_id
         self._tasks[spec.call_id] = self._group.create_task(self._run(session, stream_key))
+        self._arm_duration_limit(session)
         if self.services.history is not None:
             self.services.history.started(session.snapshot())
         return session
+
+    def _check_capacity(self) -> None:
+        """503 before anything is started: limits.max_calls, then one RTP port pair per call."""
+        limit = self.services.config.limits.max_calls
+        if len(self.sessions) >= limit:
+            raise AtCapacity(f"the bridge is at capacity ({limit} active calls, limits.max_calls); retry later")
+        by_descriptors = self.services.max_calls_by_descriptors
+        if by_descriptors is not None and len(self.sessions) >= by_descriptors:
+            raise AtCapacity(
+                f"the open-file limit allows only {by_descriptors} concurrent calls; "
+                "the operator must raise LimitNOFILE= (or ulimit -n); retry later"
+            )
+        ports = self.services.ports
+        if len(self.sessions) >= ports.capacity:
+            raise AtCapacity(
+                f"no free RTP port pair: rtp.port_range {ports.first}-{ports.last} holds {ports.capacity} "
+                "pairs and every one is in use; widen rtp.port_range or retry later"
+            )
+
+    def _arm_duration_limit(self, session: CallSession) -> None:
+        """limits.max_call_seconds, counted from the request: the call is hung up with the reason."""
+        limit = self.services.config.limits.max_call_seconds
+        if limit > 0:
+            reason = f"maximum call duration reached ({limit:g} s, limits.max_call_seconds)"
+            loop = asyncio.get_running_loop()
+            self._deadlines[session.spec.call_id] = loop.call_later(limit, session.terminate, reason)
 
     def find(self, call_id: str) -> CallSession | None:
         """An active call, or one of the last ended ones (to read its final state)."""
@@ -89,6 +115,9 @@ class CallManager:
             self.sessions.pop(call_id, None)
             self._streams.pop(stream_key, None)
             self._tasks.pop(call_id, None)
+            deadline = self._deadlines.pop(call_id, None)
+            if deadline is not None:
+                deadline.cancel()
             self.recent[call_id] = session
             self.recent.move_to_end(call_id)
             if self.services.history is not None:

@@ -183,6 +183,7 @@ class LimitsConfig(_Section):
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     allowed_rtmp_hosts: list[str] = Field(default_factory=list)  # empty = any host
     shutdown_timeout: float = Field(10.0, gt=0, le=300)
+    max_call_seconds: float = Field(0.0, ge=0, description="0 = no limit")
 
 
 class HistoryConfig(_Section):

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from bridge.calls import CallManager
 from bridge.config import BridgeConfig, split_host_port
+from bridge.fdlimit import ensure_headroom
 from bridge.history import HistoryStore
 from bridge.looplag import LoopLagMonitor
 from bridge.reload import Reloader
@@ -44,6 +45,8 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
     resolver = SipResolver(config.sip.dns_server_addresses)
     rtmp_tls = tls_client_context(config.rtmp.tls_ca_file, config.rtmp.tls_verify, "rtmp")
     services = Services(config, sip, PortAllocator(*config.rtp.ports), timers, resolver, rtmp_tls)
+    wanted_calls = min(config.limits.max_calls, services.ports.capacity)
+    services.max_calls_by_descriptors = ensure_headroom(wanted_calls)
     services.history = await asyncio.to_thread(
         HistoryStore, config.history.resolved_path(), config.history.retention_days
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import BridgeConfig, ConfigError, load_config
+from bridge.fdlimit import ensure_headroom
 from bridge.services import Services
 from bridge.webhooks import WebhookDispatcher
 from rest.auth import Authenticator
@@ -117,6 +118,9 @@ class Reloader:
         self._webhooks.config = plan.config
         self._auth.configure(plan.config.auth)
         logging.getLogger().setLevel(plan.config.log.level.upper())
+        if "limits.max_calls" in plan.applied:
+            wanted = min(plan.config.limits.max_calls, self._services.ports.capacity)
+            self._services.max_calls_by_descriptors = ensure_headroom(wanted)
         if any(key.startswith("media.") for key in plan.applied):
             await check_encoder(self._services)
         log.log(logging.WARNING if plan.refused else logging.INFO, "%s", plan.describe())

@@ -29,6 +29,7 @@ class Services:
     bus: EventBus = field(default_factory=EventBus)
     encoder_ready: bool = False
     history: HistoryStore | None = None
+    max_calls_by_descriptors: int | None = None  # set at start-up from RLIMIT_NOFILE
 
     @property
     def rtp_bind_host(self) -> str:

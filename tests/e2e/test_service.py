@@ -159,3 +159,25 @@ def test_sighup_applies_a_new_token_refuses_a_new_address_and_keeps_the_call(
             assert secret not in daemon.log()
     finally:
         daemon.stop()
+
+
+def test_max_call_seconds_hangs_up_with_the_reason(
+    tmp_path: Path, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    daemon = BridgeDaemon(tmp_path, env={"BRIDGE_LIMITS__MAX_CALL_SECONDS": "2"})
+    try:
+        posted = time.monotonic()
+        status, reply = daemon.request("POST", "/RESTCall/call", call_body("cap", "cap", nginx, sip_domain, account))
+        assert status == 200, reply
+        sip_call_id = daemon.wait_state("cap", {"ESTABLISHED"})["sipCallId"]
+        daemon.wait_gone("cap", timeout=6)
+        lasted = time.monotonic() - posted
+        ended = daemon.call("cap")
+        assert ended is not None and ended["state"] == "FINISH", ended
+        assert "maximum call duration reached (2 s, limits.max_call_seconds)" in ended["reason"]
+        assert 1.9 < lasted < 3.5, lasted
+        pattern = f"IN-DIALOG BYE callid={re.escape(sip_call_id)}"
+        _wait_until(lambda: re.search(pattern, sip_domain.log()) is not None, 5, "BYE through the SIP domain")
+        _wait_until(lambda: nginx.stream_stat("cap") is None, 5, "stream unpublished")
+    finally:
+        daemon.stop()

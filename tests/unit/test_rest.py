@@ -146,3 +146,21 @@ async def test_at_capacity_is_503_with_retry_after(one_call_client: TestClient) 
     assert (await reply.json())["error"]["code"] == "at_capacity"
     cors = await one_call_client.get("/RESTCall/calls", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in cors.headers  # CORS is off unless configured
+
+
+async def test_rtp_port_exhaustion_is_503_naming_the_range() -> None:
+    config = load_config(REPO / "conf" / "bridge.toml", environ={"BRIDGE_SIP__LISTEN": "127.0.0.1:0"})
+    sip = await SipTransport.listen(SipAgent(), "127.0.0.1", 0)
+    services = Services(config, sip, PortAllocator(41200, 41201), TimerSettings(), SipResolver())
+    import asyncio
+
+    async with asyncio.TaskGroup() as group:
+        manager = CallManager(services, group)
+        async with TestClient(TestServer(create_app(manager))) as client:
+            assert (await client.post("/RESTCall/call", json=body())).status == 200
+            reply = await client.post("/RESTCall/call", json=body(callId="c2", rtmpStream="s2"))
+            error = (await reply.json())["error"]
+            assert reply.status == 503 and error["code"] == "at_capacity"
+            assert "rtp.port_range 41200-41201 holds 1 pairs" in error["message"]
+        await manager.terminate_all(2.0)
+    sip.close()
