@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -47,19 +49,26 @@ def body(**changes: Any) -> dict[str, Any]:
     return data
 
 
+@contextlib.asynccontextmanager
+async def bridge_client(ports: tuple[int, int], **environ: str) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    """The REST app over a real CallManager and SIP socket; every call is hung up on exit."""
+    config = load_config(REPO / "conf" / "bridge.toml", environ={"BRIDGE_SIP__LISTEN": "127.0.0.1:0", **environ})
+    sip = await SipTransport.listen(SipAgent(), "127.0.0.1", 0)
+    services = Services(config, sip, PortAllocator(*ports), TimerSettings(), SipResolver())
+    try:
+        async with asyncio.TaskGroup() as group:
+            manager = CallManager(services, group)
+            async with TestClient(TestServer(create_app(manager))) as test_client:
+                yield test_client
+            await manager.terminate_all(2.0)
+    finally:
+        sip.close()
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    config = load_config(REPO / "conf" / "bridge.toml", environ={"BRIDGE_SIP__LISTEN": "127.0.0.1:0"})
-    sip = await SipTransport.listen(SipAgent(), "127.0.0.1", 0)
-    services = Services(config, sip, PortAllocator(41000, 41099), TimerSettings(), SipResolver())
-    import asyncio
-
-    async with asyncio.TaskGroup() as group:
-        manager = CallManager(services, group)
-        async with TestClient(TestServer(create_app(manager))) as test_client:
-            yield test_client
-        await manager.terminate_all(2.0)
-    sip.close()
+    async with bridge_client((41000, 41099)) as test_client:
+        yield test_client
 
 
 @pytest.mark.parametrize(
@@ -125,18 +134,8 @@ async def test_unknown_call_is_404(client: TestClient) -> None:  # type: ignore[
 
 @pytest.fixture
 async def one_call_client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    environ = {"BRIDGE_SIP__LISTEN": "127.0.0.1:0", "BRIDGE_LIMITS__MAX_CALLS": "1"}
-    config = load_config(REPO / "conf" / "bridge.toml", environ=environ)
-    sip = await SipTransport.listen(SipAgent(), "127.0.0.1", 0)
-    services = Services(config, sip, PortAllocator(41100, 41199), TimerSettings(), SipResolver())
-    import asyncio
-
-    async with asyncio.TaskGroup() as group:
-        manager = CallManager(services, group)
-        async with TestClient(TestServer(create_app(manager))) as test_client:
-            yield test_client
-        await manager.terminate_all(2.0)
-    sip.close()
+    async with bridge_client((41100, 41199), BRIDGE_LIMITS__MAX_CALLS="1") as test_client:
+        yield test_client
 
 
 async def test_at_capacity_is_503_with_retry_after(one_call_client: TestClient) -> None:  # type: ignore[type-arg]
@@ -149,18 +148,9 @@ async def test_at_capacity_is_503_with_retry_after(one_call_client: TestClient) 
 
 
 async def test_rtp_port_exhaustion_is_503_naming_the_range() -> None:
-    config = load_config(REPO / "conf" / "bridge.toml", environ={"BRIDGE_SIP__LISTEN": "127.0.0.1:0"})
-    sip = await SipTransport.listen(SipAgent(), "127.0.0.1", 0)
-    services = Services(config, sip, PortAllocator(41200, 41201), TimerSettings(), SipResolver())
-    import asyncio
-
-    async with asyncio.TaskGroup() as group:
-        manager = CallManager(services, group)
-        async with TestClient(TestServer(create_app(manager))) as client:
-            assert (await client.post("/RESTCall/call", json=body())).status == 200
-            reply = await client.post("/RESTCall/call", json=body(callId="c2", rtmpStream="s2"))
-            error = (await reply.json())["error"]
-            assert reply.status == 503 and error["code"] == "at_capacity"
-            assert "rtp.port_range 41200-41201 holds 1 pairs" in error["message"]
-        await manager.terminate_all(2.0)
-    sip.close()
+    async with bridge_client((41200, 41201)) as client:  # one RTP/RTCP pair
+        assert (await client.post("/RESTCall/call", json=body())).status == 200
+        reply = await client.post("/RESTCall/call", json=body(callId="c2", rtmpStream="s2"))
+        error = (await reply.json())["error"]
+        assert reply.status == 503 and error["code"] == "at_capacity"
+        assert "rtp.port_range 41200-41201 holds 1 pairs" in error["message"]
