@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from urllib.parse import urlsplit
 
+from bridge.logs import REDACTOR
 from bridge.model import CallSpec
 from bridge.rtmp.url import RtmpTarget
 from bridge.services import Services
@@ -25,6 +27,12 @@ class DuplicateCall(Exception):
 
 class AtCapacity(Exception):
     """limits.max_calls calls are active, or the bridge is shutting down."""
+
+
+def call_secrets(spec: CallSpec, target: RtmpTarget) -> tuple[str, ...]:
+    """What must never reach a log: the SIP password and any RTMP query string (tokens)."""
+    queries = (urlsplit(target.tc_url).query, urlsplit(target.stream).query)
+    return (spec.sip_password, *(query for query in queries if query))
 
 
 class CallManager:
@@ -51,6 +59,7 @@ class CallManager:
         if stream_key in self._streams:
             owner = self._streams[stream_key]
             raise DuplicateCall("rtmpStream", f"{target.public_url()} is already published by call {owner!r}")
+        REDACTOR.register(*call_secrets(spec, target))
         session = CallSession(spec, target, self.services)
         self.sessions[spec.call_id] = session
         self._streams[stream_key] = spec.call_id
@@ -115,6 +124,7 @@ class CallManager:
             self.sessions.pop(call_id, None)
             self._streams.pop(stream_key, None)
             self._tasks.pop(call_id, None)
+            REDACTOR.unregister(*call_secrets(session.spec, session.target))
             deadline = self._deadlines.pop(call_id, None)
             if deadline is not None:
                 deadline.cancel()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from bridge import __version__
 from bridge.client_cli import add_client_commands, run_client
 from bridge.config import ConfigError, load_config
 from bridge.daemon import serve
+from bridge.logs import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sip-rtmp-bridge", description=__doc__, parents=[common])
     parser.add_argument("--version", action="version", version=__version__)
     sub = parser.add_subparsers(dest="action")
-    sub.add_parser("serve", help="run the daemon (the default)", parents=[common])
+    serve_parser = sub.add_parser("serve", help="run the daemon (the default)", parents=[common])
+    for accepting in (parser, serve_parser):  # ``sip-rtmp-bridge --log-format json`` serves too
+        accepting.add_argument(
+            "--log-format", choices=["text", "json"], default=argparse.SUPPRESS, help="overrides log.format"
+        )
     check = sub.add_parser("check-config", help="validate a config file and exit", parents=[common])
     check.add_argument("file", type=Path, nargs="?", help="the config file (or --config FILE)")
     add_client_commands(sub, common)
@@ -44,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.action != "serve":
         return run_client(args, config)
-    logging.basicConfig(level=config.log.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(config.log.level, getattr(args, "log_format", None) or config.log.format)
     try:
         asyncio.run(serve(config, args.config))
     except OSError as exc:

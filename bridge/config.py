@@ -140,6 +140,7 @@ class RtmpConfig(_Section):
 
 class LogConfig(_Section):
     level: str = "info"
+    format: Literal["text", "json"] = "text"
 
     @field_validator("level")
     @classmethod

@@ -344,7 +344,7 @@ class CallSession:
         self.state = state
         self.reason = reason
         self.history.append(StateChange(state, reason, utc_now()))
-        log.info("call %s: %s (%s)", self.spec.call_id, state.value, reason)
+        log.info("call %s: %s (%s)", self.spec.call_id, state.value, reason, extra={"call_id": self.spec.call_id})
         self._publish("call.state", state=state.value, reason=reason)
         if self.services.history is not None:
             self.services.history.state_changed(self.spec.call_id, state.value, reason)

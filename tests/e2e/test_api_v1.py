@@ -18,12 +18,14 @@ import pytest
 from rest.auth import hash_token
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.secrets import register_secret
 from tests.support.silent_uas import DtmfSinkUas, SilentUas
 from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 FULL, READ, BURST = "full-token-0123456789", "read-token-0123456789", "burst-token-0123456789"
 SECRET = "hook-secret-0123456789"
+register_secret(FULL, READ, BURST, SECRET)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from tests.support.audio import dominant_frequency, pull_audio, read_recording, 
 from tests.support.daemon import BridgeDaemon
 from tests.support.impairment import ImpairedToneUas, ImpairmentRelay, Impairments
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.secrets import register_secret
 
 pytestmark = pytest.mark.e2e
 CALL_SECONDS = 16.0
@@ -159,6 +160,7 @@ def rtmps_daemon(workdir: Path, nginx: NginxRtmp) -> Iterator[BridgeDaemon]:
 def test_rtmps_with_tokens_in_app_and_stream_name(
     nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, rtmps_daemon: BridgeDaemon
 ) -> None:
+    register_secret("stream-token", "app-token")
     body = call_body("rtmps-1", "secure1?key=stream-token", nginx, sip_domain, account)
     body["rtmpUrl"] = f"rtmps://127.0.0.1:{nginx.rtmps_port}/live?token=app-token"
     status, reply = rtmps_daemon.request("POST", "/RESTCall/call", body)

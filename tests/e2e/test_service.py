@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 import signal
 import socket
@@ -17,6 +18,7 @@ import pytest
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
 from tests.support.ports import free_port
+from tests.support.secrets import register_secret
 
 WATCHDOG_USEC = 400_000  # systemd pings are expected every WATCHDOG_USEC / 2 = 0.2 s
 
@@ -121,6 +123,7 @@ def test_sigterm_hangs_up_every_call_and_unpublishes_every_stream(
 
 
 def _auth_section(token: str) -> str:
+    register_secret(token)
     digest = hashlib.sha256(token.encode()).hexdigest()
     return f'\n[auth]\nrequired = "always"\ntokens = [{{ sha256 = "{digest}", name = "ops" }}]\n'
 
@@ -164,7 +167,8 @@ def test_sighup_applies_a_new_token_refuses_a_new_address_and_keeps_the_call(
 def test_max_call_seconds_hangs_up_with_the_reason(
     tmp_path: Path, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
 ) -> None:
-    daemon = BridgeDaemon(tmp_path, env={"BRIDGE_LIMITS__MAX_CALL_SECONDS": "2"})
+    env = {"BRIDGE_LIMITS__MAX_CALL_SECONDS": "2", "BRIDGE_LOG__FORMAT": "json"}
+    daemon = BridgeDaemon(tmp_path, env=env)
     try:
         posted = time.monotonic()
         status, reply = daemon.request("POST", "/RESTCall/call", call_body("cap", "cap", nginx, sip_domain, account))
@@ -179,5 +183,8 @@ def test_max_call_seconds_hangs_up_with_the_reason(
         pattern = f"IN-DIALOG BYE callid={re.escape(sip_call_id)}"
         _wait_until(lambda: re.search(pattern, sip_domain.log()) is not None, 5, "BYE through the SIP domain")
         _wait_until(lambda: nginx.stream_stat("cap") is None, 5, "stream unpublished")
+        entries = [json.loads(line) for line in daemon.log().splitlines()]  # every line is one JSON object
+        states = [e["message"] for e in entries if e.get("callId") == "cap" and e["logger"] == "bridge.session"]
+        assert any(": ESTABLISHED" in m for m in states) and any(": FINISH" in m for m in states), states
     finally:
         daemon.stop()

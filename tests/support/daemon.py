@@ -14,6 +14,7 @@ from typing import Any
 
 from tests.support.ports import free_even_range, free_port, free_udp_tcp_pair
 from tests.support.process import PeerProcess
+from tests.support.secrets import register_output_dir, register_secret
 
 CONFIG = """
 [rest]
@@ -49,9 +50,11 @@ class BridgeDaemon:
         extra_config: str = "",
     ) -> None:
         self.token = token
+        register_secret(token)
         self.last_headers: dict[str, str] = {}
         self.dir = workdir / "bridge"
         self.dir.mkdir(parents=True, exist_ok=True)
+        register_output_dir(self.dir)
         self.rest_port = free_port()
         self.sip_port = free_udp_tcp_pair()
         first, last = free_even_range(40)

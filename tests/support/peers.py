@@ -14,6 +14,7 @@ from typing import Any
 
 from tests.support.ports import free_even_range, free_port, free_udp_tcp_pair
 from tests.support.process import PeerProcess
+from tests.support.secrets import register_secret
 
 NGINX_RTMP_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
@@ -256,6 +257,9 @@ class SipAccount:
     password: str = "s3cret-test-pw"
     realm: str = "bridge.test"
 
+    def __post_init__(self) -> None:
+        register_secret(self.password)
+
 
 TLS_CONFIG = """
 [server:default]
@@ -436,6 +440,7 @@ def call_body(
     call_id: str, stream: str, nginx: NginxRtmp, domain: Kamailio, account: SipAccount, password: str | None = None
 ) -> dict[str, Any]:
     """The REST contract as clients send it (booleans and ports as strings), calling baresip via kamailio."""
+    register_secret(password or account.password)
     return {
         "callId": call_id,
         "callee": "uas",

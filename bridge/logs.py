@@ -1,0 +1,77 @@
+"""Logging set-up: human-readable lines by default, JSON lines with ``--log-format json``.
+
+Every record passes the :data:`REDACTOR` first, which replaces the secrets of active
+calls (SIP passwords, RTMP query strings) with ``***`` — a defence in depth behind the
+rule that secrets are never put into log messages in the first place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Literal
+
+LogFormat = Literal["text", "json"]
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+MASK = "***"
+
+
+class SecretRedactor(logging.Filter):
+    """Masks registered secrets in every record; secrets are reference-counted per call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: Counter[str] = Counter()
+
+    def register(self, *secrets: str) -> None:
+        self._secrets.update(s for s in secrets if len(s) >= 4)
+
+    def unregister(self, *secrets: str) -> None:
+        self._secrets.subtract(s for s in secrets if len(s) >= 4)
+        self._secrets = +self._secrets  # drop the ones no call holds any more
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, MASK)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            record.msg = self.redact(record.getMessage())
+            record.args = None
+        return True
+
+
+REDACTOR = SecretRedactor()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC), level, logger, message, callId when known."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        call_id = getattr(record, "call_id", None)
+        if call_id is not None:
+            entry["callId"] = call_id
+        if record.exc_info:
+            entry["exception"] = REDACTOR.redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(level: str, log_format: LogFormat) -> None:
+    """Log to stderr (journald picks it up under systemd) in the chosen format."""
+    handler = logging.StreamHandler()
+    handler.addFilter(REDACTOR)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())

@@ -1,0 +1,57 @@
+"""Log output: JSON lines with callId, and secrets of active calls masked in every record."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from bridge.logs import REDACTOR, JsonFormatter, SecretRedactor, configure_logging
+
+
+@pytest.fixture
+def restore_root_logger() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_json_lines_carry_call_id_and_mask_secrets(
+    restore_root_logger: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("info", "json")
+    REDACTOR.register("pw-in-a-log-line", "rtmp-token=abc123")
+    try:
+        log = logging.getLogger("bridge.session")
+        log.info("call %s: %s (%s)", "c-9", "ESTABLISHED", "answered", extra={"call_id": "c-9"})
+        log.warning("connect rtmp://cdn/live?%s as %s failed", "rtmp-token=abc123", "pw-in-a-log-line")
+        logging.getLogger("bridge.other").debug("not at info level")
+    finally:
+        REDACTOR.unregister("pw-in-a-log-line", "rtmp-token=abc123")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(e["level"], e["logger"]) for e in lines] == [("info", "bridge.session"), ("warning", "bridge.session")]
+    assert lines[0]["message"] == "call c-9: ESTABLISHED (answered)" and lines[0]["callId"] == "c-9"
+    assert lines[1]["message"] == "connect rtmp://cdn/live?*** as *** failed" and "callId" not in lines[1]
+    assert lines[0]["time"].endswith("+00:00")
+
+
+def test_secrets_are_reference_counted_per_call() -> None:
+    redactor = SecretRedactor()
+    redactor.register("shared-password", "abc")  # shorter than 4 characters: never masked
+    redactor.register("shared-password")
+    redactor.unregister("shared-password")
+    assert redactor.redact("shared-password abc") == "*** abc"  # a second call still holds it
+    redactor.unregister("shared-password")
+    assert redactor.redact("shared-password") == "shared-password"
+
+
+def test_text_format_is_the_default(restore_root_logger: None, capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("warning", "text")
+    logging.getLogger("bridge.daemon").warning("plain %s", "line")
+    assert capsys.readouterr().err.rstrip().endswith("WARNING bridge.daemon: plain line")
+    assert isinstance(logging.getLogger().handlers[0].formatter, logging.Formatter)
+    assert not isinstance(logging.getLogger().handlers[0].formatter, JsonFormatter)
