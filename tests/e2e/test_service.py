@@ -19,6 +19,7 @@ from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
 from tests.support.ports import free_port
 from tests.support.secrets import register_secret
+from tests.support.silent_uas import SilentUas
 
 WATCHDOG_USEC = 400_000  # systemd pings are expected every WATCHDOG_USEC / 2 = 0.2 s
 
@@ -72,6 +73,7 @@ def test_ready_watchdog_and_stopping_as_systemd_sees_them(
         intervals = [later[0] - earlier[0] for earlier, later in itertools.pairwise(pings)]
         assert len(pings) >= 7, pings
         assert 0.15 < statistics.median(intervals) < 0.3, intervals
+        print(f"\nWATCHDOG=1: {len(pings)} pings in 2 s, median interval {statistics.median(intervals) * 1000:.0f} ms")
         assert all("STATUS=0 active calls" in text for _at, text in pings)
         daemon.process.signal(signal.SIGTERM)
         assert daemon.process.proc.wait(10) == 0
@@ -186,5 +188,58 @@ def test_max_call_seconds_hangs_up_with_the_reason(
         entries = [json.loads(line) for line in daemon.log().splitlines()]  # every line is one JSON object
         states = [e["message"] for e in entries if e.get("callId") == "cap" and e["logger"] == "bridge.session"]
         assert any(": ESTABLISHED" in m for m in states) and any(": FINISH" in m for m in states), states
+    finally:
+        daemon.stop()
+
+
+@pytest.fixture
+def bye_ignoring_far_end() -> Iterator[SilentUas]:
+    far_end = SilentUas(unanswered=frozenset({"BYE"}))
+    yield far_end
+    far_end.stop()
+
+
+def _stuck_call(daemon: BridgeDaemon, far_end: SilentUas, nginx: NginxRtmp) -> None:
+    """An established call to a far end that will never answer the BYE."""
+    connection = {"sipLogin": "bridge", "sipPassword": "unused-pw", "sipDomain": "127.0.0.1"}
+    connection.update(sipPort=str(far_end.port), sipRegisterRequired="false", appKey="e2e")
+    body = {"callId": "stuck", "callee": "silent", "rtmpUrl": nginx.url, "rtmpStream": "stuck"}
+    body.update(hasAudio="false", hasVideo="false", connection=connection)
+    status, reply = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200, reply
+    daemon.wait_state("stuck", {"ESTABLISHED"})
+
+
+def test_second_signal_exits_at_once_when_a_bye_goes_unanswered(
+    tmp_path: Path, nginx: NginxRtmp, bye_ignoring_far_end: SilentUas
+) -> None:
+    daemon = BridgeDaemon(tmp_path)
+    try:
+        _stuck_call(daemon, bye_ignoring_far_end, nginx)
+        daemon.process.signal(signal.SIGTERM)
+        _wait_until(lambda: bye_ignoring_far_end.requests.count("BYE") >= 2, 5, "BYE retransmitted, unanswered")
+        assert daemon.process.proc.poll() is None  # still waiting, within limits.shutdown_timeout
+        second = time.monotonic()
+        daemon.process.signal(signal.SIGTERM)
+        assert daemon.process.proc.wait(5) == 1
+        print(f"\nsecond SIGTERM -> exit after {time.monotonic() - second:.3f} s")
+        assert "second stop signal: exiting immediately" in daemon.log()
+    finally:
+        daemon.stop()
+
+
+def test_shutdown_timeout_bounds_the_wait_for_an_unanswered_bye(
+    tmp_path: Path, nginx: NginxRtmp, bye_ignoring_far_end: SilentUas
+) -> None:
+    daemon = BridgeDaemon(tmp_path, env={"BRIDGE_LIMITS__SHUTDOWN_TIMEOUT": "1.5"})
+    try:
+        _stuck_call(daemon, bye_ignoring_far_end, nginx)
+        signalled = time.monotonic()
+        daemon.process.signal(signal.SIGTERM)
+        assert daemon.process.proc.wait(10) == 0
+        took = time.monotonic() - signalled
+        print(f"\nSIGTERM, BYE unanswered, shutdown_timeout 1.5 s -> exit 0 after {took:.2f} s")
+        assert 1.4 < took < 4.0, took
+        _wait_until(lambda: nginx.stream_stat("stuck") is None, 5, "stream unpublished")
     finally:
         daemon.stop()

@@ -21,8 +21,9 @@ SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\
 class SilentUas(UdpPeer):
     """Answers INVITE with ``status`` (200 by default, with SDP); BYE and others with 200."""
 
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, unanswered: frozenset[str] = frozenset()) -> None:
         self.status = status
+        self.unanswered = unanswered  # methods left without any response (a far end that went away)
         self.requests: list[str] = []
         super().__init__()
 
@@ -34,7 +35,7 @@ class SilentUas(UdpPeer):
         if not isinstance(request, Request):
             return
         self.requests.append(request.method)
-        if request.method == "ACK":
+        if request.method == "ACK" or request.method in self.unanswered:
             return
         if request.method == "INVITE" and self.status != 200:
             self.sock.sendto(serialize(build_response(request, self.status, "Service Unavailable", "x")), source)
