@@ -76,7 +76,6 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             log.info("stopping: hanging up %d call(s)", len(manager.sessions))
             notifier.notify("STOPPING=1", f"STATUS=stopping: hanging up {len(manager.sessions)} call(s)")
             watchdog_task.cancel()
-            loop.remove_signal_handler(signal.SIGHUP)
             reload_task.cancel()
             await manager.terminate_all(config.limits.shutdown_timeout)
             await runner.cleanup()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import Counter
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -19,32 +20,51 @@ MASK = "***"
 
 
 class SecretRedactor(logging.Filter):
-    """Masks registered secrets in every record; secrets are reference-counted per call."""
+    """Masks registered secrets in every record; secrets are reference-counted per call.
+
+    The pattern is rebuilt when a call starts or ends, not per record, so a log line
+    costs one regex pass however many calls are active.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self._secrets: Counter[str] = Counter()
+        self._pattern: re.Pattern[str] | None = None
 
     def register(self, *secrets: str) -> None:
         self._secrets.update(s for s in secrets if len(s) >= 4)
+        self._compile()
 
     def unregister(self, *secrets: str) -> None:
         self._secrets.subtract(s for s in secrets if len(s) >= 4)
         self._secrets = +self._secrets  # drop the ones no call holds any more
+        self._compile()
+
+    def _compile(self) -> None:
+        longest_first = sorted(self._secrets, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, longest_first))) if longest_first else None
 
     def redact(self, text: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        return text
+        return text if self._pattern is None else self._pattern.sub(MASK, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
+        if self._pattern is not None:
             record.msg = self.redact(record.getMessage())
             record.args = None
         return True
 
 
 REDACTOR = SecretRedactor()
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message``; a traceback is masked like the message."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatException(self, ei: Any) -> str:
+        return REDACTOR.redact(super().formatException(ei))
 
 
 class JsonFormatter(logging.Formatter):
@@ -69,7 +89,7 @@ def configure_logging(level: str, log_format: LogFormat) -> None:
     """Log to stderr (journald picks it up under systemd) in the chosen format."""
     handler = logging.StreamHandler()
     handler.addFilter(REDACTOR)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

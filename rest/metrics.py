@@ -138,7 +138,8 @@ def add_health_routes(app: web.Application, bridge_metrics: BridgeMetrics, lag: 
 
 async def check_encoder(services: Services) -> None:
     """Open an encoder once at start-up, off the loop, so /readyz can say whether it works."""
-    services.encoder_ready = False
+    ready = False
     with contextlib.suppress(Exception):
         await asyncio.to_thread(services.new_encoder, services.default_output())
-        services.encoder_ready = True
+        ready = True
+    services.encoder_ready = ready  # one assignment: /readyz never flips while a reload re-checks

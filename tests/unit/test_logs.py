@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge.logs import REDACTOR, JsonFormatter, SecretRedactor, configure_logging
+from bridge.logs import REDACTOR, JsonFormatter, SecretRedactor, TextFormatter, configure_logging
 
 
 @pytest.fixture
@@ -53,5 +53,19 @@ def test_text_format_is_the_default(restore_root_logger: None, capsys: pytest.Ca
     configure_logging("warning", "text")
     logging.getLogger("bridge.daemon").warning("plain %s", "line")
     assert capsys.readouterr().err.rstrip().endswith("WARNING bridge.daemon: plain line")
-    assert isinstance(logging.getLogger().handlers[0].formatter, logging.Formatter)
+    assert isinstance(logging.getLogger().handlers[0].formatter, TextFormatter)
     assert not isinstance(logging.getLogger().handlers[0].formatter, JsonFormatter)
+
+
+def test_tracebacks_are_masked_in_text_lines(restore_root_logger: None, capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("info", "text")
+    REDACTOR.register("pw-in-a-traceback")
+    try:
+        try:
+            raise ValueError("bad login pw-in-a-traceback")
+        except ValueError:
+            logging.getLogger("bridge.session").exception("call %s: internal error", "c-1")
+    finally:
+        REDACTOR.unregister("pw-in-a-traceback")
+    err = capsys.readouterr().err
+    assert "ValueError: bad login ***" in err and "pw-in-a-traceback" not in err
