@@ -17,7 +17,7 @@ import pytest
 
 from rest.auth import hash_token
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body, direct_call_body
 from tests.support.secrets import register_secret
 from tests.support.silent_uas import DtmfSinkUas, SilentUas
 from tests.support.webhook_receiver import WebhookReceiver
@@ -252,20 +252,9 @@ def test_openapi_document_and_schemathesis(api: BridgeDaemon) -> None:
 def test_dtmf_is_sent_as_rfc4733_events(api: BridgeDaemon, nginx: NginxRtmp) -> None:
     sink = DtmfSinkUas()
     try:
-        payload = {
-            "callId": "dtmf-1",
-            "callee": "sink",
-            "rtmpUrl": nginx.url,
-            "rtmpStream": "dtmf1",
-            "hasAudio": "true",
-            "connection": {
-                "sipLogin": "bridge",
-                "sipPassword": "x",
-                "sipDomain": "127.0.0.1",
-                "sipPort": sink.port,
-                "appKey": "hookapp",
-            },
-        }
+        payload = direct_call_body(
+            "dtmf-1", "dtmf1", nginx.url, sink.port, callee="sink", hasAudio="true", connection={"appKey": "hookapp"}
+        )
         assert api.request("POST", "/api/v1/calls", payload)[0] == 201
         api.wait_state("dtmf-1", {"ESTABLISHED"})
         assert api.request("POST", "/api/v1/calls/dtmf-1/dtmf", {"digits": "12x"})[0] == 400

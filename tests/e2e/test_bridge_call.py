@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 import pytest
 
 from tests.support.audio import dominant_frequency, pull_audio, silent_fraction
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_until(predicate: Any, timeout: float, what: str) -> float:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if predicate():
-            return time.monotonic() - start
-        time.sleep(0.01)
-    raise TimeoutError(what)
 
 
 def test_tone_reaches_the_player_and_far_end_hangup_ends_everything(

@@ -12,7 +12,7 @@ import pytest
 from tests.support.audio import dominant_frequency, pull_audio, read_recording, rms_dbfs
 from tests.support.daemon import BridgeDaemon
 from tests.support.impairment import ImpairedToneUas, ImpairmentRelay, Impairments
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body, direct_call_body
 from tests.support.secrets import register_secret
 
 pytestmark = pytest.mark.e2e
@@ -40,13 +40,7 @@ def test_impaired_network_still_gives_a_continuous_stream_of_the_right_length(
     nginx: NginxRtmp, impaired_far_end: ImpairedToneUas, daemon: BridgeDaemon
 ) -> None:
     uas = impaired_far_end
-    body = {
-        "callId": "impaired-1",
-        "callee": "tone",
-        "rtmpUrl": f"rtmp://127.0.0.1:{nginx.rtmp_port}/rec",
-        "rtmpStream": "impaired",
-        "connection": {"sipLogin": "bridge", "sipPassword": "x", "sipDomain": "127.0.0.1", "sipPort": uas.port},
-    }
+    body = direct_call_body("impaired-1", "impaired", f"rtmp://127.0.0.1:{nginx.rtmp_port}/rec", uas.port, "tone")
     status, reply = daemon.request("POST", "/RESTCall/call", body)
     assert status == 200, reply
     daemon.wait_state("impaired-1", {"ESTABLISHED"}, timeout=5)

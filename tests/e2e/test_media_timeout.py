@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import NginxRtmp
+from tests.support.peers import NginxRtmp, direct_call_body
 from tests.support.silent_uas import SilentUas
 
 pytestmark = pytest.mark.e2e
@@ -32,22 +32,16 @@ def test_no_rtp_for_timeout_hangs_up_with_bye_and_unpublishes(
     nginx: NginxRtmp, silent_far_end: SilentUas, quick_timeout_daemon: BridgeDaemon
 ) -> None:
     daemon = quick_timeout_daemon
-    body = {
-        "callId": "quiet-1",
-        "callee": "silent",
-        "rtmpUrl": nginx.url,
-        "rtmpStream": "quiet1",
-        "hasAudio": True,
-        "hasVideo": False,
-        "connection": {
-            "sipLogin": "bridge",
-            "sipPassword": "unused-pw",
-            "sipDomain": "127.0.0.1",
-            "sipPort": silent_far_end.port,
-            "sipRegisterRequired": False,
-            "appKey": "e2e",
-        },
-    }
+    body = direct_call_body(  # JSON booleans here; other tests send them as strings
+        "quiet-1",
+        "quiet1",
+        nginx.url,
+        silent_far_end.port,
+        callee="silent",
+        hasAudio=True,
+        hasVideo=False,
+        connection={"sipRegisterRequired": False, "appKey": "e2e"},
+    )
     status, reply = daemon.request("POST", "/RESTCall/call", body)
     assert status == 200, reply
     daemon.wait_state("quiet-1", {"ESTABLISHED"}, timeout=5)

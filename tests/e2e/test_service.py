@@ -10,16 +10,17 @@ import signal
 import socket
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body, direct_call_body
 from tests.support.ports import free_port
 from tests.support.secrets import register_secret
 from tests.support.silent_uas import SilentUas
+from tests.support.waiting import wait_until
 
 WATCHDOG_USEC = 400_000  # systemd pings are expected every WATCHDOG_USEC / 2 = 0.2 s
 
@@ -83,14 +84,6 @@ def test_ready_watchdog_and_stopping_as_systemd_sees_them(
         daemon.stop()
 
 
-def _wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(what)
-        time.sleep(0.02)
-
-
 def test_sigterm_hangs_up_every_call_and_unpublishes_every_stream(
     tmp_path: Path, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
 ) -> None:
@@ -103,7 +96,7 @@ def test_sigterm_hangs_up_every_call_and_unpublishes_every_stream(
             assert status == 200, reply
         for name in names:
             sip_call_ids.append(daemon.wait_state(name, {"ESTABLISHED"})["sipCallId"])
-            _wait_until(lambda name=name: nginx.stream_stat(name) is not None, 10, f"{name} published")
+            wait_until(lambda name=name: nginx.stream_stat(name) is not None, 10, f"{name} published")
         closed_before = far_end.log().count("session closed: Connection reset by peer")  # baresip on BYE
         signalled = time.monotonic()
         daemon.process.signal(signal.SIGTERM)
@@ -111,13 +104,13 @@ def test_sigterm_hangs_up_every_call_and_unpublishes_every_stream(
         print(f"\nSIGTERM with 3 calls -> exit 0 after {time.monotonic() - signalled:.2f} s")
         for sip_call_id in sip_call_ids:
             pattern = f"IN-DIALOG BYE callid={re.escape(sip_call_id)}"
-            _wait_until(lambda p=pattern: re.search(p, sip_domain.log()) is not None, 5, f"BYE for {sip_call_id}")
-        _wait_until(
+            wait_until(lambda p=pattern: re.search(p, sip_domain.log()) is not None, 5, f"BYE for {sip_call_id}")
+        wait_until(
             lambda: far_end.log().count("session closed: Connection reset by peer") == closed_before + 3,
             5,
             "three BYEs received by the far end",
         )
-        _wait_until(lambda: set(names) <= set(nginx.unpublished()), 5, f"unpublished: {nginx.unpublished()}")
+        wait_until(lambda: set(names) <= set(nginx.unpublished()), 5, f"unpublished: {nginx.unpublished()}")
         assert all(nginx.stream_stat(name) is None for name in names)
         assert "stopping: hanging up 3 call(s)" in daemon.log()
     finally:
@@ -138,14 +131,14 @@ def test_sighup_applies_a_new_token_refuses_a_new_address_and_keeps_the_call(
         status, reply = daemon.request("POST", "/RESTCall/call", call_body("hup", "hup", nginx, sip_domain, account))
         assert status == 200, reply
         before = daemon.wait_state("hup", {"ESTABLISHED"})
-        _wait_until(lambda: nginx.stream_stat("hup") is not None, 10, "stream published")
+        wait_until(lambda: nginx.stream_stat("hup") is not None, 10, "stream published")
         new_port = free_port()
         text = daemon.config_path.read_text()
         assert _auth_section("old-token-1234") in text and f"127.0.0.1:{daemon.rest_port}" in text
         text = text.replace(_auth_section("old-token-1234"), _auth_section("new-token-5678"))
         daemon.config_path.write_text(text.replace(f"127.0.0.1:{daemon.rest_port}", f"127.0.0.1:{new_port}"))
         daemon.process.signal(signal.SIGHUP)
-        _wait_until(lambda: "config reloaded" in daemon.log(), 5, "reload logged")
+        wait_until(lambda: "config reloaded" in daemon.log(), 5, "reload logged")
         assert "rest.listen" in daemon.log() and "restart the service" in daemon.log()
         assert daemon.request("GET", "/RESTCall/calls")[0] == 401  # the old token is gone
         daemon.token = "new-token-5678"
@@ -158,7 +151,7 @@ def test_sighup_applies_a_new_token_refuses_a_new_address_and_keeps_the_call(
             socket.create_connection(("127.0.0.1", new_port), timeout=1).close()
         daemon.config_path.write_text(text + "\n[limits]\nmax_calls = -1\n")  # invalid: refused as a whole
         daemon.process.signal(signal.SIGHUP)
-        _wait_until(lambda: "config reload refused" in daemon.log(), 5, "bad config refused")
+        wait_until(lambda: "config reload refused" in daemon.log(), 5, "bad config refused")
         assert "limits.max_calls" in daemon.log() and daemon.request("GET", "/RESTCall/calls")[0] == 200
         for secret in ("new-token-5678", "old-token-1234", account.password):
             assert secret not in daemon.log()
@@ -183,8 +176,8 @@ def test_max_call_seconds_hangs_up_with_the_reason(
         assert "maximum call duration reached (2 s, limits.max_call_seconds)" in ended["reason"]
         assert 1.9 < lasted < 3.5, lasted
         pattern = f"IN-DIALOG BYE callid={re.escape(sip_call_id)}"
-        _wait_until(lambda: re.search(pattern, sip_domain.log()) is not None, 5, "BYE through the SIP domain")
-        _wait_until(lambda: nginx.stream_stat("cap") is None, 5, "stream unpublished")
+        wait_until(lambda: re.search(pattern, sip_domain.log()) is not None, 5, "BYE through the SIP domain")
+        wait_until(lambda: nginx.stream_stat("cap") is None, 5, "stream unpublished")
         entries = [json.loads(line) for line in daemon.log().splitlines()]  # every line is one JSON object
         states = [e["message"] for e in entries if e.get("callId") == "cap" and e["logger"] == "bridge.session"]
         assert any(": ESTABLISHED" in m for m in states) and any(": FINISH" in m for m in states), states
@@ -201,10 +194,7 @@ def bye_ignoring_far_end() -> Iterator[SilentUas]:
 
 def _stuck_call(daemon: BridgeDaemon, far_end: SilentUas, nginx: NginxRtmp) -> None:
     """An established call to a far end that will never answer the BYE."""
-    connection = {"sipLogin": "bridge", "sipPassword": "unused-pw", "sipDomain": "127.0.0.1"}
-    connection.update(sipPort=str(far_end.port), sipRegisterRequired="false", appKey="e2e")
-    body = {"callId": "stuck", "callee": "silent", "rtmpUrl": nginx.url, "rtmpStream": "stuck"}
-    body.update(hasAudio="false", hasVideo="false", connection=connection)
+    body = direct_call_body("stuck", "stuck", nginx.url, far_end.port, callee="silent")
     status, reply = daemon.request("POST", "/RESTCall/call", body)
     assert status == 200, reply
     daemon.wait_state("stuck", {"ESTABLISHED"})
@@ -217,7 +207,7 @@ def test_second_signal_exits_at_once_when_a_bye_goes_unanswered(
     try:
         _stuck_call(daemon, bye_ignoring_far_end, nginx)
         daemon.process.signal(signal.SIGTERM)
-        _wait_until(lambda: bye_ignoring_far_end.requests.count("BYE") >= 2, 5, "BYE retransmitted, unanswered")
+        wait_until(lambda: bye_ignoring_far_end.requests.count("BYE") >= 2, 5, "BYE retransmitted, unanswered")
         assert daemon.process.proc.poll() is None  # still waiting, within limits.shutdown_timeout
         second = time.monotonic()
         daemon.process.signal(signal.SIGTERM)
@@ -240,6 +230,6 @@ def test_shutdown_timeout_bounds_the_wait_for_an_unanswered_bye(
         took = time.monotonic() - signalled
         print(f"\nSIGTERM, BYE unanswered, shutdown_timeout 1.5 s -> exit 0 after {took:.2f} s")
         assert 1.4 < took < 4.0, took
-        _wait_until(lambda: nginx.stream_stat("stuck") is None, 5, "stream unpublished")
+        wait_until(lambda: nginx.stream_stat("stuck") is None, 5, "stream unpublished")
     finally:
         daemon.stop()

@@ -13,7 +13,7 @@ import pytest
 from tests.support.audio import dominant_frequency, pull_audio
 from tests.support.daemon import BridgeDaemon
 from tests.support.early_media_uas import EarlyMediaUas
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body, direct_call_body
 from tests.support.ports import free_port
 from tests.support.refreshing_uas import RefreshingUas
 from tests.support.udp_relay import BlackHole, LossyRelay
@@ -82,13 +82,7 @@ def test_redirect_is_followed_to_the_far_end(
 def test_silent_sip_server_times_out_with_timer_b(nginx: NginxRtmp, quick_daemon: BridgeDaemon) -> None:
     hole = BlackHole()
     try:
-        body = {
-            "callId": "void-1",
-            "callee": "anyone",
-            "rtmpUrl": nginx.url,
-            "rtmpStream": "void1",
-            "connection": {"sipLogin": "bridge", "sipPassword": "x", "sipDomain": "127.0.0.1", "sipPort": hole.port},
-        }
+        body = direct_call_body("void-1", "void1", nginx.url, hole.port, callee="anyone")
         ended = place(quick_daemon, body)
     finally:
         hole.stop()
@@ -148,18 +142,7 @@ def early_far_end() -> Iterator[EarlyMediaUas]:
 def test_early_media_is_published_before_answer_when_configured(
     nginx: NginxRtmp, early_far_end: EarlyMediaUas, early_media_daemon: BridgeDaemon
 ) -> None:
-    body = {
-        "callId": "early-1",
-        "callee": "early",
-        "rtmpUrl": nginx.url,
-        "rtmpStream": "early1",
-        "connection": {
-            "sipLogin": "bridge",
-            "sipPassword": "x",
-            "sipDomain": "127.0.0.1",
-            "sipPort": early_far_end.port,
-        },
-    }
+    body = direct_call_body("early-1", "early1", nginx.url, early_far_end.port, callee="early")
     status, _ = early_media_daemon.request("POST", "/RESTCall/call", body)
     assert status == 200
     ringing = early_media_daemon.wait_state("early-1", {"SESSION_PROGRESS"}, timeout=10)
@@ -201,13 +184,7 @@ def test_far_end_refresh_and_move_to_new_port_and_ssrc(
     nginx: NginxRtmp, refresher_far_end: RefreshingUas, daemon: BridgeDaemon
 ) -> None:
     uas = refresher_far_end
-    body = {
-        "callId": "refresh-1",
-        "callee": "far",
-        "rtmpUrl": nginx.url,
-        "rtmpStream": "refresh1",
-        "connection": {"sipLogin": "bridge", "sipPassword": "x", "sipDomain": "127.0.0.1", "sipPort": uas.port},
-    }
+    body = direct_call_body("refresh-1", "refresh1", nginx.url, uas.port, callee="far")
     status, _ = daemon.request("POST", "/RESTCall/call", body)
     assert status == 200
     daemon.wait_state("refresh-1", {"ESTABLISHED"}, timeout=5)

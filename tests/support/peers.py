@@ -458,3 +458,22 @@ def call_body(
             "appKey": "local",
         },
     }
+
+
+def direct_call_body(
+    call_id: str, stream: str, rtmp_url: str, far_end_port: int, callee: str, **fields: Any
+) -> dict[str, Any]:
+    """A call straight to a scripted far end on 127.0.0.1: no SIP domain, so no digest challenge.
+
+    ``connection`` in ``fields`` adds to the connection object; other fields replace top-level ones.
+    """
+    connection = {"sipLogin": "bridge", "sipPassword": "x", "sipDomain": "127.0.0.1", "sipPort": far_end_port}
+    connection.update(fields.pop("connection", {}))
+    return {
+        "callId": call_id,
+        "callee": callee,
+        "rtmpUrl": rtmp_url,
+        "rtmpStream": stream,
+        **fields,
+        "connection": connection,
+    }
