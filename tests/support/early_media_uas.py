@@ -12,10 +12,9 @@ import time
 
 from sipmessage import Request
 
-from bridge.sip.message import SipParseError, build_response, parse_message, serialize
 from bridge.sip.sdp import parse_sdp
 from rtp.packet import RtpPacket
-from tests.support.udp_peer import UdpPeer, tone_frame
+from tests.support.udp_peer import UdpPeer, sdp_body, tone_frame
 
 
 class EarlyMediaUas(UdpPeer):
@@ -30,31 +29,19 @@ class EarlyMediaUas(UdpPeer):
         self.start_thread(self._play)
 
     def handle(self, data: bytes, source: tuple[str, int]) -> None:
-        try:
-            message = parse_message(data)
-        except SipParseError:
-            return
-        if not isinstance(message, Request):
+        message = self.parse_request(data)
+        if message is None:
             return
         self.requests.append(message.method)
         if message.method == "INVITE":
             self._invite = message
             self._tone_target = parse_sdp(message.body).audio_address()
-            self.sock.sendto(self._session_progress(message), source)
+            sdp = sdp_body(self.rtp_port, "RTP/AVP 0", "rtpmap:0 PCMU/8000", "sendonly")
+            self.respond(message, source, 183, "Session Progress", "early", sdp, user="early")
         elif message.method == "CANCEL" and self._invite is not None:
             self._tone_target = None
-            self.sock.sendto(serialize(build_response(message, 200, "OK", "early")), source)
-            self.sock.sendto(serialize(build_response(self._invite, 487, "Request Terminated", "early")), source)
-
-    def _session_progress(self, invite: Request) -> bytes:
-        response = build_response(invite, 183, "Session Progress", "early")
-        response.headers.set("Contact", f"<sip:early@127.0.0.1:{self.port}>")
-        response.headers.set("Content-Type", "application/sdp")
-        response.body = (
-            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=audio {self.rtp_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\n"
-        ).encode()
-        return serialize(response)
+            self.respond(message, source, 200, "OK", "early")
+            self.respond(self._invite, source, 487, "Request Terminated", "early")
 
     def _play(self) -> None:
         sequence, start = 0, time.monotonic()

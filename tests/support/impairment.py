@@ -15,12 +15,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sipmessage import Request
-
-from bridge.sip.message import SipParseError, build_response, parse_message, serialize
 from bridge.sip.sdp import parse_sdp
 from rtp.packet import RtpPacket
-from tests.support.udp_peer import UdpPeer, tone_frame
+from tests.support.udp_peer import UdpPeer, sdp_body, tone_frame
 
 
 @dataclass
@@ -91,24 +88,17 @@ class ImpairedToneUas(UdpPeer):
         super().__init__()
 
     def handle(self, data: bytes, source: tuple[str, int]) -> None:
-        try:
-            request = parse_message(data)
-        except SipParseError:
+        request = self.parse_request(data)
+        if request is None or request.method == "ACK":
             return
-        if not isinstance(request, Request) or request.method == "ACK":
+        if request.method != "INVITE":
+            self.respond(request, source, 200, "OK", "impaired")
             return
-        response = build_response(request, 200, "OK", to_tag="impaired")
-        if request.method == "INVITE":
-            self.relay.target = parse_sdp(request.body).audio_address()
-            response.headers.set("Contact", f"<sip:tone@127.0.0.1:{self.port}>")
-            response.headers.set("Content-Type", "application/sdp")
-            response.body = (
-                "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-                f"m=audio {self.relay.out_port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendonly\r\n"
-            ).encode()
-            if self.started_at is None:
-                self.start_thread(self._play)
-        self.sock.sendto(serialize(response), source)
+        self.relay.target = parse_sdp(request.body).audio_address()
+        sdp = sdp_body(self.relay.out_port, "RTP/AVP 0", "rtpmap:0 PCMU/8000", "sendonly")
+        self.respond(request, source, 200, "OK", "impaired", sdp, user="tone")
+        if self.started_at is None:
+            self.start_thread(self._play)
 
     def _play(self) -> None:
         """Frame n is sent at n * 20 ms / (1 + skew): the far end's clock runs fast."""

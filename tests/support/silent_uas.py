@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import socket
 
-from sipmessage import Request
-
-from bridge.sip.message import SipParseError, build_response, parse_message, serialize
 from rtp.dtmf import DtmfDecoder
 from rtp.packet import PacketError, parse_rtp
-from tests.support.udp_peer import UdpPeer
+from tests.support.udp_peer import UdpPeer, sdp_body
 
-SDP = b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\na=sendrecv\r\n"
+SILENT_SDP = sdp_body(9, "RTP/AVP 0", "sendrecv")  # port 9 (discard): it never sends RTP
 
 
 class SilentUas(UdpPeer):
@@ -28,24 +25,18 @@ class SilentUas(UdpPeer):
         super().__init__()
 
     def handle(self, data: bytes, source: tuple[str, int]) -> None:
-        try:
-            request = parse_message(data)
-        except SipParseError:
-            return
-        if not isinstance(request, Request):
+        request = self.parse_request(data)
+        if request is None:
             return
         self.requests.append(request.method)
         if request.method == "ACK" or request.method in self.unanswered:
             return
         if request.method == "INVITE" and self.status != 200:
-            self.sock.sendto(serialize(build_response(request, self.status, "Service Unavailable", "x")), source)
-            return
-        response = build_response(request, 200, "OK", to_tag="silent")
-        if request.method == "INVITE":
-            response.headers.set("Contact", f"<sip:silent@127.0.0.1:{self.port}>")
-            response.headers.set("Content-Type", "application/sdp")
-            response.body = SDP
-        self.sock.sendto(serialize(response), source)
+            self.respond(request, source, self.status, "Service Unavailable", "x")
+        elif request.method == "INVITE":
+            self.respond(request, source, 200, "OK", "silent", SILENT_SDP, user="silent")
+        else:
+            self.respond(request, source, 200, "OK", "silent")
 
 
 class DtmfSinkUas(UdpPeer):
@@ -62,22 +53,21 @@ class DtmfSinkUas(UdpPeer):
         self.start_thread(self._receive_rtp)
 
     def handle(self, data: bytes, source: tuple[str, int]) -> None:
-        try:
-            request = parse_message(data)
-        except SipParseError:
+        request = self.parse_request(data)
+        if request is None or request.method == "ACK":
             return
-        if not isinstance(request, Request) or request.method == "ACK":
+        if request.method != "INVITE":
+            self.respond(request, source, 200, "OK", "sink")
             return
-        response = build_response(request, 200, "OK", to_tag="sink")
-        if request.method == "INVITE":
-            response.headers.set("Contact", f"<sip:sink@127.0.0.1:{self.port}>")
-            response.headers.set("Content-Type", "application/sdp")
-            response.body = (
-                "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-                f"m=audio {self.rtp_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n"
-                "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n"
-            ).encode()
-        self.sock.sendto(serialize(response), source)
+        sdp = sdp_body(
+            self.rtp_port,
+            "RTP/AVP 0 101",
+            "rtpmap:0 PCMU/8000",
+            "rtpmap:101 telephone-event/8000",
+            "fmtp:101 0-15",
+            "sendrecv",
+        )
+        self.respond(request, source, 200, "OK", "sink", sdp, user="sink")
 
     def _receive_rtp(self) -> None:
         while self.running:

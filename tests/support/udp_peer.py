@@ -6,7 +6,9 @@ import socket
 import threading
 
 import numpy as np
+from sipmessage import Request
 
+from bridge.sip.message import SipParseError, build_response, parse_message, serialize
 from rtp.g711 import encode_ulaw
 
 
@@ -30,6 +32,33 @@ class UdpPeer:
     def handle(self, data: bytes, source: tuple[str, int]) -> None:
         raise NotImplementedError
 
+    @staticmethod
+    def parse_request(data: bytes) -> Request | None:
+        """The SIP request in ``data``; None for responses and for what does not parse."""
+        try:
+            message = parse_message(data)
+        except SipParseError:
+            return None
+        return message if isinstance(message, Request) else None
+
+    def respond(
+        self,
+        request: Request,
+        source: tuple[str, int],
+        code: int,
+        phrase: str,
+        to_tag: str,
+        sdp: str = "",
+        user: str = "",
+    ) -> None:
+        """Send a response; with ``sdp`` it carries our Contact (``user``@this port) and the SDP body."""
+        response = build_response(request, code, phrase, to_tag)
+        if sdp:
+            response.headers.set("Contact", f"<sip:{user}@127.0.0.1:{self.port}>")
+            response.headers.set("Content-Type", "application/sdp")
+            response.body = sdp.encode()
+        self.sock.sendto(serialize(response), source)
+
     def _serve(self) -> None:
         while self.running:
             try:
@@ -43,6 +72,12 @@ class UdpPeer:
         for thread in self._threads:
             thread.join(2)
         self.sock.close()
+
+
+def sdp_body(rtp_port: int, media: str, *attributes: str) -> str:
+    """An IPv4 loopback session with one audio stream: ``m=audio <port> <media>`` plus ``a=`` lines."""
+    lines = ["v=0", "o=- 1 1 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1", "t=0 0", f"m=audio {rtp_port} {media}"]
+    return "\r\n".join(lines + [f"a={attribute}" for attribute in attributes]) + "\r\n"
 
 
 def tone_frame(sequence: int, frequency: float = 440.0) -> bytes:
