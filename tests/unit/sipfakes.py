@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sipmessage import Address, Parameters, Request, Response
 
+from bridge.sip.agent import SipAgent
 from bridge.sip.message import build_response, parse_message, serialize
 
 SDP_ANSWER = (
@@ -49,3 +50,20 @@ def in_dialog_request(method: str, ours: Request, answer: bytes, cseq: int = 1) 
 
 def with_tag(address: Address, tag: str) -> Address:
     return Address(uri=address.uri, name=address.name, parameters=Parameters(tag=tag))
+
+
+def take_datagrams(agent: SipAgent) -> list[tuple[bytes, tuple[str, int]]]:
+    """What the agent has queued to send (datagram, destination), emptying its outbox."""
+    out, agent.outbox = agent.outbox, []
+    return out
+
+
+def take_sent(agent: SipAgent) -> list[bytes]:
+    """The datagrams the agent has queued to send, emptying its outbox."""
+    return [data for data, _ in take_datagrams(agent)]
+
+
+def take_events(agent: SipAgent) -> list[object]:
+    """The events the agent has raised, emptying its queue."""
+    out, agent.events = agent.events, []
+    return [event for _, event in out]

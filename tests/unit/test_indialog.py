@@ -12,7 +12,7 @@ from bridge.sip.events import CallEnded, DtmfReceived, EndCause, MediaChanged
 from bridge.sip.message import parse_message, serialize
 from bridge.sip.sdp import Direction, build_offer
 from bridge.sip.session_timer import parse_session_expires
-from tests.unit.sipfakes import SDP_ANSWER, in_dialog_request, parse_request, respond
+from tests.unit.sipfakes import SDP_ANSWER, in_dialog_request, parse_request, respond, take_events, take_sent
 
 DOMAIN = udp("192.0.2.1", 5060)
 FAR = udp("192.0.2.9", 5080)
@@ -64,40 +64,28 @@ def request_from_far_end(
     return serialize(request)
 
 
-def sent(agent: SipAgent) -> list[bytes]:
-    out = [data for data, _ in agent.outbox]
-    agent.outbox.clear()
-    return out
-
-
-def events(agent: SipAgent) -> list[object]:
-    out = [event for _, event in agent.events]
-    agent.events.clear()
-    return out
-
-
 def test_reinvite_to_hold_is_answered_and_2xx_retransmitted_until_ack() -> None:
     agent, invite, ok = established()
     reinvite = request_from_far_end("INVITE", invite, ok, 2, sdp("sendonly", "192.0.2.77", 41000))
     agent.receive_datagram(reinvite, FAR, 5.0)
-    (answer,) = sent(agent)
+    (answer,) = take_sent(agent)
     response = parse_message(answer)
     assert answer.startswith(b"SIP/2.0 200 OK") and b"a=recvonly" in response.body
     assert b"o=- 7 7 " in response.body  # our direction did not change: same version
-    assert events(agent) == [MediaChanged(("192.0.2.77", 41000), "sendonly")]
+    assert take_events(agent) == [MediaChanged(("192.0.2.77", 41000), "sendonly")]
     agent.handle_timer(5.5)
     agent.handle_timer(6.5)
-    assert sent(agent) == [answer, answer]  # T1, then 2*T1
+    assert take_sent(agent) == [answer, answer]  # T1, then 2*T1
     ack = parse_request(in_dialog_request("ACK", invite, ok, 2))
     agent.receive_datagram(serialize(ack), FAR, 6.6)
     agent.handle_timer(10.0)
-    assert sent(agent) == []
+    assert take_sent(agent) == []
 
 
 def test_inactive_offer_gets_inactive_and_new_version() -> None:
     agent, invite, ok = established()
     agent.receive_datagram(request_from_far_end("INVITE", invite, ok, 2, sdp("inactive")), FAR, 1.0)
-    body = parse_message(sent(agent)[0]).body
+    body = parse_message(take_sent(agent)[0]).body
     assert b"a=inactive" in body and b"o=- 7 8 " in body
 
 
@@ -106,33 +94,33 @@ def test_unacked_reinvite_2xx_ends_the_call_after_64_t1() -> None:
     agent.receive_datagram(request_from_far_end("INVITE", invite, ok, 2, sdp()), FAR, 1.0)
     while (deadline := agent.get_timer()) is not None and deadline < 40:
         agent.handle_timer(deadline)
-    byes = [parse_request(d) for d in sent(agent) if d.startswith(b"BYE")]
+    byes = [parse_request(d) for d in take_sent(agent) if d.startswith(b"BYE")]
     assert byes and {b.via[0].parameters["branch"] for b in byes} == {byes[0].via[0].parameters["branch"]}
 
 
 def test_reinvite_without_sdp_gets_our_offer_and_ack_carries_the_answer() -> None:
     agent, invite, ok = established()
     agent.receive_datagram(request_from_far_end("INVITE", invite, ok, 2), FAR, 1.0)
-    assert b"m=audio 20000" in parse_message(sent(agent)[0]).body
+    assert b"m=audio 20000" in parse_message(take_sent(agent)[0]).body
     ack = parse_request(in_dialog_request("ACK", invite, ok, 2))
     ack.headers.set("Content-Type", "application/sdp")
     ack.body = sdp("sendrecv", "192.0.2.88", 42000)
     agent.receive_datagram(serialize(ack), FAR, 1.1)
-    assert events(agent) == [MediaChanged(("192.0.2.88", 42000), "sendrecv")]
+    assert take_events(agent) == [MediaChanged(("192.0.2.88", 42000), "sendrecv")]
 
 
 def test_offer_without_pcmu_is_488_and_changes_nothing() -> None:
     agent, invite, ok = established()
     agent.receive_datagram(request_from_far_end("INVITE", invite, ok, 2, sdp(codec="8 PCMA")), FAR, 1.0)
-    assert sent(agent)[0].startswith(b"SIP/2.0 488")
-    assert events(agent) == []
+    assert take_sent(agent)[0].startswith(b"SIP/2.0 488")
+    assert take_events(agent) == []
 
 
 def test_update_refresh_is_answered_with_session_expires() -> None:
     agent, invite, ok = established()
     update = request_from_far_end("UPDATE", invite, ok, 2, headers={"Session-Expires": "600"})
     agent.receive_datagram(update, FAR, 1.0)
-    response = parse_message(sent(agent)[0])
+    response = parse_message(take_sent(agent)[0])
     assert response.code == 200  # type: ignore[union-attr]
     assert response.headers.get("Session-Expires") == "600;refresher=uac"
     assert response.headers.get("Require") == "timer"
@@ -144,13 +132,13 @@ def test_info_dtmf_relay_is_reported_and_other_bodies_refused() -> None:
     info.headers.set("Content-Type", "application/dtmf-relay")
     info.body = b"Signal=11\r\nDuration=160\r\n"
     agent.receive_datagram(serialize(info), FAR, 1.0)
-    assert sent(agent)[0].startswith(b"SIP/2.0 200")
-    assert events(agent) == [DtmfReceived("#", 160)]
+    assert take_sent(agent)[0].startswith(b"SIP/2.0 200")
+    assert take_events(agent) == [DtmfReceived("#", 160)]
     info = parse_request(in_dialog_request("INFO", invite, ok, 3))
     info.headers.set("Content-Type", "application/json")
     info.body = b"{}"
     agent.receive_datagram(serialize(info), FAR, 1.1)
-    assert sent(agent)[0].startswith(b"SIP/2.0 415")
+    assert take_sent(agent)[0].startswith(b"SIP/2.0 415")
 
 
 def test_notify_refer_unknown_and_out_of_order_requests() -> None:
@@ -159,7 +147,7 @@ def test_notify_refer_unknown_and_out_of_order_requests() -> None:
     agent.receive_datagram(request_from_far_end("REFER", invite, ok, 6), FAR, 1.0)
     agent.receive_datagram(request_from_far_end("MESSAGE", invite, ok, 7), FAR, 1.0)
     agent.receive_datagram(request_from_far_end("OPTIONS", invite, ok, 3), FAR, 1.0)
-    codes = [d.split(b" ")[1] for d in sent(agent)]
+    codes = [d.split(b" ")[1] for d in take_sent(agent)]
     assert codes == [b"481", b"603", b"501", b"500"]
 
 
@@ -167,7 +155,7 @@ def test_we_refresh_with_update_at_half_interval_when_we_are_refresher() -> None
     agent, _, _ = established({"Session-Expires": "120;refresher=uac", "Allow": "INVITE, ACK, BYE, UPDATE"})
     assert refresher_timer(agent) == 0.1 + 60
     agent.handle_timer(60.1)
-    (update,) = [parse_request(d) for d in sent(agent)]
+    (update,) = [parse_request(d) for d in take_sent(agent)]
     assert update.method == "UPDATE" and update.body == b""
     assert update.headers.get("Session-Expires") == "120;refresher=uac"
     agent.receive_datagram(respond(update, 200, "OK", headers={"Session-Expires": "120;refresher=uac"}), DOMAIN, 60.2)
@@ -177,20 +165,20 @@ def test_we_refresh_with_update_at_half_interval_when_we_are_refresher() -> None
 def test_refresh_by_reinvite_when_update_not_allowed_and_481_ends_the_call() -> None:
     agent, _, _ = established({"Session-Expires": "90;refresher=uac", "Allow": "INVITE, ACK, BYE"})
     agent.handle_timer(45.1)
-    (reinvite,) = [parse_request(d) for d in sent(agent)]
+    (reinvite,) = [parse_request(d) for d in take_sent(agent)]
     assert reinvite.method == "INVITE" and b"m=audio 20000" in reinvite.body
     agent.receive_datagram(respond(reinvite, 481, "Call/Transaction Does Not Exist"), DOMAIN, 45.2)
-    bye = [parse_request(d) for d in sent(agent) if d.startswith(b"BYE")]
+    bye = [parse_request(d) for d in take_sent(agent) if d.startswith(b"BYE")]
     assert len(bye) == 1
     agent.receive_datagram(respond(bye[0], 200, "OK"), DOMAIN, 45.3)
-    assert events(agent)[-1] == CallEnded(EndCause.SESSION_EXPIRED)
+    assert take_events(agent)[-1] == CallEnded(EndCause.SESSION_EXPIRED)
 
 
 def test_far_end_refresher_that_never_refreshes_ends_the_call() -> None:
     agent, _, _ = established({"Session-Expires": "90;refresher=uas"})
     assert refresher_timer(agent) == 0.1 + 90 - 30  # interval - min(32, interval/3)
     agent.handle_timer(60.1)
-    assert [d for d in sent(agent) if d.startswith(b"BYE")]
+    assert [d for d in take_sent(agent) if d.startswith(b"BYE")]
 
 
 def test_no_session_expires_in_2xx_means_no_timer() -> None:
@@ -210,19 +198,19 @@ def test_our_invite_asks_for_session_timer_and_retries_after_422() -> None:
     )
     agent = SipAgent()
     agent.add_call(OutboundCall(settings), 0.0)
-    invite = parse_request(sent(agent)[0])
+    invite = parse_request(take_sent(agent)[0])
     assert invite.headers.get("Session-Expires") == "300;refresher=uac" and invite.headers.get("Supported") == "timer"
     agent.receive_datagram(respond(invite, 422, "Session Interval Too Small", headers={"Min-SE": "600"}), DOMAIN, 0.1)
-    retried = [parse_request(d) for d in sent(agent) if d.startswith(b"INVITE")]
+    retried = [parse_request(d) for d in take_sent(agent) if d.startswith(b"INVITE")]
     assert retried[0].headers.get("Session-Expires") == "600;refresher=uac"
 
 
 def test_glare_their_reinvite_during_our_refresh_gets_491() -> None:
     agent, invite, ok = established({"Session-Expires": "90;refresher=uac"})
     agent.handle_timer(45.1)
-    sent(agent)
+    take_sent(agent)
     agent.receive_datagram(request_from_far_end("INVITE", invite, ok, 2, sdp()), FAR, 45.2)
-    assert sent(agent)[0].startswith(b"SIP/2.0 491")
+    assert take_sent(agent)[0].startswith(b"SIP/2.0 491")
 
 
 def test_ladder_records_the_exchange_without_credentials() -> None:
@@ -243,14 +231,14 @@ def test_thirty_minute_call_we_refresh_every_half_interval_and_stay_up() -> None
     refreshes = 0
     while (deadline := agent.get_timer()) is not None and deadline <= 1800:
         agent.handle_timer(deadline)
-        for data in sent(agent):
+        for data in take_sent(agent):
             request = parse_request(data)
             assert request.method == "UPDATE", request.method  # never a BYE
             refreshes += 1
             ok = respond(request, 200, "OK", headers={"Session-Expires": "90;refresher=uac"})
             agent.receive_datagram(ok, DOMAIN, deadline + 0.05)
     assert 38 <= refreshes <= 40  # one every 45 s for 30 minutes
-    assert events(agent) == [] and agent.calls
+    assert take_events(agent) == [] and agent.calls
 
 
 def test_thirty_minute_call_far_end_refreshes_and_we_never_hang_up() -> None:
@@ -264,6 +252,6 @@ def test_thirty_minute_call_far_end_refreshes_and_we_never_hang_up() -> None:
         # In their UPDATE they are the UAC: refresher=uac says they keep refreshing.
         update = request_from_far_end("UPDATE", invite, ok, cseq, headers={"Session-Expires": "90;refresher=uac"})
         agent.receive_datagram(update, FAR, now)
-        assert sent(agent)[0].startswith(b"SIP/2.0 200 OK")
+        assert take_sent(agent)[0].startswith(b"SIP/2.0 200 OK")
         cseq += 1
-    assert events(agent) == [] and agent.calls
+    assert take_events(agent) == [] and agent.calls

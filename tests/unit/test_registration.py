@@ -14,7 +14,7 @@ from bridge.sip.registration import (
     RegistrationSettings,
     Unregistered,
 )
-from tests.unit.sipfakes import parse_request, respond
+from tests.unit.sipfakes import parse_request, respond, take_events, take_sent
 
 REGISTRAR = udp("192.0.2.1", 5060)
 CHALLENGE = {"WWW-Authenticate": 'Digest realm="example.com", nonce="r1", qop="auth"'}
@@ -36,22 +36,10 @@ def new_registration(expires: int = 600) -> SipAgent:
     return agent
 
 
-def take(agent: SipAgent) -> list[bytes]:
-    out = [data for data, _ in agent.outbox]
-    agent.outbox.clear()
-    return out
-
-
-def events(agent: SipAgent) -> list[object]:
-    out = [event for _, event in agent.events]
-    agent.events.clear()
-    return out
-
-
 def register_ok(agent: SipAgent, granted: str = "300") -> None:
-    first = parse_request(take(agent)[0])
+    first = parse_request(take_sent(agent)[0])
     agent.receive_datagram(respond(first, 401, "Unauthorized", headers=CHALLENGE), REGISTRAR, 0.1)
-    second = parse_request(take(agent)[0])
+    second = parse_request(take_sent(agent)[0])
     assert 'uri="sip:example.com"' in (second.headers.get("Authorization") or "")
     assert second.cseq.sequence == first.cseq.sequence + 1 and second.call_id == first.call_id
     contact = {"Contact": f"<sip:bridge@192.0.2.2:5062>;expires={granted}"}
@@ -64,7 +52,7 @@ def test_register_answers_401_and_reports_the_granted_interval() -> None:
     assert request.method == "REGISTER" and str(request.uri) == "sip:example.com"
     assert request.expires == 600 and request.contact[0].parameters["expires"] == "600"
     register_ok(agent)
-    assert events(agent) == [Registered(300)]
+    assert take_events(agent) == [Registered(300)]
 
 
 def test_binding_is_refreshed_at_80_percent_of_the_grant() -> None:
@@ -73,25 +61,25 @@ def test_binding_is_refreshed_at_80_percent_of_the_grant() -> None:
     agent.handle_timer(0.2 + 5.0)  # Timer K of the REGISTER transaction
     assert agent.get_timer() == 0.2 + 240
     agent.handle_timer(240.2)
-    (refresh,) = [parse_request(d) for d in take(agent)]
+    (refresh,) = [parse_request(d) for d in take_sent(agent)]
     assert refresh.method == "REGISTER" and refresh.expires == 600
 
 
 def test_423_raises_the_interval_to_min_expires() -> None:
     agent = new_registration(expires=60)
-    first = parse_request(take(agent)[0])
+    first = parse_request(take_sent(agent)[0])
     agent.receive_datagram(respond(first, 423, "Interval Too Brief", headers={"Min-Expires": "120"}), REGISTRAR, 0.1)
-    assert parse_request(take(agent)[0]).expires == 120
+    assert parse_request(take_sent(agent)[0]).expires == 120
 
 
 def test_refused_credentials_fail_without_loop() -> None:
     agent = new_registration()
-    first = parse_request(take(agent)[0])
+    first = parse_request(take_sent(agent)[0])
     agent.receive_datagram(respond(first, 401, "Unauthorized", headers=CHALLENGE), REGISTRAR, 0.1)
-    second = parse_request(take(agent)[0])
+    second = parse_request(take_sent(agent)[0])
     agent.receive_datagram(respond(second, 401, "Unauthorized", headers=CHALLENGE), REGISTRAR, 0.2)
-    assert take(agent) == []
-    assert events(agent) == [RegistrationFailed(401, "Unauthorized")]
+    assert take_sent(agent) == []
+    assert take_events(agent) == [RegistrationFailed(401, "Unauthorized")]
     agent.handle_timer(0.2 + 5.0)  # Timer K
     assert agent.registrations == {}
 
@@ -99,12 +87,12 @@ def test_refused_credentials_fail_without_loop() -> None:
 def test_unregister_sends_expires_zero_and_finishes() -> None:
     agent = new_registration()
     register_ok(agent)
-    events(agent)
+    take_events(agent)
     agent.unregister("reg-1@test", 10.0)
-    (request,) = [parse_request(d) for d in take(agent)]
+    (request,) = [parse_request(d) for d in take_sent(agent)]
     assert request.expires == 0 and request.contact[0].parameters["expires"] == "0"
     agent.receive_datagram(respond(request, 200, "OK"), REGISTRAR, 10.1)
-    assert events(agent) == [Unregistered()]
+    assert take_events(agent) == [Unregistered()]
     agent.handle_timer(10.1 + 5.0)  # Timer K
     assert agent.registrations == {}
 
@@ -113,4 +101,4 @@ def test_registrar_silence_times_out() -> None:
     agent = new_registration()
     while (deadline := agent.get_timer()) is not None and deadline < 40:
         agent.handle_timer(deadline)
-    assert events(agent) == [RegistrationFailed(408, "Request Timeout")]
+    assert take_events(agent) == [RegistrationFailed(408, "Request Timeout")]
