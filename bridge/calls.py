@@ -26,7 +26,11 @@ class DuplicateCall(Exception):
 
 
 class AtCapacity(Exception):
-    """limits.max_calls calls are active, or the bridge is shutting down."""
+    """No new call now: a limit is reached (``at_capacity``) or the bridge is ``shutting_down``."""
+
+    def __init__(self, message: str, code: str = "at_capacity") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def call_secrets(spec: CallSpec, target: RtmpTarget) -> tuple[str, ...]:
@@ -51,7 +55,9 @@ class CallManager:
     def start(self, spec: CallSpec, target: RtmpTarget) -> CallSession:
         """Admit and start a call; raise :class:`DuplicateCall` on conflicts."""
         if self.shutting_down:
-            raise AtCapacity("the bridge is shutting down and accepts no new calls; retry on another instance")
+            raise AtCapacity(
+                "the bridge is shutting down and accepts no new calls; retry on another instance", "shutting_down"
+            )
         self._check_capacity()
         if spec.call_id in self.sessions:
             raise DuplicateCall("callId", f"call {spec.call_id!r} is already active")

@@ -118,4 +118,4 @@ async def admit(request: web.Request) -> CallSession:
     except DuplicateCall as exc:
         raise RequestError(409, "conflict", str(exc), exc.field) from None
     except AtCapacity as exc:
-        raise RequestError(503, "at_capacity", str(exc), headers={"Retry-After": "5"}) from None
+        raise RequestError(503, exc.code, str(exc), headers={"Retry-After": "5"}) from None

@@ -21,7 +21,7 @@ _ERRORS = {
     "409": "conflict",
     "413": "body too large",
     "429": "rate limited (Retry-After)",
-    "503": "at capacity (Retry-After)",
+    "503": "at capacity or shutting down (Retry-After)",
 }
 
 

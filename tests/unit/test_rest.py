@@ -121,7 +121,7 @@ async def test_no_new_calls_while_shutting_down(client: TestClient) -> None:  # 
     reply = await client.post("/RESTCall/call", json=body(callId="c2", rtmpStream="s2"))
     error = (await reply.json())["error"]
     assert reply.status == 503 and reply.headers["Retry-After"] == "5"
-    assert "shutting down" in error["message"]
+    assert "shutting down" in error["message"] and error["code"] == "shutting_down"
     assert manager.sessions == {}
 
 
