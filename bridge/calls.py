@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from urllib.parse import urlsplit
 
 from bridge.logs import REDACTOR
+from bridge.media.handle import STOP_TIMEOUT
 from bridge.model import CallSpec
 from bridge.rtmp.url import RtmpTarget
 from bridge.services import Services
@@ -35,8 +35,7 @@ class AtCapacity(Exception):
 
 def call_secrets(spec: CallSpec, target: RtmpTarget) -> tuple[str, ...]:
     """What must never reach a log: the SIP password and any RTMP query string (tokens)."""
-    queries = (urlsplit(target.tc_url).query, urlsplit(target.stream).query)
-    return (spec.sip_password, *(query for query in queries if query))
+    return (spec.sip_password, *target.query_secrets())
 
 
 class CallManager:
@@ -121,6 +120,8 @@ class CallManager:
             _done, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in pending:
                 task.cancel()
+            if pending:  # cancelled sessions still release their media (bounded by the stop timeout)
+                await asyncio.wait(pending, timeout=STOP_TIMEOUT + 1.0)
 
     async def _run(self, session: CallSession, stream_key: str) -> None:
         try:

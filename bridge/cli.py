@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.action != "serve":
         return run_client(args, config)
-    configure_logging(config.log.level, getattr(args, "log_format", None) or config.log.format)
+    log_format = getattr(args, "log_format", None) or config.log.format
+    config = config.model_copy(update={"log": config.log.model_copy(update={"format": log_format})})
+    configure_logging(config.log.level, log_format)
     try:
         asyncio.run(serve(config, args.config))
     except OSError as exc:

@@ -110,6 +110,11 @@ class MediaConfig(_Section):
     aac_sample_rate: int = 16000
     aac_bitrate: int = Field(32000, ge=8000, le=320000)
     aac_coder: str = ""
+    workers: int = Field(0, ge=0, le=64, description="media worker processes; 0 = one per CPU")
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or os.cpu_count() or 1
 
     @field_validator("aac_sample_rate")
     @classmethod

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import signal
-import ssl
 from pathlib import Path
 
 from aiohttp import web
@@ -16,6 +15,7 @@ from bridge.config import BridgeConfig, split_host_port
 from bridge.fdlimit import ensure_headroom
 from bridge.history import HistoryStore
 from bridge.looplag import LoopLagMonitor
+from bridge.media.pool import MediaWorkerPool
 from bridge.reload import Reloader
 from bridge.sdnotify import Notifier
 from bridge.services import Services
@@ -23,6 +23,7 @@ from bridge.sip.agent import SipAgent
 from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
+from bridge.tls import client_context
 from bridge.webhooks import WebhookDispatcher
 from rest.app import AUTH_KEY, create_app
 from rest.metrics import BridgeMetrics, add_health_routes, check_encoder
@@ -35,7 +36,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
     """Run until SIGTERM/SIGINT; then hang up every call and close every stream. SIGHUP reloads."""
     timers = TimerSettings(t1=config.sip.t1)
     sip_host, sip_port = split_host_port(config.sip.listen)
-    sip_tls = tls_client_context(config.sip.tls_ca_file, config.sip.tls_verify, "sip")
+    sip_tls = client_context(config.sip.tls_ca_file, config.sip.tls_verify, "sip")
     sip = await SipTransport.listen(SipAgent(timers), sip_host, sip_port, sip_tls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -43,7 +44,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
         loop.add_signal_handler(signum, _on_stop_signal, stop)
     notifier = Notifier()
     resolver = SipResolver(config.sip.dns_server_addresses)
-    rtmp_tls = tls_client_context(config.rtmp.tls_ca_file, config.rtmp.tls_verify, "rtmp")
+    rtmp_tls = client_context(config.rtmp.tls_ca_file, config.rtmp.tls_verify, "rtmp")
     services = Services(config, sip, PortAllocator(*config.rtp.ports), timers, resolver, rtmp_tls)
     wanted_calls = min(config.limits.max_calls, services.ports.capacity)
     services.max_calls_by_descriptors = ensure_headroom(wanted_calls)
@@ -57,6 +58,8 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
         )
     try:
         async with asyncio.TaskGroup() as group:
+            services.media = MediaWorkerPool(config, services.ports, config.media.worker_count)
+            await services.media.start(group)
             manager = CallManager(services, group)
             lag = LoopLagMonitor()
             lag_task = group.create_task(lag.run())
@@ -79,6 +82,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             reload_task.cancel()
             await manager.terminate_all(config.limits.shutdown_timeout)
             await runner.cleanup()
+            await services.media.close()
             await webhooks.drain(timeout=3.0)
             lag_task.cancel()
             webhook_task.cancel()
@@ -103,16 +107,6 @@ def _on_stop_signal(stop: asyncio.Event) -> None:
 def _status(manager: CallManager) -> str:
     count = len(manager.sessions)
     return f"{count} active call{'' if count == 1 else 's'}"
-
-
-def tls_client_context(ca_file: str, verify: bool, section: str) -> ssl.SSLContext:
-    """Client TLS: the configured CA (or the system store), verification on unless disabled."""
-    context = ssl.create_default_context(cafile=ca_file or None)
-    if not verify:
-        log.warning("%s.tls_verify is false: %s TLS certificates are NOT verified", section, section.upper())
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 async def _start_rest(

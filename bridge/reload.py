@@ -35,6 +35,7 @@ RESTART_ONLY = frozenset(
         "sip.tls_verify",
         "sip.dns_servers",
         "rtp.port_range",
+        "media.workers",
         "rtmp.tls_ca_file",
         "rtmp.tls_verify",
         "history.path",
@@ -118,6 +119,8 @@ class Reloader:
         self._webhooks.config = plan.config
         self._auth.configure(plan.config.auth)
         logging.getLogger().setLevel(plan.config.log.level.upper())
+        if self._services.media is not None:
+            self._services.media.reconfigure(plan.config)
         if "limits.max_calls" in plan.applied:
             wanted = min(plan.config.limits.max_calls, self._services.ports.capacity)
             self._services.max_calls_by_descriptors = ensure_headroom(wanted)

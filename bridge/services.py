@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from bridge.bus import EventBus
 from bridge.config import BridgeConfig, split_host_port
 from bridge.history import HistoryStore
-from bridge.media.encoder import AacEncoder, AacSettings, AudioEncoder, PcmuFlvEncoder
+from bridge.media.encoder import AudioEncoder, new_encoder
+from bridge.media.pool import MediaWorkerPool, WorkerUnavailable
 from bridge.model import OutputSpec
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.dns import SipResolver
@@ -30,6 +31,12 @@ class Services:
     encoder_ready: bool = False
     history: HistoryStore | None = None
     max_calls_by_descriptors: int | None = None  # set at start-up from RLIMIT_NOFILE
+    media: MediaWorkerPool | None = None  # started by the daemon before it accepts calls
+
+    def workers(self) -> MediaWorkerPool:
+        if self.media is None:
+            raise WorkerUnavailable("the media workers are not started yet; retry in a few seconds")
+        return self.media
 
     @property
     def rtp_bind_host(self) -> str:
@@ -61,6 +68,4 @@ class Services:
 
     def new_encoder(self, output: OutputSpec) -> AudioEncoder:
         """Built in a worker thread by the caller: opening a codec is not per-packet work."""
-        if output.codec == "pcmu":
-            return PcmuFlvEncoder()
-        return AacEncoder(AacSettings(output.sample_rate, output.bitrate, output.aac_coder))
+        return new_encoder(output)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.bus import BusEvent
-from bridge.media.call_media import CallMedia, DtmfUnavailable
-from bridge.media.rtp_endpoint import RtpEndpoint
+from bridge.media.handle import DtmfUnavailable, MediaHandle
+from bridge.media.pool import WorkerUnavailable
 from bridge.media.stream import StreamState
 from bridge.model import CallSpec, CallState, StateChange, utc_now
 from bridge.registration_flow import CallRegistration, RegistrationError
@@ -76,8 +76,7 @@ class CallSession:
         self.created_at = self.history[0].at
         self.sip_call_id = ""
         self._inbox: asyncio.Queue[InboxItem] = asyncio.Queue()
-        self._endpoint: RtpEndpoint | None = None
-        self.media: CallMedia | None = None
+        self.media: MediaHandle | None = None
         self.stream_state = StreamState.PENDING
         self.stream_history: list[dict[str, str]] = []
         self._sip_started = False
@@ -114,14 +113,12 @@ class CallSession:
         destination, self._alternates = servers[0], servers[1:]
         local_host = await self.services.local_address_towards(destination)
         try:
-            self._endpoint = await RtpEndpoint.open(
-                self.services.ports, self.services.rtp_bind_host, self._on_datagram_before_answer
-            )
-        except PortsExhausted as exc:
+            self.media = await self.services.workers().open(self.spec.call_id, self.services.rtp_bind_host)
+        except (PortsExhausted, WorkerUnavailable) as exc:
             raise SessionError(str(exc)) from None
         if self.spec.register:
             await self._register(destination, local_host)
-        self._place_call(destination, local_host, self._endpoint.port)
+        self._place_call(destination, local_host, self.media.port)
         answer = await self._wait_for_answer()
         if answer is not None:
             await self._bridge_media(answer)
@@ -225,19 +222,16 @@ class CallSession:
             error = first.error if isinstance(first, CallAnswered) else "no SDP"
             self._set_state(CallState.FAILED, f"unusable SDP answer: {error}")
             return
-        assert self._endpoint is not None
+        assert self.media is not None
         spec = self.spec
-        output = spec.output or self.services.default_output()
-        self.media = CallMedia(
-            self.services,
-            self._endpoint,
+        self.media.start(
             first.remote,
             self.target,
             spec.has_audio or spec.has_video,
-            lambda: self.services.new_encoder(output),
+            spec.output or self.services.default_output(),
+            self.target.query_secrets(),
             self._note,
             self._on_stream_state,
-            output,
         )
         async with asyncio.TaskGroup() as group:
             media_task = group.create_task(self._watch_media(self.media))
@@ -246,7 +240,7 @@ class CallSession:
             await self.media.close()
         self._set_state(final_state, reason)
 
-    async def _watch_media(self, media: CallMedia) -> None:
+    async def _watch_media(self, media: MediaHandle) -> None:
         self._inbox.put_nowait(MediaFailed(await media.run()))
 
     def _on_stream_state(self, state: StreamState, reason: str) -> None:
@@ -326,16 +320,11 @@ class CallSession:
         offset = time.time() - asyncio.get_running_loop().time()
         return [entry.to_json(offset) for entry in self._call.dialog.ladder.entries]
 
-    def _on_datagram_before_answer(self, data: bytes, source: tuple[str, int]) -> None:
-        """RTP before the answer (early media) is not played in this version."""
-
     async def _release(self) -> None:
         if self._sip_started and not self._sip_over:
             self.services.sip.hangup(self.sip_call_id)
         if self.media is not None:
             await self.media.close()
-        if self._endpoint is not None:
-            self._endpoint.close()
         if self.sip_call_id:
             self.services.sip.forget(self.sip_call_id)
         await self._registration.unregister()
@@ -353,7 +342,7 @@ class CallSession:
 
     def send_dtmf(self, digits: str, duration_ms: int) -> None:
         """Queue RFC 4733 digits; raises DtmfUnavailable (not answered, receive-only, ...)."""
-        if self.media is None or self.state not in (CallState.ESTABLISHED, CallState.HOLD):
+        if self.media is None or not self.media.started or self.state not in (CallState.ESTABLISHED, CallState.HOLD):
             raise DtmfUnavailable(f"the call is {self.state.value}, not ESTABLISHED")
         self.media.send_dtmf(digits, duration_ms)
         self._note("dtmf-sent", digits=digits, durationMs=duration_ms)
@@ -380,8 +369,15 @@ class CallSession:
             "timeline": self.timeline,
             "sipLadder": self.sip_ladder(),
             "counters": self.counters(),
+            "mediaWorker": self._media_worker(),
         }
+
+    def _media_worker(self) -> dict[str, int] | None:
+        """Which media worker process runs this call's media (while it has one)."""
+        if self.media is None or self.media.lost_reason:
+            return None
+        return {"index": self.media.worker.index, "pid": self.media.worker.pid}
 
     def counters(self) -> dict[str, Any]:
         """Live per-call statistics (empty until media starts)."""
-        return self.media.counters() if self.media is not None else {}
+        return self.media.counters() if self.media is not None and self.media.started else {}

@@ -8,7 +8,7 @@ from datetime import datetime
 from aiohttp import web
 from pydantic import ValidationError
 
-from bridge.media.call_media import DtmfUnavailable
+from bridge.media.handle import DtmfUnavailable
 from bridge.model import CallState
 from bridge.session import CallSession
 from rest.common import MANAGER_KEY, admit, read_json, session_json, validation_error

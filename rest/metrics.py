@@ -53,6 +53,32 @@ class _LiveCollector(Collector):
         for quantile in ("p50", "p99", "max"):
             lag.add_metric([quantile], summary[quantile])
         yield lag
+        yield from self._workers()
+
+    def _workers(self) -> Iterator[GaugeMetricFamily]:
+        """Per media worker: up, calls, loop lag, CPU seconds and RSS from its last report."""
+        pool = self._manager.services.media
+        if pool is None:
+            return
+        up = GaugeMetricFamily("bridge_media_worker_up", "1 while the media worker runs", labels=["worker"])
+        calls = GaugeMetricFamily("bridge_media_worker_calls", "Calls on the media worker", labels=["worker"])
+        lag = GaugeMetricFamily(
+            "bridge_media_worker_loop_lag_ms", "Media worker event-loop lag", labels=["worker", "quantile"]
+        )
+        cpu = GaugeMetricFamily("bridge_media_worker_cpu_seconds", "Media worker CPU seconds", labels=["worker"])
+        rss = GaugeMetricFamily("bridge_media_worker_rss_bytes", "Media worker resident memory", labels=["worker"])
+        for row in pool.stats():
+            label = str(row["worker"])
+            up.add_metric([label], 1.0 if row["alive"] else 0.0)
+            calls.add_metric([label], row["calls"])
+            for quantile, value in row["loopLagMs"].items():
+                lag.add_metric([label, quantile], value)
+            cpu.add_metric([label], row["cpuSeconds"])
+            rss.add_metric([label], row["rssBytes"])
+        yield from (up, calls, lag, cpu, rss)
+        yield GaugeMetricFamily(
+            "bridge_media_worker_restarts", "Media workers restarted after dying", value=pool.restarts
+        )
 
 
 class BridgeMetrics:
@@ -110,6 +136,8 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append("SIP socket not bound")
     if services.ports.in_use >= services.ports.capacity:
         problems.append("no free RTP port pair")
+    if services.media is not None and services.media.alive < services.media.count:
+        problems.append(f"{services.media.count - services.media.alive} media worker(s) restarting")
     if not services.encoder_ready:
         problems.append("encoder could not be opened")
     status = 503 if problems else 200

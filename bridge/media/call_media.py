@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import ssl
 from collections.abc import Callable
 from typing import Any
 
+from bridge.config import BridgeConfig
 from bridge.media.encoder import AudioEncoder
 from bridge.media.far_end import FarEndMedia
 from bridge.media.pipeline import MediaPipeline, PlayoutClock
@@ -22,7 +24,6 @@ from bridge.media.stream import StreamPublisher, StreamState
 from bridge.model import OutputSpec
 from bridge.rtmp.amf0 import AmfValue
 from bridge.rtmp.url import RtmpTarget
-from bridge.services import Services
 from bridge.sip.events import MediaChanged
 from bridge.sip.offer_answer import RemoteMedia
 from rtp.playout import PlayoutBuffer
@@ -56,14 +57,48 @@ def _metadata(output: OutputSpec) -> dict[str, AmfValue]:
     }
 
 
-class DtmfUnavailable(Exception):
-    """DTMF cannot be sent on this call; the message says why."""
+COUNTER_NAMES = (
+    "packets",
+    "lost",
+    "latePackets",
+    "duplicatePackets",
+    "concealedMs",
+    "silenceInsertedSeconds",
+    "comfortNoiseMs",
+    "jitterMs",
+    "levelDbfs",
+    "framesEncoded",
+    "encodeSeconds",
+    "bytesPublished",
+    "messagesPublished",
+    "audioMessagesDropped",
+    "reconnects",
+    "reconnectAttempts",
+    "delayEstimateMs",
+    "foreignPackets",
+    "ssrcChanges",
+    "dtmfPackets",
+    "rtcpPackets",
+    "rtcpReportsSent",
+    "silencePacketsSent",
+    "dtmfSent",
+    "srtpFailures",
+    "encoderRestarts",
+)
+
+
+def zero_counters() -> dict[str, Any]:
+    """The counters of a call whose media has not reported yet (same keys as :meth:`CallMedia.counters`)."""
+    counters: dict[str, Any] = dict.fromkeys(COUNTER_NAMES, 0)
+    counters["levelDbfs"] = -120.0
+    return counters
 
 
 class CallMedia:
     def __init__(
         self,
-        services: Services,
+        config: BridgeConfig,
+        rtmp_tls: ssl.SSLContext | None,
         endpoint: RtpEndpoint,
         remote: RemoteMedia,
         target: RtmpTarget,
@@ -73,16 +108,18 @@ class CallMedia:
         on_stream_state: Callable[[StreamState, str], None],
         output: OutputSpec,
     ) -> None:
-        self.services = services
+        self.config = config
         self.endpoint = endpoint
         self._note = note
         self._encoder_factory = encoder_factory
         now = asyncio.get_running_loop().time()
-        config = services.config.rtp
+        rtp_config = config.rtp
         self.far_end = FarEndMedia(remote.address, now)
         self.srtp = SrtpTransform(remote.srtp) if remote.srtp else None
         self.receiver = RtpReceiver(
-            remote.address, latch=config.latch, playout=PlayoutBuffer(initial_delay=config.jitter_delay_ms * 8)
+            remote.address,
+            latch=rtp_config.latch,
+            playout=PlayoutBuffer(initial_delay=rtp_config.jitter_delay_ms * 8),
         )
         self.reporter = RtcpReporter(secrets.randbits(32), now)
         self.sender = (
@@ -90,9 +127,7 @@ class CallMedia:
             if send_silence
             else None
         )
-        self.stream = StreamPublisher(
-            target, _metadata(output), services.config.rtmp, on_stream_state, services.rtmp_tls
-        )
+        self.stream = StreamPublisher(target, _metadata(output), config.rtmp, on_stream_state, rtmp_tls)
         self.pipeline: MediaPipeline | None = None
         self.telephone_event = remote.telephone_event
         self.encoder_restarts = 0
@@ -101,7 +136,7 @@ class CallMedia:
 
     async def run(self) -> str:
         """Media until it cannot go on; returns why."""
-        keep_call = self.services.config.rtmp.keep_call_on_failure
+        keep_call = self.config.rtmp.keep_call_on_failure
         async with asyncio.TaskGroup() as group:
             stream_task = group.create_task(self.stream.run())
             loop_task = group.create_task(self._media_loop())
@@ -115,16 +150,6 @@ class CallMedia:
             for task in running:
                 task.cancel()
         return reason
-
-    def send_dtmf(self, digits: str, duration_ms: int) -> None:
-        """RFC 4733 digits into the call; raises DtmfUnavailable saying why not."""
-        if self.sender is None:
-            raise DtmfUnavailable("the call is receive-only (hasAudio and hasVideo false): it sends no RTP")
-        if not self.telephone_event:
-            raise DtmfUnavailable("the far end did not accept telephone-event (RFC 4733) in its SDP answer")
-        if not self.far_end.receiving:
-            raise DtmfUnavailable("the far end is not receiving (on hold)")
-        self.sender.send_dtmf(digits, duration_ms)
 
     async def close(self) -> None:
         """Publish the last audio (flushed from the encoder), then unpublish."""
@@ -149,7 +174,7 @@ class CallMedia:
         """Thin driver: tick pipeline, silence, RTCP, DTMF and watchdogs at their deadlines."""
         loop = asyncio.get_running_loop()
         self.pipeline = await self._new_pipeline(loop.time())
-        timeout = self.services.config.rtp.timeout
+        timeout = self.config.rtp.timeout
         started = loop.time()
         while True:
             now = loop.time()

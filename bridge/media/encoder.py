@@ -14,6 +14,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from bridge.model import OutputSpec
 from rtp.g711 import encode_ulaw
 
 AAC_FRAME_SAMPLES = 1024
@@ -133,3 +134,10 @@ class PcmuFlvEncoder:
 
     def flush(self) -> list[tuple[int, bytes]]:
         return []
+
+
+def new_encoder(output: OutputSpec) -> AudioEncoder:
+    """The encoder for an output; opening a codec is not per-packet work (callers use a thread)."""
+    if output.codec == "pcmu":
+        return PcmuFlvEncoder()
+    return AacEncoder(AacSettings(output.sample_rate, output.bitrate, output.aac_coder))

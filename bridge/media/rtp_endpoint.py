@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
-from rtp.ports import PortAllocator, PortsExhausted
+from rtp.ports import PortsExhausted
 
 log = logging.getLogger("bridge.rtp")
 
@@ -34,14 +34,12 @@ class RtpEndpoint:
 
     def __init__(
         self,
-        allocator: PortAllocator,
         port: int,
         rtp: asyncio.DatagramTransport,
         rtcp: asyncio.DatagramTransport,
         protocol: _Protocol,
         rtcp_protocol: _Protocol,
     ) -> None:
-        self._allocator = allocator
         self.port = port
         self._rtp = rtp
         self._rtcp = rtcp
@@ -50,12 +48,18 @@ class RtpEndpoint:
         self.rtcp_received = 0
 
     @classmethod
-    async def open(cls, allocator: PortAllocator, host: str, handler: DatagramHandler) -> RtpEndpoint:
-        """Bind the first free pair in the range; raise PortsExhausted if none."""
+    async def open(cls, candidates: Iterable[int], host: str) -> RtpEndpoint:
+        """Bind the first candidate whose pair is free; raise PortsExhausted if none is.
+
+        The candidates come from the daemon's allocator; another process may hold one
+        of them, which costs a skipped port, nothing more.
+        """
         loop = asyncio.get_running_loop()
-        for port in allocator.candidates():
+        tried = 0
+        for port in candidates:
+            tried += 1
             try:
-                rtp, protocol = await loop.create_datagram_endpoint(lambda: _Protocol(handler), local_addr=(host, port))
+                rtp, protocol = await loop.create_datagram_endpoint(lambda: _Protocol(_ignore), local_addr=(host, port))
             except OSError:
                 continue
             try:
@@ -65,9 +69,8 @@ class RtpEndpoint:
             except OSError:
                 rtp.close()
                 continue
-            allocator.take(port)
-            return cls(allocator, port, rtp, rtcp, protocol, rtcp_protocol)
-        raise PortsExhausted(f"no free RTP port pair in {allocator.first}-{allocator.last}")
+            return cls(port, rtp, rtcp, protocol, rtcp_protocol)
+        raise PortsExhausted(f"none of the {tried} free RTP port pairs offered could be bound on {host}")
 
     def set_handler(self, handler: DatagramHandler) -> None:
         self._protocol.handler = handler
@@ -84,4 +87,3 @@ class RtpEndpoint:
     def close(self) -> None:
         self._rtp.close()
         self._rtcp.close()
-        self._allocator.release(self.port)

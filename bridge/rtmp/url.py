@@ -32,6 +32,11 @@ class RtmpTarget:
     def tls(self) -> bool:
         return self.scheme == "rtmps"
 
+    def query_secrets(self) -> tuple[str, ...]:
+        """The query strings of the app and stream name: they may carry tokens, never logged."""
+        queries = (urlsplit(self.tc_url).query, urlsplit(self.stream).query)
+        return tuple(query for query in queries if query)
+
     def public_url(self) -> str:
         """The target without query strings (which may carry tokens)."""
         app = self.app.split("?", 1)[0]

@@ -118,6 +118,13 @@ class BridgeDaemon:
             self.last_headers = dict(exc.headers)
             return exc.code, json.loads(exc.read() or b"null")
 
+    def raw(self, method: str, path: str) -> str:
+        """A non-JSON resource (e.g. /metrics) as text."""
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        req = urllib.request.Request(self.base_url + path, method=method, headers=headers)
+        with urllib.request.urlopen(req, timeout=5) as reply:
+            return str(reply.read().decode())
+
     def call(self, call_id: str) -> dict[str, Any] | None:
         status, body = self.request("GET", f"/RESTCall/calls/{call_id}")
         return body if status == 200 else None

@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bridge.calls import CallManager
 from bridge.config import load_config
+from bridge.media.pool import MediaWorkerPool
 from bridge.services import Services
 from bridge.sip.agent import SipAgent
 from bridge.sip.dns import SipResolver
@@ -57,10 +58,13 @@ async def bridge_client(ports: tuple[int, int], **environ: str) -> AsyncIterator
     services = Services(config, sip, PortAllocator(*ports), TimerSettings(), SipResolver())
     try:
         async with asyncio.TaskGroup() as group:
+            services.media = MediaWorkerPool(config, services.ports, 1)
+            await services.media.start(group)
             manager = CallManager(services, group)
             async with TestClient(TestServer(create_app(manager))) as test_client:
                 yield test_client
             await manager.terminate_all(2.0)
+            await services.media.close()
     finally:
         sip.close()
 

@@ -1,0 +1,163 @@
+"""The daemon's side of one call's media, which runs in a media worker process.
+
+The session talks to a :class:`MediaHandle` as it would to local media: start, update
+(hold, resume, new address or keys), DTMF, wait for the end, close. Requests become
+messages to the worker; the worker's notes, stream states and counters come back and
+are kept here, so reading a call's counters never waits for the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from bridge.media import protocol as p
+from bridge.media.call_media import zero_counters
+from bridge.media.far_end import FarEndMedia
+from bridge.media.stream import StreamState
+from bridge.model import OutputSpec
+from bridge.rtmp.url import RtmpTarget
+from bridge.sip.events import MediaChanged
+from bridge.sip.offer_answer import RemoteMedia
+
+log = logging.getLogger("bridge.media")
+STOP_TIMEOUT = 5.0
+WORKER_FAILED = "media worker failed"
+
+Note = Callable[..., None]
+StreamStateHandler = Callable[[StreamState, str], None]
+
+
+class DtmfUnavailable(Exception):
+    """DTMF cannot be sent on this call; the message says why."""
+
+
+class WorkerLink(Protocol):
+    """How a handle reaches its worker process."""
+
+    index: int
+    pid: int
+
+    def send(self, message: p._Message) -> None: ...
+
+
+class MediaHandle:
+    """One call's RTP port pair and media in a worker; lost if the worker dies."""
+
+    def __init__(self, call_id: str, worker: WorkerLink, port: int, release: Callable[[], None]) -> None:
+        self.call_id = call_id
+        self.worker = worker
+        self.port = port
+        self._release = release
+        self._counters: dict[str, Any] = {}
+        self._ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._stopped = asyncio.Event()
+        self._note: Note | None = None
+        self._on_stream_state: StreamStateHandler | None = None
+        self.far_end: FarEndMedia | None = None
+        self.telephone_event = False
+        self.sends_rtp = False
+        self.lost_reason = ""
+        self._closed = False
+
+    @property
+    def started(self) -> bool:
+        return self.far_end is not None
+
+    def start(
+        self,
+        remote: RemoteMedia,
+        target: RtmpTarget,
+        send_silence: bool,
+        output: OutputSpec,
+        secrets: tuple[str, ...],
+        note: Note,
+        on_stream_state: StreamStateHandler,
+    ) -> None:
+        """The far end answered (or early media): receive, encode and publish in the worker."""
+        self._note, self._on_stream_state = note, on_stream_state
+        self._counters = zero_counters()
+        self.far_end = FarEndMedia(remote.address, 0.0)
+        self.telephone_event, self.sends_rtp = remote.telephone_event, send_silence
+        self.worker.send(
+            p.StartMedia(
+                call=self.call_id,
+                address=remote.address,
+                direction=remote.direction.value,
+                srtp=remote.srtp,
+                telephone_event=remote.telephone_event,
+                target=target,
+                send_silence=send_silence,
+                output=output,
+                secrets=list(secrets),
+            )
+        )
+
+    def update(self, change: MediaChanged) -> bool:
+        """Hold, resume, a new address or new keys (RFC 3264 section 8.4); returns whether held."""
+        if self.far_end is None:
+            return False
+        held = self.far_end.update(change, 0.0)
+        message = p.UpdateMedia(call=self.call_id, address=change.address, direction=change.direction, srtp=change.srtp)
+        self.worker.send(message)
+        return held
+
+    def send_dtmf(self, digits: str, duration_ms: int) -> None:
+        """RFC 4733 digits into the call; raises DtmfUnavailable saying why not."""
+        if not self.sends_rtp:
+            raise DtmfUnavailable("the call is receive-only (hasAudio and hasVideo false): it sends no RTP")
+        if not self.telephone_event:
+            raise DtmfUnavailable("the far end did not accept telephone-event (RFC 4733) in its SDP answer")
+        if self.far_end is None or not self.far_end.receiving:
+            raise DtmfUnavailable("the far end is not receiving (on hold)")
+        if self.lost_reason:
+            raise DtmfUnavailable(f"the call's media is gone: {self.lost_reason}")
+        self.worker.send(p.SendDtmf(call=self.call_id, digits=digits, duration_ms=duration_ms))
+
+    async def run(self) -> str:
+        """Wait until media cannot go on; returns why."""
+        return await asyncio.shield(self._ended)
+
+    async def close(self) -> None:
+        """Flush, unpublish and free the ports (bounded wait); safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        if not self.lost_reason:
+            self.worker.send(p.StopMedia(call=self.call_id))
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT):
+                    await self._stopped.wait()
+            except TimeoutError:
+                log.warning("call %s: worker %d did not confirm the media stop", self.call_id, self.worker.index)
+        self._release()
+
+    def counters(self) -> dict[str, Any]:
+        return self._counters
+
+    # -- from the worker ------------------------------------------------------------
+
+    def received(self, message: p.FromWorker) -> None:
+        """A message from the worker about this call."""
+        if isinstance(message, p.MediaNote | p.StreamStateChanged | p.MediaStopped):
+            self._counters = message.counters or self._counters
+        if isinstance(message, p.MediaNote) and self._note is not None:
+            self._note(message.kind, **message.details)
+        elif isinstance(message, p.StreamStateChanged) and self._on_stream_state is not None:
+            self._on_stream_state(StreamState(message.state), message.reason)
+        elif isinstance(message, p.MediaEnded) and not self._ended.done():
+            self._ended.set_result(message.reason)
+        elif isinstance(message, p.MediaStopped):
+            self._stopped.set()
+
+    def counters_received(self, counters: dict[str, Any]) -> None:
+        self._counters = counters
+
+    def lost(self, reason: str) -> None:
+        """The worker process died: this call's media (and its RTMP connection) went with it."""
+        self.lost_reason = reason
+        if not self._ended.done():
+            self._ended.set_result(f"{WORKER_FAILED} ({reason})")
+        self._stopped.set()

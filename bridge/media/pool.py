@@ -1,0 +1,265 @@
+"""Media worker processes: started, supervised, restarted, and given calls.
+
+The daemon keeps REST, SIP and supervision; each worker process runs the media of its
+calls on its own event loop (one core each). A new call goes to the worker with the
+fewest calls. When a worker dies (a crash in the native encoder, the OOM killer, a
+SIGKILL), only its calls are affected: their handles are told, the sessions decide what
+to do, and the worker is started again (after 0.5 s, backing off to 30 s while it keeps
+dying young).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from typing import Any
+
+from bridge.config import BridgeConfig
+from bridge.media import protocol as p
+from bridge.media.handle import MediaHandle
+from rtp.ports import PortAllocator, PortsExhausted
+
+log = logging.getLogger("bridge.workers")
+CANDIDATES_PER_OPEN = 4
+START_TIMEOUT = 30.0
+RESTART_DELAY = 0.5
+MAX_RESTART_DELAY = 30.0
+STABLE_SECONDS = 30.0
+
+
+class WorkerUnavailable(Exception):
+    """No media worker could take the call; the message says why."""
+
+
+class WorkerProcess:
+    """The daemon's side of one worker: the process, its channel and its calls."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.pid = 0
+        self.process: asyncio.subprocess.Process | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self.calls: dict[str, MediaHandle] = {}
+        self.opening: dict[str, asyncio.Future[p.EndpointOpened]] = {}
+        self.ready = asyncio.get_running_loop().create_future()
+        self.stats: p.WorkerStats | None = None
+        self.alive = False
+
+    @property
+    def load(self) -> int:
+        return len(self.calls) + len(self.opening)
+
+    def send(self, message: p._Message) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(p.encode(message))
+
+    async def run(self, config: BridgeConfig) -> int:
+        """Start the process, serve its messages until it exits; returns its exit status."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        with ours:
+            with theirs:
+                self.process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "bridge.media.worker",
+                    str(theirs.fileno()),
+                    pass_fds=(theirs.fileno(),),
+                    stdin=asyncio.subprocess.DEVNULL,
+                )
+            reader, self._writer = await asyncio.open_connection(sock=ours)
+            self.send(p.Configure(worker=self.index, config=config.model_dump(mode="json")))
+            try:
+                await self._serve(reader)
+            finally:
+                self.alive = False
+                self._writer.close()
+        return await self.process.wait()
+
+    async def _serve(self, reader: asyncio.StreamReader) -> None:
+        while (frame := await p.read_frame(reader)) is not None:
+            try:
+                message = p.decode_from_worker(frame)
+            except p.ProtocolError as exc:
+                log.error("worker %d: %s; stopping it", self.index, exc)
+                self.kill()
+                return
+            self._dispatch(message)
+
+    def _dispatch(self, message: p.FromWorker) -> None:
+        if isinstance(message, p.WorkerReady):
+            self.pid, self.alive = message.pid, True
+            if not self.ready.done():
+                self.ready.set_result(None)
+        elif isinstance(message, p.EndpointOpened):
+            future = self.opening.pop(message.call, None)
+            if future is not None and not future.done():
+                future.set_result(message)
+        elif isinstance(message, p.WorkerStats):
+            self.stats = message
+            for call_id, counters in message.calls.items():
+                handle = self.calls.get(call_id)
+                if handle is not None:
+                    handle.counters_received(counters)
+        else:
+            handle = self.calls.get(message.call)
+            if handle is not None:
+                handle.received(message)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.send_signal(signal.SIGKILL)
+
+    def lost(self, reason: str) -> None:
+        """Tell every call of this worker that its media is gone."""
+        self.alive = False
+        for future in self.opening.values():
+            if not future.done():
+                future.set_exception(WorkerUnavailable(f"media worker {self.index} failed ({reason})"))
+        self.opening.clear()
+        for handle in list(self.calls.values()):
+            handle.lost(reason)
+
+    async def close(self, timeout: float) -> None:
+        """Close the channel (the worker stops its calls and exits); kill it if it lingers."""
+        if self._writer is not None:
+            self._writer.close()
+        if self.process is None:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self.process.wait()
+        except TimeoutError:
+            log.warning("worker %d did not exit within %g s; killing it", self.index, timeout)
+            self.kill()
+            await self.process.wait()
+
+
+def describe_exit(status: int) -> str:
+    if status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exited with status {status}"
+
+
+class MediaWorkerPool:
+    """N supervised worker processes and the assignment of calls to them."""
+
+    def __init__(self, config: BridgeConfig, ports: PortAllocator, count: int) -> None:
+        self.config = config
+        self.ports = ports
+        self.count = count
+        self.workers: list[WorkerProcess] = []
+        self.restarts = 0
+        self._closing = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self, group: asyncio.TaskGroup) -> None:
+        """Start every worker (supervised in ``group``) and wait until each is ready."""
+        self.workers = [WorkerProcess(index) for index in range(self.count)]
+        self._tasks = [group.create_task(self._supervise(index)) for index in range(self.count)]
+        async with asyncio.timeout(START_TIMEOUT):
+            await asyncio.gather(*(worker.ready for worker in self.workers))
+        log.info("%d media worker(s) ready: pids %s", self.count, ", ".join(str(w.pid) for w in self.workers))
+
+    async def _supervise(self, index: int) -> None:
+        loop = asyncio.get_running_loop()
+        delay = RESTART_DELAY
+        while not self._closing:
+            worker = self.workers[index]
+            started = loop.time()
+            status = await worker.run(self.config)
+            if self._closing:
+                return
+            reason = describe_exit(status)
+            log.error("media worker %d (pid %d) %s; %d call(s) affected", index, worker.pid, reason, len(worker.calls))
+            worker.lost(reason)
+            delay = RESTART_DELAY if loop.time() - started > STABLE_SECONDS else min(delay * 2, MAX_RESTART_DELAY)
+            self.restarts += 1
+            self.workers[index] = WorkerProcess(index)
+            await asyncio.sleep(delay)
+
+    @property
+    def alive(self) -> int:
+        return sum(1 for worker in self.workers if worker.alive)
+
+    async def open(self, call_id: str, host: str, exclude: int | None = None) -> MediaHandle:
+        """Bind an RTP/RTCP pair for a call in the least-loaded live worker (not ``exclude``).
+
+        A few free ports are reserved and offered at a time; the ones another process
+        holds are skipped, and the next few are offered, until the range is exhausted.
+        """
+        live = [w for w in self.workers if w.alive and w.index != exclude]
+        if not live:
+            raise WorkerUnavailable("no media worker is running (they are restarting); retry in a few seconds")
+        worker = min(live, key=lambda w: (w.load, w.index))
+        tried: set[int] = set()
+        while candidates := [port for port in self.ports.candidates() if port not in tried][:CANDIDATES_PER_OPEN]:
+            tried.update(candidates)
+            port = await self._offer(worker, call_id, host, candidates)
+            if port:
+                return self._attach(worker, call_id, port)
+        raise PortsExhausted(f"no free RTP port pair in {self.ports.first}-{self.ports.last}")
+
+    async def _offer(self, worker: WorkerProcess, call_id: str, host: str, candidates: list[int]) -> int:
+        """Reserve ``candidates`` while the worker tries to bind one; returns the bound port or 0."""
+        future: asyncio.Future[p.EndpointOpened] = asyncio.get_running_loop().create_future()
+        worker.opening[call_id] = future
+        for port in candidates:
+            self.ports.take(port)
+        worker.send(p.OpenEndpoint(call=call_id, host=host, ports=candidates))
+        try:
+            opened = await future
+        finally:
+            worker.opening.pop(call_id, None)
+            for port in candidates:
+                self.ports.release(port)
+        if not opened.port:
+            log.warning("worker %d: %s", worker.index, opened.error)
+        return opened.port
+
+    def _attach(self, worker: WorkerProcess, call_id: str, port: int) -> MediaHandle:
+        self.ports.take(port)
+
+        def release() -> None:
+            self.ports.release(port)
+            if worker.calls.get(call_id) is handle:
+                del worker.calls[call_id]
+
+        handle = MediaHandle(call_id, worker, port, release)
+        worker.calls[call_id] = handle
+        return handle
+
+    def reconfigure(self, config: BridgeConfig) -> None:
+        """A reloaded configuration applies to the workers' new calls."""
+        self.config = config
+        for worker in self.workers:
+            worker.send(p.Configure(worker=worker.index, config=config.model_dump(mode="json")))
+
+    async def close(self, timeout: float = 10.0) -> None:
+        self._closing = True
+        await asyncio.gather(*(worker.close(timeout) for worker in self.workers))
+        for task in self._tasks:
+            task.cancel()
+
+    def stats(self) -> list[dict[str, Any]]:
+        """Per worker: pid, alive, calls, loop lag, CPU seconds and RSS (from its last report)."""
+        rows = []
+        for worker in self.workers:
+            stats = worker.stats
+            rows.append(
+                {
+                    "worker": worker.index,
+                    "pid": worker.pid,
+                    "alive": worker.alive,
+                    "calls": len(worker.calls),
+                    "loopLagMs": stats.loop_lag_ms if stats else {},
+                    "cpuSeconds": round(stats.cpu_seconds, 3) if stats else 0.0,
+                    "rssBytes": stats.rss_bytes if stats else 0,
+                }
+            )
+        return rows

@@ -1,0 +1,207 @@
+"""The message protocol between the daemon and its media worker processes.
+
+Framing on a Unix stream socket: a 4-byte big-endian length, then one JSON object whose
+``type`` names the message. Only plain data crosses the boundary (no pickled objects,
+no closures), so a worker can be restarted or replaced without shared state.
+
+Daemon to worker: :class:`Configure` (first), :class:`OpenEndpoint`, :class:`StartMedia`,
+:class:`UpdateMedia`, :class:`SendDtmf`, :class:`StopMedia`.
+Worker to daemon: :class:`WorkerReady`, :class:`EndpointOpened`, :class:`MediaNote`,
+:class:`StreamStateChanged`, :class:`MediaEnded`, :class:`MediaStopped`, :class:`WorkerStats`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from bridge.model import OutputSpec
+from bridge.rtmp.url import RtmpTarget
+from bridge.sip.sdes import SrtpKeys
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+_LENGTH = struct.Struct(">I")
+
+
+class _Message(BaseModel):
+    # Binary fields (SRTP master keys) travel as base64 in the JSON.
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
+
+
+# -- daemon to worker -------------------------------------------------------------------
+
+
+class Configure(_Message):
+    """The daemon's configuration (as JSON) and the worker's number; sent first and on reload."""
+
+    type: Literal["configure"] = "configure"
+    worker: int
+    config: dict[str, Any]
+
+
+class OpenEndpoint(_Message):
+    """Bind an RTP/RTCP pair on ``host``, trying the daemon's free ``ports`` in order."""
+
+    type: Literal["open"] = "open"
+    call: str
+    host: str
+    ports: list[int]
+
+
+class StartMedia(_Message):
+    """The far end answered: receive, encode and publish. ``secrets`` go to the log redactor."""
+
+    type: Literal["start"] = "start"
+    call: str
+    address: tuple[str, int]
+    direction: str
+    srtp: SrtpKeys | None
+    telephone_event: bool
+    target: RtmpTarget
+    send_silence: bool
+    output: OutputSpec
+    secrets: list[str]
+
+
+class UpdateMedia(_Message):
+    """A re-INVITE/UPDATE changed the far end's address, direction or keys."""
+
+    type: Literal["update"] = "update"
+    call: str
+    address: tuple[str, int]
+    direction: str
+    srtp: SrtpKeys | None
+
+
+class SendDtmf(_Message):
+    type: Literal["dtmf"] = "dtmf"
+    call: str
+    digits: str
+    duration_ms: int
+
+
+class StopMedia(_Message):
+    """Flush and unpublish, close the sockets, answer :class:`MediaStopped`."""
+
+    type: Literal["stop"] = "stop"
+    call: str
+
+
+# -- worker to daemon -------------------------------------------------------------------
+
+
+class WorkerReady(_Message):
+    type: Literal["ready"] = "ready"
+    worker: int
+    pid: int
+
+
+class EndpointOpened(_Message):
+    """The bound RTP port, or ``port`` 0 and the reason none could be bound."""
+
+    type: Literal["opened"] = "opened"
+    call: str
+    port: int
+    error: str = ""
+
+
+class MediaNote(_Message):
+    """A timeline entry of the call (DTMF received, encoder restart, stream failure kept)."""
+
+    type: Literal["note"] = "note"
+    call: str
+    kind: str
+    details: dict[str, Any]
+    counters: dict[str, Any]
+
+
+class StreamStateChanged(_Message):
+    type: Literal["stream"] = "stream"
+    call: str
+    state: str
+    reason: str
+    counters: dict[str, Any]
+
+
+class MediaEnded(_Message):
+    """Media cannot go on (no RTP for rtp.timeout, the stream given up); the call should end."""
+
+    type: Literal["ended"] = "ended"
+    call: str
+    reason: str
+
+
+class MediaStopped(_Message):
+    type: Literal["stopped"] = "stopped"
+    call: str
+    counters: dict[str, Any]
+
+
+class WorkerStats(_Message):
+    """Once a second: every call's counters, the worker's loop lag and its resource use."""
+
+    type: Literal["stats"] = "stats"
+    worker: int
+    calls: dict[str, dict[str, Any]]
+    loop_lag_ms: dict[str, float]
+    cpu_seconds: float
+    rss_bytes: int
+
+
+ToWorker = Annotated[
+    Configure | OpenEndpoint | StartMedia | UpdateMedia | SendDtmf | StopMedia, Field(discriminator="type")
+]
+FromWorker = Annotated[
+    WorkerReady | EndpointOpened | MediaNote | StreamStateChanged | MediaEnded | MediaStopped | WorkerStats,
+    Field(discriminator="type"),
+]
+TO_WORKER: TypeAdapter[ToWorker] = TypeAdapter(ToWorker)
+FROM_WORKER: TypeAdapter[FromWorker] = TypeAdapter(FromWorker)
+
+
+class ProtocolError(Exception):
+    """The peer sent something that is not a message of this protocol."""
+
+
+def encode(message: _Message) -> bytes:
+    """The one serializer: length prefix + JSON."""
+    body = message.model_dump_json().encode()
+    return _LENGTH.pack(len(body)) + body
+
+
+async def read_frame(reader: asyncio.StreamReader) -> bytes | None:
+    """One frame's JSON, or None at a clean end of stream."""
+    try:
+        header = await reader.readexactly(_LENGTH.size)
+    except asyncio.IncompleteReadError:
+        return None
+    (length,) = _LENGTH.unpack(header)
+    if length > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"frame of {length} bytes exceeds {MAX_MESSAGE_BYTES}")
+    try:
+        return await reader.readexactly(length)
+    except asyncio.IncompleteReadError:
+        return None
+
+
+def _first_error(exc: ValidationError) -> str:
+    """Where and what, without the input (which may hold keys)."""
+    first = exc.errors()[0]
+    return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+
+
+def decode_to_worker(frame: bytes) -> ToWorker:
+    try:
+        return TO_WORKER.validate_json(frame)
+    except ValidationError as exc:
+        raise ProtocolError(f"bad message to worker: {_first_error(exc)}") from None
+
+
+def decode_from_worker(frame: bytes) -> FromWorker:
+    try:
+        return FROM_WORKER.validate_json(frame)
+    except ValidationError as exc:
+        raise ProtocolError(f"bad message from worker: {_first_error(exc)}") from None

@@ -1,0 +1,235 @@
+"""A media worker process: RTP in, playout, encode and RTMP out for the calls it is given.
+
+The daemon (:mod:`bridge.media.pool`) starts it as ``python -m bridge.media.worker FD``
+with one end of a Unix socket pair and talks :mod:`bridge.media.protocol` over it. The
+worker has its own event loop and opens the RTP sockets of its calls itself. It ignores
+SIGINT, SIGTERM and SIGHUP (systemd and a terminal may signal the whole process group;
+the daemon stops calls in order, then closes the socket; reloads arrive as messages)
+and exits when the socket closes, so a daemon that dies takes its workers with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import ssl
+import sys
+import time
+from dataclasses import dataclass, field
+
+from bridge.config import BridgeConfig
+from bridge.logs import REDACTOR, configure_logging
+from bridge.looplag import LoopLagMonitor
+from bridge.media import protocol as p
+from bridge.media.call_media import CallMedia
+from bridge.media.encoder import new_encoder
+from bridge.media.rtp_endpoint import RtpEndpoint
+from bridge.media.stream import StreamState
+from bridge.model import OutputSpec
+from bridge.sip.events import MediaChanged
+from bridge.sip.offer_answer import RemoteMedia
+from bridge.sip.sdp import Direction
+from bridge.tls import client_context
+from rtp.ports import PortsExhausted
+
+log = logging.getLogger("bridge.worker")
+STATS_INTERVAL = 1.0
+
+
+@dataclass
+class WorkerCall:
+    endpoint: RtpEndpoint
+    media: CallMedia | None = None
+    task: asyncio.Task[None] | None = None
+    secrets: list[str] = field(default_factory=list)
+
+
+class MediaWorker:
+    """The calls of this process, driven by messages from the daemon."""
+
+    def __init__(self, index: int, config: BridgeConfig, writer: asyncio.StreamWriter) -> None:
+        self.index = index
+        self.config = config
+        self._writer = writer
+        self.rtmp_tls: ssl.SSLContext = client_context(config.rtmp.tls_ca_file, config.rtmp.tls_verify, "rtmp")
+        self.calls: dict[str, WorkerCall] = {}
+        self.lag = LoopLagMonitor()
+        self.group: asyncio.TaskGroup | None = None
+
+    def send(self, message: p._Message) -> None:
+        if not self._writer.is_closing():
+            self._writer.write(p.encode(message))
+
+    def handle(self, message: p.ToWorker) -> None:
+        """Dispatch one message; never raises (a bad request costs that call, not the worker)."""
+        assert self.group is not None
+        if isinstance(message, p.Configure):
+            self.config = BridgeConfig.model_validate(message.config)
+            logging.getLogger().setLevel(self.config.log.level.upper())
+        elif isinstance(message, p.OpenEndpoint):
+            self.group.create_task(self._open(message))
+        elif isinstance(message, p.StartMedia):
+            self._start(message)
+        elif isinstance(message, p.UpdateMedia):
+            self._update(message)
+        elif isinstance(message, p.SendDtmf):
+            self._dtmf(message)
+        elif isinstance(message, p.StopMedia):
+            self.group.create_task(self._stop(message.call))
+
+    async def _open(self, message: p.OpenEndpoint) -> None:
+        try:
+            endpoint = await RtpEndpoint.open(message.ports, message.host)
+        except PortsExhausted as exc:
+            self.send(p.EndpointOpened(call=message.call, port=0, error=str(exc)))
+            return
+        self.calls[message.call] = WorkerCall(endpoint)
+        self.send(p.EndpointOpened(call=message.call, port=endpoint.port))
+
+    def _start(self, message: p.StartMedia) -> None:
+        call = self.calls.get(message.call)
+        if call is None or call.media is not None:
+            log.warning("worker %d: start for unknown or started call %s ignored", self.index, message.call)
+            return
+        REDACTOR.register(*message.secrets)
+        call.secrets = message.secrets
+        remote = RemoteMedia(
+            message.address,
+            Direction(message.direction),
+            message.srtp,
+            message.telephone_event,
+        )
+        output = message.output
+        call_id = message.call
+        call.media = CallMedia(
+            self.config,
+            self.rtmp_tls,
+            call.endpoint,
+            remote,
+            message.target,
+            message.send_silence,
+            lambda: new_encoder(output),
+            lambda kind, **details: self._note(call_id, kind, details),
+            lambda state, reason: self._stream_state(call_id, state, reason),
+            output,
+        )
+        assert self.group is not None
+        call.task = self.group.create_task(self._run_media(call_id, call.media))
+
+    async def _run_media(self, call_id: str, media: CallMedia) -> None:
+        try:
+            reason = await media.run()
+        except Exception as exc:  # a defect or an encoder failure costs this call only
+            log.exception("worker %d: call %s: media failed", self.index, call_id)
+            reason = f"media failed: {type(exc).__name__}"
+        self.send(p.MediaEnded(call=call_id, reason=reason))
+
+    def _update(self, message: p.UpdateMedia) -> None:
+        call = self.calls.get(message.call)
+        if call is not None and call.media is not None:
+            call.media.update(MediaChanged(message.address, message.direction, message.srtp))
+
+    def _dtmf(self, message: p.SendDtmf) -> None:
+        call = self.calls.get(message.call)
+        if call is not None and call.media is not None and call.media.sender is not None:
+            call.media.sender.send_dtmf(message.digits, message.duration_ms)
+
+    async def _stop(self, call_id: str) -> None:
+        call = self.calls.pop(call_id, None)
+        if call is None:
+            self.send(p.MediaStopped(call=call_id, counters={}))
+            return
+        counters = {}
+        try:
+            if call.task is not None:
+                call.task.cancel()  # takes effect at the next await: the flush below still publishes
+            if call.media is not None:
+                await call.media.close()
+                counters = call.media.counters()
+            if call.task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await call.task
+        except Exception:
+            log.exception("worker %d: call %s: error while stopping media", self.index, call_id)
+        finally:
+            call.endpoint.close()
+            REDACTOR.unregister(*call.secrets)
+        self.send(p.MediaStopped(call=call_id, counters=counters))
+
+    def _note(self, call_id: str, kind: str, details: dict[str, object]) -> None:
+        self.send(p.MediaNote(call=call_id, kind=kind, details=details, counters=self._counters(call_id)))
+
+    def _stream_state(self, call_id: str, state: StreamState, reason: str) -> None:
+        message = p.StreamStateChanged(call=call_id, state=state.value, reason=reason, counters=self._counters(call_id))
+        self.send(message)
+
+    def _counters(self, call_id: str) -> dict[str, object]:
+        call = self.calls.get(call_id)
+        return call.media.counters() if call is not None and call.media is not None else {}
+
+    async def report_stats(self) -> None:
+        """Every call's counters, loop lag and resource use, once a second."""
+        while True:
+            await asyncio.sleep(STATS_INTERVAL)
+            calls = {call_id: call.media.counters() for call_id, call in self.calls.items() if call.media is not None}
+            self.send(
+                p.WorkerStats(
+                    worker=self.index,
+                    calls=calls,
+                    loop_lag_ms=self.lag.summary(),
+                    cpu_seconds=time.process_time(),
+                    rss_bytes=_rss_bytes(),
+                )
+            )
+            await self._writer.drain()
+
+    async def stop_all(self) -> None:
+        """The daemon went away: unpublish and close everything, quickly."""
+        await asyncio.gather(*(self._stop(call_id) for call_id in list(self.calls)), return_exceptions=True)
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm", "rb") as statm:  # procfs: answered from memory, never blocks
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+async def serve_worker(fd: int) -> None:
+    """Read the configuration, report ready, then serve messages until the socket closes."""
+    reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=fd))
+    first = await p.read_frame(reader)
+    if first is None:
+        return
+    configure = p.decode_to_worker(first)
+    if not isinstance(configure, p.Configure):
+        raise p.ProtocolError(f"expected configure first, got {configure.type}")
+    config = BridgeConfig.model_validate(configure.config)
+    configure_logging(config.log.level, config.log.format)
+    # Open the codec once before taking calls: the first open in a process is slow.
+    await asyncio.to_thread(new_encoder, OutputSpec(config.media.codec, config.media.aac_sample_rate))
+    worker = MediaWorker(configure.worker, config, writer)
+    worker.send(p.WorkerReady(worker=configure.worker, pid=os.getpid()))
+    async with asyncio.TaskGroup() as group:
+        worker.group = group
+        stats = group.create_task(worker.report_stats())
+        lag = group.create_task(worker.lag.run())
+        while (frame := await p.read_frame(reader)) is not None:
+            worker.handle(p.decode_to_worker(frame))
+        log.info("worker %d: daemon closed the channel; stopping %d call(s)", worker.index, len(worker.calls))
+        stats.cancel()
+        lag.cancel()
+        await worker.stop_all()
+    writer.close()
+
+
+def main() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the daemon's business, not ours
+        signal.signal(signum, signal.SIG_IGN)
+    asyncio.run(serve_worker(int(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()
