@@ -38,7 +38,9 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
 
+# A short capacity ramp (bridge vs ffmpeg-per-call, ~8 min), then one call's setup latency.
 bench: .system-test $(VENV)/.installed
+	$(PY) -m bench.capacity --ramp 100,200,300,400 --seconds 30 --baseline-calls 100 --json bench-capacity.json
 	$(PY) -m bench.one_call
 
 PREFIX ?= /opt/sip-rtmp-bridge

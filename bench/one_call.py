@@ -8,29 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench.procstat import rss_mib, total_cpu, tree
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def time_to_audio(daemon: BridgeDaemon, nginx: NginxRtmp, body: dict[str, Any]) -> float:
@@ -54,21 +40,22 @@ def run(seconds: float, setups: int) -> dict[str, Any]:
     daemon = BridgeDaemon(workdir, level="warning")
     try:
         pid = daemon.process.proc.pid
+        pids = tree(pid)  # the daemon and its media workers
         latencies = []
         for n in range(setups):
             body = call_body(f"setup-{n}", f"setup{n}", nginx, domain, account)
             latencies.append(time_to_audio(daemon, nginx, body) * 1000)
             daemon.request("POST", "/RESTCall/terminate", {"callId": body["callId"]})
             daemon.wait_gone(body["callId"])
-        idle_cpu_start, idle_start = cpu_seconds(pid), time.monotonic()
+        idle_cpu_start, idle_start = total_cpu(pids), time.monotonic()
         time.sleep(5)
-        idle_cpu = (cpu_seconds(pid) - idle_cpu_start) / (time.monotonic() - idle_start)
+        idle_cpu = (total_cpu(pids) - idle_cpu_start) / (time.monotonic() - idle_start)
         body = call_body("load-1", "load1", nginx, domain, account)
         time_to_audio(daemon, nginx, body)
         time.sleep(1)
-        cpu_start, wall_start = cpu_seconds(pid), time.monotonic()
+        cpu_start, wall_start = total_cpu(pids), time.monotonic()
         time.sleep(seconds)
-        busy_cpu = (cpu_seconds(pid) - cpu_start) / (time.monotonic() - wall_start)
+        busy_cpu = (total_cpu(pids) - cpu_start) / (time.monotonic() - wall_start)
         _, health = daemon.request("GET", "/RESTCall/health")
         call = daemon.call("load-1") or {}
         return {

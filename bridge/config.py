@@ -111,6 +111,7 @@ class MediaConfig(_Section):
     aac_bitrate: int = Field(32000, ge=8000, le=320000)
     aac_coder: str = ""
     workers: int = Field(0, ge=0, le=64, description="media worker processes; 0 = one per CPU")
+    frames_per_batch: int = Field(1, ge=1, le=4, description="AAC frames encoded and sent per wake-up")
 
     @property
     def worker_count(self) -> int:

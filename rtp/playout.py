@@ -151,10 +151,13 @@ class PlayoutBuffer:
 
     def _note_margin(self, position: int, now: float) -> None:
         """How early the packet is; stored net of the steering so far, judged with the steering since."""
-        margin = position - self._expected_position(now)
-        self._margins.append((now, margin - self._steered))
-        while self._margins and self._margins[0][0] < now - self._window:
-            self._margins.popleft()
+        net = position - self._expected_position(now) - self._steered
+        margins = self._margins  # a monotonic queue: the window's minimum is always at the left
+        while margins and margins[-1][1] >= net:
+            margins.pop()
+        margins.append((now, net))
+        while margins[0][0] < now - self._window:
+            margins.popleft()
 
     # -- output -----------------------------------------------------------------------
 
@@ -180,7 +183,7 @@ class PlayoutBuffer:
         """Samples to add (+) or remove (-) this pull to bring the earliest margin to the headroom."""
         if not self._margins:
             return 0
-        worst = min(margin for _, margin in self._margins) + self._steered
+        worst = self._margins[0][1] + self._steered
         wanted = self._headroom - worst  # > 0: packets arrive too late, play later
         if abs(wanted) < FRAME:  # dead band: 20 ms either way is fine
             return 0

@@ -194,7 +194,8 @@ class CallMedia:
         header = encoder.sequence_header()
         if header is not None:
             self.stream.set_sequence_header(header)
-        return MediaPipeline(self.receiver.buffer, encoder, clock or PlayoutClock(now))
+        batches = self.config.media.frames_per_batch
+        return MediaPipeline(self.receiver.buffer, encoder, clock or PlayoutClock(now), batches)
 
     async def _check_encoder(self, now: float) -> None:
         """The encoder watchdog: no output for WATCHDOG_SECONDS means a new encoder (same clock)."""
@@ -287,4 +288,4 @@ class CallMedia:
             return 0
         encoder_ms = 2048 * 1000 // 16000 if pipeline.encoder.input_rate else 0
         buffered = self.receiver.buffer.depth // 8
-        return int(buffered + pipeline.encoder.input_batch // 8 + encoder_ms + self.stream.backlog_seconds * 1000)
+        return int(buffered + pipeline.batch // 8 + encoder_ms + self.stream.backlog_seconds * 1000)

@@ -7,6 +7,7 @@ AAC, rate flag 44 kHz, 16-bit, mono) then AACPacketType (0 = AudioSpecificConfig
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from bridge.media.upsample import IntegerUpsampler
 from bridge.model import OutputSpec
 from rtp.g711 import encode_ulaw
 
@@ -47,7 +49,12 @@ class AacSettings:
 
 
 class AacEncoder:
-    """8 kHz linear PCM in, FLV audio bodies with millisecond timestamps out."""
+    """8 kHz linear PCM in, FLV audio bodies with millisecond timestamps out.
+
+    Output rates that are whole multiples of the input (16, 24, 32, 48 kHz) are
+    upsampled in numpy (:class:`IntegerUpsampler`); others (44.1 kHz) go through
+    FFmpeg's resampler.
+    """
 
     def __init__(self, settings: AacSettings, input_rate: int = 8000) -> None:
         self.settings = settings
@@ -60,6 +67,8 @@ class AacEncoder:
         if settings.coder:
             self._codec.options = {"aac_coder": settings.coder}
         self._codec.open()
+        factor, remainder = divmod(settings.sample_rate, input_rate)
+        self._upsampler = IntegerUpsampler(factor) if remainder == 0 else None
         self._resampler = av.AudioResampler(
             format="fltp", layout="mono", rate=settings.sample_rate, frame_size=AAC_FRAME_SAMPLES
         )
@@ -74,10 +83,14 @@ class AacEncoder:
     @property
     def input_batch(self) -> int:
         """Input samples that make whole AAC frames after resampling (e.g. 512 at 8->16 kHz)."""
+        if self._upsampler is not None:
+            return AAC_FRAME_SAMPLES // math.gcd(AAC_FRAME_SAMPLES, self._upsampler.factor)
         return AAC_FRAME_SAMPLES * self.input_rate // self.settings.sample_rate
 
     def encode(self, pcm: npt.NDArray[np.int16]) -> list[tuple[int, bytes]]:
         """Encode a batch of samples; returns (timestamp_ms, FLV body) per AAC frame."""
+        if self._upsampler is not None:
+            return self._encode_upsampled(self._upsampler.process(pcm))
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = self.input_rate
         output: list[tuple[int, bytes]] = []
@@ -88,13 +101,25 @@ class AacEncoder:
                 output.append(self._to_flv(packet))
         return output
 
+    def _encode_upsampled(self, samples: npt.NDArray[np.float32]) -> list[tuple[int, bytes]]:
+        output: list[tuple[int, bytes]] = []
+        for start in range(0, len(samples) - AAC_FRAME_SAMPLES + 1, AAC_FRAME_SAMPLES):
+            chunk = samples[start : start + AAC_FRAME_SAMPLES].reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
+            frame.sample_rate = self.settings.sample_rate
+            frame.pts = self._next_pts
+            self._next_pts += AAC_FRAME_SAMPLES
+            output += [self._to_flv(packet) for packet in self._codec.encode(frame)]
+        return output
+
     def flush(self) -> list[tuple[int, bytes]]:
         """Drain the resampler and the encoder's look-ahead (call end)."""
         output: list[tuple[int, bytes]] = []
-        for resampled in self._resampler.resample(None):
-            resampled.pts = self._next_pts
-            self._next_pts += resampled.samples
-            output += [self._to_flv(p) for p in self._codec.encode(resampled)]
+        if self._upsampler is None:
+            for resampled in self._resampler.resample(None):
+                resampled.pts = self._next_pts
+                self._next_pts += resampled.samples
+                output += [self._to_flv(p) for p in self._codec.encode(resampled)]
         output += [self._to_flv(p) for p in self._codec.encode(None)]
         return output
 

@@ -7,6 +7,7 @@ so the published timeline advances with real time whatever RTP does.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -41,9 +42,14 @@ class PlayoutClock:
 class MediaPipeline:
     """Pulls due audio from the jitter buffer, batches it, and encodes whole AAC frames."""
 
-    def __init__(self, buffer: PlayoutBuffer, encoder: AudioEncoder, clock: PlayoutClock) -> None:
+    def __init__(
+        self, buffer: PlayoutBuffer, encoder: AudioEncoder, clock: PlayoutClock, batches_per_encode: int = 1
+    ) -> None:
         self.buffer = buffer
         self.encoder = encoder
+        # Whole encoder batches per encode call: more means fewer wake-ups, calls and writes
+        # per second (less CPU per call) and that much more latency (media.frames_per_batch).
+        self.batch = encoder.input_batch * batches_per_encode
         self.clock = clock
         self.frame_samples = round(clock.frame_seconds * encoder.input_rate)
         self._pending: list[npt.NDArray[np.int16]] = []
@@ -61,7 +67,7 @@ class MediaPipeline:
             self._pending.append(block)
             self._pending_samples += len(block)
             self.clock.advance(frames)
-        batch = self.encoder.input_batch
+        batch = self.batch
         whole = self._pending_samples // batch * batch
         if whole == 0:
             return []
@@ -88,12 +94,13 @@ class MediaPipeline:
 
     def _meter(self, block: npt.NDArray[np.int16]) -> None:
         """Audio level of the latest block in dBFS (RMS; -120 for digital silence)."""
-        rms = float(np.sqrt(np.mean(block.astype(np.float64) ** 2))) if len(block) else 0.0
+        as_float = block.astype(np.float32)
+        rms = math.sqrt(float(np.dot(as_float, as_float)) / len(block)) if len(block) else 0.0
         self.level_dbfs = round(20 * np.log10(rms / 32768), 1) if rms > 0 else -120.0
 
     def next_deadline(self) -> float:
         """When enough audio is due to encode the next whole batch of AAC frames."""
-        missing = max(self.encoder.input_batch - self._pending_samples, 1)
+        missing = max(self.batch - self._pending_samples, 1)
         frames = -(-missing // self.frame_samples)
         clock = self.clock
         return clock.start + (clock.frames_played + frames) * clock.frame_seconds

@@ -21,6 +21,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import uvloop
+
 from bridge.config import BridgeConfig
 from bridge.logs import REDACTOR, configure_logging
 from bridge.looplag import LoopLagMonitor
@@ -228,7 +230,7 @@ async def serve_worker(fd: int) -> None:
 def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the daemon's business, not ours
         signal.signal(signum, signal.SIG_IGN)
-    asyncio.run(serve_worker(int(sys.argv[1])))
+    uvloop.run(serve_worker(int(sys.argv[1])))  # libuv: UDP receive and timers in C, not Python
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ class BridgeDaemon:
         env: dict[str, str] | None = None,
         token: str = "",
         extra_config: str = "",
+        rtp_ports: int = 40,
     ) -> None:
         self.token = token
         register_secret(token)
@@ -57,7 +58,7 @@ class BridgeDaemon:
         register_output_dir(self.dir)
         self.rest_port = free_port()
         self.sip_port = free_udp_tcp_pair()
-        first, last = free_even_range(40)
+        first, last = free_even_range(rtp_ports)
         self.config_path = self.dir / "bridge.toml"
         self.config_path.write_text(
             CONFIG.format(

@@ -1,0 +1,370 @@
+"""Capacity bench: N concurrent calls through the bridge, and ffmpeg-per-call with the same input.
+
+Peers: the load generator (bench.loadgen: answers the bridge's INVITEs and sends one PCMU
+tone stream per call at real time, with marker clicks), nginx-rtmp recording every
+stream, and a few live players (bench.player) pulling sampled streams. For each level
+it reports CPU seconds per call-second of all the daemon's processes, PSS per call,
+RTP packets processed vs sent, output continuity (every recording's timeline, sampled
+live pulls), event-loop lag of the daemon and of each media worker, bridge-added latency
+(click sent -> click in the pulled audio) and POST -> publish start at the RTMP server.
+
+    python -m bench.capacity --calls 100 --seconds 60           # one level, bridge and ffmpeg
+    python -m bench.capacity --ramp 100,200,300,400,500         # largest N meeting the criteria
+    python -m bench.capacity --calls 20 --seconds 10 --json out.json
+
+The ramp's pass criteria: >= 99.9 % packets processed, no timeline gap > 100 ms in any
+recording, event-loop lag p99 < 20 ms in every process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from bench.baseline import FfmpegPerCall
+from bench.loadgen import run_generator
+from bench.player import analyse_recording, click_latencies, pull
+from bench.procstat import total_cpu, total_pss, tree
+from bench.report import encoder_floor, print_ramp, print_side_by_side
+from bench.rtmp_server import BenchRtmpServer
+from bridge.model import OutputSpec
+from tests.support.daemon import BridgeDaemon
+from tests.support.peers import direct_call_body
+from tests.support.ports import free_even_range, free_port
+
+SPAWN = multiprocessing.get_context("spawn")
+WARMUP_SECONDS = 5.0
+POST_RATE = 40.0  # calls per second while ramping up
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    seconds: float
+    output: OutputSpec
+    samples: int  # live-pulled streams per level
+    workers: int  # 0 = one per CPU
+    frames_per_batch: int = 1
+
+    @property
+    def frame_ms(self) -> float:
+        return 1024 * 1000 / self.output.sample_rate
+
+
+class Generator:
+    """The load generator's process and its control pipe."""
+
+    def __init__(self) -> None:
+        self.sip_port = free_port()
+        self.rtp_port = free_even_range(2)[0]
+        self.conn, child = SPAWN.Pipe()
+        self.process = SPAWN.Process(target=run_generator, args=(child, self.sip_port, self.rtp_port), daemon=True)
+        self.process.start()
+        if not self.conn.poll(30) or self.conn.recv() != "ready":
+            raise RuntimeError("load generator did not start")
+
+    def command(self, *command: Any) -> None:
+        self.conn.send(command)
+
+    def report(self) -> dict[str, Any]:
+        self.command("report")
+        if not self.conn.poll(30):
+            raise RuntimeError("load generator did not report")
+        result: dict[str, Any] = self.conn.recv()
+        return result
+
+    def stop(self) -> None:
+        self.command("quit")
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+class Players:
+    """Live pulls of sampled streams, each in its own process."""
+
+    def __init__(self, base_url: str, names: list[str], seconds: float) -> None:
+        self.names = names
+        self.pipes: list[Connection] = []
+        self.processes = []
+        for name in names:
+            receiver, sender = SPAWN.Pipe(duplex=False)
+            process = SPAWN.Process(target=pull, args=(f"{base_url}/{name}", seconds, sender), daemon=True)
+            process.start()
+            self.pipes.append(receiver)
+            self.processes.append(process)
+
+    def results(self, timeout: float) -> dict[str, dict[str, Any]]:
+        found = {}
+        deadline = time.monotonic() + timeout
+        for name, pipe, process in zip(self.names, self.pipes, self.processes, strict=True):
+            if pipe.poll(max(0.1, deadline - time.monotonic())):
+                found[name] = pipe.recv()
+            process.join(5)
+            if process.is_alive():
+                process.kill()
+        return found
+
+
+def _wait_published(server: BenchRtmpServer, names: list[str], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(name in server.hook.published for name in names):
+            return
+        time.sleep(0.1)
+    missing = [name for name in names if name not in server.hook.published]
+    raise TimeoutError(f"{len(missing)} of {len(names)} streams never published, e.g. {missing[:3]}")
+
+
+def _percentiles(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"p50": None, "p95": None, "max": None, "n": 0}
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {
+        "p50": round(statistics.median(ordered), 1),
+        "p95": round(p95, 1),
+        "max": round(ordered[-1], 1),
+        "n": len(ordered),
+    }
+
+
+def _continuity(server: BenchRtmpServer, names: list[str], settings: Settings) -> dict[str, Any]:
+    """Every recording: the largest timeline gap beyond one AAC frame."""
+    gaps, errors, lengths = [], 0, []
+    for name in names:
+        found = analyse_recording(server.recording(name))
+        if "error" in found:
+            errors += 1
+            continue
+        gaps.append(max(0.0, found["maxStepMs"] - settings.frame_ms))
+        lengths.append(found["seconds"])
+    return {
+        "recordings": len(names) - errors,
+        "recordingErrors": errors,
+        "maxTimelineGapMs": round(max(gaps), 1) if gaps else None,
+        "shortestRecordingSeconds": min(lengths) if lengths else None,
+    }
+
+
+def _sampled(pulled: dict[str, dict[str, Any]], sent: dict[str, Any]) -> dict[str, Any]:
+    latencies: list[float] = []
+    for name, result in pulled.items():
+        latencies += click_latencies(result.get("clickArrivals", []), sent.get(name, {}).get("clicks", []))
+    ok = [r for r in pulled.values() if not r.get("error")]
+    return {
+        "streams": len(ok),
+        "errors": [r["error"] for r in pulled.values() if r.get("error")],
+        "maxArrivalGapMs": max((r["maxArrivalGapMs"] or 0 for r in ok), default=None),
+        "maxSilentFraction": max((r["silentFraction"] or 0 for r in ok), default=None),
+        "latencyMs": _percentiles(latencies),
+    }
+
+
+def _measure_window(pids: list[int], seconds: float, calls: int) -> dict[str, Any]:
+    cpu_start, wall_start = total_cpu(pids), time.monotonic()
+    time.sleep(seconds)
+    cpu = total_cpu(pids) - cpu_start
+    wall = time.monotonic() - wall_start
+    pss = total_pss(pids)
+    return {
+        "cpuCores": round(cpu / wall, 3),
+        "cpuPercentPerCall": round(cpu / wall / calls * 100, 4),
+        "pssMiBTotal": round(pss / MiB, 1),
+        "pssMiBPerCall": round(pss / MiB / calls, 2),
+    }
+
+
+def _lag_from_metrics(text: str) -> dict[str, Any]:
+    main: dict[str, float] = {}
+    workers: dict[str, dict[str, float]] = {}
+    for line in text.splitlines():
+        if line.startswith("bridge_event_loop_lag_ms{"):
+            quantile = line.split('quantile="')[1].split('"')[0]
+            main[quantile] = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("bridge_media_worker_loop_lag_ms{"):
+            worker = line.split('worker="')[1].split('"')[0]
+            quantile = line.split('quantile="')[1].split('"')[0]
+            workers.setdefault(worker, {})[quantile] = float(line.rsplit(" ", 1)[1])
+    p99 = max([main.get("p99", 0.0)] + [w.get("p99", 0.0) for w in workers.values()])
+    return {"main": main, "workers": workers, "p99Max": p99}
+
+
+def run_bridge(calls: int, settings: Settings, workdir: Path) -> dict[str, Any]:
+    """N calls through the daemon (SIP to the generator, RTMP to nginx)."""
+    server, generator = BenchRtmpServer(workdir), Generator()
+    output = settings.output
+    extra = (
+        f'\n[media]\ncodec = "{output.codec}"\naac_sample_rate = {output.sample_rate}\naac_bitrate = {output.bitrate}\n'
+        f'aac_coder = "{output.aac_coder}"\nworkers = {settings.workers}\n'
+        f"frames_per_batch = {settings.frames_per_batch}\n[limits]\nmax_calls = {calls + 10}\n"
+    )
+    daemon = BridgeDaemon(workdir, level="warning", extra_config=extra, rtp_ports=2 * calls + 40)
+    try:
+        pids = tree(daemon.process.proc.pid)
+        idle_pss = total_pss(pids)
+        names = [f"load{i}" for i in range(calls)]
+        posted = _post_calls(daemon, server, generator, names)
+        _wait_published(server, names, 30 + calls / 10)
+        players = Players(
+            server.url,
+            names[:: max(1, calls // settings.samples)][: settings.samples],
+            WARMUP_SECONDS + settings.seconds,
+        )
+        time.sleep(WARMUP_SECONDS)
+        result = _measure_window(pids, settings.seconds, calls)
+        result["pssMiBPerCallMarginal"] = round((total_pss(pids) - idle_pss) / MiB / calls, 2)
+        result["loopLagMs"] = _lag_from_metrics(daemon.raw("GET", "/metrics"))
+        pulled = players.results(timeout=30)
+        generator.command("pause")
+        time.sleep(2.5)  # the workers report counters once a second
+        report = generator.report()
+        result["packets"] = _packets(daemon, report)
+        result["postToPublishMs"] = _percentiles(
+            [(server.hook.published[n] - posted[n]) * 1000 for n in names if n in server.hook.published]
+        )
+        _hang_up(daemon, names)
+    finally:
+        daemon.stop()
+        generator.stop()
+        server.stop()
+    result.update(mode="bridge", calls=calls, generatorLateTicks=report["lateTicks"])
+    result["continuity"] = _continuity(server, names, settings)
+    result["sampled"] = _sampled(pulled, report["streams"])
+    return result
+
+
+def _post_calls(
+    daemon: BridgeDaemon, server: BenchRtmpServer, generator: Generator, names: list[str]
+) -> dict[str, float]:
+    posted = {}
+    started = time.monotonic()
+    for index, name in enumerate(names):
+        time.sleep(max(0.0, started + index / POST_RATE - time.monotonic()))
+        body = direct_call_body(name, name, server.url, generator.sip_port, name, hasAudio="false", hasVideo="false")
+        posted[name] = time.time()
+        status, reply = daemon.request("POST", "/RESTCall/call", body)
+        if status != 200:
+            raise RuntimeError(f"POST {name}: {status} {reply}")
+    return posted
+
+
+def _packets(daemon: BridgeDaemon, report: dict[str, Any]) -> dict[str, Any]:
+    status, listing = daemon.request("GET", "/RESTCall/calls")
+    assert status == 200, listing
+    processed = sum(call["counters"].get("packets", 0) for call in listing["calls"])
+    sent = sum(stream["sent"] for stream in report["streams"].values())
+    return {"sent": sent, "processed": processed, "processedFraction": round(processed / sent, 5) if sent else None}
+
+
+def _hang_up(daemon: BridgeDaemon, names: list[str]) -> None:
+    for name in names:
+        daemon.request("POST", "/RESTCall/terminate", {"callId": name})
+    deadline = time.monotonic() + 30
+    while daemon.active_ids() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def run_ffmpeg(calls: int, settings: Settings, workdir: Path) -> dict[str, Any]:
+    """N ffmpeg processes fed by the same generator, publishing to the same nginx."""
+    server, generator = BenchRtmpServer(workdir), Generator()
+    first_port = free_even_range(2 * calls)[0]
+    spawned = time.time()
+    ffmpeg = FfmpegPerCall(workdir, calls, first_port, settings.output, server.url)
+    try:
+        time.sleep(1.0)  # ffmpeg binds its RTP socket after start-up
+        for name, port in zip(ffmpeg.names, ffmpeg.ports, strict=True):
+            generator.command("media", name, "127.0.0.1", port)
+        _wait_published(server, ffmpeg.names, 60 + calls / 5)
+        players = Players(
+            server.url,
+            ffmpeg.names[:: max(1, calls // settings.samples)][: settings.samples],
+            WARMUP_SECONDS + settings.seconds,
+        )
+        time.sleep(WARMUP_SECONDS)
+        result = _measure_window(ffmpeg.pids, settings.seconds, calls)
+        pulled = players.results(timeout=30)
+        report = generator.report()
+        result["spawnToPublishMs"] = _percentiles([(server.hook.published[n] - spawned) * 1000 for n in ffmpeg.names])
+    finally:
+        ffmpeg.stop()
+        generator.stop()
+        server.stop()
+    result.update(mode="ffmpeg-per-call", calls=calls, generatorLateTicks=report["lateTicks"])
+    result["continuity"] = _continuity(server, ffmpeg.names, settings)
+    result["sampled"] = _sampled(pulled, report["streams"])
+    return result
+
+
+def passes(result: dict[str, Any]) -> bool:
+    """The ramp's criteria: packets processed, timeline gaps, loop lag."""
+    packets, continuity = result["packets"], result["continuity"]
+    return bool(
+        (packets["processedFraction"] or 0) >= 0.999
+        and continuity["recordingErrors"] == 0
+        and (continuity["maxTimelineGapMs"] or 0) <= 100
+        and result["loopLagMs"]["p99Max"] < 20
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=20)
+    parser.add_argument("--ramp", default="", help="comma-separated call counts, e.g. 100,200,300,400")
+    parser.add_argument("--baseline-calls", type=int, default=0, help="ffmpeg-per-call at this N (default: --calls)")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured window per level")
+    parser.add_argument("--codec", choices=["aac", "pcmu"], default="aac", help="pcmu: passthrough, no encoder")
+    parser.add_argument("--rate", type=int, default=16000)
+    parser.add_argument("--bitrate", type=int, default=32000)
+    parser.add_argument("--coder", default="fast")
+    parser.add_argument("--samples", type=int, default=3, help="streams pulled live per level")
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--frames-per-batch", type=int, default=1, help="media.frames_per_batch")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+    settings = Settings(
+        args.seconds,
+        OutputSpec(args.codec, args.rate, args.bitrate, args.coder),
+        args.samples,
+        args.workers,
+        args.frames_per_batch,
+    )
+    results: dict[str, Any] = {
+        "settings": vars(args) | {"json": str(args.json)},
+        "encoderFloor": encoder_floor(settings.output),
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="bridge-capacity-"))
+    levels = [int(n) for n in args.ramp.split(",")] if args.ramp else [args.calls]
+    results["levels"] = []
+    for n in levels:
+        level = run_bridge(n, settings, workdir / f"bridge-{n}")
+        level["pass"] = passes(level)
+        results["levels"].append(level)
+        print_ramp(results["levels"], results["encoderFloor"])
+        if args.ramp and not level["pass"]:
+            break
+    passing = [level["calls"] for level in results["levels"] if level["pass"]]
+    results["largestPassingCalls"] = max(passing) if passing else None
+    if not args.no_baseline:
+        n = args.baseline_calls or (levels[0] if args.ramp else args.calls)
+        bridge = next((lvl for lvl in results["levels"] if lvl["calls"] == n), None) or run_bridge(
+            n, settings, workdir / f"bridge-{n}b"
+        )
+        results["baseline"] = run_ffmpeg(n, settings, workdir / f"ffmpeg-{n}")
+        print_side_by_side(bridge, results["baseline"], results["encoderFloor"])
+    print(json.dumps(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
