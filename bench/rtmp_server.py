@@ -46,6 +46,8 @@ rtmp {{
 class PublishHook(ThreadingHTTPServer):
     """Answers nginx's on_publish with 200 and keeps {stream name: first publish time}."""
 
+    request_queue_size = 1024  # hundreds of publishes arrive together; a refused hook refuses the publish
+
     def __init__(self) -> None:
         self.published: dict[str, float] = {}
         super().__init__(("127.0.0.1", free_port()), _HookHandler)

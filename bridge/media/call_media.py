@@ -176,7 +176,7 @@ class CallMedia:
         self.pipeline = await self._new_pipeline(loop.time())
         timeout = self.config.rtp.timeout
         started = loop.time()
-        while True:
+        while self.pipeline is not None:  # None once close() has flushed it
             now = loop.time()
             for timestamp_ms, body in self.pipeline.tick(now):
                 self.stream.send_audio(timestamp_ms, body, now)
@@ -185,9 +185,12 @@ class CallMedia:
             self._report_dtmf()
             self.stream.check_progress(now)
             await self._check_encoder(now)
+            if self.pipeline is None:
+                break
             if self.far_end.silent_for(self.receiver.last_packet_at or started, now) > timeout:
                 return f"no RTP received for {timeout:g} s"
             await asyncio.sleep(max(0.0, self._next_deadline() - loop.time()))
+        return "media stopped"
 
     async def _new_pipeline(self, now: float, clock: PlayoutClock | None = None) -> MediaPipeline:
         encoder = await asyncio.to_thread(self._encoder_factory)
