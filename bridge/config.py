@@ -16,6 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bridge.model import OutputSpec
+
 ENV_PREFIX = "BRIDGE_"
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(?P<port>\d{1,5})$")
 
@@ -112,6 +114,10 @@ class MediaConfig(_Section):
     aac_coder: str = ""
     workers: int = Field(0, ge=0, le=64, description="media worker processes; 0 = one per CPU")
     frames_per_batch: int = Field(1, ge=1, le=4, description="AAC frames encoded and sent per wake-up")
+
+    def default_output(self) -> OutputSpec:
+        """What calls publish unless a request says otherwise."""
+        return OutputSpec(self.codec, self.aac_sample_rate, self.aac_bitrate, self.aac_coder)
 
     @property
     def worker_count(self) -> int:

@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from bridge.bus import EventBus
 from bridge.config import BridgeConfig, split_host_port
 from bridge.history import HistoryStore
-from bridge.media.encoder import AudioEncoder, new_encoder
 from bridge.media.pool import MediaWorkerPool, WorkerUnavailable
-from bridge.model import OutputSpec
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
@@ -61,11 +59,3 @@ class Services:
             return str(probe.getsockname()[0])
         finally:
             probe.close()
-
-    def default_output(self) -> OutputSpec:
-        media = self.config.media
-        return OutputSpec(media.codec, media.aac_sample_rate, media.aac_bitrate, media.aac_coder)
-
-    def new_encoder(self, output: OutputSpec) -> AudioEncoder:
-        """Built in a worker thread by the caller: opening a codec is not per-packet work."""
-        return new_encoder(output)

@@ -228,7 +228,7 @@ class CallSession:
             first.remote,
             self.target,
             spec.has_audio or spec.has_video,
-            spec.output or self.services.default_output(),
+            spec.output or self.services.config.media.default_output(),
             self.target.query_secrets(),
             self._note,
             self._on_stream_state,

@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 from bridge.bus import EventBus
 from bridge.calls import CallManager
 from bridge.looplag import LoopLagMonitor
+from bridge.media.encoder import new_encoder
 from bridge.services import Services
 from rest.common import MANAGER_KEY
 
@@ -168,6 +169,6 @@ async def check_encoder(services: Services) -> None:
     """Open an encoder once at start-up, off the loop, so /readyz can say whether it works."""
     ready = False
     with contextlib.suppress(Exception):
-        await asyncio.to_thread(services.new_encoder, services.default_output())
+        await asyncio.to_thread(new_encoder, services.config.media.default_output())
         ready = True
     services.encoder_ready = ready  # one assignment: /readyz never flips while a reload re-checks

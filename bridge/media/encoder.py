@@ -69,8 +69,12 @@ class AacEncoder:
         self._codec.open()
         factor, remainder = divmod(settings.sample_rate, input_rate)
         self._upsampler = IntegerUpsampler(factor) if remainder == 0 else None
-        self._resampler = av.AudioResampler(
-            format="fltp", layout="mono", rate=settings.sample_rate, frame_size=AAC_FRAME_SAMPLES
+        self._resampler = (
+            None
+            if self._upsampler is not None
+            else av.AudioResampler(
+                format="fltp", layout="mono", rate=settings.sample_rate, frame_size=AAC_FRAME_SAMPLES
+            )
         )
         self._next_pts = 0
         self._first_packet_pts: int | None = None
@@ -91,6 +95,7 @@ class AacEncoder:
         """Encode a batch of samples; returns (timestamp_ms, FLV body) per AAC frame."""
         if self._upsampler is not None:
             return self._encode_upsampled(self._upsampler.process(pcm))
+        assert self._resampler is not None
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = self.input_rate
         output: list[tuple[int, bytes]] = []
@@ -115,7 +120,7 @@ class AacEncoder:
     def flush(self) -> list[tuple[int, bytes]]:
         """Drain the resampler and the encoder's look-ahead (call end)."""
         output: list[tuple[int, bytes]] = []
-        if self._upsampler is None:
+        if self._resampler is not None:
             for resampled in self._resampler.resample(None):
                 resampled.pts = self._next_pts
                 self._next_pts += resampled.samples

@@ -31,7 +31,6 @@ from bridge.media.call_media import CallMedia
 from bridge.media.encoder import new_encoder
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.stream import StreamState
-from bridge.model import OutputSpec
 from bridge.sip.events import MediaChanged
 from bridge.sip.offer_answer import RemoteMedia
 from bridge.sip.sdp import Direction
@@ -211,7 +210,7 @@ async def serve_worker(fd: int) -> None:
     config = BridgeConfig.model_validate(configure.config)
     configure_logging(config.log.level, config.log.format)
     # Open the codec once before taking calls: the first open in a process is slow.
-    await asyncio.to_thread(new_encoder, OutputSpec(config.media.codec, config.media.aac_sample_rate))
+    await asyncio.to_thread(new_encoder, config.media.default_output())
     worker = MediaWorker(configure.worker, config, writer)
     worker.send(p.WorkerReady(worker=configure.worker, pid=os.getpid()))
     async with asyncio.TaskGroup() as group:
