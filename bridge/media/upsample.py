@@ -1,9 +1,10 @@
 """Streaming upsampling of 8 kHz audio by an integer factor (16, 24, 32 or 48 kHz out), in numpy.
 
 Zero-stuffing followed by a Kaiser-windowed sinc low-pass at the input's Nyquist
-frequency, computed as ``factor`` short polyphase convolutions per block. The last
-``taps - 1`` input samples are kept, so consecutive blocks join without clicks. It
-costs a few microseconds per 64 ms block, a fraction of a general-purpose resampler's
+frequency, computed polyphase: one (block x taps) @ (taps x factor) matrix product per
+block over a sliding window of the input, whose rows are the interleaved output. The
+last ``taps - 1`` input samples are kept, so consecutive blocks join without clicks. It
+costs about 10 microseconds per 64 ms block, a fraction of a general-purpose resampler's
 per-call overhead, which matters when hundreds of calls share a core.
 """
 
@@ -35,9 +36,14 @@ class IntegerUpsampler:
             raise ValueError("factor must be a positive integer")
         self.factor = factor
         prototype = _prototype(factor)
-        # Output sample n*factor + p = sum over k of x[n-k] * h[k*factor + p] (np.convolve's order).
-        self._phases = [prototype[p::factor].copy() for p in range(factor)]
-        self._history = np.zeros(TAPS_PER_PHASE - 1, np.float64)
+        # Output sample n*factor + p = sum over k of x[n-k] * h[k*factor + p]; with the window
+        # w[n, j] = x[n - (taps-1) + j] that is w[n] @ matrix[:, p], matrix[j, p] = h[(taps-1-j)*factor + p].
+        phases = np.stack([prototype[p::factor] for p in range(factor)], axis=1)
+        self._matrix = np.ascontiguousarray(phases[::-1], dtype=np.float32)
+        # The input block (history + new samples) and its sliding-window view are kept and
+        # reused while the block length stays the same (it does: whole encoder batches).
+        self._block = np.zeros(TAPS_PER_PHASE - 1, np.float32)
+        self._windows = self._block[:0].reshape(0, 1)  # replaced at the first block
 
     @property
     def delay_samples(self) -> float:
@@ -47,9 +53,11 @@ class IntegerUpsampler:
     def process(self, pcm: npt.NDArray[np.int16]) -> npt.NDArray[np.float32]:
         if self.factor == 1:
             return (pcm / 32768.0).astype(np.float32)
-        block = np.concatenate([self._history, pcm / 32768.0])
-        self._history = block[len(block) - (TAPS_PER_PHASE - 1) :]
-        out = np.empty(len(pcm) * self.factor, np.float32)
-        for phase, taps in enumerate(self._phases):
-            out[phase :: self.factor] = np.convolve(block, taps, "valid")
+        history = self._block[len(self._block) - (TAPS_PER_PHASE - 1) :].copy()
+        if len(self._block) != TAPS_PER_PHASE - 1 + len(pcm):
+            self._block = np.empty(TAPS_PER_PHASE - 1 + len(pcm), np.float32)
+            self._windows = np.lib.stride_tricks.sliding_window_view(self._block, TAPS_PER_PHASE)
+        self._block[: TAPS_PER_PHASE - 1] = history
+        np.multiply(pcm, np.float32(1 / 32768), out=self._block[TAPS_PER_PHASE - 1 :], casting="unsafe")
+        out: npt.NDArray[np.float32] = np.dot(self._windows, self._matrix).reshape(-1)
         return out
