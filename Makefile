@@ -12,6 +12,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+CONSOLE_TESTS := tests/console
+$(CONSOLE_TESTS)/node_modules/.installed: $(CONSOLE_TESTS)/package-lock.json
+	cd $(CONSOLE_TESTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 .system-run:
 	./scripts/install-system-deps.sh run
 
@@ -21,13 +26,13 @@ $(VENV)/.installed: pyproject.toml
 run: .system-run $(VENV)/.installed
 	$(VENV)/bin/sip-rtmp-bridge --config $(CONFIG)
 
-test: .system-test $(VENV)/.installed
+test: .system-test $(VENV)/.installed $(CONSOLE_TESTS)/node_modules/.installed
 	$(PY) -m pytest -q -rs -W ignore::DeprecationWarning
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit -W ignore::DeprecationWarning
 
-e2e: .system-test $(VENV)/.installed
+e2e: .system-test $(VENV)/.installed $(CONSOLE_TESTS)/node_modules/.installed
 	$(PY) -m pytest -q -s tests/e2e
 
 demo: .system-test $(VENV)/.installed

@@ -209,6 +209,25 @@ class HistoryConfig(_Section):
         return Path(os.environ.get("STATE_DIRECTORY", ".")) / "history.sqlite3"
 
 
+class ConsoleConfig(_Section):
+    """The web console served at ``/``."""
+
+    enabled: bool = True
+    # A player link shown for each call, e.g. "https://cdn.example.com/hls/{app}/{stream}.m3u8";
+    # {host}, {app} and {stream} come from the call's RTMP target. Empty = no link.
+    playback_url: str = Field("", max_length=1024)
+
+    @field_validator("playback_url")
+    @classmethod
+    def _known_placeholders(cls, value: str) -> str:
+        unknown = set(re.findall(r"{([^}]*)}", value)) - {"host", "app", "stream"}
+        if unknown:
+            raise ValueError(f"unknown placeholder {{{sorted(unknown)[0]}}}; use {{host}}, {{app}} or {{stream}}")
+        if value and not re.match(r"^https?://", value):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
 class BridgeConfig(_Section):
     rest: RestConfig = RestConfig()
     sip: SipConfig = SipConfig()
@@ -221,6 +240,7 @@ class BridgeConfig(_Section):
     history: HistoryConfig = HistoryConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     apps: dict[str, AppConfig] = Field(default_factory=dict)
+    console: ConsoleConfig = ConsoleConfig()
 
 
 def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

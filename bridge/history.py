@@ -131,7 +131,10 @@ class HistoryStore:
             row = db.execute("SELECT view FROM calls WHERE call_id = ? ORDER BY id DESC LIMIT 1", (call_id,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    def search(self, state: str | None, since: str | None, limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
+    def search(
+        self, state: str | None, since: str | None, limit: int, offset: int, until: str | None = None
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Calls newest first; ``since``/``until``: created at or after / before these ISO times."""
         where, args = ["1 = 1"], []
         if state:
             where.append("state = ?")
@@ -139,6 +142,9 @@ class HistoryStore:
         if since:
             where.append("created_at >= ?")
             args.append(since)
+        if until:
+            where.append("created_at < ?")
+            args.append(until)
         clause = " AND ".join(where)
         with sqlite3.connect(self.path, timeout=5) as db:
             total = db.execute(f"SELECT COUNT(*) FROM calls WHERE {clause}", args).fetchone()[0]

@@ -36,6 +36,7 @@ RESTART_ONLY = frozenset(
         "sip.dns_servers",
         "rtp.port_range",
         "media.workers",
+        "console.enabled",
         "rtmp.tls_ca_file",
         "rtmp.tls_verify",
         "history.path",

@@ -73,21 +73,29 @@ async def _from_history(request: web.Request) -> dict[str, object]:
     return view
 
 
+def _time_query(request: web.Request, name: str) -> str | None:
+    value = request.query.get(name)
+    if value is not None:
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise RequestError(
+                400, "invalid_field", f"{name} must be an ISO 8601 date or time, e.g. 2026-11-21", name
+            ) from None
+    return value
+
+
 async def search_history(request: web.Request) -> web.Response:
-    """Stored calls, newest first: ?state=&since=<ISO time>&limit=&offset=."""
+    """Stored calls, newest first: ?state=&since=<ISO time>&until=<ISO time>&limit=&offset=."""
     history = request.app[MANAGER_KEY].services.history
     if history is None:
         raise RequestError(503, "unavailable", "the history store is not open")
-    state, since = request.query.get("state"), request.query.get("since")
+    state = request.query.get("state")
     if state is not None and state not in CallState.__members__:
         raise RequestError(400, "invalid_field", f"state must be one of {', '.join(CallState.__members__)}", "state")
-    if since is not None:
-        try:
-            datetime.fromisoformat(since)
-        except ValueError:
-            raise RequestError(400, "invalid_field", "since must be an ISO 8601 time", "since") from None
+    since, until = _time_query(request, "since"), _time_query(request, "until")
     limit, offset = _int_query(request, "limit", 50, MAX_PAGE), _int_query(request, "offset", 0, 10**9)
-    total, calls = await asyncio.to_thread(history.search, state, since, limit, offset)
+    total, calls = await asyncio.to_thread(history.search, state, since, limit, offset, until)
     return web.json_response({"calls": calls, "total": total, "limit": limit, "offset": offset})
 
 

@@ -1,4 +1,4 @@
-"""The aiohttp application: /RESTCall (the original contract), /api/v1, health and events.
+"""The aiohttp application: /RESTCall (the original contract), /api/v1, health, events, the web console.
 
 Errors have one shape everywhere: ``{"error": {"code", "message", "field"}}``.
 """
@@ -11,6 +11,7 @@ from bridge.calls import CallManager
 from rest.api_v1 import add_api_v1_routes
 from rest.auth import Authenticator
 from rest.common import MANAGER_KEY
+from rest.console import add_console_routes
 from rest.errors import errors_middleware
 from rest.events import add_event_routes
 from rest.openapi import add_openapi_routes
@@ -31,4 +32,5 @@ def create_app(manager: CallManager) -> web.Application:
     add_api_v1_routes(app)
     add_event_routes(app)
     add_openapi_routes(app)
+    add_console_routes(app, config.console.enabled)
     return app

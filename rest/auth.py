@@ -20,6 +20,12 @@ from aiohttp import web
 from bridge.config import AuthConfig, split_host_port
 from rest.errors import error_response
 
+
+def is_console_path(path: str) -> bool:
+    """The web console's page and static files: served without a token (they hold no data)."""
+    return path == "/" or path.startswith("/console/")
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = ("/healthz", "/readyz", "/api/v1/openapi.json", "/api/v1/docs")
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -84,7 +90,7 @@ class Authenticator:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method == "OPTIONS" and self._cors:
             return self._cors_headers(request, web.Response(status=204))
-        if request.path in OPEN_PATHS:
+        if request.path in OPEN_PATHS or is_console_path(request.path):
             return await handler(request)
         header = request.headers.get("Authorization")
         caller = self.identify(header)

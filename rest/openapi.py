@@ -138,6 +138,7 @@ def _paths() -> dict[str, Any]:
                 "parameters": [
                     _STATE,
                     _query("since", {"type": "string", "format": "date-time"}, "created at or after"),
+                    _query("until", {"type": "string", "format": "date-time"}, "created before"),
                     *_PAGING,
                 ],
                 "responses": {"200": _json("CallPage", "a page of stored calls"), **_errors("400", "401", "429")},
@@ -147,12 +148,33 @@ def _paths() -> dict[str, Any]:
             "get": {
                 "summary": "Live events (Server-Sent Events)",
                 "operationId": "events",
-                "parameters": [_query("callId", {"type": "string"}, "only this call's events")],
+                "parameters": [
+                    _query("callId", {"type": "string"}, "only this call's events"),
+                    _query(
+                        "stats",
+                        {"type": "integer", "minimum": 1, "maximum": 60},
+                        "also a calls.stats event with every active call's counters every N seconds",
+                    ),
+                ],
                 "responses": {
                     "200": {
-                        "description": "text/event-stream of call.state, stream.state and call.event",
+                        "description": "text/event-stream of call.state, stream.state, call.event (and calls.stats)",
                         "content": {"text/event-stream": {"schema": {"type": "string"}}},
-                    }
+                    },
+                    **_errors("400", "401", "429"),
+                },
+            },
+        },
+        "/api/v1/whoami": {
+            "get": {
+                "summary": "The caller's token name and scope, and settings the web console needs",
+                "operationId": "whoami",
+                "responses": {
+                    "200": {
+                        "description": "name, scope (read or full), version, playbackUrl pattern, maxCalls",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors("401", "429"),
                 },
             },
         },

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a target needs, only those that are missing.
 #   run:  what the daemon needs (a Python 3.11 with venv)
-#   test: run + the real peers the tests start (nginx-rtmp, kamailio, baresip, ffmpeg)
+#   test: run + the real peers the tests start (nginx-rtmp, kamailio, baresip, ffmpeg) and chromium
 set -euo pipefail
 target="${1:-run}"
 
@@ -11,6 +11,8 @@ if ! python3 -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)
 fi
 if [ "$target" = "test" ]; then
   packages+=(nginx libnginx-mod-rtmp kamailio kamailio-tls-modules baresip ffmpeg openssl libnginx-mod-stream systemd)
+  packages+=(chromium)  # the web console's browser tests (driven by playwright-core from npm)
+  command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 
 missing=()

@@ -62,3 +62,17 @@ def test_retention_removes_old_calls(tmp_path: Path) -> None:
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 0
     assert json.loads("[]") == []
+
+
+def test_search_by_day_uses_since_and_until(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "h.sqlite3", retention_days=36500)
+    for call_id, created in (("d20", "2026-11-20T23:59:59+00:00"), ("d21", "2026-11-21T08:00:00+00:00")):
+        store.started(view(call_id, "PENDING", created=created))
+        store.ended(view(call_id, "FINISH", created=created))
+    store.started(view("d22", "PENDING", created="2026-11-22T00:00:00+00:00"))
+    store.flush()
+    total, calls = store.search(None, "2026-11-21", 10, 0, until="2026-11-22")
+    assert total == 1 and [c["callId"] for c in calls] == ["d21"]
+    total, calls = store.search("FINISH", "2026-11-20", 10, 0)
+    assert total == 2 and [c["callId"] for c in calls] == ["d21", "d20"]
+    store.close()

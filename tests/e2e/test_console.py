@@ -1,0 +1,122 @@
+"""The web console in a real browser (Debian chromium + playwright-core) against the real daemon,
+kamailio, baresip and nginx-rtmp: sign in, field errors, start a call from the form, watch it,
+details, hang up from the row, history, phone width, read-only token. The browser side is
+tests/console/console_flow.mjs; this test starts the peers, runs it and checks what it saw
+against the daemon's own API and the RTMP server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rest.auth import hash_token
+from tests.support.daemon import BridgeDaemon
+from tests.support.peers import Kamailio, NginxRtmp, SipAccount
+from tests.support.secrets import register_secret
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+CONSOLE_TESTS = ROOT / "tests" / "console"
+ARTIFACTS = ROOT / "tests" / "artifacts" / "console"
+FULL, READ = "console-full-token-0123456789", "console-read-token-0123456789"
+register_secret(FULL, READ)
+PLAYBACK = "http://cdn.example.test/hls/{app}/{stream}.m3u8"
+
+
+def _require_browser() -> None:
+    missing = [p for p in ("node", "/usr/bin/chromium") if shutil.which(p) is None]
+    if missing or not (CONSOLE_TESTS / "node_modules" / "playwright-core").is_dir():
+        pytest.fail(f"console tests need node, /usr/bin/chromium and npm ci in {CONSOLE_TESTS} (make test does it)")
+
+
+@pytest.fixture(scope="module")
+def console_daemon(workdir: Path) -> Iterator[BridgeDaemon]:
+    tokens = [
+        {"sha256": hash_token(FULL), "scope": "full", "name": "operator"},
+        {"sha256": hash_token(READ), "scope": "read", "name": "wallboard"},
+    ]
+    env = {
+        "BRIDGE_AUTH__REQUIRED": "always",
+        "BRIDGE_AUTH__TOKENS": json.dumps(tokens),
+        "BRIDGE_LIMITS__ALLOWED_RTMP_HOSTS": '["127.0.0.1"]',
+        "BRIDGE_CONSOLE__PLAYBACK_URL": PLAYBACK,
+    }
+    bridge = BridgeDaemon(workdir / "console", env=env, token=FULL)
+    yield bridge
+    bridge.stop()
+
+
+def _form_values(nginx: NginxRtmp, domain: Kamailio, account: SipAccount, call_id: str) -> list[list[str]]:
+    return [
+        ["Call ID *", call_id],
+        ["Callee *", "uas"],
+        ["RTMP URL *", nginx.url],
+        ["RTMP stream *", "console1"],
+        ["SIP login *", account.user],
+        ["SIP password", account.password],
+        ["Authentication name", account.user],
+        ["SIP domain *", "127.0.0.1"],
+        ["SIP port", str(domain.port)],
+    ]
+
+
+def _run_browser(console_daemon: BridgeDaemon, values: list[list[str]], call_id: str) -> dict[str, Any]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    scenario = {
+        "baseUrl": f"http://127.0.0.1:{console_daemon.rest_port}/",
+        "token": FULL,
+        "readToken": READ,
+        "callId": call_id,
+        "call": {"text": values},
+        "artifacts": str(ARTIFACTS),
+    }
+    done = subprocess.run(
+        ["node", str(CONSOLE_TESTS / "console_flow.mjs"), json.dumps(scenario)],
+        cwd=CONSOLE_TESTS,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert lines, f"the browser script printed nothing: {done.stderr[-2000:]}"
+    seen: dict[str, Any] = json.loads(lines[-1])
+    assert done.returncode == 0 and seen["ok"], f"console flow failed at {seen.get('error')}: {seen}"
+    return seen
+
+
+def test_operator_runs_a_call_from_the_console(
+    console_daemon: BridgeDaemon, nginx: NginxRtmp, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    _require_browser()
+    call_id = "console-call-1"
+    seen = _run_browser(console_daemon, _form_values(nginx, sip_domain, account, call_id), call_id)
+
+    assert "not accepted" in seen["signInError"]
+    assert seen["clientError"] == "this field is required"
+    assert "not-allowed.example" in seen["serverError"] and "allowed_rtmp_hosts" in seen["serverError"]
+    # The call as the console showed it, checked against what the peers saw.
+    assert max(seen["levels"]) > -45, f"level meter shows no audio: {seen['levels']}"
+    assert len(set(seen["levels"])) > 1, f"level meter did not move: {seen['levels']}"
+    assert seen["packets"] == sorted(seen["packets"]) and seen["packets"][-1] - seen["packets"][0] >= 200
+    assert seen["playbackLink"] == "http://cdn.example.test/hls/live/console1.m3u8"
+    assert seen["ladderRows"] >= 3  # INVITE, 407/401, INVITE, 200, ACK
+    assert seen["endedState"] == "FINISH"
+    assert call_id in seen["historyRow"] and "FINISH" in seen["historyRow"]
+    assert seen["phoneOverflow"] <= 0, "the calls view scrolls sideways at 390 px"
+    assert "Read-only" in seen["readOnlyNotice"] and seen["readOnlyNewCallVisible"] is False
+    assert seen["consoleErrors"] == []
+    stored = console_daemon.call(call_id)
+    assert stored is not None and stored["state"] == "FINISH" and stored["counters"]["packets"] > 200
+    assert nginx.stream_stat("console1") is None  # unpublished after the hang-up
+    pattern = f"IN-DIALOG BYE callid={re.escape(stored['sipCallId'])}"
+    wait_until(lambda: re.search(pattern, sip_domain.log()) is not None, 5, "the hang-up's BYE at the SIP domain")
