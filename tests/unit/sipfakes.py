@@ -2,10 +2,33 @@
 
 from __future__ import annotations
 
-from sipmessage import Address, Parameters, Request, Response
+from typing import Any
 
+from sipmessage import URI, Address, Parameters, Request, Response
+
+from bridge.sip.addressing import udp
 from bridge.sip.agent import SipAgent
+from bridge.sip.call import CallSettings
+from bridge.sip.digest import Credentials
 from bridge.sip.message import build_response, parse_message, serialize
+from bridge.sip.sdp import Direction, build_offer
+
+DOMAIN = udp("192.0.2.1", 5060)
+
+
+def call_settings(**overrides: Any) -> CallSettings:
+    """The call the SIP unit tests place: sip:uas@example.com via DOMAIN with a recvonly PCMU offer."""
+    fields: dict[str, Any] = {
+        "call_id": "c1@test",
+        "request_uri": URI.parse("sip:uas@example.com"),
+        "from_uri": URI.parse("sip:bridge@example.com"),
+        "destination": DOMAIN,
+        "local_address": ("192.0.2.2", 5062),
+        "offer": build_offer("192.0.2.2", 20000, Direction.RECVONLY, 1),
+        "credentials": Credentials("bridge", "pw"),
+    }
+    return CallSettings(**{**fields, **overrides})
+
 
 SDP_ANSWER = (
     b"v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n"

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from sipmessage import URI
-
 from bridge.sip.addressing import Destination, udp
 from bridge.sip.agent import SipAgent
-from bridge.sip.call import CallPhase, CallSettings, OutboundCall
-from bridge.sip.digest import Credentials
+from bridge.sip.call import CallPhase, OutboundCall
 from bridge.sip.events import CallAnswered, CallEnded, CallProgress, EndCause
-from bridge.sip.sdp import Direction, build_offer
-from tests.unit.sipfakes import SDP_ANSWER, in_dialog_request, parse_request, respond, take_datagrams, take_events
+from tests.unit.sipfakes import (
+    DOMAIN,
+    SDP_ANSWER,
+    call_settings,
+    in_dialog_request,
+    parse_request,
+    respond,
+    take_datagrams,
+    take_events,
+)
 
-DOMAIN = udp("192.0.2.1", 5060)
 CHALLENGE = {"Proxy-Authenticate": 'Digest realm="example.com", nonce="n1", qop="auth"'}
 ROUTES = {"Record-Route": "<sip:192.0.2.50:5070;lr>, <sip:192.0.2.1;lr>", "Contact": "<sip:uas@192.0.2.9:5080>"}
 
@@ -20,17 +24,7 @@ ROUTES = {"Record-Route": "<sip:192.0.2.50:5070;lr>, <sip:192.0.2.1;lr>", "Conta
 def new_call(
     answer_timeout: float = 60.0, alternates: list[Destination] | None = None
 ) -> tuple[SipAgent, OutboundCall]:
-    settings = CallSettings(
-        call_id="c1@test",
-        request_uri=URI.parse("sip:uas@example.com"),
-        from_uri=URI.parse("sip:bridge@example.com"),
-        destination=DOMAIN,
-        local_address=("192.0.2.2", 5062),
-        offer=build_offer("192.0.2.2", 20000, Direction.RECVONLY, 1),
-        credentials=Credentials("bridge", "pw"),
-        answer_timeout=answer_timeout,
-        alternates=alternates or [],
-    )
+    settings = call_settings(answer_timeout=answer_timeout, alternates=alternates or [])
     agent = SipAgent()
     call = OutboundCall(settings)
     agent.add_call(call, 0.0)

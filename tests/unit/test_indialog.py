@@ -6,15 +6,22 @@ from sipmessage import URI, Request
 
 from bridge.sip.addressing import udp
 from bridge.sip.agent import SipAgent
-from bridge.sip.call import CallSettings, OutboundCall
-from bridge.sip.digest import Credentials
+from bridge.sip.call import OutboundCall
 from bridge.sip.events import CallEnded, DtmfReceived, EndCause, MediaChanged
 from bridge.sip.message import parse_message, serialize
 from bridge.sip.sdp import Direction, build_offer
 from bridge.sip.session_timer import parse_session_expires
-from tests.unit.sipfakes import SDP_ANSWER, in_dialog_request, parse_request, respond, take_events, take_sent
+from tests.unit.sipfakes import (
+    DOMAIN,
+    SDP_ANSWER,
+    call_settings,
+    in_dialog_request,
+    parse_request,
+    respond,
+    take_events,
+    take_sent,
+)
 
-DOMAIN = udp("192.0.2.1", 5060)
 FAR = udp("192.0.2.9", 5080)
 HEADERS = {"Contact": "<sip:uas@192.0.2.9:5080>"}
 
@@ -32,16 +39,8 @@ def refresher_timer(agent: SipAgent) -> float | None:
 
 
 def established(extra: dict[str, str] | None = None, session_expires: int = 1800) -> tuple[SipAgent, Request, bytes]:
-    settings = CallSettings(
-        call_id="c2@test",
-        request_uri=URI.parse("sip:uas@example.com"),
-        from_uri=URI.parse("sip:bridge@example.com"),
-        destination=DOMAIN,
-        local_address=("192.0.2.2", 5062),
-        offer=build_offer("192.0.2.2", 20000, Direction.RECVONLY, 7),
-        credentials=Credentials("bridge", "pw"),
-        session_expires=session_expires,
-    )
+    offer = build_offer("192.0.2.2", 20000, Direction.RECVONLY, 7)
+    settings = call_settings(call_id="c2@test", offer=offer, session_expires=session_expires)
     agent = SipAgent()
     agent.add_call(OutboundCall(settings), 0.0)
     invite = parse_request(agent.outbox[0][0])
@@ -187,13 +186,11 @@ def test_no_session_expires_in_2xx_means_no_timer() -> None:
 
 
 def test_our_invite_asks_for_session_timer_and_retries_after_422() -> None:
-    settings = CallSettings(
+    settings = call_settings(
         call_id="c3@test",
-        request_uri=URI.parse("sip:uas@example.com"),
         from_uri=URI.parse("sip:b@example.com"),
-        destination=DOMAIN,
-        local_address=("192.0.2.2", 5062),
         offer=build_offer("192.0.2.2", 20000, Direction.RECVONLY, 7),
+        credentials=None,
         session_expires=300,
     )
     agent = SipAgent()
