@@ -20,10 +20,12 @@ from aiohttp import web
 from bridge.config import AuthConfig, split_host_port
 from rest.errors import error_response
 
+CONSOLE_PREFIX = "/console/"
+
 
 def is_console_path(path: str) -> bool:
     """The web console's page and static files: served without a token (they hold no data)."""
-    return path == "/" or path.startswith("/console/")
+    return path == "/" or path.startswith(CONSOLE_PREFIX)
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -13,11 +13,10 @@ from typing import Any
 from aiohttp import web
 
 from bridge import __version__
-from rest.auth import CALLER_KEY, Caller
+from rest.auth import CALLER_KEY, CONSOLE_PREFIX
 from rest.common import MANAGER_KEY
 
 STATIC_DIR = Path(__file__).parent / "static"
-CONSOLE_PREFIX = "/console/"
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 # Only the daemon's own scripts, styles and API; nothing inline, nothing from elsewhere.
 SECURITY_HEADERS = {
@@ -62,7 +61,7 @@ async def asset(request: web.Request) -> web.Response:
 
 async def whoami(request: web.Request) -> web.Response:
     """Who the token belongs to and what it may do, plus what the console needs to know."""
-    caller = request.get(CALLER_KEY) or Caller("anonymous", "full")
+    caller = request[CALLER_KEY]  # set by the auth middleware (anonymous on an open loopback listener)
     config = request.app[MANAGER_KEY].services.config
     body: dict[str, Any] = {
         "name": caller.name,

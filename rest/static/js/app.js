@@ -77,10 +77,12 @@ function startEvents() {
   events?.abort();
   events = new AbortController();
   const pill = document.getElementById("stream-status");
+  let reconnecting = false;
   followEvents("/api/v1/events?stats=1", (type, data) => store.apply(type, data), (status) => {
     pill.textContent = `events: ${{ open: "live", retrying: "reconnecting…", closed: "off" }[status] || status}`;
     pill.dataset.status = status;
-    if (status === "open") store.load();
+    if (status === "open" && reconnecting) store.load(); // catch up on what happened while it was down
+    reconnecting = status === "retrying";
     if (status === "unauthorized") signOut("The token is no longer accepted; sign in again.");
   }, events.signal);
 }
@@ -169,7 +171,6 @@ function wire() {
     table.render();
     details.redraw();
   });
-  setInterval(() => table.render(), 1000); // durations tick between events
   window.addEventListener("hashchange", route);
 }
 

@@ -66,7 +66,10 @@ export class CallStore {
     const now = Date.now();
     for (const entry of entries) {
       const call = this.calls.get(entry.callId);
-      if (!call) continue;
+      if (!call) {
+        this.refresh(entry.callId); // started while the stream was (re)connecting
+        continue;
+      }
       const before = call.counters || {};
       call.counters = entry.counters;
       call.state = entry.state;
