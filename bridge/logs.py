@@ -1,8 +1,11 @@
 """Logging set-up: human-readable lines by default, JSON lines with ``--log-format json``.
 
 Every record passes the :data:`REDACTOR` first, which replaces the secrets of active
-calls (SIP passwords, RTMP query strings) with ``***`` — a defence in depth behind the
-rule that secrets are never put into log messages in the first place.
+calls (SIP passwords, RTMP stream keys, userinfo and query strings) with their masked
+form (``••••`` + tail, :func:`bridge.masking.mask`) — a defence in depth behind the rule
+that secrets are never put into log messages in the first place. Every secret is masked
+whatever its length: one shorter than 8 characters only where it stands as a token of
+its own (not inside a longer word), so a 1-character password does not eat every "x".
 """
 
 from __future__ import annotations
@@ -14,9 +17,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from bridge.masking import mask
+
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-MASK = "***"
+SHORT_SECRET = 8
 
 
 class SecretRedactor(logging.Filter):
@@ -32,26 +37,37 @@ class SecretRedactor(logging.Filter):
         self._pattern: re.Pattern[str] | None = None
 
     def register(self, *secrets: str) -> None:
-        self._secrets.update(s for s in secrets if len(s) >= 4)
+        self._secrets.update(s for s in secrets if s)
         self._compile()
 
     def unregister(self, *secrets: str) -> None:
-        self._secrets.subtract(s for s in secrets if len(s) >= 4)
+        self._secrets.subtract(s for s in secrets if s)
         self._secrets = +self._secrets  # drop the ones no call holds any more
         self._compile()
 
     def _compile(self) -> None:
         longest_first = sorted(self._secrets, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, longest_first))) if longest_first else None
+        alternatives = [_alternative(secret) for secret in longest_first]
+        self._pattern = re.compile("|".join(alternatives)) if alternatives else None
 
     def redact(self, text: str) -> str:
-        return text if self._pattern is None else self._pattern.sub(MASK, text)
+        return text if self._pattern is None else self._pattern.sub(_masked, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self._pattern is not None:
             record.msg = self.redact(record.getMessage())
             record.args = None
         return True
+
+
+def _alternative(secret: str) -> str:
+    """A long secret matches anywhere; a short one only as a token of its own."""
+    escaped = re.escape(secret)
+    return escaped if len(secret) >= SHORT_SECRET else rf"(?<![0-9A-Za-z]){escaped}(?![0-9A-Za-z])"
+
+
+def _masked(match: re.Match[str]) -> str:
+    return mask(match.group(0))
 
 
 REDACTOR = SecretRedactor()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import ssl
 from collections.abc import Callable
 
@@ -17,17 +16,12 @@ from bridge.sip.agent import SipAgent
 from bridge.sip.call import OutboundCall
 from bridge.sip.connections import ConnectionPool
 from bridge.sip.events import CallEvent
+from bridge.sip.log_redaction import redact_message
 from bridge.sip.registration import Registration, RegistrationEvent
 
 log = logging.getLogger("bridge.sip")
 
 EventHandler = Callable[[CallEvent | RegistrationEvent], None]
-_SDES_KEY = re.compile(r"inline:[A-Za-z0-9+/=]+")
-
-
-def redact(data: bytes) -> str:
-    """A SIP message for the log: SDES master keys (RFC 4568) are secrets and never printed."""
-    return _SDES_KEY.sub("inline:<redacted>", data.decode(errors="replace"))
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -81,7 +75,7 @@ class SipTransport:
 
     def received(self, data: bytes, source: Destination) -> None:
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("SIP from %s\n%s", source, redact(data))
+            log.debug("SIP from %s\n%s", source, redact_message(data))
         self.agent.receive_datagram(data, source, self._loop.time())
         self._flush()
 
@@ -145,7 +139,7 @@ class SipTransport:
 
     def _send(self, data: bytes, destination: Destination) -> None:
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("SIP to %s\n%s", destination, redact(data))
+            log.debug("SIP to %s\n%s", destination, redact_message(data))
         if destination.transport is Transport.UDP:
             if self._udp is not None:
                 self._udp.sendto(data, destination.address)

@@ -14,7 +14,7 @@ from typing import Any
 
 from tests.support.ports import free_even_range, free_port, free_udp_tcp_pair
 from tests.support.process import PeerProcess
-from tests.support.secrets import register_output_dir, register_secret
+from tests.support.secrets import capture, register_output_dir, register_secret
 
 CONFIG = """
 [rest]
@@ -114,17 +114,23 @@ class BridgeDaemon:
         try:
             with urllib.request.urlopen(req, timeout=5) as reply:
                 self.last_headers = dict(reply.headers)
-                return reply.status, json.loads(reply.read() or b"null")
+                answer = reply.read()
+                capture("api-responses", answer)
+                return reply.status, json.loads(answer or b"null")
         except urllib.error.HTTPError as exc:
             self.last_headers = dict(exc.headers)
-            return exc.code, json.loads(exc.read() or b"null")
+            answer = exc.read()
+            capture("api-responses", answer)
+            return exc.code, json.loads(answer or b"null")
 
     def raw(self, method: str, path: str) -> str:
         """A non-JSON resource (e.g. /metrics) as text."""
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         req = urllib.request.Request(self.base_url + path, method=method, headers=headers)
         with urllib.request.urlopen(req, timeout=5) as reply:
-            return str(reply.read().decode())
+            answer = reply.read()
+            capture("api-responses", answer)
+            return str(answer.decode())
 
     def call(self, call_id: str) -> dict[str, Any] | None:
         status, body = self.request("GET", f"/RESTCall/calls/{call_id}")

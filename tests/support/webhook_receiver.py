@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from bridge.webhooks import SIGNATURE_HEADER, verify
+from tests.support.secrets import capture
 
 
 class WebhookReceiver:
@@ -22,6 +23,7 @@ class WebhookReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                capture("webhook-bodies", body)
                 receiver.attempts += 1
                 if receiver.attempts <= receiver.fail_first:
                     self.send_response(500)

@@ -35,18 +35,30 @@ def test_json_lines_carry_call_id_and_mask_secrets(
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert [(e["level"], e["logger"]) for e in lines] == [("info", "bridge.session"), ("warning", "bridge.session")]
     assert lines[0]["message"] == "call c-9: ESTABLISHED (answered)" and lines[0]["callId"] == "c-9"
-    assert lines[1]["message"] == "connect rtmp://cdn/live?*** as *** failed" and "callId" not in lines[1]
+    assert lines[1]["message"] == "connect rtmp://cdn/live?••••c123 as ••••line failed" and "callId" not in lines[1]
     assert lines[0]["time"].endswith("+00:00")
 
 
 def test_secrets_are_reference_counted_per_call() -> None:
     redactor = SecretRedactor()
-    redactor.register("shared-password", "abc")  # shorter than 4 characters: never masked
+    redactor.register("shared-password", "abc")
     redactor.register("shared-password")
     redactor.unregister("shared-password")
-    assert redactor.redact("shared-password abc") == "*** abc"  # a second call still holds it
-    redactor.unregister("shared-password")
-    assert redactor.redact("shared-password") == "shared-password"
+    assert redactor.redact("shared-password abc") == "•••• ••••"  # a second call still holds it
+    redactor.unregister("shared-password", "abc")
+    assert redactor.redact("shared-password abc") == "shared-password abc"
+
+
+def test_every_secret_is_masked_whatever_its_length() -> None:
+    redactor = SecretRedactor()
+    redactor.register("x", "7", "pin42", "abcd-efgh-ijkl-mnop-qrst")
+    # Short secrets as tokens of their own, wherever they stand; never inside a longer word.
+    assert redactor.redact("password=x user=bob") == "password=•••• user=bob"
+    assert redactor.redact("rtmp://h/live/pin42?x") == "rtmp://h/live/••••?••••"
+    assert redactor.redact("next 0x7f max 77 pin421") == "next 0x7f max 77 pin421"
+    assert redactor.redact("digit 7.") == "digit ••••."
+    # A long secret anywhere, shown with its tail as the API shows it.
+    assert redactor.redact("key=abcd-efgh-ijkl-mnop-qrstuv") == "key=••••qrstuv"
 
 
 def test_text_format_is_the_default(restore_root_logger: None, capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,4 +80,4 @@ def test_tracebacks_are_masked_in_text_lines(restore_root_logger: None, capsys: 
     finally:
         REDACTOR.unregister("pw-in-a-traceback")
     err = capsys.readouterr().err
-    assert "ValueError: bad login ***" in err and "pw-in-a-traceback" not in err
+    assert "ValueError: bad login ••••back" in err and "pw-in-a-traceback" not in err

@@ -8,10 +8,10 @@ import os
 import pytest
 
 from bridge.media.srtp import SrtpTransform
+from bridge.sip.log_redaction import redact_message as redact
 from bridge.sip.offer_answer import OfferAnswer
 from bridge.sip.sdes import KEY_LENGTH, SrtpKeys, SrtpMode, keys_from_answer, offer_cryptos, parse_crypto
 from bridge.sip.sdp import Direction, SdpError, build_offer
-from bridge.sip.transport import redact
 from rtp.packet import RtpPacket
 
 KEY_A, KEY_B = bytes(range(30)), bytes(range(30, 60))
