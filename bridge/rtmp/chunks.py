@@ -127,7 +127,9 @@ class ChunkReader:
             csid = 64 + buf[1] + (buf[2] << 8 if csid == 1 else 0)
             pos += extra
         previous = self._streams.get(csid)
-        if previous is None and fmt != 0:
+        if previous is None and fmt >= 2:
+            # A type-1 header carries length and type, so a chunk stream may start with one
+            # (FFmpeg and some servers do; message stream 0 is implied). Types 2 and 3 cannot.
             raise ChunkError(f"chunk stream {csid} starts with a type-{fmt} header")
         state = _ChunkStreamState() if previous is None else _copy(previous)
         header_size = (11, 7, 3, 0)[fmt]

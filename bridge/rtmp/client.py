@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from bridge.rtmp import amf0
+from bridge.rtmp.auth import Failed, PublishAuth, Retry
 from bridge.rtmp.chunks import ChunkError, ChunkReader, ChunkWriter, RtmpMessage
 from bridge.rtmp.url import RtmpTarget
 
@@ -24,9 +25,10 @@ FLASH_VERSION = "FMLE/3.0 (compatible; sip-rtmp-bridge)"
 
 SET_CHUNK_SIZE, ABORT, ACKNOWLEDGEMENT, USER_CONTROL = 1, 2, 3, 4
 WINDOW_ACK_SIZE, SET_PEER_BANDWIDTH = 5, 6
-AUDIO, DATA_AMF0, COMMAND_AMF0 = 8, 18, 20
+AUDIO, VIDEO, DATA_AMF0, COMMAND_AMF0 = 8, 9, 18, 20
 PING_REQUEST, PING_RESPONSE = 6, 7
-CSID_CONTROL, CSID_COMMAND, CSID_AUDIO, CSID_DATA, CSID_STREAM_COMMAND = 2, 3, 4, 5, 8
+CSID_CONTROL, CSID_COMMAND, CSID_AUDIO, CSID_DATA, CSID_VIDEO, CSID_STREAM_COMMAND = 2, 3, 4, 5, 6, 8
+MEDIA_CSID = {AUDIO: CSID_AUDIO, VIDEO: CSID_VIDEO}
 
 
 class RtmpState(Enum):
@@ -52,14 +54,31 @@ class RtmpFailed:
     description: str
 
 
-RtmpEvent = PublishStarted | RtmpFailed
+@dataclass(frozen=True, slots=True)
+class AuthRetry:
+    """The server challenged our publish authentication: connect again with ``query``."""
+
+    query: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailed:
+    """Our publish credentials were refused (or could not answer the challenge): ``reason`` says which."""
+
+    reason: str
+
+
+RtmpEvent = PublishStarted | RtmpFailed | AuthRetry | AuthFailed
 
 
 class RtmpClientCore:
     """Publishes one stream to one server over one connection."""
 
-    def __init__(self, target: RtmpTarget, handshake_random: bytes | None = None) -> None:
+    def __init__(
+        self, target: RtmpTarget, handshake_random: bytes | None = None, auth: PublishAuth | None = None
+    ) -> None:
         self.target = target
+        self.auth = auth
         self.state = RtmpState.HANDSHAKE
         self.events: list[RtmpEvent] = []
         self.stream_id = 0
@@ -139,7 +158,10 @@ class RtmpClientCore:
             self._on_result(transaction, values[2:])
         elif name == "_error":
             info = _info_object(values[2:])
-            self._fail(str(info.get("code", "NetConnection.Call.Failed")), str(info.get("description", "")))
+            code, description = str(info.get("code", "NetConnection.Call.Failed")), str(info.get("description", ""))
+            if transaction == 1 and self.auth is not None and self._auth_step(description):
+                return
+            self._fail(code, description)
         elif name == "onStatus":
             self._on_status(_info_object(values[2:]))
 
@@ -159,6 +181,18 @@ class RtmpClientCore:
             self.state = RtmpState.PUBLISH_REQUESTED
             self._send_command("publish", 5, None, self.target.stream, "live", stream=True)
 
+    def _auth_step(self, description: str) -> bool:
+        """A connect rejection about publish authentication: retry with a response, or fail saying why."""
+        assert self.auth is not None
+        step = self.auth.rejected(description)
+        if isinstance(step, Retry):
+            self.state = RtmpState.FAILED
+            self.events.append(AuthRetry(step.query))
+        elif isinstance(step, Failed):
+            self.state = RtmpState.FAILED
+            self.events.append(AuthFailed(step.reason))
+        return step is not None
+
     def _on_status(self, info: dict[str, amf0.AmfValue]) -> None:
         code = str(info.get("code", ""))
         if code == "NetStream.Publish.Start" and self.state is RtmpState.PUBLISH_REQUESTED:
@@ -176,8 +210,12 @@ class RtmpClientCore:
 
     def send_audio(self, timestamp_ms: int, payload: bytes) -> None:
         """One FLV AUDIODATA body (sound header byte + codec data) at ``timestamp_ms``."""
+        self.send_media(AUDIO, timestamp_ms, payload)
+
+    def send_media(self, kind: int, timestamp_ms: int, payload: bytes) -> None:
+        """One FLV AUDIODATA (type 8) or VIDEODATA (type 9) body at ``timestamp_ms``."""
         if self.state is RtmpState.PUBLISHING:
-            self._send(CSID_AUDIO, RtmpMessage(AUDIO, self.stream_id, timestamp_ms, payload))
+            self._send(MEDIA_CSID[kind], RtmpMessage(kind, self.stream_id, timestamp_ms, payload))
 
     def close(self) -> None:
         """Unpublish cleanly: FCUnpublish and deleteStream (section 7.2.2.3)."""
@@ -194,11 +232,12 @@ class RtmpClientCore:
         return data
 
     def _send_connect(self) -> None:
+        query = self.auth.query() if self.auth is not None else ""
         command: dict[str, amf0.AmfValue] = {
-            "app": self.target.app,
+            "app": _with_query(self.target.app, query),
             "type": "nonprivate",
             "flashVer": FLASH_VERSION,
-            "tcUrl": self.target.tc_url,
+            "tcUrl": _with_query(self.target.tc_url, query),
         }
         self._send_command("connect", 1, command)
 
@@ -223,6 +262,13 @@ class RtmpClientCore:
         if self.state is not RtmpState.FAILED:
             self.state = RtmpState.FAILED
             self.events.append(RtmpFailed(code, description))
+
+
+def _with_query(base: str, query: str) -> str:
+    """``base`` with the authentication query appended (after its own query, if it has one)."""
+    if not query:
+        return base
+    return f"{base}{'&' if '?' in base else '?'}{query}"
 
 
 def _info_object(args: list[amf0.AmfValue]) -> dict[str, amf0.AmfValue]:

@@ -15,7 +15,9 @@ import ssl
 from collections.abc import Callable
 
 from bridge.rtmp.amf0 import AmfValue
-from bridge.rtmp.client import PublishStarted, RtmpClientCore, RtmpFailed, RtmpState
+from bridge.rtmp.auth import PublishAuth
+from bridge.rtmp.client import AuthFailed, AuthRetry, PublishStarted, RtmpClientCore, RtmpFailed, RtmpState
+from bridge.rtmp.flv import FlvTag
 from bridge.rtmp.url import RtmpTarget
 
 log = logging.getLogger("bridge.rtmp")
@@ -30,6 +32,10 @@ class RtmpRefused(RtmpPublishError):
     """The server refused us (connect _error, onStatus error): retrying will not help."""
 
 
+class RtmpAuthRetry(RtmpPublishError):
+    """The server challenged our publish authentication: connect again at once with the response."""
+
+
 class RtmpPublisher:
     """Connects, publishes, writes audio and unpublishes one stream on one connection."""
 
@@ -40,9 +46,10 @@ class RtmpPublisher:
         metadata: dict[str, AmfValue] | None = None,
         connect_timeout: float = 10.0,
         tls: ssl.SSLContext | None = None,
+        auth: PublishAuth | None = None,
     ) -> None:
         self.target = target
-        self.core = RtmpClientCore(target)
+        self.core = RtmpClientCore(target, auth=auth)
         self._on_failure = on_failure
         self._metadata = metadata or {}
         self._connect_timeout = connect_timeout
@@ -90,10 +97,11 @@ class RtmpPublisher:
         except TimeoutError:
             raise RtmpPublishError("RTMP server did not confirm publish in time") from None
 
-    def write(self, timestamp_ms: int, body: bytes) -> None:
-        """Send one audio message now (the caller checked :attr:`writable`)."""
-        self.core.send_audio(timestamp_ms, body)
-        self.messages_sent += 1
+    def write(self, tags: list[FlvTag]) -> None:
+        """Send audio/video messages now, in one socket write (the caller checked :attr:`writable`)."""
+        for tag in tags:
+            self.core.send_media(tag.kind, tag.timestamp, tag.body)
+        self.messages_sent += len(tags)
         self._flush()
 
     async def close(self, timeout: float = 2.0) -> None:
@@ -149,6 +157,10 @@ class RtmpPublisher:
                     self.core.send_metadata(self._metadata)
                 if not self._published.done():
                     self._published.set_result(None)
+            elif isinstance(event, AuthRetry):
+                self._fail(RtmpAuthRetry("RTMP server asked for publish authentication"))
+            elif isinstance(event, AuthFailed):
+                self._fail(RtmpRefused(event.reason))
             elif isinstance(event, RtmpFailed):
                 self._fail(RtmpRefused(f"RTMP server refused: {event.code} {event.description}".strip()))
         self.core.events.clear()

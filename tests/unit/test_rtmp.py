@@ -61,7 +61,7 @@ def test_reader_handles_compressed_headers_type_1_2_3() -> None:
 
 def test_reader_rejects_stream_starting_without_full_header() -> None:
     reader = ChunkReader()
-    reader.feed(bytes([0x43]) + b"\x00" * 7)
+    reader.feed(bytes([0x83]) + b"\x00" * 7)  # type 2: no length, so it cannot start a chunk stream
     with pytest.raises(ChunkError):
         reader.next_message()
 
@@ -160,14 +160,26 @@ def test_ping_is_answered_and_window_acknowledged() -> None:
 
 def test_garbage_from_server_fails_cleanly() -> None:
     client, _ = connect_client()
-    client.receive_data(b"\x43" + b"\x00" * 20)
+    client.receive_data(b"\xb2" + b"\x00" * 20)  # a type-2 header on a chunk stream never opened
     assert client.state is RtmpState.FAILED and isinstance(client.events[0], RtmpFailed)
 
 
 def test_target_parsing_and_token_free_public_url() -> None:
     target = parse_target("rtmps://cdn.example.com/live/_definst_?t=secret", "s1?k=secret2")
     assert (target.port, target.app, target.tls) == (443, "live/_definst_?t=secret", True)
-    assert "secret" not in target.public_url()
+    assert "secret" not in target.display()
     for url, stream in [("http://x/live", "s"), ("rtmp:///live", "s"), ("rtmp://h", "s"), ("rtmp://h/live", "")]:
         with pytest.raises(RtmpUrlError):
             parse_target(url, stream)
+
+
+def test_a_chunk_stream_may_start_with_a_type_1_header_but_not_type_2() -> None:
+    """Some servers (pyrtmp, FFmpeg's listener) open a chunk stream with a type-1 header."""
+    reader = ChunkReader()
+    # fmt 1, csid 3: timestamp delta 5, length 3, type 20 (command), then the payload
+    reader.feed(bytes([0x43, 0, 0, 5, 0, 0, 3, 20]) + b"abc")
+    assert reader.next_message() == RtmpMessage(20, 0, 5, b"abc")
+    strict = ChunkReader()
+    strict.feed(bytes([0x84, 0, 0, 5]) + b"abc")  # fmt 2, csid 4: no length, cannot start a stream
+    with pytest.raises(ChunkError):
+        strict.next_message()
