@@ -43,9 +43,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
 
-# A short capacity ramp (bridge vs ffmpeg-per-call, ~8 min), then one call's setup latency.
+# A short capacity ramp (bridge vs ffmpeg-per-call, ~8 min), what a slate and a second destination
+# cost (bridge vs ffmpeg-per-call, ~15 min), then one call's setup latency.
 bench: .system-test $(VENV)/.installed
 	$(PY) -m bench.capacity --ramp 100,200,300,400 --seconds 30 --baseline-calls 100 --json bench-capacity.json
+	$(PY) -m bench.outputs --calls 50 --seconds 30 --rounds 3 --json bench-outputs.json
 	$(PY) -m bench.one_call
 
 PREFIX ?= /opt/sip-rtmp-bridge

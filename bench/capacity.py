@@ -35,7 +35,7 @@ from bench.player import analyse_recording, click_latencies, pull
 from bench.procstat import total_cpu, total_pss, tree
 from bench.report import encoder_floor, print_ramp, print_side_by_side
 from bench.rtmp_server import BenchRtmpServer
-from bridge.model import OutputSpec
+from bridge.model import OutputSpec, VideoSpec
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import direct_call_body
 from tests.support.ports import free_even_range, free_port
@@ -53,6 +53,12 @@ class Settings:
     samples: int  # live-pulled streams per level
     workers: int  # 0 = one per CPU
     frames_per_batch: int = 1
+    video: VideoSpec | None = None  # a slate video track on every destination
+    destinations: int = 1  # RTMP destinations per call (all on the bench's nginx)
+
+    def stream_names(self, call: str) -> list[str]:
+        """The RTMP stream names of one call: its name, then name-1, name-2, ... for more destinations."""
+        return [call] + [f"{call}-{index}" for index in range(1, self.destinations)]
 
     @property
     def frame_ms(self) -> float:
@@ -142,7 +148,7 @@ def _percentiles(values: list[float]) -> dict[str, float | int | None]:
 
 def _continuity(server: BenchRtmpServer, names: list[str], settings: Settings) -> dict[str, Any]:
     """Every recording: the largest timeline gap beyond one AAC frame."""
-    gaps, errors, lengths = [], 0, []
+    gaps, errors, lengths, video_frames, key_gaps = [], 0, [], [], []
     for name in names:
         found = analyse_recording(server.recording(name))
         if "error" in found:
@@ -150,11 +156,15 @@ def _continuity(server: BenchRtmpServer, names: list[str], settings: Settings) -
             continue
         gaps.append(max(0.0, found["maxStepMs"] - settings.frame_ms))
         lengths.append(found["seconds"])
+        video_frames.append(found["videoFrames"])
+        key_gaps.append(found["maxKeyframeGapSeconds"] or 0.0)
     return {
         "recordings": len(names) - errors,
         "recordingErrors": errors,
         "maxTimelineGapMs": round(max(gaps), 1) if gaps else None,
         "shortestRecordingSeconds": min(lengths) if lengths else None,
+        "fewestVideoFrames": min(video_frames) if video_frames else None,
+        "maxKeyframeGapSeconds": round(max(key_gaps), 3) if key_gaps else None,
     }
 
 
@@ -215,8 +225,9 @@ def run_bridge(calls: int, settings: Settings, workdir: Path) -> dict[str, Any]:
         pids = tree(daemon.process.proc.pid)
         idle_pss = total_pss(pids)
         names = [f"load{i}" for i in range(calls)]
-        posted = _post_calls(daemon, server, generator, names)
-        published = _wait_published(server, names, 30 + calls / 10)
+        posted = _post_calls(daemon, server, generator, names, settings)
+        streams = [stream for name in names for stream in settings.stream_names(name)]
+        published = _wait_published(server, streams, 30 + calls / 10)
         players = Players(
             server.url,
             names[:: max(1, calls // settings.samples)][: settings.samples],
@@ -240,24 +251,47 @@ def run_bridge(calls: int, settings: Settings, workdir: Path) -> dict[str, Any]:
         generator.stop()
         server.stop()
     result.update(mode="bridge", calls=calls, published=published, generatorLateTicks=report["lateTicks"])
-    result["continuity"] = _continuity(server, names, settings)
+    result["streams"] = len(streams)
+    result["continuity"] = _continuity(server, streams, settings)
     result["sampled"] = _sampled(pulled, report["streams"])
     return result
 
 
 def _post_calls(
-    daemon: BridgeDaemon, server: BenchRtmpServer, generator: Generator, names: list[str]
+    daemon: BridgeDaemon, server: BenchRtmpServer, generator: Generator, names: list[str], settings: Settings
 ) -> dict[str, float]:
     posted = {}
     started = time.monotonic()
     for index, name in enumerate(names):
         time.sleep(max(0.0, started + index / POST_RATE - time.monotonic()))
-        body = direct_call_body(name, name, server.url, generator.sip_port, name, hasAudio="false", hasVideo="false")
+        path, body = _call_request(name, server.url, generator.sip_port, settings)
         posted[name] = time.time()
-        status, reply = daemon.request("POST", "/RESTCall/call", body)
-        if status != 200:
+        status, reply = daemon.request("POST", path, body)
+        if status not in (200, 201):
             raise RuntimeError(f"POST {name}: {status} {reply}")
     return posted
+
+
+def _call_request(name: str, url: str, sip_port: int, settings: Settings) -> tuple[str, dict[str, Any]]:
+    """The original contract for audio-only single-destination calls, /api/v1 with outputs otherwise."""
+    body = direct_call_body(name, name, url, sip_port, name, hasAudio="false", hasVideo="false")
+    if settings.video is None and settings.destinations == 1:
+        return "/RESTCall/call", body
+    video = settings.video
+    if video is not None:
+        body["output"] = {
+            "video": {
+                "mode": "slate",
+                "width": video.width,
+                "height": video.height,
+                "fps": video.fps,
+                "keyframeSeconds": video.keyframe_seconds,
+            }
+        }
+    if settings.destinations > 1:
+        del body["rtmpUrl"], body["rtmpStream"]
+        body["outputs"] = [{"rtmpUrl": url, "rtmpStream": stream} for stream in settings.stream_names(name)]
+    return "/api/v1/calls", body
 
 
 def _packets(daemon: BridgeDaemon, report: dict[str, Any]) -> dict[str, Any]:
@@ -281,12 +315,15 @@ def run_ffmpeg(calls: int, settings: Settings, workdir: Path) -> dict[str, Any]:
     server, generator = BenchRtmpServer(workdir), Generator()
     first_port = free_even_range(2 * calls)[0]
     spawned = time.time()
-    ffmpeg = FfmpegPerCall(workdir, calls, first_port, settings.output, server.url)
+    ffmpeg = FfmpegPerCall(
+        workdir, calls, first_port, settings.output, server.url, settings.video, settings.destinations
+    )
     try:
         time.sleep(1.0)  # ffmpeg binds its RTP socket after start-up
         for name, port in zip(ffmpeg.names, ffmpeg.ports, strict=True):
             generator.command("media", name, "127.0.0.1", port)
-        _wait_published(server, ffmpeg.names, 60 + calls / 5)
+        streams = [stream for name in ffmpeg.names for stream in settings.stream_names(name)]
+        _wait_published(server, streams, 60 + calls / 5)
         players = Players(
             server.url,
             ffmpeg.names[:: max(1, calls // settings.samples)][: settings.samples],
@@ -296,13 +333,16 @@ def run_ffmpeg(calls: int, settings: Settings, workdir: Path) -> dict[str, Any]:
         result = _measure_window(ffmpeg.pids, settings.seconds, calls)
         pulled = players.results(timeout=30)
         report = generator.report()
-        result["spawnToPublishMs"] = _percentiles([(server.hook.published[n] - spawned) * 1000 for n in ffmpeg.names])
+        published = server.hook.published
+        result["spawnToPublishMs"] = _percentiles([(published[n] - spawned) * 1000 for n in streams if n in published])
+        result["published"] = sum(1 for n in streams if n in published)
     finally:
         ffmpeg.stop()
         generator.stop()
         server.stop()
     result.update(mode="ffmpeg-per-call", calls=calls, generatorLateTicks=report["lateTicks"])
-    result["continuity"] = _continuity(server, ffmpeg.names, settings)
+    result["streams"] = len(streams)
+    result["continuity"] = _continuity(server, streams, settings)
     result["sampled"] = _sampled(pulled, report["streams"])
     return result
 

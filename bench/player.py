@@ -77,17 +77,33 @@ def _pull(url: str, seconds: float) -> dict[str, Any]:
 
 
 def analyse_recording(path: Path) -> dict[str, Any]:
-    """Timeline of one recorded stream: length and the largest step between audio packets."""
+    """Timeline of one recorded stream: length, the largest step between audio packets, video key frames."""
     try:
         with av.open(str(path)) as container:
-            stream = container.streams.audio[0]
-            timestamps = [float(p.pts * p.time_base) for p in container.demux(stream) if p.pts is not None]
+            audio = container.streams.audio[0]
+            video = container.streams.video[0] if container.streams.video else None
+            timestamps, keyframes, frames = [], [], 0
+            for packet in container.demux(*(s for s in (audio, video) if s is not None)):
+                if packet.pts is None:
+                    continue
+                if packet.stream.type == "audio":
+                    timestamps.append(float(packet.pts * packet.time_base))
+                else:
+                    frames += 1
+                    if packet.is_keyframe:
+                        keyframes.append(float(packet.pts * packet.time_base))
     except (av.error.FFmpegError, OSError, IndexError) as exc:
         return {"error": str(exc)}
     if len(timestamps) < 2:
         return {"error": "fewer than two audio packets"}
     steps = np.diff(np.array(timestamps))
-    return {"seconds": round(timestamps[-1] - timestamps[0], 3), "maxStepMs": round(float(steps.max()) * 1000, 1)}
+    key_gap = float(np.diff(keyframes).max()) if len(keyframes) > 1 else None
+    return {
+        "seconds": round(timestamps[-1] - timestamps[0], 3),
+        "maxStepMs": round(float(steps.max()) * 1000, 1),
+        "videoFrames": frames,
+        "maxKeyframeGapSeconds": key_gap,
+    }
 
 
 def click_latencies(arrivals: list[float], sent: list[float]) -> list[float]:

@@ -27,7 +27,7 @@ def encoder_floor(output: OutputSpec, seconds: int = 120) -> dict[str, float]:
     return {"cpuPercentPerCall": round(cpu / seconds * 100, 4), "audioSeconds": seconds}
 
 
-def _fmt(value: object, digits: int = 2) -> str:
+def fmt(value: object, digits: int = 2) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
@@ -53,19 +53,19 @@ def _ramp_row(level: dict[str, Any], floor: float) -> dict[str, str]:
     fraction = level["packets"]["processedFraction"]
     return {
         "calls": str(level["calls"]),
-        "cpu": _fmt(level["cpuPercentPerCall"], 3),
-        "floor": _fmt(level["cpuPercentPerCall"] / floor if floor else None),
-        "pss": _fmt(level["pssMiBPerCall"]),
-        "processed": _fmt(fraction * 100 if fraction is not None else None, 3),
-        "gap": _fmt(level["continuity"]["maxTimelineGapMs"], 1),
-        "lag": _fmt(level["loopLagMs"]["p99Max"], 1),
-        "latency": _fmt(level["sampled"]["latencyMs"]["p95"], 0),
-        "setup": _fmt(level["postToPublishMs"]["p95"], 0),
+        "cpu": fmt(level["cpuPercentPerCall"], 3),
+        "floor": fmt(level["cpuPercentPerCall"] / floor if floor else None),
+        "pss": fmt(level["pssMiBPerCall"]),
+        "processed": fmt(fraction * 100 if fraction is not None else None, 3),
+        "gap": fmt(level["continuity"]["maxTimelineGapMs"], 1),
+        "lag": fmt(level["loopLagMs"]["p99Max"], 1),
+        "latency": fmt(level["sampled"]["latencyMs"]["p95"], 0),
+        "setup": fmt(level["postToPublishMs"]["p95"], 0),
         "pass": "yes" if level["pass"] else "NO",
     }
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
+def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
     lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)) + " |"]
     lines.append("| " + " | ".join("-" * w for w in widths) + " |")
@@ -77,14 +77,14 @@ def print_ramp(levels: list[dict[str, Any]], floor: dict[str, float]) -> None:
     rows = [_ramp_row(level, floor["cpuPercentPerCall"]) for level in levels]
     print(f"\nbridge ramp (encoder floor {floor['cpuPercentPerCall']:.3f} % of a core per call)")
     print(
-        _table([title for _, title in RAMP_COLUMNS], [[row[key] for key, _ in RAMP_COLUMNS] for row in rows]),
+        table([title for _, title in RAMP_COLUMNS], [[row[key] for key, _ in RAMP_COLUMNS] for row in rows]),
         flush=True,
     )
 
 
 def print_side_by_side(bridge: dict[str, Any], ffmpeg: dict[str, Any], floor: dict[str, float]) -> None:
     def both(getter: Any, digits: int = 2) -> list[str]:
-        return [_fmt(getter(bridge), digits), _fmt(getter(ffmpeg), digits)]
+        return [fmt(getter(bridge), digits), fmt(getter(ffmpeg), digits)]
 
     rows = [
         ["calls", *both(lambda r: r["calls"])],
@@ -99,4 +99,4 @@ def print_side_by_side(bridge: dict[str, Any], ffmpeg: dict[str, Any], floor: di
         ["click latency p95 ms", *both(lambda r: r["sampled"]["latencyMs"]["p95"], 0)],
     ]
     print(f"\nbridge vs ffmpeg-per-call (encoder floor {floor['cpuPercentPerCall']:.3f} % per call)")
-    print(_table(["", "bridge", "ffmpeg-per-call"], rows), flush=True)
+    print(table(["", "bridge", "ffmpeg-per-call"], rows), flush=True)

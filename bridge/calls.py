@@ -9,7 +9,6 @@ from collections import OrderedDict
 from bridge.logs import REDACTOR
 from bridge.media.handle import STOP_TIMEOUT
 from bridge.model import CallSpec
-from bridge.rtmp.url import RtmpTarget
 from bridge.services import Services
 from bridge.session import CallSession
 
@@ -33,11 +32,6 @@ class AtCapacity(Exception):
         self.code = code
 
 
-def call_secrets(spec: CallSpec, target: RtmpTarget) -> tuple[str, ...]:
-    """What must never reach a log: the SIP password and any RTMP query string (tokens)."""
-    return (spec.sip_password, *target.query_secrets())
-
-
 class CallManager:
     """Starts one session task per call in the daemon's TaskGroup and tracks them."""
 
@@ -51,7 +45,7 @@ class CallManager:
         self.shutting_down = False
         self._deadlines: dict[str, asyncio.TimerHandle] = {}
 
-    def start(self, spec: CallSpec, target: RtmpTarget) -> CallSession:
+    def start(self, spec: CallSpec) -> CallSession:
         """Admit and start a call; raise :class:`DuplicateCall` on conflicts."""
         if self.shutting_down:
             raise AtCapacity(
@@ -60,19 +54,31 @@ class CallManager:
         self._check_capacity()
         if spec.call_id in self.sessions:
             raise DuplicateCall("callId", f"call {spec.call_id!r} is already active")
-        stream_key = target.public_url().lower()
-        if stream_key in self._streams:
-            owner = self._streams[stream_key]
-            raise DuplicateCall("rtmpStream", f"{target.public_url()} is already published by call {owner!r}")
-        REDACTOR.register(*call_secrets(spec, target))
-        session = CallSession(spec, target, self.services)
+        stream_keys = self._check_destinations(spec)
+        REDACTOR.register(*spec.secrets())
+        session = CallSession(spec, self.services)
         self.sessions[spec.call_id] = session
-        self._streams[stream_key] = spec.call_id
-        self._tasks[spec.call_id] = self._group.create_task(self._run(session, stream_key))
+        self._streams.update(dict.fromkeys(stream_keys, spec.call_id))
+        self._tasks[spec.call_id] = self._group.create_task(self._run(session, stream_keys))
         self._arm_duration_limit(session)
         if self.services.history is not None:
-            self.services.history.started(session.snapshot())
+            self.services.history.started(session.stored_view())
         return session
+
+    def _check_destinations(self, spec: CallSpec) -> list[str]:
+        """One publisher per stream: a destination of an active call (or twice in this one) is a 409."""
+        keys: list[str] = []
+        single = len(spec.destinations) == 1
+        for index, destination in enumerate(spec.destinations):
+            key = destination.target.dedupe_key()
+            field = "rtmpStream" if single else f"outputs.{index}.rtmpStream"
+            shown = destination.target.display(spec.reveal_stream_names)
+            if key in keys:
+                raise DuplicateCall(field, f"{shown} is named twice in this call's outputs")
+            if key in self._streams:
+                raise DuplicateCall(field, f"{shown} is already published by call {self._streams[key]!r}")
+            keys.append(key)
+        return keys
 
     def _check_capacity(self) -> None:
         """503 before anything is started: limits.max_calls, then one RTP port pair per call."""
@@ -123,22 +129,23 @@ class CallManager:
             if pending:  # cancelled sessions still release their media (bounded by the stop timeout)
                 await asyncio.wait(pending, timeout=STOP_TIMEOUT + 1.0)
 
-    async def _run(self, session: CallSession, stream_key: str) -> None:
+    async def _run(self, session: CallSession, stream_keys: list[str]) -> None:
         try:
             await session.run()
         finally:
             call_id = session.spec.call_id
             self.sessions.pop(call_id, None)
-            self._streams.pop(stream_key, None)
+            for key in stream_keys:
+                self._streams.pop(key, None)
             self._tasks.pop(call_id, None)
-            REDACTOR.unregister(*call_secrets(session.spec, session.target))
+            REDACTOR.unregister(*session.spec.secrets())
             deadline = self._deadlines.pop(call_id, None)
             if deadline is not None:
                 deadline.cancel()
             self.recent[call_id] = session
             self.recent.move_to_end(call_id)
             if self.services.history is not None:
-                self.services.history.ended(session.snapshot())
+                self.services.history.ended(session.stored_view())
             while len(self.recent) > RECENT_CALLS_KEPT:
                 self.recent.popitem(last=False)
             log.info("call %s removed (%s: %s)", call_id, session.state.value, session.reason)

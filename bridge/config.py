@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bridge.model import OutputSpec
+from bridge.model import OutputSpec, VideoSpec
 
 ENV_PREFIX = "BRIDGE_"
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(?P<port>\d{1,5})$")
@@ -138,6 +138,21 @@ class MediaConfig(_Section):
         return value
 
 
+class VideoConfig(_Section):
+    """Defaults of a destination's video track (a preset that requires video turns the slate on)."""
+
+    mode: Literal["none", "slate"] = "none"
+    slate_directory: str = ""  # pictures that output.video.image may name; "" = only the built-in card
+    image: str = ""  # default picture (a file in slate_directory); "" = the built-in card
+    width: int = Field(1280, ge=64, le=1920, multiple_of=2)
+    height: int = Field(720, ge=64, le=1080, multiple_of=2)
+    fps: int = Field(25, ge=1, le=30)
+    keyframe_seconds: float = Field(2.0, ge=0.5, le=10.0)
+
+    def default_video(self) -> VideoSpec:
+        return VideoSpec(self.mode, self.image, self.width, self.height, self.fps, self.keyframe_seconds)
+
+
 class RtmpConfig(_Section):
     connect_timeout: float = Field(10.0, gt=0)
     reconnect_initial_interval: float = Field(0.5, gt=0)
@@ -153,6 +168,7 @@ class RtmpConfig(_Section):
 class LogConfig(_Section):
     level: str = "info"
     format: Literal["text", "json"] = "text"
+    mask_dtmf: bool = True  # DTMF digits (often PINs) masked in logs and the stored history
 
     @field_validator("level")
     @classmethod
@@ -179,10 +195,19 @@ class AuthConfig(_Section):
 
 
 class AppConfig(_Section):
-    """Where the status webhooks of calls with this appKey go."""
+    """Settings of the calls with this appKey: where their status webhooks go, what the API shows."""
 
-    url: str = Field(pattern=r"^https?://")
-    secret: str = Field(min_length=16)
+    url: str = Field("", pattern=r"^(https?://.*)?$")  # "" = no webhooks
+    secret: str = ""
+    # Stream names are secrets (the stream key of YouTube, Facebook, Twitch) and shown masked;
+    # true shows them in full for this app's calls (an operator's private server).
+    reveal_stream_names: bool = False
+
+    @model_validator(mode="after")
+    def _secret_with_url(self) -> AppConfig:
+        if self.url and len(self.secret) < 16:
+            raise ValueError("secret: at least 16 characters are needed to sign webhooks to url")
+        return self
 
 
 class WebhooksConfig(_Section):
@@ -234,6 +259,7 @@ class BridgeConfig(_Section):
     rtp: RtpConfig = RtpConfig()
     media: MediaConfig = MediaConfig()
     rtmp: RtmpConfig = RtmpConfig()
+    video: VideoConfig = VideoConfig()
     log: LogConfig = LogConfig()
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()

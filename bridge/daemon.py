@@ -23,6 +23,7 @@ from bridge.sip.agent import SipAgent
 from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
+from bridge.slate_files import list_pictures
 from bridge.tls import client_context
 from bridge.webhooks import WebhookDispatcher
 from rest.app import AUTH_KEY, create_app
@@ -48,6 +49,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
     services = Services(config, sip, PortAllocator(*config.rtp.ports), timers, resolver, rtmp_tls)
     wanted_calls = min(config.limits.max_calls, services.ports.capacity)
     services.max_calls_by_descriptors = ensure_headroom(wanted_calls)
+    services.slate_images = await asyncio.to_thread(list_pictures, config.video.slate_directory)
     services.history = await asyncio.to_thread(
         HistoryStore, config.history.resolved_path(), config.history.retention_days
     )

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from bridge.rtmp.url import RtmpTarget
+
 
 class CallState(StrEnum):
     """Session states with the names users of the REST contract know."""
@@ -27,7 +29,7 @@ class CallState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class OutputSpec:
-    """What is published: AAC-LC at a rate/bitrate/coder, or G.711 mu-law passed through."""
+    """The audio that is published: AAC-LC at a rate/bitrate/coder, or G.711 mu-law passed through."""
 
     codec: str = "aac"  # "aac" or "pcmu"
     sample_rate: int = 16000
@@ -36,13 +38,39 @@ class OutputSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class VideoSpec:
+    """The video track of a destination: none, or a still picture (slate) encoded once per worker."""
+
+    mode: str = "none"  # "none" or "slate"
+    image: str = ""  # a file in video.slate_directory; "" = the built-in card
+    width: int = 1280
+    height: int = 720
+    fps: int = 25
+    keyframe_seconds: float = 2.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "none"
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationSpec:
+    """One RTMP destination of a call, with the platform rules (preset) already applied."""
+
+    target: RtmpTarget = field(repr=False)
+    preset: str = "generic"
+    audio: OutputSpec = OutputSpec()
+    video: VideoSpec = VideoSpec()
+    authmod: str = "adobe"  # publish authentication used with userinfo: "adobe" or "llnw"
+
+
+@dataclass(frozen=True, slots=True)
 class CallSpec:
     """A validated request to bridge one call (the password stays out of repr)."""
 
     call_id: str
     callee: str
-    rtmp_url: str
-    rtmp_stream: str
+    destinations: tuple[DestinationSpec, ...]
     has_audio: bool
     has_video: bool
     sip_login: str
@@ -54,7 +82,14 @@ class CallSpec:
     register: bool = False
     sip_transport: str = "udp"
     srtp: str = ""  # "", "off", "optional" or "mandatory"; "" = the configured default
-    output: OutputSpec | None = None  # None = the configured defaults
+    reveal_stream_names: bool = False  # [apps.<appKey>] reveal_stream_names: a private server's names are shown
+
+    def secrets(self) -> tuple[str, ...]:
+        """What must never reach a log: the SIP password and every destination's secrets."""
+        found = [self.sip_password]
+        for destination in self.destinations:
+            found += destination.target.secrets(self.reveal_stream_names)
+        return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from typing import Any
 from bridge.config import BridgeConfig, ConfigError, load_config
 from bridge.fdlimit import ensure_headroom
 from bridge.services import Services
+from bridge.slate_files import list_pictures
 from bridge.webhooks import WebhookDispatcher
 from rest.auth import Authenticator
 from rest.metrics import check_encoder
@@ -122,6 +123,7 @@ class Reloader:
         logging.getLogger().setLevel(plan.config.log.level.upper())
         if self._services.media is not None:
             self._services.media.reconfigure(plan.config)
+        self._services.slate_images = await asyncio.to_thread(list_pictures, plan.config.video.slate_directory)
         if "limits.max_calls" in plan.applied:
             wanted = min(plan.config.limits.max_calls, self._services.ports.capacity)
             self._services.max_calls_by_descriptors = ensure_headroom(wanted)

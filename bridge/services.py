@@ -30,6 +30,7 @@ class Services:
     history: HistoryStore | None = None
     max_calls_by_descriptors: int | None = None  # set at start-up from RLIMIT_NOFILE
     media: MediaWorkerPool | None = None  # started by the daemon before it accepts calls
+    slate_images: frozenset[str] = frozenset()  # pictures in video.slate_directory (start-up, reload)
 
     def workers(self) -> MediaWorkerPool:
         if self.media is None:

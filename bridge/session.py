@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.bus import BusEvent
+from bridge.destinations import combined_state, mask_dtmf, views_for
 from bridge.media.handle import DtmfUnavailable, MediaHandle
 from bridge.media.pool import WorkerUnavailable
 from bridge.media.stream import StreamState
 from bridge.model import CallSpec, CallState, StateChange, utc_now
 from bridge.registration_flow import CallRegistration, RegistrationError
-from bridge.rtmp.url import RtmpTarget
 from bridge.services import Services
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.call import CallSettings, OutboundCall
@@ -66,10 +66,10 @@ class SessionError(Exception):
 class CallSession:
     """Runs one call from PENDING to FINISH or FAILED."""
 
-    def __init__(self, spec: CallSpec, target: RtmpTarget, services: Services) -> None:
+    def __init__(self, spec: CallSpec, services: Services) -> None:
         self.spec = spec
-        self.target = target
         self.services = services
+        self.destinations = views_for(spec.destinations, spec.reveal_stream_names)
         self.state = CallState.PENDING
         self.reason = "accepted"
         self.history: list[StateChange] = [StateChange(self.state, self.reason, utc_now())]
@@ -77,8 +77,6 @@ class CallSession:
         self.sip_call_id = ""
         self._inbox: asyncio.Queue[InboxItem] = asyncio.Queue()
         self.media: MediaHandle | None = None
-        self.stream_state = StreamState.PENDING
-        self.stream_history: list[dict[str, str]] = []
         self._sip_started = False
         self._call: OutboundCall | None = None
         self._registration = CallRegistration(services)
@@ -226,10 +224,9 @@ class CallSession:
         spec = self.spec
         self.media.start(
             first.remote,
-            self.target,
+            [view.start_message(spec.reveal_stream_names) for view in self.destinations],
             spec.has_audio or spec.has_video,
-            spec.output or self.services.config.media.default_output(),
-            self.target.query_secrets(),
+            spec.secrets(),
             self._note,
             self._on_stream_state,
         )
@@ -243,11 +240,28 @@ class CallSession:
     async def _watch_media(self, media: MediaHandle) -> None:
         self._inbox.put_nowait(MediaFailed(await media.run()))
 
-    def _on_stream_state(self, state: StreamState, reason: str) -> None:
-        self.stream_state = state
-        self.stream_history.append({"state": state.value, "reason": reason, "at": utc_now().isoformat()})
-        log.info("call %s: stream %s (%s)", self.spec.call_id, state.value, reason)
-        self._publish("stream.state", state=state.value, reason=reason)
+    @property
+    def stream_state(self) -> StreamState:
+        return combined_state(self.destinations)
+
+    @property
+    def stream_history(self) -> list[dict[str, Any]]:
+        """Every destination's stream states, in time order (each entry names its destination)."""
+        entries = [entry for view in self.destinations for entry in view.history]
+        return sorted(entries, key=lambda entry: str(entry["at"]))
+
+    def _on_stream_state(self, index: int, state: StreamState, reason: str) -> None:
+        view = self.destinations[index]
+        view.changed(state, reason)
+        log.info("call %s: stream %d %s %s (%s)", self.spec.call_id, index, view.label, state.value, reason)
+        self._publish(
+            "stream.state",
+            state=state.value,
+            reason=reason,
+            destination=index,
+            rtmpTarget=view.label,
+            streamState=self.stream_state.value,
+        )
 
     def _publish(self, kind: str, **data: Any) -> None:
         """Tell webhooks, live events, metrics and history (never blocks)."""
@@ -309,8 +323,11 @@ class CallSession:
             self._set_state(CallState.ESTABLISHED, f"resumed by the far end ({change.direction})")
 
     def _note(self, kind: str, **details: Any) -> None:
-        self.timeline.append({"at": utc_now().isoformat(), "event": kind, **details})
-        log.info("call %s: %s %s", self.spec.call_id, kind, details)
+        entry = {"at": utc_now().isoformat(), "event": kind, **details}
+        self.timeline.append(entry)
+        logged = mask_dtmf(entry) if self.services.config.log.mask_dtmf else entry
+        shown = {key: value for key, value in logged.items() if key not in ("at", "event")}
+        log.info("call %s: %s %s", self.spec.call_id, kind, shown)
         self._publish("call.event", event=kind, **details)
 
     def sip_ladder(self) -> list[dict[str, str | float]]:
@@ -347,9 +364,18 @@ class CallSession:
         self.media.send_dtmf(digits, duration_ms)
         self._note("dtmf-sent", digits=digits, durationMs=duration_ms)
 
+    def stored_view(self) -> dict[str, Any]:
+        """What the history keeps: the snapshot, with DTMF digits masked unless log.mask_dtmf is off."""
+        view = self.snapshot()
+        if self.services.config.log.mask_dtmf:
+            view["timeline"] = [mask_dtmf(entry) for entry in view["timeline"]]
+        return view
+
     def snapshot(self) -> dict[str, Any]:
-        """The public view of the call (API, webhooks, history): no password, no RTMP tokens."""
+        """The public view of the call (API, webhooks): no password, no stream key, no RTMP token."""
         spec = self.spec
+        counters = self.counters()
+        per_destination = counters.get("destinations") or [{} for _ in self.destinations]
         return {
             "callId": spec.call_id,
             "callee": spec.callee,
@@ -358,7 +384,8 @@ class CallSession:
             "appKey": spec.app_key,
             "hasAudio": spec.has_audio,
             "hasVideo": spec.has_video,
-            "rtmpTarget": self.target.public_url(),
+            "rtmpTarget": self.destinations[0].label,
+            "destinations": [view.to_json(c) for view, c in zip(self.destinations, per_destination, strict=False)],
             "active": not self.state.final,
             "state": self.state.value,
             "streamState": self.stream_state.value,
@@ -368,7 +395,7 @@ class CallSession:
             "history": [change.to_json() for change in self.history],
             "timeline": self.timeline,
             "sipLadder": self.sip_ladder(),
-            "counters": self.counters(),
+            "counters": {key: value for key, value in counters.items() if key != "destinations"},
             "mediaWorker": self._media_worker(),
         }
 

@@ -55,8 +55,10 @@ class WebhookDispatcher:
         self.delivered = self.failed = self.dropped = 0
 
     def app_for(self, app_key: str) -> AppConfig | None:
+        """The app whose webhooks this call's events go to (None: an app without a url has none)."""
         apps = self.config.apps
-        return apps.get(app_key) or apps.get(self.config.webhooks.default_app)
+        app = apps.get(app_key) or apps.get(self.config.webhooks.default_app)
+        return app if app is not None and app.url else None
 
     async def run(self) -> None:
         """Route bus events into per-call queues; each queue has one worker at a time."""

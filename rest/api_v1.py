@@ -13,7 +13,7 @@ from bridge.model import CallState
 from bridge.session import CallSession
 from rest.common import MANAGER_KEY, admit, read_json, session_json, validation_error
 from rest.errors import RequestError
-from rest.models import DtmfRequest
+from rest.models import ApiCallRequest, DtmfRequest
 
 MAX_PAGE = 200
 
@@ -27,7 +27,7 @@ def _session(request: web.Request) -> CallSession:
 
 
 async def create_call(request: web.Request) -> web.Response:
-    session = await admit(request)
+    session = await admit(request, ApiCallRequest)
     response = web.json_response(session_json(session), status=201)
     response.headers["Location"] = f"/api/v1/calls/{session.spec.call_id}"
     return response

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from bridge.calls import AtCapacity, CallManager, DuplicateCall
-from bridge.model import CallSpec, OutputSpec
-from bridge.rtmp.url import RtmpTarget, RtmpUrlError, parse_target
+from bridge.config import BridgeConfig
+from bridge.model import CallSpec, DestinationSpec
+from bridge.presets import AudioChoice, Defaults, PresetError, VideoChoice, resolve
+from bridge.rtmp.url import RtmpUrlError, parse_target
 from bridge.session import CallSession
 from bridge.sip.target import TargetError, from_uri, request_uri
 from rest.errors import RequestError
-from rest.models import CallRequest
+from rest.models import ApiCallRequest, CallRequest, Output, Video
 
 MANAGER_KEY = web.AppKey("manager", CallManager)
 
@@ -40,15 +43,12 @@ def validation_error(exc: ValidationError) -> RequestError:
     return RequestError(400, "invalid_field", f"{field}: {message}", field)
 
 
-def to_spec(body: CallRequest, default_srtp: str) -> tuple[CallSpec, RtmpTarget]:
+def to_spec(body: CallRequest | ApiCallRequest, config: BridgeConfig, slate_images: frozenset[str]) -> CallSpec:
     connection = body.connection
-    try:
-        target = parse_target(body.rtmpUrl, body.rtmpStream)
-    except RtmpUrlError as exc:
-        field = "rtmpStream" if "rtmpStream" in str(exc) else "rtmpUrl"
-        raise RequestError(400, "invalid_field", str(exc), field) from None
+    defaults = Defaults(config.media.default_output(), config.video.default_video(), slate_images)
+    destinations = _destinations(body, defaults, config.limits.allowed_rtmp_hosts)
     secure_signalling = connection.sipTransport.lower() == "tls" or body.callee.lower().startswith("sips:")
-    if (connection.srtp or default_srtp) == "mandatory" and not secure_signalling:
+    if (connection.srtp or config.rtp.srtp) == "mandatory" and not secure_signalling:
         raise RequestError(
             400,
             "invalid_field",
@@ -61,11 +61,11 @@ def to_spec(body: CallRequest, default_srtp: str) -> tuple[CallSpec, RtmpTarget]
         from_uri(connection.sipLogin, connection.sipDomain)
     except TargetError as exc:
         raise RequestError(400, "invalid_field", str(exc), exc.field) from None
-    spec = CallSpec(
+    app = config.apps.get(connection.appKey) or config.apps.get(config.webhooks.default_app)
+    return CallSpec(
         call_id=body.callId,
         callee=body.callee,
-        rtmp_url=body.rtmpUrl,
-        rtmp_stream=body.rtmpStream,
+        destinations=destinations,
         has_audio=body.hasAudio,
         has_video=body.hasVideo,
         sip_login=connection.sipLogin,
@@ -77,35 +77,105 @@ def to_spec(body: CallRequest, default_srtp: str) -> tuple[CallSpec, RtmpTarget]
         register=connection.sipRegisterRequired,
         sip_transport=connection.sipTransport.lower(),
         srtp=connection.srtp or "",
-        output=_output(body),
+        reveal_stream_names=app is not None and app.reveal_stream_names,
     )
-    return spec, target
 
 
-def _output(body: CallRequest) -> OutputSpec | None:
-    out = body.output
-    return None if out is None else OutputSpec(out.codec, out.sampleRate, out.bitrate, out.aacCoder)
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """One destination as the request names it, with where its fields live in the body."""
+
+    prefix: str  # "" for the top-level rtmpUrl/rtmpStream, "outputs.N." otherwise
+    rtmp_url: str
+    rtmp_stream: str
+    preset: str | None
+    publish_auth: str | None
+    video: Video | None
+
+
+def _asked(body: CallRequest | ApiCallRequest) -> list[_Asked]:
+    output = body.output or Output()
+    if isinstance(body, ApiCallRequest):
+        if body.outputs is not None and (body.rtmpUrl is not None or body.rtmpStream is not None):
+            raise RequestError(
+                400, "invalid_field", "give either rtmpUrl and rtmpStream, or outputs, not both", "outputs"
+            )
+        if body.outputs is not None:
+            return [
+                _Asked(
+                    f"outputs.{i}.",
+                    d.rtmpUrl,
+                    d.rtmpStream,
+                    d.preset or output.preset,
+                    d.publishAuth or output.publishAuth,
+                    d.video,
+                )
+                for i, d in enumerate(body.outputs)
+            ]
+        for name in ("rtmpUrl", "rtmpStream"):
+            if getattr(body, name) is None:
+                raise RequestError(400, "invalid_field", f"{name}: this field is required (or give outputs)", name)
+    assert body.rtmpUrl is not None and body.rtmpStream is not None
+    return [_Asked("", body.rtmpUrl, body.rtmpStream, output.preset, output.publishAuth, None)]
+
+
+def _destinations(
+    body: CallRequest | ApiCallRequest, defaults: Defaults, allowed_hosts: list[str]
+) -> tuple[DestinationSpec, ...]:
+    output = body.output or Output()
+    audio = AudioChoice(output.codec, output.sampleRate, output.bitrate, output.aacCoder)
+    call_video = _video_choice(output.video)
+    resolved = []
+    for asked in _asked(body):
+        try:
+            target = parse_target(asked.rtmp_url, asked.rtmp_stream)
+        except RtmpUrlError as exc:
+            field = "rtmpStream" if "rtmpStream" in str(exc) else "rtmpUrl"
+            raise RequestError(400, "invalid_field", str(exc), asked.prefix + field) from None
+        if allowed_hosts and target.host.lower() not in {host.lower() for host in allowed_hosts}:
+            message = f"RTMP host {target.host!r} is not in limits.allowed_rtmp_hosts"
+            raise RequestError(400, "invalid_field", message, asked.prefix + "rtmpUrl")
+        own_video = _video_choice(asked.video)
+        try:
+            resolved.append(
+                resolve(target, asked.preset, audio, own_video.over(call_video), asked.publish_auth, defaults)
+            )
+        except PresetError as exc:
+            raise RequestError(400, "invalid_field", str(exc), _preset_field(exc.field, asked, own_video)) from None
+    return tuple(resolved)
+
+
+def _video_choice(video: Video | None) -> VideoChoice:
+    if video is None:
+        return VideoChoice()
+    return VideoChoice(video.mode, video.image, video.width, video.height, video.fps, video.keyframeSeconds)
+
+
+def _preset_field(field: str, asked: _Asked, own_video: VideoChoice) -> str:
+    """Where in the request the refused value was given (or should be)."""
+    if field == "rtmpUrl":
+        return asked.prefix + field
+    if field.startswith("video."):
+        attribute = {"keyframeSeconds": "keyframe_seconds"}.get(field[6:], field[6:])
+        own = asked.prefix and getattr(own_video, attribute) is not None
+        return (asked.prefix if own else "output.") + field
+    return "output." + field
 
 
 def session_json(session: CallSession) -> dict[str, Any]:
-    """The public view of a session: never the password, never RTMP tokens."""
+    """The public view of a session: never the password, a stream key or an RTMP token."""
     return session.snapshot()
 
 
-async def admit(request: web.Request) -> CallSession:
+async def admit(request: web.Request, model: type[CallRequest] | type[ApiCallRequest]) -> CallSession:
     """Parse, validate and start a call; raise RequestError for every refusal."""
     manager = request.app[MANAGER_KEY]
     try:
-        body = CallRequest.model_validate(await read_json(request))
+        body = model.model_validate(await read_json(request))
     except ValidationError as exc:
         raise validation_error(exc) from None
     config = manager.services.config
-    spec, target = to_spec(body, config.rtp.srtp)
-    allowed = config.limits.allowed_rtmp_hosts
-    if allowed and target.host.lower() not in {h.lower() for h in allowed}:
-        raise RequestError(
-            400, "invalid_field", f"RTMP host {target.host!r} is not in limits.allowed_rtmp_hosts", "rtmpUrl"
-        )
+    spec = to_spec(body, config, manager.services.slate_images)
     if config.apps and spec.app_key not in config.apps and not config.webhooks.default_app:
         raise RequestError(
             400,
@@ -114,7 +184,7 @@ async def admit(request: web.Request) -> CallSession:
             "connection.appKey",
         )
     try:
-        return manager.start(spec, target)
+        return manager.start(spec)
     except DuplicateCall as exc:
         raise RequestError(409, "conflict", str(exc), exc.field) from None
     except AtCapacity as exc:

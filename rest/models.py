@@ -41,18 +41,73 @@ class Connection(_Model):
     appKey: Text = ""
 
 
+Preset = Literal["youtube", "facebook", "twitch", "wowza", "generic"]
+PublishAuth = Literal["adobe", "llnw"]
+RtmpUrl = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_no_control_characters)]
+RtmpStream = Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_no_control_characters)]
+
+
+class Video(_Model):
+    """A destination's video track; unset fields come from the preset, then from [video]."""
+
+    mode: Literal["none", "slate"] | None = Field(None, description="slate: a still picture, encoded once")
+    image: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")] | None = Field(
+        None, description="a picture in video.slate_directory; omitted = the built-in card"
+    )
+    width: int | None = Field(None, ge=64, le=1920, multiple_of=2)
+    height: int | None = Field(None, ge=64, le=1080, multiple_of=2)
+    fps: int | None = Field(None, ge=1, le=30)
+    keyframeSeconds: float | None = Field(None, ge=0.5, le=10.0)
+
+
 class Output(_Model):
-    codec: Literal["aac", "pcmu"] = "aac"
-    sampleRate: Literal[8000, 16000, 44100, 48000] = 16000
-    bitrate: int = Field(32000, ge=8000, le=320000)
-    aacCoder: Literal["", "fast", "twoloop", "anmr"] = ""
+    """What is published; unset fields come from the preset, then from [media]/[video]."""
+
+    codec: Literal["aac", "pcmu"] | None = None
+    sampleRate: Literal[8000, 16000, 44100, 48000] | None = None
+    bitrate: int | None = Field(None, ge=8000, le=320000)
+    aacCoder: Literal["", "fast", "twoloop", "anmr"] | None = None
+    preset: Preset | None = Field(None, description="default: chosen from the ingest host")
+    publishAuth: PublishAuth | None = Field(None, description="authmod used with rtmp://user:password@host")
+    video: Video | None = None
+
+
+class Destination(_Model):
+    """One of several destinations of a call (/api/v1 only)."""
+
+    rtmpUrl: RtmpUrl
+    rtmpStream: RtmpStream
+    preset: Preset | None = None
+    publishAuth: PublishAuth | None = None
+    video: Video | None = None
 
 
 class CallRequest(_Model):
+    """The original contract (/RESTCall/call): one destination."""
+
     callId: RequiredText
     callee: RequiredText
-    rtmpUrl: Annotated[str, Field(min_length=1, max_length=1024), AfterValidator(_no_control_characters)]
-    rtmpStream: RequiredText
+    rtmpUrl: RtmpUrl
+    rtmpStream: RtmpStream
+    hasAudio: bool = False
+    hasVideo: bool = False
+    connection: Connection
+    output: Output | None = None
+
+
+MAX_OUTPUTS = 8
+
+
+class ApiCallRequest(_Model):
+    """POST /api/v1/calls: one destination (rtmpUrl + rtmpStream) or several (outputs)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    callId: RequiredText
+    callee: RequiredText
+    rtmpUrl: RtmpUrl | None = None
+    rtmpStream: RtmpStream | None = None
+    outputs: list[Destination] | None = Field(None, min_length=1, max_length=MAX_OUTPUTS)
     hasAudio: bool = False
     hasVideo: bool = False
     connection: Connection
@@ -98,8 +153,20 @@ class LadderEntryView(_Open):
     cseq: str
 
 
+class DestinationView(_Open):
+    """One destination: its masked target, rules, stream state and counters."""
+
+    index: int
+    rtmpTarget: str
+    preset: str
+    video: str
+    streamState: str
+    streamHistory: list[StateChangeView]
+    counters: dict[str, object]
+
+
 class CallView(_Open):
-    """A call as the API shows it: never the password, never RTMP tokens."""
+    """A call as the API shows it: never the password, a stream key or an RTMP token."""
 
     callId: str
     callee: str
@@ -110,6 +177,7 @@ class CallView(_Open):
     streamState: str
     active: bool
     rtmpTarget: str
+    destinations: list[DestinationView]
     createdAt: str
     history: list[StateChangeView]
     streamHistory: list[StateChangeView]

@@ -10,7 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from bridge import __version__
-from rest.models import CallEvents, CallPage, CallRequest, CallView, DtmfRequest, ErrorBody, Readiness
+from rest.models import ApiCallRequest, CallEvents, CallPage, CallView, DtmfRequest, ErrorBody, Readiness
 
 _REF = "#/components/schemas/{model}"
 _ERRORS = {
@@ -27,7 +27,7 @@ _ERRORS = {
 
 def _schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    models: list[type[BaseModel]] = [CallRequest, CallView, CallPage, CallEvents, ErrorBody, Readiness, DtmfRequest]
+    models: list[type[BaseModel]] = [ApiCallRequest, CallView, CallPage, CallEvents, ErrorBody, Readiness, DtmfRequest]
     for model in models:
         schema = model.model_json_schema(ref_template=_REF)
         schemas.update(schema.pop("$defs", {}))
@@ -70,7 +70,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "createCall",
                 "requestBody": {
                     "required": True,
-                    "content": {"application/json": {"schema": {"$ref": _REF.format(model="CallRequest")}}},
+                    "content": {"application/json": {"schema": {"$ref": _REF.format(model="ApiCallRequest")}}},
                 },
                 "responses": {
                     "201": _json("CallView", "the call, starting"),

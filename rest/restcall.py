@@ -9,11 +9,11 @@ from pydantic import ValidationError
 
 from rest.common import MANAGER_KEY, admit, read_json, session_json, validation_error
 from rest.errors import error_response
-from rest.models import TerminateRequest
+from rest.models import CallRequest, TerminateRequest
 
 
 async def start_call(request: web.Request) -> web.Response:
-    return web.json_response(session_json(await admit(request)))
+    return web.json_response(session_json(await admit(request, CallRequest)))
 
 
 async def terminate_call(request: web.Request) -> web.Response:

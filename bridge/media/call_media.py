@@ -1,8 +1,10 @@
 """The media side of one answered call: RTP in, playout, encode, RTMP out (asyncio driver).
 
 Owns the receiver (with SRTP, RTCP reports, DTMF), the silence sender, the output
-clock and pipeline, and the :class:`StreamPublisher`. :meth:`run` returns the reason
-when media can no longer go on (no RTP for ``rtp.timeout``, the stream given up).
+clock and pipeline, and the call's destinations (:class:`CallOutputs`). :meth:`run`
+returns the reason when media can no longer go on (no RTP for ``rtp.timeout``, every
+destination given up). It holds no protocol logic itself: it wires the parts and runs
+them at their deadlines.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from typing import Any
 from bridge.config import BridgeConfig
 from bridge.media.encoder import AudioEncoder
 from bridge.media.far_end import FarEndMedia
+from bridge.media.outputs import CallOutputs, StreamStateHandler
 from bridge.media.pipeline import MediaPipeline, PlayoutClock
+from bridge.media.protocol import DestinationStart
 from bridge.media.rtp_endpoint import RtpEndpoint
+from bridge.media.slate import SlateCache, SlateGop
 from bridge.media.srtp import SrtpTransform
-from bridge.media.stream import StreamPublisher, StreamState
-from bridge.model import OutputSpec
-from bridge.rtmp.amf0 import AmfValue
-from bridge.rtmp.url import RtmpTarget
+from bridge.model import OutputSpec, VideoSpec
 from bridge.sip.events import MediaChanged
 from bridge.sip.offer_answer import RemoteMedia
 from rtp.playout import PlayoutBuffer
@@ -34,27 +36,6 @@ from rtp.sender import SilenceSender
 log = logging.getLogger("bridge.media")
 Note = Callable[..., None]
 WATCHDOG_SECONDS = 10.0
-
-
-def _metadata(output: OutputSpec) -> dict[str, AmfValue]:
-    """onMetaData for players (FLV spec E.5): codec id 10 = AAC, 8 = G.711 mu-law."""
-    if output.codec == "pcmu":
-        return {
-            "audiocodecid": 8.0,
-            "audiosamplerate": 8000.0,
-            "audiosamplesize": 16.0,
-            "stereo": False,
-            "audiodatarate": 64.0,
-            "encoder": "sip-rtmp-bridge",
-        }
-    return {
-        "audiocodecid": 10.0,
-        "audiosamplerate": float(output.sample_rate),
-        "audiosamplesize": 16.0,
-        "stereo": False,
-        "audiodatarate": output.bitrate / 1000,
-        "encoder": "sip-rtmp-bridge",
-    }
 
 
 COUNTER_NAMES = (
@@ -72,6 +53,7 @@ COUNTER_NAMES = (
     "bytesPublished",
     "messagesPublished",
     "audioMessagesDropped",
+    "videoFramesSent",
     "reconnects",
     "reconnectAttempts",
     "delayEstimateMs",
@@ -87,10 +69,22 @@ COUNTER_NAMES = (
 )
 
 
-def zero_counters() -> dict[str, Any]:
+DESTINATION_COUNTER_NAMES = (
+    "bytesPublished",
+    "messagesPublished",
+    "messagesDropped",
+    "videoFramesSent",
+    "reconnects",
+    "reconnectAttempts",
+    "connections",
+)
+
+
+def zero_counters(destinations: int = 1) -> dict[str, Any]:
     """The counters of a call whose media has not reported yet (same keys as :meth:`CallMedia.counters`)."""
     counters: dict[str, Any] = dict.fromkeys(COUNTER_NAMES, 0)
     counters["levelDbfs"] = -120.0
+    counters["destinations"] = [dict.fromkeys(DESTINATION_COUNTER_NAMES, 0) for _ in range(destinations)]
     return counters
 
 
@@ -101,17 +95,18 @@ class CallMedia:
         rtmp_tls: ssl.SSLContext | None,
         endpoint: RtpEndpoint,
         remote: RemoteMedia,
-        target: RtmpTarget,
+        destinations: list[DestinationStart],
         send_silence: bool,
-        encoder_factory: Callable[[], AudioEncoder],
+        encoder_factory: Callable[[OutputSpec], AudioEncoder],
         note: Note,
-        on_stream_state: Callable[[StreamState, str], None],
-        output: OutputSpec,
+        on_stream_state: StreamStateHandler,
+        slates: SlateCache,
     ) -> None:
         self.config = config
         self.endpoint = endpoint
         self._note = note
         self._encoder_factory = encoder_factory
+        self._slates = slates
         now = asyncio.get_running_loop().time()
         rtp_config = config.rtp
         self.far_end = FarEndMedia(remote.address, now)
@@ -127,7 +122,7 @@ class CallMedia:
             if send_silence
             else None
         )
-        self.stream = StreamPublisher(target, _metadata(output), config.rtmp, on_stream_state, rtmp_tls)
+        self.outputs = CallOutputs(destinations, config.rtmp, rtmp_tls, on_stream_state, note)
         self.pipeline: MediaPipeline | None = None
         self.telephone_event = remote.telephone_event
         self.encoder_restarts = 0
@@ -136,29 +131,21 @@ class CallMedia:
 
     async def run(self) -> str:
         """Media until it cannot go on; returns why."""
-        keep_call = self.config.rtmp.keep_call_on_failure
         async with asyncio.TaskGroup() as group:
-            stream_task = group.create_task(self.stream.run())
+            outputs_task = group.create_task(self.outputs.run())
             loop_task = group.create_task(self._media_loop())
-            running: set[asyncio.Task[str]] = {stream_task, loop_task}
-            while True:
-                done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                reason = next(iter(done)).result()
-                if loop_task in done or not keep_call:
-                    break
-                self._note("stream-failed", reason=reason)  # the call goes on without a stream
+            done, running = await asyncio.wait({outputs_task, loop_task}, return_when=asyncio.FIRST_COMPLETED)
+            reason = next(iter(done)).result()
             for task in running:
                 task.cancel()
         return reason
 
     async def close(self) -> None:
-        """Publish the last audio (flushed from the encoder), then unpublish."""
+        """Publish the last audio (flushed from the encoders), then unpublish every destination."""
         if self.pipeline is not None:
-            now = asyncio.get_running_loop().time()
-            for timestamp_ms, body in self.pipeline.flush():
-                self.stream.send_audio(timestamp_ms, body, now)
+            self.outputs.publish(self.pipeline.flush(), asyncio.get_running_loop().time())
             self.pipeline = None
-        await self.stream.close()
+        await self.outputs.close()
 
     def update(self, change: MediaChanged) -> bool:
         """Hold, resume, a new address or new keys (RFC 3264 section 8.4); returns whether held."""
@@ -173,17 +160,21 @@ class CallMedia:
     async def _media_loop(self) -> str:
         """Thin driver: tick pipeline, silence, RTCP, DTMF and watchdogs at their deadlines."""
         loop = asyncio.get_running_loop()
+        try:
+            gops = await self._prepare_video()
+        except Exception as exc:  # a picture that cannot be decoded or encoded
+            return f"slate picture could not be encoded: {type(exc).__name__}: {exc}"
         self.pipeline = await self._new_pipeline(loop.time())
+        self.outputs.attach(self.pipeline, gops)
         timeout = self.config.rtp.timeout
         started = loop.time()
         while self.pipeline is not None:  # None once close() has flushed it
             now = loop.time()
-            for timestamp_ms, body in self.pipeline.tick(now):
-                self.stream.send_audio(timestamp_ms, body, now)
+            self.outputs.publish(self.pipeline.tick(now), now)
             self._send_silence(now)
             self._send_report(now)
             self._report_dtmf()
-            self.stream.check_progress(now)
+            self.outputs.check_progress(now)
             await self._check_encoder(now)
             if self.pipeline is None:
                 break
@@ -192,13 +183,18 @@ class CallMedia:
             await asyncio.sleep(max(0.0, self._next_deadline() - loop.time()))
         return "media stopped"
 
+    async def _prepare_video(self) -> dict[VideoSpec, SlateGop]:
+        """The slate GOPs of this call's video tracks (encoded once per worker, then cached)."""
+        directory = self.config.video.slate_directory
+        specs = self.outputs.video_specs
+        gops = await asyncio.gather(*(self._slates.get(directory, spec) for spec in specs))
+        return dict(zip(specs, gops, strict=True))
+
     async def _new_pipeline(self, now: float, clock: PlayoutClock | None = None) -> MediaPipeline:
-        encoder = await asyncio.to_thread(self._encoder_factory)
-        header = encoder.sequence_header()
-        if header is not None:
-            self.stream.set_sequence_header(header)
+        specs = self.outputs.audio_specs
+        encoders = await asyncio.to_thread(lambda: [self._encoder_factory(spec) for spec in specs])
         batches = self.config.media.frames_per_batch
-        return MediaPipeline(self.receiver.buffer, encoder, clock or PlayoutClock(now), batches)
+        return MediaPipeline(self.receiver.buffer, encoders, clock or PlayoutClock(now), batches)
 
     async def _check_encoder(self, now: float) -> None:
         """The encoder watchdog: no output for WATCHDOG_SECONDS means a new encoder (same clock)."""
@@ -207,6 +203,7 @@ class CallMedia:
             self.encoder_restarts += 1
             self._note("encoder-restart", reason=f"no encoded audio for {WATCHDOG_SECONDS:g} s")
             self.pipeline = await self._new_pipeline(now, self.pipeline.clock)
+            self.outputs.attach(self.pipeline, {})
 
     def _next_deadline(self) -> float:
         assert self.pipeline is not None
@@ -253,8 +250,9 @@ class CallMedia:
     # -- reporting ----------------------------------------------------------------------
 
     def counters(self) -> dict[str, Any]:
-        receiver, playout, stream = self.receiver, self.receiver.buffer.stats, self.stream
+        receiver, playout = self.receiver, self.receiver.buffer.stats
         pipeline = self.pipeline
+        destinations = self.outputs.counters()
         return {
             "packets": receiver.counters.packets,
             "lost": receiver.stats.lost_total,
@@ -265,13 +263,14 @@ class CallMedia:
             "comfortNoiseMs": playout.comfort_noise_samples // 8,
             "jitterMs": round(receiver.stats.jitter_ms, 2),
             "levelDbfs": pipeline.level_dbfs if pipeline else -120.0,
-            "framesEncoded": pipeline.encoder.encoded_packets if pipeline else 0,
+            "framesEncoded": pipeline.encoded_packets if pipeline else 0,
             "encodeSeconds": round(pipeline.encode_seconds, 4) if pipeline else 0.0,
-            "bytesPublished": stream.bytes_sent,
-            "messagesPublished": stream.messages_sent,
-            "audioMessagesDropped": stream.dropped_messages,
-            "reconnects": stream.reconnects,
-            "reconnectAttempts": stream.reconnect_attempts,
+            "bytesPublished": _total(destinations, "bytesPublished"),
+            "messagesPublished": _total(destinations, "messagesPublished"),
+            "audioMessagesDropped": _total(destinations, "messagesDropped"),
+            "videoFramesSent": _total(destinations, "videoFramesSent"),
+            "reconnects": _total(destinations, "reconnects"),
+            "reconnectAttempts": _total(destinations, "reconnectAttempts"),
             "delayEstimateMs": self._delay_ms(),
             "foreignPackets": receiver.counters.foreign_source,
             "ssrcChanges": receiver.counters.ssrc_changes,
@@ -282,6 +281,7 @@ class CallMedia:
             "dtmfSent": self.sender.dtmf_sent if self.sender else 0,
             "srtpFailures": self.srtp.failures if self.srtp else 0,
             "encoderRestarts": self.encoder_restarts,
+            "destinations": destinations,
         }
 
     def _delay_ms(self) -> int:
@@ -289,6 +289,11 @@ class CallMedia:
         pipeline = self.pipeline
         if pipeline is None:
             return 0
-        encoder_ms = 2048 * 1000 // 16000 if pipeline.encoder.input_rate else 0
+        lane = pipeline.lanes[0]
+        encoder_ms = 2 * lane.encoder.start_offset_ms  # look-ahead: priming plus one frame
         buffered = self.receiver.buffer.depth // 8
-        return int(buffered + pipeline.batch // 8 + encoder_ms + self.stream.backlog_seconds * 1000)
+        return int(buffered + lane.batch // 8 + encoder_ms + self.outputs.backlog_seconds() * 1000)
+
+
+def _total(destinations: list[dict[str, Any]], key: str) -> int:
+    return sum(int(counters[key]) for counters in destinations)

@@ -34,6 +34,11 @@ class AudioEncoder(Protocol):
     @property
     def input_batch(self) -> int: ...
 
+    @property
+    def start_offset_ms(self) -> float:
+        """Where the first input sample lands on the FLV timeline (after any encoder priming)."""
+        ...
+
     def sequence_header(self) -> bytes | None: ...
 
     def encode(self, pcm: npt.NDArray[np.int16]) -> list[tuple[int, bytes]]: ...
@@ -79,6 +84,11 @@ class AacEncoder:
         self._next_pts = 0
         self._first_packet_pts: int | None = None
         self.encoded_packets = 0
+
+    @property
+    def start_offset_ms(self) -> float:
+        """FFmpeg's AAC encoder primes with 1024 samples: the first packet (timestamp 0) starts before them."""
+        return AAC_FRAME_SAMPLES * 1000 / self.settings.sample_rate
 
     def sequence_header(self) -> bytes | None:
         """The AAC sequence header body carrying the AudioSpecificConfig."""
@@ -152,6 +162,10 @@ class PcmuFlvEncoder:
     @property
     def input_batch(self) -> int:
         return 640
+
+    @property
+    def start_offset_ms(self) -> float:
+        return 0.0
 
     def sequence_header(self) -> bytes | None:
         return None

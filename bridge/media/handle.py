@@ -17,8 +17,6 @@ from bridge.media import protocol as p
 from bridge.media.call_media import zero_counters
 from bridge.media.far_end import FarEndMedia
 from bridge.media.stream import StreamState
-from bridge.model import OutputSpec
-from bridge.rtmp.url import RtmpTarget
 from bridge.sip.events import MediaChanged
 from bridge.sip.offer_answer import RemoteMedia
 
@@ -27,7 +25,7 @@ STOP_TIMEOUT = 5.0
 WORKER_FAILED = "media worker failed"
 
 Note = Callable[..., None]
-StreamStateHandler = Callable[[StreamState, str], None]
+StreamStateHandler = Callable[[int, StreamState, str], None]
 
 
 class DtmfUnavailable(Exception):
@@ -69,16 +67,15 @@ class MediaHandle:
     def start(
         self,
         remote: RemoteMedia,
-        target: RtmpTarget,
+        destinations: list[p.DestinationStart],
         send_silence: bool,
-        output: OutputSpec,
         secrets: tuple[str, ...],
         note: Note,
         on_stream_state: StreamStateHandler,
     ) -> None:
         """The far end answered (or early media): receive, encode and publish in the worker."""
         self._note, self._on_stream_state = note, on_stream_state
-        self._counters = zero_counters()
+        self._counters = zero_counters(len(destinations))
         self.far_end = FarEndMedia(remote.address, 0.0)
         self.telephone_event, self.sends_rtp = remote.telephone_event, send_silence
         self.worker.send(
@@ -88,9 +85,8 @@ class MediaHandle:
                 direction=remote.direction.value,
                 srtp=remote.srtp,
                 telephone_event=remote.telephone_event,
-                target=target,
                 send_silence=send_silence,
-                output=output,
+                destinations=destinations,
                 secrets=list(secrets),
             )
         )
@@ -146,7 +142,7 @@ class MediaHandle:
         if isinstance(message, p.MediaNote) and self._note is not None:
             self._note(message.kind, **message.details)
         elif isinstance(message, p.StreamStateChanged) and self._on_stream_state is not None:
-            self._on_stream_state(StreamState(message.state), message.reason)
+            self._on_stream_state(message.destination, StreamState(message.state), message.reason)
         elif isinstance(message, p.MediaEnded) and not self._ended.done():
             self._ended.set_result(message.reason)
         elif isinstance(message, p.MediaStopped):

@@ -39,42 +39,35 @@ class PlayoutClock:
         return self.start + (self.frames_played + 1) * self.frame_seconds
 
 
-class MediaPipeline:
-    """Pulls due audio from the jitter buffer, batches it, and encodes whole AAC frames."""
+class EncoderLane:
+    """One encoder and the audio waiting for its next whole batch of frames."""
 
-    def __init__(
-        self, buffer: PlayoutBuffer, encoder: AudioEncoder, clock: PlayoutClock, batches_per_encode: int = 1
-    ) -> None:
-        self.buffer = buffer
+    def __init__(self, encoder: AudioEncoder, batches_per_encode: int = 1) -> None:
         self.encoder = encoder
         # Whole encoder batches per encode call: more means fewer wake-ups, calls and writes
         # per second (less CPU per call) and that much more latency (media.frames_per_batch).
         self.batch = encoder.input_batch * batches_per_encode
-        self.clock = clock
-        self.frame_samples = round(clock.frame_seconds * encoder.input_rate)
         self._pending: list[npt.NDArray[np.int16]] = []
         self._pending_samples = 0
-        self.level_dbfs = -120.0
-        self.last_output_at = clock.start
         self.encode_seconds = 0.0
 
-    def tick(self, now: float) -> list[tuple[int, bytes]]:
-        """Play out every frame due at ``now``; return FLV audio bodies ready to publish."""
-        frames = self.clock.frames_due(now)
-        if frames:
-            block = self.buffer.pull(frames * self.frame_samples, now)
-            self._meter(block)
-            self._pending.append(block)
-            self._pending_samples += len(block)
-            self.clock.advance(frames)
-        batch = self.batch
-        whole = self._pending_samples // batch * batch
+    @property
+    def missing(self) -> int:
+        """Samples still needed before the next encode."""
+        return max(self.batch - self._pending_samples, 1)
+
+    def add(self, block: npt.NDArray[np.int16]) -> None:
+        self._pending.append(block)
+        self._pending_samples += len(block)
+
+    def encode_ready(self) -> list[tuple[int, bytes]]:
+        """Encode every whole batch pending; (timestamp_ms, FLV body) per frame."""
+        whole = self._pending_samples // self.batch * self.batch
         if whole == 0:
             return []
-        samples = np.concatenate(self._pending)
+        samples = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
         self._pending = [samples[whole:]]
         self._pending_samples = len(samples) - whole
-        self.last_output_at = now
         started = time.perf_counter()
         output = self.encoder.encode(np.ascontiguousarray(samples[:whole]))
         self.encode_seconds += time.perf_counter() - started
@@ -92,6 +85,49 @@ class MediaPipeline:
             self._pending, self._pending_samples = [], 0
         return output + self.encoder.flush()
 
+
+class MediaPipeline:
+    """Pulls due audio from the jitter buffer once and feeds every encoder lane (one per output setting)."""
+
+    def __init__(
+        self,
+        buffer: PlayoutBuffer,
+        encoders: list[AudioEncoder],
+        clock: PlayoutClock,
+        batches_per_encode: int = 1,
+    ) -> None:
+        self.buffer = buffer
+        self.lanes = [EncoderLane(encoder, batches_per_encode) for encoder in encoders]
+        self.clock = clock
+        self.frame_samples = round(clock.frame_seconds * encoders[0].input_rate)
+        self.level_dbfs = -120.0
+        self.last_output_at = clock.start
+
+    @property
+    def encode_seconds(self) -> float:
+        return sum(lane.encode_seconds for lane in self.lanes)
+
+    @property
+    def encoded_packets(self) -> int:
+        return sum(lane.encoder.encoded_packets for lane in self.lanes)
+
+    def tick(self, now: float) -> list[list[tuple[int, bytes]]]:
+        """Play out every frame due at ``now``; per lane, the FLV audio bodies ready to publish."""
+        frames = self.clock.frames_due(now)
+        if frames:
+            block = self.buffer.pull(frames * self.frame_samples, now)
+            self._meter(block)
+            for lane in self.lanes:
+                lane.add(block)
+            self.clock.advance(frames)
+        outputs = [lane.encode_ready() for lane in self.lanes]
+        if any(outputs):
+            self.last_output_at = now
+        return outputs
+
+    def flush(self) -> list[list[tuple[int, bytes]]]:
+        return [lane.flush() for lane in self.lanes]
+
     def _meter(self, block: npt.NDArray[np.int16]) -> None:
         """Audio level of the latest block in dBFS (RMS; -120 for digital silence)."""
         as_float = block.astype(np.float32)
@@ -99,8 +135,8 @@ class MediaPipeline:
         self.level_dbfs = round(20 * np.log10(rms / 32768), 1) if rms > 0 else -120.0
 
     def next_deadline(self) -> float:
-        """When enough audio is due to encode the next whole batch of AAC frames."""
-        missing = max(self.batch - self._pending_samples, 1)
+        """When enough audio is due to encode the next whole batch of some lane."""
+        missing = min(lane.missing for lane in self.lanes)
         frames = -(-missing // self.frame_samples)
         clock = self.clock
         return clock.start + (clock.frames_played + frames) * clock.frame_seconds

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from bridge.model import OutputSpec
+from bridge.model import OutputSpec, VideoSpec
 from bridge.rtmp.url import RtmpTarget
 from bridge.sip.sdes import SrtpKeys
 
@@ -51,6 +51,17 @@ class OpenEndpoint(_Message):
     ports: list[int]
 
 
+class DestinationStart(_Message):
+    """One destination: where to publish (with credentials), what, and how to name it in reasons."""
+
+    target: RtmpTarget
+    label: str  # the masked form shown in reasons and logs
+    audio: OutputSpec
+    video: VideoSpec
+    authmod: str
+    secrets: list[str]  # scrubbed from texts the server sends (it may echo the stream key)
+
+
 class StartMedia(_Message):
     """The far end answered: receive, encode and publish. ``secrets`` go to the log redactor."""
 
@@ -60,9 +71,8 @@ class StartMedia(_Message):
     direction: str
     srtp: SrtpKeys | None
     telephone_event: bool
-    target: RtmpTarget
     send_silence: bool
-    output: OutputSpec
+    destinations: list[DestinationStart]
     secrets: list[str]
 
 
@@ -121,6 +131,7 @@ class MediaNote(_Message):
 class StreamStateChanged(_Message):
     type: Literal["stream"] = "stream"
     call: str
+    destination: int
     state: str
     reason: str
     counters: dict[str, Any]

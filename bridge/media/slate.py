@@ -47,10 +47,6 @@ class SlateGop:
     frames: tuple[bytes, ...]
     fps: int
 
-    @property
-    def keyframe_bytes(self) -> int:
-        return len(self.frames[0])
-
 
 def gop_length(spec: VideoSpec) -> int:
     """Frames per GOP; never 1, so that two IDR frames are never consecutive."""

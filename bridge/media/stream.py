@@ -1,15 +1,22 @@
-"""One call's RTMP stream, kept published for the whole call.
+"""One destination's RTMP stream, kept published for the whole call.
 
 - States PENDING, PUBLISHING, RECONNECTING, FAILED, UNPUBLISHED, reported with reasons.
 - When the connection drops or the server restarts: reconnect with capped exponential
   backoff and republish under the same name; timestamps keep following the call's
-  wall-clock timeline, so players see one continuous stream.
+  wall-clock timeline, so players see one continuous stream. After every publish the
+  metadata and the sequence headers (AAC AudioSpecificConfig, AVC decoder configuration)
+  go out first, and video resumes on a key frame (the owner is asked for one).
+- Publish authentication (``authmod=adobe``/``llnw`` from the URL's userinfo): a challenge
+  is answered on a new connection at once; wrong credentials fail the stream.
 - Refusals (connect rejected, Publish.BadName/Rejected, a close in answer to publish)
   fail the stream at once: retrying would not change the answer.
-- Audio goes through a backlog bounded in seconds: while the server cannot take it,
-  the oldest audio is dropped (and counted) so latency cannot grow without bound.
-- Watchdog: no audio accepted by the socket for ``stall_seconds`` while publishing
+- Audio and video go through a backlog bounded in seconds: while the server cannot take
+  it, the oldest messages are dropped (and counted) so latency cannot grow without bound.
+- Watchdog: nothing accepted by the socket for ``stall_seconds`` while publishing
   restarts the connection.
+
+Reasons never carry a secret: the target is shown by its masked ``label`` and texts from
+the server are passed through ``scrub`` (a server may echo the stream key).
 """
 
 from __future__ import annotations
@@ -24,10 +31,13 @@ from enum import StrEnum
 
 from bridge.config import RtmpConfig
 from bridge.rtmp.amf0 import AmfValue
-from bridge.rtmp.publisher import RtmpPublisher, RtmpPublishError, RtmpRefused
+from bridge.rtmp.auth import PublishAuth
+from bridge.rtmp.flv import VIDEO, FlvTag
+from bridge.rtmp.publisher import RtmpAuthRetry, RtmpPublisher, RtmpPublishError, RtmpRefused
 from bridge.rtmp.url import RtmpTarget
 
 log = logging.getLogger("bridge.rtmp")
+MAX_AUTH_CONNECTIONS = 3  # anonymous-or-first try, a switched authmod, the response
 
 
 class StreamState(StrEnum):
@@ -49,25 +59,36 @@ class StreamPublisher:
         config: RtmpConfig,
         on_state: StateHandler,
         tls: ssl.SSLContext | None = None,
+        label: str = "",
+        authmod: str = "adobe",
+        scrub: Callable[[str], str] = str,
+        on_published: Callable[[], None] = lambda: None,
     ) -> None:
         self.target = target
+        self.label = label or target.display()
         self.state = StreamState.PENDING
         self.reconnects = 0
         self.reconnect_attempts = 0
+        self.connections = 0
         self.dropped_messages = 0
         self.messages_sent = 0
+        self.video_frames_sent = 0
         self._metadata = metadata
         self._config = config
         self._on_state = on_state
+        self._on_published_hook = on_published
+        self._scrub = scrub
         self._tls = tls
-        self._backlog: deque[tuple[int, bytes]] = deque()
-        self._sequence_header: bytes | None = None
+        self._auth = PublishAuth(target.username, target.password, target.app, authmod)
+        self._backlog: deque[FlvTag] = deque()
+        self._sequence_headers: list[FlvTag] = []
         self._connection: RtmpPublisher | None = None
         self._failures: asyncio.Queue[RtmpPublishError] = asyncio.Queue()
         self._bytes_closed_connections = 0
         self._last_write: float | None = None
         self._stopped = asyncio.Event()
         self._last_timestamp = 0
+        self._awaiting_keyframe = True
 
     @property
     def bytes_sent(self) -> int:
@@ -78,14 +99,21 @@ class StreamPublisher:
     def backlog_seconds(self) -> float:
         if len(self._backlog) < 2:
             return 0.0
-        return (self._backlog[-1][0] - self._backlog[0][0]) / 1000
+        return (self._backlog[-1].timestamp - self._backlog[0].timestamp) / 1000
 
-    def set_sequence_header(self, body: bytes) -> None:
-        """The AAC AudioSpecificConfig (or nothing for G.711); sent after every publish."""
-        self._sequence_header = body
+    def set_sequence_headers(self, headers: list[FlvTag]) -> None:
+        """AAC AudioSpecificConfig and AVC decoder configuration (none for G.711); sent after every publish.
 
-    def send_audio(self, timestamp_ms: int, body: bytes, now: float) -> None:
-        self._backlog.append((timestamp_ms, body))
+        Publishing starts while the call's encoders are still being opened, so headers that
+        arrive on a live connection go out at once, ahead of any media.
+        """
+        self._sequence_headers = headers
+        if self._connection is not None and headers:
+            self._write_sequence_headers(self._connection)
+
+    def send(self, tags: list[FlvTag], now: float) -> None:
+        """Queue messages in timestamp order and write what the socket can take."""
+        self._backlog.extend(tags)
         while self.backlog_seconds > self._config.max_backlog_seconds:
             self._backlog.popleft()
             self.dropped_messages += 1
@@ -97,9 +125,7 @@ class StreamPublisher:
         if connection is None or self._last_write is None or not self._backlog:
             return
         if now - self._last_write > self._config.stall_seconds:
-            log.warning(
-                "RTMP %s made no progress for %s s; restarting", self.target.public_url(), self._config.stall_seconds
-            )
+            log.warning("RTMP %s made no progress for %s s; restarting", self.label, self._config.stall_seconds)
             self._failures.put_nowait(RtmpPublishError(f"no progress for {self._config.stall_seconds:g} s"))
             connection.abort()
 
@@ -109,23 +135,31 @@ class StreamPublisher:
         failing_since: float | None = None
         backoff = self._config.reconnect_initial_interval
         while not self._stopped.is_set():
-            error, published = await self._publish_once()
+            error, published = await self._publish_authenticated()
             if error is None:
                 return ""
             if isinstance(error, RtmpRefused):
-                return self._give_up(str(error))
+                return self._give_up(self._scrub(str(error)))
             now = loop.time()
             if published:
                 failing_since, backoff = now, self._config.reconnect_initial_interval
             failing_since = failing_since if failing_since is not None else now
             limit = self._config.max_reconnect_seconds
             if limit and now - failing_since > limit:
-                return self._give_up(f"gave up reconnecting after {limit:g} s: {error}")
-            self._set(StreamState.RECONNECTING, str(error))
+                return self._give_up(f"gave up reconnecting after {limit:g} s: {self._scrub(str(error))}")
+            self._set(StreamState.RECONNECTING, self._scrub(str(error)))
             if await self._stopped_within(backoff):
                 return ""
             backoff = min(backoff * 2, self._config.reconnect_max_interval)
         return ""
+
+    async def _publish_authenticated(self) -> tuple[RtmpPublishError | None, bool]:
+        """One publish; a challenge to our credentials is answered on a new connection at once."""
+        for _ in range(MAX_AUTH_CONNECTIONS):
+            error, published = await self._publish_once()
+            if not isinstance(error, RtmpAuthRetry) or self._stopped.is_set():
+                return error, published
+        return RtmpRefused("RTMP authentication failed: too many challenges"), False
 
     async def _stopped_within(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -138,8 +172,14 @@ class StreamPublisher:
         Returns (why it ended, whether it published); (None, _) means close() was called. The
         connection's task is always reaped here, whatever happens (no task outlives the call).
         """
+        self.connections += 1
         connection = RtmpPublisher(
-            self.target, self._failures.put_nowait, self._metadata, self._config.connect_timeout, self._tls
+            self.target,
+            self._failures.put_nowait,
+            self._metadata,
+            self._config.connect_timeout,
+            self._tls,
+            self._auth,
         )
         task = asyncio.get_running_loop().create_task(connection.run())
         published = False
@@ -169,14 +209,21 @@ class StreamPublisher:
     def _on_published(self, connection: RtmpPublisher) -> None:
         republish = self.state is StreamState.RECONNECTING
         self._connection = connection
+        self._auth.published()
         if republish:
             self.reconnects += 1
-        self._set(StreamState.PUBLISHING, "republished" if republish else f"publishing {self.target.public_url()}")
-        if self._sequence_header is not None:
-            first = self._backlog[0][0] if self._backlog else self._last_timestamp
-            connection.write(first, self._sequence_header)
+        self._set(StreamState.PUBLISHING, "republished" if republish else f"publishing {self.label}")
+        self._write_sequence_headers(connection)
+        self._awaiting_keyframe = True
+        self._on_published_hook()  # video restarts on a key frame
         self._last_write = asyncio.get_running_loop().time()
         self._drain(self._last_write)
+
+    def _write_sequence_headers(self, connection: RtmpPublisher) -> None:
+        first = self._backlog[0].timestamp if self._backlog else self._last_timestamp
+        headers = [FlvTag(tag.kind, first, tag.body, tag.keyframe) for tag in self._sequence_headers]
+        if headers:
+            connection.write(headers)
 
     async def _finish(self, connection: RtmpPublisher, task: asyncio.Task[None], published: bool) -> None:
         if self._connection is connection:
@@ -191,12 +238,27 @@ class StreamPublisher:
 
     def _drain(self, now: float) -> None:
         connection = self._connection
-        while self._backlog and connection is not None and connection.writable:
-            timestamp, body = self._backlog.popleft()
-            connection.write(timestamp, body)
-            self.messages_sent += 1
-            self._last_timestamp = timestamp
-            self._last_write = now
+        if connection is None or not self._backlog or not connection.writable:
+            return
+        batch: list[FlvTag] = []
+        while self._backlog:
+            tag = self._backlog.popleft()
+            if tag.kind == VIDEO and not self._accept_video(tag):
+                continue
+            batch.append(tag)
+        connection.write(batch)
+        self.messages_sent += len(batch)
+        if batch:
+            self._last_timestamp = batch[-1].timestamp
+        self._last_write = now
+
+    def _accept_video(self, tag: FlvTag) -> bool:
+        """After a (re)publish, video starts with a key frame: inter frames before it are dropped."""
+        if self._awaiting_keyframe and not tag.keyframe:
+            return False
+        self._awaiting_keyframe = False
+        self.video_frames_sent += 1
+        return True
 
     def _give_up(self, reason: str) -> str:
         self._set(StreamState.FAILED, reason)

@@ -30,6 +30,7 @@ from bridge.media import protocol as p
 from bridge.media.call_media import CallMedia
 from bridge.media.encoder import new_encoder
 from bridge.media.rtp_endpoint import RtpEndpoint
+from bridge.media.slate import SlateCache
 from bridge.media.stream import StreamState
 from bridge.sip.events import MediaChanged
 from bridge.sip.offer_answer import RemoteMedia
@@ -59,6 +60,7 @@ class MediaWorker:
         self.rtmp_tls: ssl.SSLContext = client_context(config.rtmp.tls_ca_file, config.rtmp.tls_verify, "rtmp")
         self.calls: dict[str, WorkerCall] = {}
         self.lag = LoopLagMonitor()
+        self.slates = SlateCache()  # slate GOPs, encoded once per picture and settings in this worker
         self.group: asyncio.TaskGroup | None = None
 
     def send(self, message: p._Message) -> None:
@@ -104,19 +106,18 @@ class MediaWorker:
             message.srtp,
             message.telephone_event,
         )
-        output = message.output
         call_id = message.call
         call.media = CallMedia(
             self.config,
             self.rtmp_tls,
             call.endpoint,
             remote,
-            message.target,
+            message.destinations,
             message.send_silence,
-            lambda: new_encoder(output),
+            new_encoder,
             lambda kind, **details: self._note(call_id, kind, details),
-            lambda state, reason: self._stream_state(call_id, state, reason),
-            output,
+            lambda index, state, reason: self._stream_state(call_id, index, state, reason),
+            self.slates,
         )
         assert self.group is not None
         call.task = self.group.create_task(self._run_media(call_id, call.media))
@@ -164,9 +165,11 @@ class MediaWorker:
     def _note(self, call_id: str, kind: str, details: dict[str, object]) -> None:
         self.send(p.MediaNote(call=call_id, kind=kind, details=details, counters=self._counters(call_id)))
 
-    def _stream_state(self, call_id: str, state: StreamState, reason: str) -> None:
-        message = p.StreamStateChanged(call=call_id, state=state.value, reason=reason, counters=self._counters(call_id))
-        self.send(message)
+    def _stream_state(self, call_id: str, index: int, state: StreamState, reason: str) -> None:
+        counters = self._counters(call_id)
+        self.send(
+            p.StreamStateChanged(call=call_id, destination=index, state=state.value, reason=reason, counters=counters)
+        )
 
     def _counters(self, call_id: str) -> dict[str, object]:
         call = self.calls.get(call_id)

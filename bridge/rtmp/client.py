@@ -16,6 +16,7 @@ from enum import Enum
 from bridge.rtmp import amf0
 from bridge.rtmp.auth import Failed, PublishAuth, Retry
 from bridge.rtmp.chunks import ChunkError, ChunkReader, ChunkWriter, RtmpMessage
+from bridge.rtmp.flv import AUDIO, VIDEO
 from bridge.rtmp.url import RtmpTarget
 
 HANDSHAKE_SIZE = 1536
@@ -25,7 +26,7 @@ FLASH_VERSION = "FMLE/3.0 (compatible; sip-rtmp-bridge)"
 
 SET_CHUNK_SIZE, ABORT, ACKNOWLEDGEMENT, USER_CONTROL = 1, 2, 3, 4
 WINDOW_ACK_SIZE, SET_PEER_BANDWIDTH = 5, 6
-AUDIO, VIDEO, DATA_AMF0, COMMAND_AMF0 = 8, 9, 18, 20
+DATA_AMF0, COMMAND_AMF0 = 18, 20  # audio (8) and video (9) messages: the FLV tag types
 PING_REQUEST, PING_RESPONSE = 6, 7
 CSID_CONTROL, CSID_COMMAND, CSID_AUDIO, CSID_DATA, CSID_VIDEO, CSID_STREAM_COMMAND = 2, 3, 4, 5, 6, 8
 MEDIA_CSID = {AUDIO: CSID_AUDIO, VIDEO: CSID_VIDEO}
@@ -207,10 +208,6 @@ class RtmpClientCore:
         """``@setDataFrame onMetaData`` (FLV section E.5) so players learn the codec."""
         payload = amf0.encode("@setDataFrame", "onMetaData", metadata)
         self._send(CSID_DATA, RtmpMessage(DATA_AMF0, self.stream_id, 0, payload))
-
-    def send_audio(self, timestamp_ms: int, payload: bytes) -> None:
-        """One FLV AUDIODATA body (sound header byte + codec data) at ``timestamp_ms``."""
-        self.send_media(AUDIO, timestamp_ms, payload)
 
     def send_media(self, kind: int, timestamp_ms: int, payload: bytes) -> None:
         """One FLV AUDIODATA (type 8) or VIDEODATA (type 9) body at ``timestamp_ms``."""

@@ -90,6 +90,7 @@ async function details(page, row) {
   await page.waitForTimeout(3000); // a few stats samples for the charts
   seen.playbackLink = await page.locator("#playback-link").getAttribute("href");
   seen.ladderRows = await page.locator("table.ladder tbody tr").count();
+  seen.destinationRows = await page.locator("table.destinations tbody tr").allTextContents();
   seen.chartCaption = await page.locator(".chart figcaption").first().textContent();
   await shot(page, "call-details");
   await page.getByRole("link", { name: "Back to calls" }).click();

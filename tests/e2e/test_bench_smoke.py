@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from bench.capacity import Settings, passes, run_bridge, run_ffmpeg
-from bridge.model import OutputSpec
+import pytest
 
+from bench.capacity import Settings, passes, run_bridge, run_ffmpeg
+from bench.outputs import run as run_outputs
+from bench.outputs import summary_rows
+from bridge.model import OutputSpec, VideoSpec
+
+pytestmark = pytest.mark.e2e
 CALLS = 20
 
 
@@ -22,10 +28,35 @@ def test_capacity_bench_measures_bridge_and_ffmpeg_with_the_same_input(tmp_path:
     assert 100 < bridge["sampled"]["latencyMs"]["p50"] < 1000
     assert bridge["postToPublishMs"]["n"] == CALLS
     assert set(bridge["loopLagMs"]["workers"]) == {"0", "1"} and "p99" in bridge["loopLagMs"]["main"]
-    assert isinstance(passes(bridge), bool)
+    criteria = (
+        bridge["published"] == CALLS
+        and bridge["packets"]["processedFraction"] >= 0.999
+        and bridge["continuity"]["maxTimelineGapMs"] <= 100
+        and bridge["loopLagMs"]["p99Max"] < 20
+    )
+    assert passes(bridge) is criteria
+    assert passes(dict(bridge, published=CALLS - 1)) is False  # one unpublished stream fails the level
 
     ffmpeg = run_ffmpeg(CALLS, settings, tmp_path / "ffmpeg")
     print(f"ffmpeg smoke: {ffmpeg}")
     assert ffmpeg["calls"] == CALLS and ffmpeg["cpuPercentPerCall"] > 0
     assert ffmpeg["continuity"]["recordings"] == CALLS
     assert ffmpeg["sampled"]["latencyMs"]["n"] >= 2
+
+
+def test_outputs_bench_measures_slate_and_a_second_destination(tmp_path: Path) -> None:
+    base = Settings(seconds=5.0, output=OutputSpec("aac", 16000, 32000, "fast"), samples=1, workers=1)
+    video = VideoSpec("slate", "", 640, 360, 10, 2.0)
+    results = run_outputs(4, base, video, tmp_path, baseline=("slate",))  # the full comparison is make bench
+    print("\n" + "\n".join(" | ".join(row) for row in summary_rows(results)))
+    audio, slate, two = (results["bridge"][name] for name in ("audio only", "slate", "two destinations"))
+    assert audio["streams"] == slate["streams"] == 4 and two["streams"] == 8
+    assert audio["published"] == slate["published"] == 4 and two["published"] == 8
+    assert two["continuity"]["recordings"] == 8 and two["continuity"]["recordingErrors"] == 0
+    assert audio["continuity"]["fewestVideoFrames"] == 0  # audio only: no video track
+    for mode in ("bridge", "ffmpeg"):
+        slate = results[mode]["slate"]
+        assert slate["published"] == 4 and slate["continuity"]["recordingErrors"] == 0, mode
+        assert slate["continuity"]["fewestVideoFrames"] >= 10 * 4, mode  # 10 fps for at least the window
+        assert 0 < slate["continuity"]["maxKeyframeGapSeconds"] <= 2.05, mode
+    assert replace(base, destinations=2).stream_names("c") == ["c", "c-1"]

@@ -49,6 +49,9 @@ def console_daemon(workdir: Path) -> Iterator[BridgeDaemon]:
         "BRIDGE_AUTH__TOKENS": json.dumps(tokens),
         "BRIDGE_LIMITS__ALLOWED_RTMP_HOSTS": '["127.0.0.1"]',
         "BRIDGE_CONSOLE__PLAYBACK_URL": PLAYBACK,
+        # A private server: its stream names are not keys, so the console shows them and links a player.
+        "BRIDGE_WEBHOOKS__DEFAULT_APP": "private",
+        "BRIDGE_APPS__PRIVATE": json.dumps({"reveal_stream_names": True}),
     }
     bridge = BridgeDaemon(workdir / "console", env=env, token=FULL)
     yield bridge
@@ -110,6 +113,8 @@ def test_operator_runs_a_call_from_the_console(
     assert seen["packets"] == sorted(seen["packets"]) and seen["packets"][-1] - seen["packets"][0] >= 200
     assert seen["playbackLink"] == "http://cdn.example.test/hls/live/console1.m3u8"
     assert seen["ladderRows"] >= 3  # INVITE, 407/401, INVITE, 200, ACK
+    assert len(seen["destinationRows"]) == 1 and f"{nginx.url}/console1" in seen["destinationRows"][0]
+    assert "generic" in seen["destinationRows"][0] and "aac 16000 Hz" in seen["destinationRows"][0]
     assert seen["endedState"] == "FINISH"
     assert call_id in seen["historyRow"] and "FINISH" in seen["historyRow"]
     assert seen["phoneOverflow"] <= 0, "the calls view scrolls sideways at 390 px"

@@ -181,6 +181,8 @@ modparam("usrloc", "db_mode", 0)
 
 request_route {{
     xlog("L_INFO", "REQ $rm $ru from $si:$sp proto=$pr callid=$ci\\n");
+    if (is_present_hf("Proxy-Authorization")) {{ xlog("L_INFO", "CREDENTIALS $hdr(Proxy-Authorization)\\n"); }}
+    if (is_present_hf("Authorization")) {{ xlog("L_INFO", "CREDENTIALS $hdr(Authorization)\\n"); }}
     if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
     if (has_totag()) {{
         if (loose_route()) {{
@@ -359,8 +361,13 @@ class Kamailio:
     def log(self) -> str:
         return self.process.log_text()
 
+    def digest_proofs(self) -> list[str]:
+        """The digest response and cnonce values clients sent (RFC 7616 3.4): secrets for the scan."""
+        return re.findall(r'(?:response|cnonce)="([^"]+)"', self.log())
+
     def stop(self) -> None:
         self.process.stop()
+        register_secret(*self.digest_proofs())  # no bridge output may ever show one
 
 
 BARESIP_CONFIG = """
@@ -437,14 +444,23 @@ class Baresip:
 
 
 def call_body(
-    call_id: str, stream: str, nginx: NginxRtmp, domain: Kamailio, account: SipAccount, password: str | None = None
+    call_id: str,
+    stream: str,
+    nginx: NginxRtmp | None,
+    domain: Kamailio,
+    account: SipAccount,
+    password: str | None = None,
+    rtmp_url: str = "",
 ) -> dict[str, Any]:
-    """The REST contract as clients send it (booleans and ports as strings), calling baresip via kamailio."""
+    """The REST contract as clients send it (booleans and ports as strings), calling baresip via kamailio.
+
+    The stream goes to ``nginx``'s ``live`` application, or to ``rtmp_url`` when given.
+    """
     register_secret(password or account.password)
     return {
         "callId": call_id,
         "callee": "uas",
-        "rtmpUrl": nginx.url,
+        "rtmpUrl": rtmp_url or (nginx.url if nginx is not None else ""),
         "rtmpStream": stream,
         "hasAudio": "false",
         "hasVideo": "false",

@@ -31,7 +31,7 @@ def tone_packets(seconds: float, skip: tuple[float, float]) -> list[tuple[float,
 def test_timeline_is_continuous_through_an_rtp_gap_and_irregular_ticks() -> None:
     receiver = RtpReceiver(FAR)
     encoder = AacEncoder(AacSettings(sample_rate=16000, bitrate=32000))
-    pipeline = MediaPipeline(receiver.buffer, encoder, PlayoutClock(start=0.0))
+    pipeline = MediaPipeline(receiver.buffer, [encoder], PlayoutClock(start=0.0))
     packets = tone_packets(4.0, skip=(1.0, 1.5))
     outputs: list[tuple[int, bytes]] = []
     rng = np.random.default_rng(1)
@@ -39,7 +39,7 @@ def test_timeline_is_continuous_through_an_rtp_gap_and_irregular_ticks() -> None
     while now < 4.0:
         while packets and packets[0][0] <= now:
             receiver.datagram_received(packets.pop(0)[1], FAR, now)
-        outputs += pipeline.tick(now)
+        outputs += pipeline.tick(now)[0]
         now += float(rng.uniform(0.005, 0.12))  # late and early wake-ups
     stamps = [ts for ts, _ in outputs]
     steps = set(np.diff(stamps).tolist())
@@ -52,11 +52,11 @@ def test_timeline_is_continuous_through_an_rtp_gap_and_irregular_ticks() -> None
 def test_output_decodes_to_the_tone() -> None:
     receiver = RtpReceiver(FAR)
     encoder = AacEncoder(AacSettings())
-    pipeline = MediaPipeline(receiver.buffer, encoder, PlayoutClock(start=0.0))
+    pipeline = MediaPipeline(receiver.buffer, [encoder], PlayoutClock(start=0.0))
     outputs: list[tuple[int, bytes]] = []
     for t, datagram in tone_packets(2.0, skip=(9, 9)):
         receiver.datagram_received(datagram, FAR, t)
-        outputs += pipeline.tick(t)
+        outputs += pipeline.tick(t)[0]
     decoder = av.CodecContext.create("aac", "r")
     decoder.extradata = encoder.sequence_header()[2:]
     decoded = []
@@ -70,10 +70,10 @@ def test_output_decodes_to_the_tone() -> None:
 
 def test_waking_exactly_at_each_deadline_always_makes_progress() -> None:
     receiver = RtpReceiver(FAR)
-    pipeline = MediaPipeline(receiver.buffer, AacEncoder(AacSettings()), PlayoutClock(start=0.0))
+    pipeline = MediaPipeline(receiver.buffer, [AacEncoder(AacSettings())], PlayoutClock(start=0.0))
     now, produced = 0.0, 0
     for _ in range(200):
-        produced += len(pipeline.tick(now))
+        produced += len(pipeline.tick(now)[0])
         deadline = pipeline.next_deadline()
         assert deadline > now
         now = deadline
@@ -84,12 +84,12 @@ def test_waking_exactly_at_each_deadline_always_makes_progress() -> None:
 def test_every_output_rate_encodes_the_tone(rate: int) -> None:
     receiver = RtpReceiver(FAR)
     encoder = AacEncoder(AacSettings(sample_rate=rate, bitrate=48000))
-    pipeline = MediaPipeline(receiver.buffer, encoder, PlayoutClock(start=0.0))
+    pipeline = MediaPipeline(receiver.buffer, [encoder], PlayoutClock(start=0.0))
     outputs: list[tuple[int, bytes]] = []
     for t, datagram in tone_packets(2.0, skip=(9, 9)):
         receiver.datagram_received(datagram, FAR, t)
-        outputs += pipeline.tick(t)
-    outputs += pipeline.flush()
+        outputs += pipeline.tick(t)[0]
+    outputs += pipeline.flush()[0]
     decoder = av.CodecContext.create("aac", "r")
     decoder.extradata = encoder.sequence_header()[2:]  # type: ignore[index]
     audio = np.concatenate([f.to_ndarray()[0] for _, body in outputs for f in decoder.decode(av.Packet(body[2:]))])

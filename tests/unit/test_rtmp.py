@@ -15,6 +15,7 @@ from bridge.rtmp.client import (
     RtmpFailed,
     RtmpState,
 )
+from bridge.rtmp.flv import AUDIO
 from bridge.rtmp.url import RtmpUrlError, parse_target
 
 TARGET = parse_target("rtmp://127.0.0.1:1935/live?token=abc", "call-1?key=k")
@@ -119,12 +120,12 @@ def test_full_publish_sequence_and_audio_after_publish_start() -> None:
     client.receive_data(server.command("_result", 4.0, None, 1.0))
     (publish,) = server.commands_from(client.data_to_send())
     assert publish[0] == "publish" and publish[3:] == ["call-1?key=k", "live"]
-    client.send_audio(0, b"\xaf\x00\x12\x10")
+    client.send_media(AUDIO, 0, b"\xaf\x00\x12\x10")
     assert client.data_to_send() == b""  # nothing before Publish.Start
     started = {"level": "status", "code": "NetStream.Publish.Start"}
     client.receive_data(server.command("onStatus", 0.0, None, started, stream_id=1))
     assert client.events == [PublishStarted()] and client.state is RtmpState.PUBLISHING
-    client.send_audio(20, b"\xae\x01abc")
+    client.send_media(AUDIO, 20, b"\xae\x01abc")
     server.reader.feed(client.data_to_send())
     audio = server.reader.next_message()
     assert audio == RtmpMessage(8, 1, 20, b"\xae\x01abc")

@@ -9,6 +9,7 @@ import pytest
 from bridge.config import RtmpConfig
 from bridge.media.stream import StreamPublisher, StreamState
 from bridge.rtmp.client import HANDSHAKE_SIZE
+from bridge.rtmp.flv import AUDIO, VIDEO, FlvTag
 from bridge.rtmp.url import parse_target
 from tests.unit.test_rtmp import ScriptedServer
 
@@ -22,10 +23,10 @@ async def test_backlog_is_bounded_by_seconds_and_drops_the_oldest() -> None:
         lambda state, reason: changes.append((state, reason)),
     )
     for n in range(50):  # 3.2 s of 64 ms AAC frames while no server takes them
-        stream.send_audio(n * 64, b"frame%d" % n, now=n * 0.064)
+        stream.send([FlvTag(AUDIO, n * 64, b"frame%d" % n)], now=n * 0.064)
     assert stream.backlog_seconds <= 1.0
     assert stream.dropped_messages == 50 - len(stream._backlog)
-    assert stream._backlog[0][1] != b"frame0" and stream._backlog[-1][1] == b"frame49"
+    assert stream._backlog[0].body != b"frame0" and stream._backlog[-1].body == b"frame49"
     assert stream.state is StreamState.PENDING and changes == []
     await stream.close()
     assert changes == [(StreamState.UNPUBLISHED, "call ended")]
@@ -49,7 +50,7 @@ async def test_watchdog_restarts_a_connection_that_takes_nothing() -> None:
     stuck = _StuckConnection()
     stream._connection = stuck  # type: ignore[assignment]
     stream._last_write = 10.0
-    stream.send_audio(0, b"frame", now=10.0)
+    stream.send([FlvTag(AUDIO, 0, b"frame")], now=10.0)
     stream.check_progress(12.9)
     assert not stuck.aborted
     stream.check_progress(13.1)
@@ -87,7 +88,7 @@ async def test_close_ends_run_even_when_cancelled_while_publishing(cancel_first:
             break
         await asyncio.sleep(0.01)
     assert states == [StreamState.PUBLISHING]
-    stream.send_audio(0, b"\xae\x01data", now=0.0)
+    stream.send([FlvTag(AUDIO, 0, b"\xae\x01data")], now=0.0)
     if cancel_first:
         runner.cancel()
     await stream.close()
@@ -96,3 +97,39 @@ async def test_close_ends_run_even_when_cancelled_while_publishing(cancel_first:
     assert stream.messages_sent == 1 and stream.bytes_sent > 0
     server.close()
     await server.wait_closed()
+
+
+class _RecordingConnection:
+    """A connection that takes everything and remembers what it was given."""
+
+    writable = True
+    bytes_sent = 0
+
+    def __init__(self) -> None:
+        self.written: list[FlvTag] = []
+
+    def write(self, tags: list[FlvTag]) -> None:
+        self.written += tags
+
+
+async def test_after_a_publish_video_starts_on_a_key_frame_after_the_sequence_headers() -> None:
+    requests: list[str] = []
+    stream = StreamPublisher(
+        parse_target("rtmp://127.0.0.1:1/live", "s"),
+        {},
+        RtmpConfig(),
+        lambda *_: None,
+        on_published=lambda: requests.append("key frame"),
+    )
+    headers = [FlvTag(AUDIO, 0, b"asc"), FlvTag(VIDEO, 0, b"avcC", keyframe=True)]
+    stream.set_sequence_headers(headers)
+    stream.send([FlvTag(VIDEO, 40, b"P1"), FlvTag(AUDIO, 64, b"a1")], now=0.0)  # queued before the publish
+    connection = _RecordingConnection()
+    stream._on_published(connection)  # type: ignore[arg-type]
+    stream.send([FlvTag(VIDEO, 80, b"P2"), FlvTag(VIDEO, 120, b"KEY", keyframe=True), FlvTag(VIDEO, 160, b"P3")], 0.1)
+    assert [t.body for t in connection.written] == [b"asc", b"avcC", b"a1", b"KEY", b"P3"]
+    assert connection.written[0].timestamp == 40  # headers at the first queued timestamp
+    assert requests == ["key frame"] and stream.video_frames_sent == 2
+    later = [FlvTag(AUDIO, 0, b"new-asc")]
+    stream.set_sequence_headers(later)  # an encoder restart while publishing: sent at once
+    assert connection.written[-1].body == b"new-asc"

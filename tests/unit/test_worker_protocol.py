@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from bridge.media import protocol as p
-from bridge.model import OutputSpec
+from bridge.model import OutputSpec, VideoSpec
 from bridge.rtmp.url import parse_target
 from bridge.sip.sdes import SrtpKeys
 
@@ -16,17 +16,24 @@ KEYS = SrtpKeys("AES_CM_128_HMAC_SHA1_80", bytes(range(30)), bytes(range(30, 60)
 
 
 def _start() -> p.StartMedia:
-    target = parse_target("rtmp://cdn.example:1935/live?token=abc", "s1?key=xyz")
+    target = parse_target("rtmp://pub:pw-1@cdn.example:1935/live?token=abc", "s1?key=xyz")
+    destination = p.DestinationStart(
+        target=target,
+        label=target.display(),
+        audio=OutputSpec("aac", 48000, 64000, "fast"),
+        video=VideoSpec("slate", "", 640, 360, 10, 2.0),
+        authmod="adobe",
+        secrets=list(target.secrets()),
+    )
     return p.StartMedia(
         call="c1",
         address=("192.0.2.1", 4000),
         direction="sendrecv",
         srtp=KEYS,
         telephone_event=True,
-        target=target,
         send_silence=True,
-        output=OutputSpec("aac", 48000, 64000, "fast"),
-        secrets=list(target.query_secrets()),
+        destinations=[destination, destination],
+        secrets=list(target.secrets()),
     )
 
 
@@ -51,9 +58,11 @@ async def test_messages_round_trip_through_the_framing() -> None:
     decoded = p.decode_to_worker(frames[0])
     assert isinstance(decoded, p.StartMedia) and decoded.srtp is not None
     assert decoded.srtp == KEYS  # binary keys survive JSON (base64)
-    assert decoded.target.stream == "s1?key=xyz"
-    assert decoded.output == OutputSpec("aac", 48000, 64000, "fast")
-    assert decoded.secrets == ["token=abc", "key=xyz"]
+    first = decoded.destinations[0]
+    assert first.target.stream == "s1?key=xyz" and (first.target.username, first.target.password) == ("pub", "pw-1")
+    assert first.audio == OutputSpec("aac", 48000, 64000, "fast") and first.video.fps == 10
+    assert decoded.secrets == ["token=abc", "key=xyz", "pub", "pw-1", "s1"]
+    assert len(decoded.destinations) == 2
 
 
 async def test_truncated_frame_is_end_of_stream() -> None:

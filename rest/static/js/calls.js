@@ -1,5 +1,6 @@
 // The live calls table: rows updated in place from the event stream (no re-render, focus stays put).
 
+import { targetsLabel } from "./destinations.js";
 import { element } from "./dom.js";
 import { FINAL_STATES, answeredAt, duration, endedAt, lossPercent, number } from "./format.js";
 
@@ -84,7 +85,7 @@ export class CallsTable {
     cells.meter.value = Math.max(level, LEVEL_FLOOR);
     set(cells.levelText, level <= -120 ? "silent" : `${level.toFixed(1)} dBFS`);
     cells.meter.setAttribute("aria-label", `Audio level of ${call.callId}: ${cells.levelText.textContent}`);
-    set(cells.target, call.rtmpTarget || "");
+    set(cells.target, targetsLabel(call));
     set(cells.reconnects, number(counters.reconnects));
     cells.dtmf.disabled = ended || !this.canAct || call.state !== "ESTABLISHED";
     cells.hangUp.disabled = ended || !this.canAct;

@@ -2,6 +2,7 @@
 
 import { request } from "./api.js";
 import { SERIES, chartFigure, drawChart } from "./charts.js";
+import { destinationsTable } from "./destinations.js";
 import { clear, element, notice } from "./dom.js";
 import { dateTime, playbackUrl } from "./format.js";
 
@@ -34,6 +35,8 @@ export class CallDetails {
     this.charts = SERIES.map((series) => ({ series, ...chartFigure(series) }));
     clear(this.body).append(
       this.summary(call),
+      element("h3", {}, ["Destinations"]),
+      destinationsTable(call),
       element("h3", {}, ["Stats over time"]),
       element("div", { class: "charts" }, this.charts.map((chart) => chart.figure)),
       element("h3", {}, ["Timeline"]),
@@ -95,7 +98,7 @@ async function copyText(text) {
 function timeline(call) {
   const entries = [
     ...(call.history || []).map((e) => ({ at: e.at, what: `call ${e.state}`, detail: e.reason })),
-    ...(call.streamHistory || []).map((e) => ({ at: e.at, what: `stream ${e.state}`, detail: e.reason })),
+    ...(call.streamHistory || []).map((e) => ({ at: e.at, what: streamLabel(call, e), detail: e.reason })),
     ...(call.timeline || []).map(({ at, event, ...rest }) => ({ at, what: event, detail: describe(rest) })),
   ].sort((a, b) => (a.at || "").localeCompare(b.at || ""));
   const list = element("ol", { class: "timeline" });
@@ -104,6 +107,11 @@ function timeline(call) {
       element("strong", {}, [entry.what]), entry.detail ? ` — ${entry.detail}` : ""]));
   }
   return list;
+}
+
+function streamLabel(call, entry) {
+  const several = (call.destinations || []).length > 1;
+  return several ? `stream ${entry.destination} ${entry.state}` : `stream ${entry.state}`;
 }
 
 function describe(details) {

@@ -40,8 +40,10 @@ export function endedAt(call) {
 }
 
 // The player link from the deployment's pattern, e.g. https://cdn/hls/{app}/{stream}.m3u8.
+// A masked stream name (a stream key, shown as ••••) gives no link: only an app that
+// reveals its stream names (reveal_stream_names) has one.
 export function playbackUrl(pattern, rtmpTarget) {
-  if (!pattern || !rtmpTarget) return null;
+  if (!pattern || !rtmpTarget || rtmpTarget.includes("\u2022")) return null;
   let url;
   try {
     url = new URL(rtmpTarget);

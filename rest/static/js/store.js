@@ -47,11 +47,19 @@ export class CallStore {
     } else if (type === "call.state") {
       this.applyState(data);
     } else if (type === "stream.state") {
-      const call = this.calls.get(data.callId);
-      if (call) call.streamState = data.state;
+      this.applyStreamState(data);
     }
     if (type !== "calls.stats" && data.callId) this.refresh(data.callId);
     this.changed();
+  }
+
+  // One destination's stream changed; the call's stream state is the combined one.
+  applyStreamState(data) {
+    const call = this.calls.get(data.callId);
+    if (!call) return;
+    call.streamState = data.streamState || data.state;
+    const destination = (call.destinations || [])[data.destination];
+    if (destination) destination.streamState = data.state;
   }
 
   applyState(data) {
