@@ -24,6 +24,7 @@ import multiprocessing
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -120,8 +121,8 @@ class Players:
         return found
 
 
-def _wait_published(server: BenchRtmpServer, names: list[str], timeout: float) -> int:
-    """Wait for every stream's publish; returns how many published (the rest fail the level)."""
+def _wait_published(server: BenchRtmpServer, names: list[str], timeout: float) -> list[str]:
+    """Wait for every stream's publish; returns the streams that never published."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if all(name in server.hook.published for name in names):
@@ -130,7 +131,32 @@ def _wait_published(server: BenchRtmpServer, names: list[str], timeout: float) -
     missing = [name for name in names if name not in server.hook.published]
     if missing:
         print(f"{len(missing)} of {len(names)} streams never published, e.g. {missing[:3]}", flush=True)
-    return len(names) - len(missing)
+    return missing
+
+
+def _why_unpublished(daemon: BridgeDaemon, streams: list[str]) -> list[dict[str, Any]]:
+    """For each stream that never published: its call's final state and reasons (from the API)."""
+    found = []
+    for stream in streams:
+        call_id = stream.rsplit("-", 1)[0] if stream.rpartition("-")[2].isdigit() else stream
+        status, call = daemon.request("GET", f"/RESTCall/calls/{call_id}")
+        if status != 200:
+            found.append({"stream": stream, "callId": call_id, "state": f"HTTP {status}"})
+            continue
+        history = call.get("streamHistory") or []
+        found.append(
+            {
+                "stream": stream,
+                "callId": call_id,
+                "state": call["state"],
+                "reason": call["reason"],
+                "streamState": call["streamState"],
+                "streamReason": history[-1]["reason"] if history else "",
+            }
+        )
+    for row in found:
+        print(f"  never published: {row}", flush=True)
+    return found
 
 
 def _percentiles(values: list[float]) -> dict[str, float | int | None]:
@@ -211,8 +237,17 @@ def _lag_from_metrics(text: str) -> dict[str, Any]:
     return {"main": main, "workers": workers, "p99Max": p99}
 
 
-def run_bridge(calls: int, settings: Settings, workdir: Path) -> dict[str, Any]:
-    """N calls through the daemon (SIP to the generator, RTMP to nginx)."""
+Probe = Callable[[BridgeDaemon], Any]
+
+
+def run_bridge(
+    calls: int, settings: Settings, workdir: Path, env: dict[str, str] | None = None, probe: Probe | None = None
+) -> dict[str, Any]:
+    """N calls through the daemon (SIP to the generator, RTMP to nginx).
+
+    ``probe`` is called on the daemon at the start and at the end of the measured window;
+    its two results are in ``result["probe"]`` (bench.stages reads the stage profile so).
+    """
     server, generator = BenchRtmpServer(workdir), Generator()
     output = settings.output
     extra = (
@@ -220,21 +255,26 @@ def run_bridge(calls: int, settings: Settings, workdir: Path) -> dict[str, Any]:
         f'aac_coder = "{output.aac_coder}"\nworkers = {settings.workers}\n'
         f"frames_per_batch = {settings.frames_per_batch}\n[limits]\nmax_calls = {calls + 10}\n"
     )
-    daemon = BridgeDaemon(workdir, level="warning", extra_config=extra, rtp_ports=2 * calls + 40)
+    daemon = BridgeDaemon(workdir, level="warning", extra_config=extra, rtp_ports=2 * calls + 40, env=env)
     try:
         pids = tree(daemon.process.proc.pid)
         idle_pss = total_pss(pids)
         names = [f"load{i}" for i in range(calls)]
-        posted = _post_calls(daemon, server, generator, names, settings)
+        posted, refused = _post_calls(daemon, server, generator, names, settings)
+        names = [name for name in names if name in posted]  # what follows is about admitted calls
         streams = [stream for name in names for stream in settings.stream_names(name)]
-        published = _wait_published(server, streams, 30 + calls / 10)
+        missing = _wait_published(server, streams, 30 + calls / 10)
+        unpublished = _why_unpublished(daemon, missing)
+        published = len(streams) - len(missing)
         players = Players(
             server.url,
             names[:: max(1, calls // settings.samples)][: settings.samples],
             WARMUP_SECONDS + settings.seconds,
         )
         time.sleep(WARMUP_SECONDS)
-        result = _measure_window(pids, settings.seconds, calls)
+        before = probe(daemon) if probe is not None else None
+        result = _measure_window(pids, settings.seconds, len(names))
+        result["probe"] = [before, probe(daemon)] if probe is not None else None
         result["pssMiBPerCallMarginal"] = round((total_pss(pids) - idle_pss) / MiB / calls, 2)
         result["loopLagMs"] = _lag_from_metrics(daemon.raw("GET", "/metrics"))
         pulled = players.results(timeout=30)
@@ -251,7 +291,10 @@ def run_bridge(calls: int, settings: Settings, workdir: Path) -> dict[str, Any]:
         generator.stop()
         server.stop()
     result.update(mode="bridge", calls=calls, published=published, generatorLateTicks=report["lateTicks"])
+    result["admitted"], result["refused"] = len(names), len(refused)
+    result["refusal"] = next(iter(refused.values()), "")
     result["streams"] = len(streams)
+    result["unpublished"] = unpublished
     result["continuity"] = _continuity(server, streams, settings)
     result["sampled"] = _sampled(pulled, report["streams"])
     return result
@@ -259,17 +302,26 @@ def run_bridge(calls: int, settings: Settings, workdir: Path) -> dict[str, Any]:
 
 def _post_calls(
     daemon: BridgeDaemon, server: BenchRtmpServer, generator: Generator, names: list[str], settings: Settings
-) -> dict[str, float]:
-    posted = {}
+) -> tuple[dict[str, float], dict[str, str]]:
+    """POST every call at POST_RATE; returns when each was posted, and the ones refused (503) with why."""
+    posted: dict[str, float] = {}
+    refused: dict[str, str] = {}
     started = time.monotonic()
     for index, name in enumerate(names):
         time.sleep(max(0.0, started + index / POST_RATE - time.monotonic()))
         path, body = _call_request(name, server.url, generator.sip_port, settings)
-        posted[name] = time.time()
+        at = time.time()
         status, reply = daemon.request("POST", path, body)
-        if status not in (200, 201):
+        if status == 503:
+            refused[name] = reply["error"]["message"]
+        elif status in (200, 201):
+            posted[name] = at
+        else:
             raise RuntimeError(f"POST {name}: {status} {reply}")
-    return posted
+    if refused:
+        first = next(iter(refused))
+        print(f"admission refused {len(refused)} of {len(names)} calls, from {first}: {refused[first]}", flush=True)
+    return posted, refused
 
 
 def _call_request(name: str, url: str, sip_port: int, settings: Settings) -> tuple[str, dict[str, Any]]:
@@ -323,7 +375,7 @@ def run_ffmpeg(calls: int, settings: Settings, workdir: Path) -> dict[str, Any]:
         for name, port in zip(ffmpeg.names, ffmpeg.ports, strict=True):
             generator.command("media", name, "127.0.0.1", port)
         streams = [stream for name in ffmpeg.names for stream in settings.stream_names(name)]
-        _wait_published(server, streams, 60 + calls / 5)
+        _wait_published(server, streams, 60 + calls / 5)  # ffmpeg has no API to ask why
         players = Players(
             server.url,
             ffmpeg.names[:: max(1, calls // settings.samples)][: settings.samples],
@@ -351,7 +403,7 @@ def passes(result: dict[str, Any]) -> bool:
     """The ramp's criteria: packets processed, timeline gaps, loop lag."""
     packets, continuity = result["packets"], result["continuity"]
     return bool(
-        result["published"] == result["calls"]
+        result["published"] == result.get("streams", result["calls"])
         and (packets["processedFraction"] or 0) >= 0.999
         and continuity["recordingErrors"] == 0
         and (continuity["maxTimelineGapMs"] or 0) <= 100

@@ -37,6 +37,7 @@ def fmt(value: object, digits: int = 2) -> str:
 
 RAMP_COLUMNS = (
     ("calls", "N"),
+    ("admitted", "admitted"),
     ("cpu", "CPU %/call"),
     ("floor", "x floor"),
     ("pss", "PSS MiB/call"),
@@ -53,6 +54,7 @@ def _ramp_row(level: dict[str, Any], floor: float) -> dict[str, str]:
     fraction = level["packets"]["processedFraction"]
     return {
         "calls": str(level["calls"]),
+        "admitted": str(level.get("admitted", level["calls"])),
         "cpu": fmt(level["cpuPercentPerCall"], 3),
         "floor": fmt(level["cpuPercentPerCall"] / floor if floor else None),
         "pss": fmt(level["pssMiBPerCall"]),

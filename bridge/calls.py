@@ -91,6 +91,10 @@ class CallManager:
                 f"the open-file limit allows only {by_descriptors} concurrent calls; "
                 "the operator must raise LimitNOFILE= (or ulimit -n); retry later"
             )
+        media = self.services.media
+        refusal = media.refusal() if media is not None else None
+        if refusal is not None:
+            raise AtCapacity(refusal + "; retry later or add capacity")
         ports = self.services.ports
         if len(self.sessions) >= ports.capacity:
             raise AtCapacity(

@@ -111,7 +111,7 @@ class MediaConfig(_Section):
     codec: Literal["aac", "pcmu"] = "aac"
     aac_sample_rate: int = 16000
     aac_bitrate: int = Field(32000, ge=8000, le=320000)
-    aac_coder: str = ""
+    aac_coder: str = "fast"  # measured: a third of twoloop's CPU and a better PESQ (docs/decisions.md)
     workers: int = Field(0, ge=0, le=64, description="media worker processes; 0 = one per CPU")
     frames_per_batch: int = Field(1, ge=1, le=4, description="AAC frames encoded and sent per wake-up")
 
@@ -133,8 +133,8 @@ class MediaConfig(_Section):
     @field_validator("aac_coder")
     @classmethod
     def _check_coder(cls, value: str) -> str:
-        if value not in ("", "fast", "twoloop", "anmr"):
-            raise ValueError("must be '', 'fast', 'twoloop' or 'anmr'")
+        if value not in ("", "fast", "twoloop"):
+            raise ValueError("must be '', 'fast' or 'twoloop' (FFmpeg's experimental anmr coder is not offered)")
         return value
 
 
@@ -222,6 +222,11 @@ class LimitsConfig(_Section):
     allowed_rtmp_hosts: list[str] = Field(default_factory=list)  # empty = any host
     shutdown_timeout: float = Field(10.0, gt=0, le=300)
     max_call_seconds: float = Field(0.0, ge=0, description="0 = no limit")
+    # Admission by measured headroom: a new call needs this much CPU left on some media worker
+    # (fraction of one core, after the call's own cost) and that worker's recent loop lag below
+    # max_worker_lag_ms. 0 turns a check off.
+    max_worker_cpu: float = Field(0.85, ge=0, le=1)
+    max_worker_lag_ms: float = Field(50.0, ge=0)
 
 
 class HistoryConfig(_Section):

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
@@ -77,9 +78,24 @@ class _LiveCollector(Collector):
             cpu.add_metric([label], row["cpuSeconds"])
             rss.add_metric([label], row["rssBytes"])
         yield from (up, calls, lag, cpu, rss)
+        yield from _stage_profile(pool.stats())
         yield GaugeMetricFamily(
             "bridge_media_worker_restarts", "Media workers restarted after dying", value=pool.restarts
         )
+
+
+def _stage_profile(rows: list[dict[str, Any]]) -> Iterator[GaugeMetricFamily]:
+    """Per-stage CPU of each worker, present only while the stage profiler runs (bench.stages)."""
+    if not any(row["stages"] for row in rows):
+        return
+    stage = GaugeMetricFamily(
+        "bridge_media_stage", "Stage profiler: seconds and calls per media stage", labels=["worker", "stage", "unit"]
+    )
+    for row in rows:
+        for key, value in row["stages"].items():
+            name, _, unit = key.rpartition(".")
+            stage.add_metric([str(row["worker"]), name, unit], value)
+    yield stage
 
 
 class BridgeMetrics:

@@ -66,7 +66,7 @@ class Output(_Model):
     codec: Literal["aac", "pcmu"] | None = None
     sampleRate: Literal[8000, 16000, 44100, 48000] | None = None
     bitrate: int | None = Field(None, ge=8000, le=320000)
-    aacCoder: Literal["", "fast", "twoloop", "anmr"] | None = None
+    aacCoder: Literal["", "fast", "twoloop"] | None = None
     preset: Preset | None = Field(None, description="default: chosen from the ingest host")
     publishAuth: PublishAuth | None = Field(None, description="authmod used with rtmp://user:password@host")
     video: Video | None = None

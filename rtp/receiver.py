@@ -9,10 +9,13 @@ statistics, and routes payloads: PCMU to the playout buffer, comfort noise
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
+import numpy as np
+
 from rtp.dtmf import DtmfDecoder, DtmfEvent
-from rtp.g711 import decode_ulaw
+from rtp.g711 import ULAW_TO_LINEAR, decode_ulaw
 from rtp.packet import PacketError, RtpPacket, is_rtcp, parse_rtp
 from rtp.playout import PlayoutBuffer
 from rtp.stats import ReceptionStats
@@ -21,6 +24,8 @@ Address = tuple[str, int]
 PCMU_PAYLOAD_TYPE = 0
 COMFORT_NOISE_PAYLOAD_TYPE = 13
 TELEPHONE_EVENT_PAYLOAD_TYPE = 101
+_PLAIN_RTP = 0x80  # version 2, no padding, no extension, no CSRC: the common case, parsed in one step
+_SEQ_TS_SSRC = struct.Struct("!HII")
 
 
 @dataclass(slots=True)
@@ -52,7 +57,8 @@ class RtpReceiver:
     ) -> None:
         self.remote = remote
         self._latch_allowed = latch
-        self.buffer = playout or PlayoutBuffer()
+        self.buffer = playout or PlayoutBuffer(encoding="pcmu")
+        self._coded = self.buffer.encoding == "pcmu"
         self.stats = ReceptionStats(clock_rate=clock_rate)
         self.counters = ReceiveCounters()
         self.dtmf = DtmfDecoder(clock_rate)
@@ -67,8 +73,11 @@ class RtpReceiver:
 
     def datagram_received(self, data: bytes, source: Address, now: float) -> None:
         """Handle one datagram received at monotonic time ``now``."""
-        if not self._accept_source(source):
+        if source != self.remote and not self._accept_source(source):
             self.counters.foreign_source += 1
+            return
+        if len(data) > 12 and data[0] == _PLAIN_RTP and data[1] & 0x7F == PCMU_PAYLOAD_TYPE:
+            self._plain_pcmu(data, now)
             return
         if is_rtcp(data):
             self.counters.rtcp += 1
@@ -84,20 +93,32 @@ class RtpReceiver:
         self._account(packet, len(data), now)
         self._route(packet, now)
 
+    def _plain_pcmu(self, data: bytes, now: float) -> None:
+        """The fast path: a PCMU packet with a plain 12-byte header (RFC 3550 5.1), no objects made."""
+        sequence, timestamp, ssrc = _SEQ_TS_SSRC.unpack_from(data, 2)
+        self._count(ssrc, sequence, timestamp, len(data), now)
+        payload = memoryview(data)[12:] if self._coded else ULAW_TO_LINEAR[np.frombuffer(data, np.uint8, offset=12)]
+        self.buffer.push(ssrc, timestamp, payload, now)
+
     def _account(self, packet: RtpPacket, size: int, now: float) -> None:
-        if packet.ssrc != self.ssrc:
+        self._count(packet.ssrc, packet.sequence_number, packet.timestamp, size, now)
+
+    def _count(self, ssrc: int, sequence: int, timestamp: int, size: int, now: float) -> None:
+        if ssrc != self.ssrc:
             if self.ssrc is not None:
                 self.counters.ssrc_changes += 1
                 self.stats.restart()
-            self.ssrc = packet.ssrc
-        self.counters.packets += 1
-        self.counters.bytes += size
+            self.ssrc = ssrc
+        counters = self.counters
+        counters.packets += 1
+        counters.bytes += size
         self.last_packet_at = now
-        self.stats.update(packet.sequence_number, packet.timestamp, now)
+        self.stats.update(sequence, timestamp, now)
 
     def _route(self, packet: RtpPacket, now: float) -> None:
         if packet.payload_type == PCMU_PAYLOAD_TYPE:
-            self.buffer.push(packet.ssrc, packet.timestamp, decode_ulaw(packet.payload), now)
+            payload = packet.payload if self._coded else decode_ulaw(packet.payload)
+            self.buffer.push(packet.ssrc, packet.timestamp, payload, now)
         elif packet.payload_type == COMFORT_NOISE_PAYLOAD_TYPE:
             self.counters.comfort_noise += 1
             level = packet.payload[0] & 0x7F if packet.payload else 127

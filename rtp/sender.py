@@ -46,6 +46,11 @@ class SilenceSender:
         """When the next packet is due."""
         return self._next_send
 
+    @property
+    def dtmf_pending(self) -> bool:
+        """Digits queued or being sent: their packets want 20 ms pacing."""
+        return bool(self._dtmf) or self._event is not None or self._gap > 0
+
     def send_dtmf(self, digits: str, duration_ms: int = 160, gap_ms: int = 60) -> None:
         """Queue digits (0-9, *, #, A-D); each plays ``duration_ms`` then ``gap_ms`` of silence."""
         for digit in digits.upper():

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import secrets
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from bridge.media.protocol import DestinationStart
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache, SlateGop
 from bridge.media.srtp import SrtpTransform
+from bridge.media.ticker import Ticker
 from bridge.model import OutputSpec, VideoSpec
 from bridge.sip.events import MediaChanged
 from bridge.sip.offer_answer import RemoteMedia
@@ -36,6 +38,7 @@ from rtp.sender import SilenceSender
 log = logging.getLogger("bridge.media")
 Note = Callable[..., None]
 WATCHDOG_SECONDS = 10.0
+RESTART_ENCODER = "restart the encoder"
 
 
 COUNTER_NAMES = (
@@ -101,20 +104,25 @@ class CallMedia:
         note: Note,
         on_stream_state: StreamStateHandler,
         slates: SlateCache,
+        ticker: Ticker,
     ) -> None:
         self.config = config
+        self._ticker = ticker
+        loop = asyncio.get_running_loop()
+        self._verdict: asyncio.Future[str] = loop.create_future()
         self.endpoint = endpoint
         self._note = note
         self._encoder_factory = encoder_factory
         self._slates = slates
-        now = asyncio.get_running_loop().time()
+        now = loop.time()
+        self._started = now
         rtp_config = config.rtp
         self.far_end = FarEndMedia(remote.address, now)
         self.srtp = SrtpTransform(remote.srtp) if remote.srtp else None
         self.receiver = RtpReceiver(
             remote.address,
             latch=rtp_config.latch,
-            playout=PlayoutBuffer(initial_delay=rtp_config.jitter_delay_ms * 8),
+            playout=PlayoutBuffer(initial_delay=rtp_config.jitter_delay_ms * 8, encoding="pcmu"),
         )
         self.reporter = RtcpReporter(secrets.randbits(32), now)
         self.sender = (
@@ -126,15 +134,15 @@ class CallMedia:
         self.pipeline: MediaPipeline | None = None
         self.telephone_event = remote.telephone_event
         self.encoder_restarts = 0
-        endpoint.set_handler(self._on_rtp)
         endpoint.set_rtcp_handler(self._on_rtcp)
+        endpoint.discard_pending()  # what arrived before the answer is not the call's audio
 
     async def run(self) -> str:
         """Media until it cannot go on; returns why."""
         async with asyncio.TaskGroup() as group:
             outputs_task = group.create_task(self.outputs.run())
-            loop_task = group.create_task(self._media_loop())
-            done, running = await asyncio.wait({outputs_task, loop_task}, return_when=asyncio.FIRST_COMPLETED)
+            media_task = group.create_task(self._media())
+            done, running = await asyncio.wait({outputs_task, media_task}, return_when=asyncio.FIRST_COMPLETED)
             reason = next(iter(done)).result()
             for task in running:
                 task.cancel()
@@ -142,6 +150,7 @@ class CallMedia:
 
     async def close(self) -> None:
         """Publish the last audio (flushed from the encoders), then unpublish every destination."""
+        self._ticker.cancel(self)
         if self.pipeline is not None:
             self.outputs.publish(self.pipeline.flush(), asyncio.get_running_loop().time())
             self.pipeline = None
@@ -157,8 +166,8 @@ class CallMedia:
 
     # -- the loop -----------------------------------------------------------------------
 
-    async def _media_loop(self) -> str:
-        """Thin driver: tick pipeline, silence, RTCP, DTMF and watchdogs at their deadlines."""
+    async def _media(self) -> str:
+        """Open what the call needs (slate GOPs, encoders), then let the worker's ticker run it."""
         loop = asyncio.get_running_loop()
         try:
             gops = await self._prepare_video()
@@ -166,22 +175,45 @@ class CallMedia:
             return f"slate picture could not be encoded: {type(exc).__name__}: {exc}"
         self.pipeline = await self._new_pipeline(loop.time())
         self.outputs.attach(self.pipeline, gops)
-        timeout = self.config.rtp.timeout
-        started = loop.time()
-        while self.pipeline is not None:  # None once close() has flushed it
-            now = loop.time()
-            self.outputs.publish(self.pipeline.tick(now), now)
-            self._send_silence(now)
-            self._send_report(now)
+        self._started = loop.time()
+        while True:
+            self._verdict = loop.create_future()
+            self._ticker.schedule(self, loop.time())
+            try:
+                verdict = await self._verdict
+            finally:
+                self._ticker.cancel(self)
+            if verdict != RESTART_ENCODER or self.pipeline is None:
+                return verdict
+            await self._restart_encoder(loop.time())
+
+    def tick(self, now: float) -> float | None:
+        """The call's media work due at ``now`` (run by the worker's ticker); the next deadline."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return None  # closed
+        self._receive(now)
+        self.outputs.publish(pipeline.tick(now), now)
+        self._send_silence(now)
+        self._send_report(now)
+        if self.receiver.dtmf_events:
             self._report_dtmf()
-            self.outputs.check_progress(now)
-            await self._check_encoder(now)
-            if self.pipeline is None:
-                break
-            if self.far_end.silent_for(self.receiver.last_packet_at or started, now) > timeout:
-                return f"no RTP received for {timeout:g} s"
-            await asyncio.sleep(max(0.0, self._next_deadline() - loop.time()))
-        return "media stopped"
+        self.outputs.check_progress(now)
+        if now - pipeline.last_output_at > WATCHDOG_SECONDS:
+            self._conclude(RESTART_ENCODER)
+            return None
+        timeout = self.config.rtp.timeout
+        if self.far_end.silent_for(self.receiver.last_packet_at or self._started, now) > timeout:
+            self._conclude(f"no RTP received for {timeout:g} s")
+            return None
+        return self._next_deadline()
+
+    def failed(self, error: Exception) -> None:
+        self._conclude(f"media failed: {type(error).__name__}")
+
+    def _conclude(self, verdict: str) -> None:
+        if not self._verdict.done():
+            self._verdict.set_result(verdict)
 
     async def _prepare_video(self) -> dict[VideoSpec, SlateGop]:
         """The slate GOPs of this call's video tracks (encoded once per worker, then cached)."""
@@ -196,19 +228,24 @@ class CallMedia:
         batches = self.config.media.frames_per_batch
         return MediaPipeline(self.receiver.buffer, encoders, clock or PlayoutClock(now), batches)
 
-    async def _check_encoder(self, now: float) -> None:
-        """The encoder watchdog: no output for WATCHDOG_SECONDS means a new encoder (same clock)."""
+    async def _restart_encoder(self, now: float) -> None:
+        """The encoder watchdog: no output for WATCHDOG_SECONDS means new encoders (same clock)."""
         assert self.pipeline is not None
-        if now - self.pipeline.last_output_at > WATCHDOG_SECONDS:
-            self.encoder_restarts += 1
-            self._note("encoder-restart", reason=f"no encoded audio for {WATCHDOG_SECONDS:g} s")
-            self.pipeline = await self._new_pipeline(now, self.pipeline.clock)
-            self.outputs.attach(self.pipeline, {})
+        self.encoder_restarts += 1
+        self._note("encoder-restart", reason=f"no encoded audio for {WATCHDOG_SECONDS:g} s")
+        self.pipeline = await self._new_pipeline(now, self.pipeline.clock)
+        self.outputs.attach(self.pipeline, {})
 
     def _next_deadline(self) -> float:
+        """The pipeline's next batch, the next RTCP report, and 20 ms DTMF pacing while digits go out.
+
+        Keep-alive silence needs no wake-up of its own: the packets due go out at the
+        pipeline's tick (a few at a time, each with its own timestamp).
+        """
         assert self.pipeline is not None
         deadline = min(self.pipeline.next_deadline(), self.reporter.get_timer())
-        return min(deadline, self.sender.get_timer()) if self.sender is not None else deadline
+        sender = self.sender
+        return min(deadline, sender.get_timer()) if sender is not None and sender.dtmf_pending else deadline
 
     def _send_silence(self, now: float) -> None:
         if self.sender is None:
@@ -231,13 +268,19 @@ class CallMedia:
 
     # -- datagrams ----------------------------------------------------------------------
 
-    def _on_rtp(self, data: bytes, source: tuple[str, int]) -> None:
+    def _receive(self, now: float) -> None:
+        """The RTP that arrived since the last tick, each packet with its kernel receive time."""
+        offset = time.time() - now
+        for data, source, arrival in self.endpoint.receive(offset):
+            self._on_rtp(data, source, min(arrival, now))
+
+    def _on_rtp(self, data: bytes, source: tuple[str, int], arrival: float) -> None:
         if self.srtp is not None:
             plain = self.srtp.unprotect(data)
             if plain is None:
                 return
             data = plain
-        self.receiver.datagram_received(data, source, asyncio.get_running_loop().time())
+        self.receiver.datagram_received(data, source, arrival)
 
     def _on_rtcp(self, data: bytes, source: tuple[str, int]) -> None:
         self.endpoint.rtcp_received += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import av
 import numpy as np
@@ -50,7 +50,7 @@ class AudioEncoder(Protocol):
 class AacSettings:
     sample_rate: int = 16000
     bitrate: int = 32000
-    coder: str = ""  # PyAV/FFmpeg aac_coder option: "", "fast", "twoloop", "anmr"
+    coder: str = ""  # PyAV/FFmpeg aac_coder option: "" (FFmpeg's default, twoloop), "fast", "twoloop"
 
 
 class AacEncoder:
@@ -59,6 +59,13 @@ class AacEncoder:
     Output rates that are whole multiples of the input (16, 24, 32, 48 kHz) are
     upsampled in numpy (:class:`IntegerUpsampler`); others (44.1 kHz) go through
     FFmpeg's resampler.
+
+    Frames whose size already is the codec's (1024 samples, fltp, mono) go straight to
+    ``avcodec_send_frame``/``receive_packet``: one reused :class:`av.AudioFrame` whose plane
+    is written through a numpy view, and PyAV's per-call send/receive generator instead of
+    ``CodecContext.encode``, which first pushes every frame through a libavfilter graph to
+    re-frame it (measured: 55-75 µs per frame, a fifth of a call's CPU, for no change).
+    The packets are byte-identical (tests/unit/test_pipeline.py).
     """
 
     def __init__(self, settings: AacSettings, input_rate: int = 8000) -> None:
@@ -84,6 +91,10 @@ class AacEncoder:
         self._next_pts = 0
         self._first_packet_pts: int | None = None
         self.encoded_packets = 0
+        self._frame = av.AudioFrame(format="fltp", layout="mono", samples=AAC_FRAME_SAMPLES)
+        self._frame.sample_rate = settings.sample_rate
+        self._plane = np.frombuffer(cast(bytes, self._frame.planes[0]), np.float32)[:AAC_FRAME_SAMPLES]
+        self._send = getattr(self._codec, "_send_frame_and_recv", None)  # PyAV >= 12; else encode()
 
     @property
     def start_offset_ms(self) -> float:
@@ -112,20 +123,31 @@ class AacEncoder:
         for resampled in self._resampler.resample(frame):
             resampled.pts = self._next_pts
             self._next_pts += resampled.samples
-            for packet in self._codec.encode(resampled):
+            for packet in self._encode_frame(resampled):
                 output.append(self._to_flv(packet))
         return output
 
     def _encode_upsampled(self, samples: npt.NDArray[np.float32]) -> list[tuple[int, bytes]]:
         output: list[tuple[int, bytes]] = []
+        frame, plane = self._frame, self._plane
         for start in range(0, len(samples) - AAC_FRAME_SAMPLES + 1, AAC_FRAME_SAMPLES):
-            chunk = samples[start : start + AAC_FRAME_SAMPLES].reshape(1, -1)
-            frame = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="mono")
-            frame.sample_rate = self.settings.sample_rate
+            plane[:] = samples[start : start + AAC_FRAME_SAMPLES]
             frame.pts = self._next_pts
             self._next_pts += AAC_FRAME_SAMPLES
-            output += [self._to_flv(packet) for packet in self._codec.encode(frame)]
+            output += [self._to_flv(packet) for packet in self._encode_frame(frame, direct=True)]
         return output
+
+    def _encode_frame(self, frame: av.AudioFrame | None, direct: bool = False) -> list[av.Packet[Any]]:
+        """The codec itself (one place, so the stage profiler can tell it from the framing around it).
+
+        ``direct``: the frame already has the codec's size and format; skip PyAV's re-framing.
+        The reused frame may be written again at once: the AAC encoder copies its samples
+        in ``avcodec_send_frame`` and the packets are received before we return.
+        """
+        if direct and self._send is not None:
+            return list(self._send(frame))
+        packets: list[av.Packet[Any]] = self._codec.encode(frame)
+        return packets
 
     def flush(self) -> list[tuple[int, bytes]]:
         """Drain the resampler and the encoder's look-ahead (call end)."""
@@ -134,8 +156,8 @@ class AacEncoder:
             for resampled in self._resampler.resample(None):
                 resampled.pts = self._next_pts
                 self._next_pts += resampled.samples
-                output += [self._to_flv(p) for p in self._codec.encode(resampled)]
-        output += [self._to_flv(p) for p in self._codec.encode(None)]
+                output += [self._to_flv(p) for p in self._encode_frame(resampled)]
+        output += [self._to_flv(p) for p in self._encode_frame(None)]
         return output
 
     def _to_flv(self, packet: av.Packet[Any]) -> tuple[int, bytes]:

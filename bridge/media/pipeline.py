@@ -17,6 +17,7 @@ from bridge.media.encoder import AudioEncoder
 from rtp.playout import PlayoutBuffer
 
 FRAME_SECONDS = 0.020
+EARLY_TOLERANCE = 0.0005  # seconds; the ticker runs a job this much before its deadline at most
 
 
 class PlayoutClock:
@@ -28,8 +29,9 @@ class PlayoutClock:
         self.frames_played = 0
 
     def frames_due(self, now: float) -> int:
-        # The epsilon makes a wake-up exactly at a deadline count that frame (0.06 / 0.02 < 3.0).
-        due = int((now - self.start) / self.frame_seconds + 1e-6) - self.frames_played
+        # The tolerance makes a wake-up at a deadline count that frame (0.06 / 0.02 < 3.0), also when
+        # the millisecond timers of the event loop fire up to half a millisecond early.
+        due = int((now - self.start + EARLY_TOLERANCE) / self.frame_seconds) - self.frames_played
         return max(due, 0)
 
     def advance(self, frames: int) -> None:
@@ -61,15 +63,22 @@ class EncoderLane:
         self._pending_samples += len(block)
 
     def encode_ready(self) -> list[tuple[int, bytes]]:
-        """Encode every whole batch pending; (timestamp_ms, FLV body) per frame."""
-        whole = self._pending_samples // self.batch * self.batch
-        if whole == 0:
+        """Encode every whole batch pending, one batch at a time; (timestamp_ms, FLV body) per frame.
+
+        Always the same block size into the encoder: its upsampler reuses its buffers only
+        while the size stays the same, and a late tick with two batches due would change it.
+        """
+        batch = self.batch
+        if self._pending_samples < batch:
             return []
         samples = np.concatenate(self._pending) if len(self._pending) > 1 else self._pending[0]
+        whole = len(samples) // batch * batch
         self._pending = [samples[whole:]]
         self._pending_samples = len(samples) - whole
         started = time.perf_counter()
-        output = self.encoder.encode(np.ascontiguousarray(samples[:whole]))
+        output: list[tuple[int, bytes]] = []
+        for start in range(0, whole, batch):
+            output += self.encoder.encode(np.ascontiguousarray(samples[start : start + batch]))
         self.encode_seconds += time.perf_counter() - started
         return output
 
@@ -100,7 +109,7 @@ class MediaPipeline:
         self.lanes = [EncoderLane(encoder, batches_per_encode) for encoder in encoders]
         self.clock = clock
         self.frame_samples = round(clock.frame_seconds * encoders[0].input_rate)
-        self.level_dbfs = -120.0
+        self._latest: npt.NDArray[np.int16] = np.zeros(0, np.int16)
         self.last_output_at = clock.start
 
     @property
@@ -116,7 +125,7 @@ class MediaPipeline:
         frames = self.clock.frames_due(now)
         if frames:
             block = self.buffer.pull(frames * self.frame_samples, now)
-            self._meter(block)
+            self._latest = block
             for lane in self.lanes:
                 lane.add(block)
             self.clock.advance(frames)
@@ -128,11 +137,13 @@ class MediaPipeline:
     def flush(self) -> list[list[tuple[int, bytes]]]:
         return [lane.flush() for lane in self.lanes]
 
-    def _meter(self, block: npt.NDArray[np.int16]) -> None:
-        """Audio level of the latest block in dBFS (RMS; -120 for digital silence)."""
+    @property
+    def level_dbfs(self) -> float:
+        """Audio level of the latest block in dBFS (RMS; -120 for digital silence), computed when read."""
+        block = self._latest
         as_float = block.astype(np.float32)
         rms = math.sqrt(float(np.dot(as_float, as_float)) / len(block)) if len(block) else 0.0
-        self.level_dbfs = round(20 * np.log10(rms / 32768), 1) if rms > 0 else -120.0
+        return round(20 * math.log10(rms / 32768), 1) if rms > 0 else -120.0
 
     def next_deadline(self) -> float:
         """When enough audio is due to encode the next whole batch of some lane."""

@@ -19,11 +19,16 @@ from typing import Any
 
 from bridge.config import BridgeConfig
 from bridge.media import protocol as p
+from bridge.media.admission import Admission, WorkerLoad
 from bridge.media.handle import MediaHandle
 from rtp.ports import PortAllocator, PortsExhausted
 
 log = logging.getLogger("bridge.workers")
-CANDIDATES_PER_OPEN = 4
+# Ports reserved per open attempt. One: under a burst of new calls the reservations of calls
+# still opening must not use up the range that admission counted as free (more per attempt
+# made the last calls of a burst fail with "no free RTP port pair"); a port held by another
+# process costs one more round trip to the worker.
+CANDIDATES_PER_OPEN = 1
 START_TIMEOUT = 30.0
 RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
@@ -47,6 +52,7 @@ class WorkerProcess:
         self.ready = asyncio.get_running_loop().create_future()
         self.stats: p.WorkerStats | None = None
         self.alive = False
+        self.measured = WorkerLoad(index)  # CPU load and loop lag from the worker's reports
 
     @property
     def load(self) -> int:
@@ -64,7 +70,7 @@ class WorkerProcess:
                 self.process = await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
-                    "bridge.media.worker",
+                    "bridge.media.worker_process",
                     str(theirs.fileno()),
                     pass_fds=(theirs.fileno(),),
                     stdin=asyncio.subprocess.DEVNULL,
@@ -99,6 +105,8 @@ class WorkerProcess:
                 future.set_result(message)
         elif isinstance(message, p.WorkerStats):
             self.stats = message
+            at = asyncio.get_running_loop().time()
+            self.measured.report(message.cpu_seconds, at, len(message.calls), message.loop_lag_ms.get("recent", 0.0))
             for call_id, counters in message.calls.items():
                 handle = self.calls.get(call_id)
                 if handle is not None:
@@ -151,6 +159,7 @@ class MediaWorkerPool:
 
     def __init__(self, config: BridgeConfig, ports: PortAllocator, count: int) -> None:
         self.config = config
+        self.admission = Admission(config.limits.max_worker_cpu, config.limits.max_worker_lag_ms)
         self.ports = ports
         self.count = count
         self.workers: list[WorkerProcess] = []
@@ -193,10 +202,10 @@ class MediaWorkerPool:
         A few free ports are reserved and offered at a time; the ones another process
         holds are skipped, and the next few are offered, until the range is exhausted.
         """
-        live = [w for w in self.workers if w.alive and w.index != exclude]
-        if not live:
-            raise WorkerUnavailable("no media worker is running (they are restarting); retry in a few seconds")
-        worker = min(live, key=lambda w: (w.load, w.index))
+        choice = self.admission.choose(self._loads(exclude))
+        if isinstance(choice, str):
+            raise WorkerUnavailable(f"{choice}; retry in a few seconds")
+        worker = self.workers[choice]
         tried: set[int] = set()
         while candidates := [port for port in self.ports.candidates() if port not in tried][:CANDIDATES_PER_OPEN]:
             tried.update(candidates)
@@ -222,6 +231,19 @@ class MediaWorkerPool:
             log.warning("worker %d: %s", worker.index, opened.error)
         return opened.port
 
+    def _loads(self, exclude: int | None = None) -> list[WorkerLoad]:
+        loads = []
+        for worker in self.workers:
+            load = worker.measured
+            load.calls, load.alive = worker.load, worker.alive and worker.index != exclude
+            loads.append(load)
+        return loads
+
+    def refusal(self) -> str | None:
+        """Why no worker could take one more call now (admission by measured headroom), or None."""
+        choice = self.admission.choose(self._loads())
+        return choice if isinstance(choice, str) else None
+
     def _attach(self, worker: WorkerProcess, call_id: str, port: int) -> MediaHandle:
         self.ports.take(port)
 
@@ -237,6 +259,7 @@ class MediaWorkerPool:
     def reconfigure(self, config: BridgeConfig) -> None:
         """A reloaded configuration applies to the workers' new calls."""
         self.config = config
+        self.admission = Admission(config.limits.max_worker_cpu, config.limits.max_worker_lag_ms)
         for worker in self.workers:
             worker.send(p.Configure(worker=worker.index, config=config.model_dump(mode="json")))
 
@@ -260,6 +283,7 @@ class MediaWorkerPool:
                     "loopLagMs": stats.loop_lag_ms if stats else {},
                     "cpuSeconds": round(stats.cpu_seconds, 3) if stats else 0.0,
                     "rssBytes": stats.rss_bytes if stats else 0,
+                    "stages": stats.stages if stats else {},
                 }
             )
         return rows

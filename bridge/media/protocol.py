@@ -160,6 +160,7 @@ class WorkerStats(_Message):
     loop_lag_ms: dict[str, float]
     cpu_seconds: float
     rss_bytes: int
+    stages: dict[str, float] = {}  # per-stage seconds and calls, only under the stage profiler
 
 
 ToWorker = Annotated[

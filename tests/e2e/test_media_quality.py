@@ -72,7 +72,11 @@ def test_impaired_network_still_gives_a_continuous_stream_of_the_right_length(
     )
     assert audio.max_timestamp_gap_ms <= 30
     assert abs(length_error) <= 0.01
-    assert abs(before - 440) <= 5 and abs(after - 440) <= 5
+    first = dominant_frequency(audio.segment(0.0, 3.0), audio.sample_rate)
+    whole = dominant_frequency(audio.segment(0.0, audio.seconds), audio.sample_rate)
+    print(f"impaired: tone {first:.2f} Hz over the first 3 s, {whole:.2f} Hz over the whole call")
+    assert abs(before - 440) <= 0.5 and abs(after - 440) <= 0.5  # jitter absorbed without a pitch change
+    assert abs(first - 440) <= 0.5 and abs(whole - 440) <= 0.5
     assert in_pause < -40  # silence (or fading concealment) while the far end paused
     assert counters["ssrcChanges"] == 1 and counters["duplicatePackets"] + counters["latePackets"] > 0
     assert abs(counters["lost"] - dropped_by_relay) <= 8  # packets still in the relay when sampled
@@ -166,3 +170,22 @@ def test_rtmps_with_tokens_in_app_and_stream_name(
     rtmps_daemon.request("POST", "/RESTCall/terminate", {"callId": "rtmps-1"})
     rtmps_daemon.wait_gone("rtmps-1")
     assert "stream-token" not in rtmps_daemon.log() and "app-token" not in rtmps_daemon.log()
+
+
+def test_a_clean_call_keeps_the_far_ends_pitch_from_the_first_second(
+    nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon
+) -> None:
+    """Playout starts at its target depth and never resamples: 440 Hz stays 440 Hz (not 444, a 1 % steer)."""
+    body = call_body("pitch-1", "pitch1", nginx, sip_domain, account, rtmp_url=f"rtmp://127.0.0.1:{nginx.rtmp_port}/rec")
+    status, reply = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200, reply
+    daemon.wait_state("pitch-1", {"ESTABLISHED"})
+    time.sleep(8.0)
+    daemon.request("POST", "/RESTCall/terminate", {"callId": "pitch-1"})
+    daemon.wait_gone("pitch-1")
+    audio = read_recording(str(nginx.recording("pitch1")))
+    sound = next(i / 50 for i in range(int(audio.seconds * 50)) if rms_dbfs(audio.segment(i / 50, i / 50 + 0.02)) > -30)
+    first = dominant_frequency(audio.segment(sound, sound + 3.0), audio.sample_rate)
+    whole = dominant_frequency(audio.segment(sound, audio.seconds), audio.sample_rate)
+    print(f"\nclean call: tone {first:.2f} Hz over the first 3 s, {whole:.2f} Hz over {audio.seconds - sound:.1f} s")
+    assert abs(first - 440) <= 0.5 and abs(whole - 440) <= 0.5

@@ -8,6 +8,7 @@ import pytest
 
 from bridge.media.encoder import AacEncoder, AacSettings
 from bridge.media.pipeline import MediaPipeline, PlayoutClock
+from bridge.media.upsample import IntegerUpsampler
 from rtp.g711 import encode_ulaw
 from rtp.packet import RtpPacket
 from rtp.receiver import RtpReceiver
@@ -97,3 +98,30 @@ def test_every_output_rate_encodes_the_tone(rate: int) -> None:
     spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
     assert abs(np.argmax(spectrum) * rate / len(audio) - 440) < 5
     assert abs(len(outputs) * 1024 / rate - 2.0) < 0.2  # the flush leaves no audio behind
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_the_direct_encode_path_gives_the_same_bytes_as_pyavs_encode(rate: int) -> None:
+    """Our reused frame + send/receive must not change a single bit of what PyAV's encode() makes."""
+    seconds = np.arange(8000 * 5) / 8000
+    pcm = (6000 * np.sin(2 * np.pi * 440 * seconds) * (1 + 0.5 * np.sin(2 * np.pi * 3 * seconds))).astype(np.int16)
+    ours = AacEncoder(AacSettings(sample_rate=rate, bitrate=48000, coder="fast"))
+    batch = ours.input_batch
+    bodies = [
+        body for start in range(0, len(pcm) - batch + 1, batch) for _, body in ours.encode(pcm[start : start + batch])
+    ]
+    reference = av.CodecContext.create("aac", "w")
+    reference.sample_rate, reference.layout, reference.format, reference.bit_rate = rate, "mono", "fltp", 48000
+    reference.options = {"aac_coder": "fast"}
+    reference.open()
+    upsampler = IntegerUpsampler(rate // 8000)
+    samples = np.concatenate([upsampler.process(pcm[s : s + batch]) for s in range(0, len(pcm) - batch + 1, batch)])
+    expected = []
+    for index in range(len(samples) // 1024):
+        frame = av.AudioFrame.from_ndarray(
+            samples[index * 1024 : (index + 1) * 1024].reshape(1, -1), format="fltp", layout="mono"
+        )
+        frame.sample_rate, frame.pts = rate, index * 1024
+        expected += [bytes(packet) for packet in reference.encode(frame)]
+    assert len(bodies) == len(expected) > 50
+    assert [body[2:] for body in bodies] == expected

@@ -46,6 +46,13 @@ def run(receiver: RtpReceiver, arrivals: list[tuple[float, bytes]], seconds: flo
     return np.concatenate(out)
 
 
+def fine_peak_hz(samples: np.ndarray) -> float:
+    """The dominant frequency, zero-padded so the resolution is 0.06 Hz or finer."""
+    padded = np.zeros(max(1 << 17, 1 << (2 * len(samples) - 1).bit_length()))
+    padded[: len(samples)] = samples * np.hanning(len(samples))
+    return float(np.argmax(np.abs(np.fft.rfft(padded))) * 8000 / len(padded))
+
+
 def peak_hz(samples: np.ndarray) -> float:
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
     return float(np.argmax(spectrum) * 8000 / len(samples))
@@ -115,14 +122,25 @@ def test_timestamp_jump_resynchronises_and_keeps_playing() -> None:
     assert stats.resyncs == 1 and stats.late == 0 and stats.concealed_samples == 0
 
 
-def test_far_end_clock_one_percent_fast_is_absorbed_without_latency_growth() -> None:
+def test_far_end_clock_one_percent_fast_is_absorbed_without_latency_growth_or_pitch_change() -> None:
     receiver = RtpReceiver(FAR)
     arrivals = [(n * 0.02 / 1.01, packet(n)) for n in range(3000)]  # 60 s of audio in 59.4 s
-    run(receiver, arrivals, 59.4)
+    out = run(receiver, arrivals, 59.4)
     stats = receiver.buffer.stats
     assert receiver.buffer.depth < 1200  # < 150 ms buffered at the end
     assert stats.trimmed_samples == 0 and stats.late == 0
-    assert stats.stretched_samples > 0.009 * 59.4 * 8000 * 0.5
+    assert stats.stretched_samples > 0.009 * 59.4 * 8000 * 0.5  # whole pitch periods removed
+    # The tone keeps its pitch: a resampling steer would have made it 444 Hz (1 % faster).
+    assert abs(fine_peak_hz(out[8000:]) - 440) < 0.5
+    assert abs(fine_peak_hz(out[480:24000]) - 440) < 0.5  # the first 3 s too
+    assert stats.concealed_samples == 0
+
+
+def test_a_clean_stream_is_never_stretched() -> None:
+    receiver = RtpReceiver(FAR)
+    out = run(receiver, [(n * 0.02, packet(n)) for n in range(500)], 10.0)
+    assert receiver.buffer.stats.stretched_samples == 0
+    assert abs(fine_peak_hz(out[480:24000]) - 440) < 0.5
 
 
 def test_jitter_of_80_ms_adapts_the_delay_instead_of_dropping() -> None:
@@ -143,7 +161,7 @@ def test_telephone_events_become_one_digit_each_and_never_audio() -> None:
     arrivals += [(0.4, packet(30, pt=101, payload=struct.pack("!BBH", 11, 0x80 | 10, 800)))]
     run(receiver, arrivals, 0.8)
     assert receiver.dtmf_events == [DtmfEvent("5", 80), DtmfEvent("#", 100)]
-    assert receiver.counters.telephone_events == 7 and receiver.buffer.stats.played <= 10
+    assert receiver.counters.telephone_events == 7 and receiver.buffer.stats.accepted == 10  # only the audio
 
 
 def test_dtmf_end_lost_is_reported_when_the_next_event_starts() -> None:

@@ -158,3 +158,12 @@ async def test_rtp_port_exhaustion_is_503_naming_the_range() -> None:
         error = (await reply.json())["error"]
         assert reply.status == 503 and error["code"] == "at_capacity"
         assert "rtp.port_range 41200-41201 holds 1 pairs" in error["message"]
+
+
+async def test_no_cpu_headroom_is_503_naming_the_limit() -> None:
+    async with bridge_client((41400, 41499), BRIDGE_LIMITS__MAX_WORKER_CPU="0.000001") as client:
+        reply = await client.post("/api/v1/calls", json=body())
+        error = (await reply.json())["error"]
+        assert reply.status == 503 and reply.headers["Retry-After"] == "5" and error["code"] == "at_capacity"
+        assert "no CPU headroom" in error["message"] and "limits.max_worker_cpu" in error["message"]
+        assert client.server.app[MANAGER_KEY].sessions == {}  # refused before anything started
