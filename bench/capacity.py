@@ -56,6 +56,7 @@ class Settings:
     frames_per_batch: int = 1
     video: VideoSpec | None = None  # a slate video track on every destination
     destinations: int = 1  # RTMP destinations per call (all on the bench's nginx)
+    sendrecv: bool = False  # hasAudio: the bridge sends 20 ms keep-alive RTP back for every call
 
     def stream_names(self, call: str) -> list[str]:
         """The RTMP stream names of one call: its name, then name-1, name-2, ... for more destinations."""
@@ -326,7 +327,8 @@ def _post_calls(
 
 def _call_request(name: str, url: str, sip_port: int, settings: Settings) -> tuple[str, dict[str, Any]]:
     """The original contract for audio-only single-destination calls, /api/v1 with outputs otherwise."""
-    body = direct_call_body(name, name, url, sip_port, name, hasAudio="false", hasVideo="false")
+    has_audio = "true" if settings.sendrecv else "false"
+    body = direct_call_body(name, name, url, sip_port, name, hasAudio=has_audio, hasVideo="false")
     if settings.video is None and settings.destinations == 1:
         return "/RESTCall/call", body
     video = settings.video
@@ -415,7 +417,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--ramp", default="", help="comma-separated call counts, e.g. 100,200,300,400")
-    parser.add_argument("--baseline-calls", type=int, default=0, help="ffmpeg-per-call at this N (default: --calls)")
+    parser.add_argument(
+        "--baseline-calls", default="", help="ffmpeg-per-call at these N, e.g. 100,200 (default: --calls)"
+    )
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--seconds", type=float, default=60.0, help="measured window per level")
     parser.add_argument("--codec", choices=["aac", "pcmu"], default="aac", help="pcmu: passthrough, no encoder")
@@ -425,6 +429,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=3, help="streams pulled live per level")
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--frames-per-batch", type=int, default=1, help="media.frames_per_batch")
+    parser.add_argument("--sendrecv", action="store_true", help="hasAudio=true: 20 ms RTP sent back per call")
+    parser.add_argument("--slate", action="store_true", help="a slate video track (1280x720, 25 fps) per call")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     settings = Settings(
@@ -433,6 +439,8 @@ def main() -> None:
         args.samples,
         args.workers,
         args.frames_per_batch,
+        video=VideoSpec("slate", "", 1280, 720, 25, 2.0) if args.slate else None,
+        sendrecv=args.sendrecv,
     )
     results: dict[str, Any] = {
         "settings": vars(args) | {"json": str(args.json)},
@@ -451,12 +459,16 @@ def main() -> None:
     passing = [level["calls"] for level in results["levels"] if level["pass"]]
     results["largestPassingCalls"] = max(passing) if passing else None
     if not args.no_baseline:
-        n = args.baseline_calls or (levels[0] if args.ramp else args.calls)
-        bridge = next((lvl for lvl in results["levels"] if lvl["calls"] == n), None) or run_bridge(
-            n, settings, workdir / f"bridge-{n}b"
-        )
-        results["baseline"] = run_ffmpeg(n, settings, workdir / f"ffmpeg-{n}")
-        print_side_by_side(bridge, results["baseline"], results["encoderFloor"])
+        counts = [int(n) for n in str(args.baseline_calls).split(",")] if args.baseline_calls else []
+        results["baselines"] = []
+        for n in counts or [levels[0] if args.ramp else args.calls]:
+            bridge = next((lvl for lvl in results["levels"] if lvl["calls"] == n), None) or run_bridge(
+                n, settings, workdir / f"bridge-{n}b"
+            )
+            baseline = run_ffmpeg(n, settings, workdir / f"ffmpeg-{n}")
+            results["baselines"].append(baseline)
+            print_side_by_side(bridge, baseline, results["encoderFloor"])
+        results["baseline"] = results["baselines"][0]  # the first, as before (other tools read it)
     print(json.dumps(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

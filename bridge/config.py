@@ -87,7 +87,7 @@ class RtpConfig(_Section):
     port_range: str = "20000-29999"
     timeout: float = Field(30.0, gt=0, description="hang up after this many seconds without RTP")
     latch: bool = False
-    jitter_delay_ms: int = Field(60, ge=0, le=1000)
+    jitter_delay_ms: int = Field(30, ge=0, le=1000)
     srtp: Literal["off", "optional", "mandatory"] = "off"
 
     @field_validator("port_range")
@@ -223,10 +223,11 @@ class LimitsConfig(_Section):
     shutdown_timeout: float = Field(10.0, gt=0, le=300)
     max_call_seconds: float = Field(0.0, ge=0, description="0 = no limit")
     # Admission by measured headroom: a new call needs this much CPU left on some media worker
-    # (fraction of one core, after the call's own cost) and that worker's recent loop lag below
-    # max_worker_lag_ms. 0 turns a check off.
+    # (fraction of one core, after the call's own cost) and that worker's recent loop lag (p99 of
+    # the last 5 s) below max_worker_lag_ms: a loop that far behind is overloaded, not just busy
+    # with a burst of call set-ups. 0 turns a check off.
     max_worker_cpu: float = Field(0.85, ge=0, le=1)
-    max_worker_lag_ms: float = Field(50.0, ge=0)
+    max_worker_lag_ms: float = Field(250.0, ge=0)
 
 
 class HistoryConfig(_Section):

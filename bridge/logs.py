@@ -12,62 +12,28 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from bridge.masking import mask
+from bridge.redaction import SecretIndex
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-SHORT_SECRET = 8
 
 
-class SecretRedactor(logging.Filter):
-    """Masks registered secrets in every record; secrets are reference-counted per call.
-
-    The pattern is rebuilt when a call starts or ends, not per record, so a log line
-    costs one regex pass however many calls are active.
-    """
+class SecretRedactor(SecretIndex, logging.Filter):
+    """Masks registered secrets in every record; secrets are reference-counted per call
+    (:class:`bridge.redaction.SecretIndex`: registering is cheap, a line costs one scan)."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self._secrets: Counter[str] = Counter()
-        self._pattern: re.Pattern[str] | None = None
-
-    def register(self, *secrets: str) -> None:
-        self._secrets.update(s for s in secrets if s)
-        self._compile()
-
-    def unregister(self, *secrets: str) -> None:
-        self._secrets.subtract(s for s in secrets if s)
-        self._secrets = +self._secrets  # drop the ones no call holds any more
-        self._compile()
-
-    def _compile(self) -> None:
-        longest_first = sorted(self._secrets, key=len, reverse=True)
-        alternatives = [_alternative(secret) for secret in longest_first]
-        self._pattern = re.compile("|".join(alternatives)) if alternatives else None
-
-    def redact(self, text: str) -> str:
-        return text if self._pattern is None else self._pattern.sub(_masked, text)
+        SecretIndex.__init__(self)
+        logging.Filter.__init__(self)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._pattern is not None:
+        if self:
             record.msg = self.redact(record.getMessage())
             record.args = None
         return True
-
-
-def _alternative(secret: str) -> str:
-    """A long secret matches anywhere; a short one only as a token of its own."""
-    escaped = re.escape(secret)
-    return escaped if len(secret) >= SHORT_SECRET else rf"(?<![0-9A-Za-z]){escaped}(?![0-9A-Za-z])"
-
-
-def _masked(match: re.Match[str]) -> str:
-    return mask(match.group(0))
 
 
 REDACTOR = SecretRedactor()

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 SMOOTHING = 0.5  # weight of the newest load sample
 DEFAULT_CALL_COST = 0.01  # a core per call, until enough calls have been measured
-MIN_CALLS_FOR_COST = 5
+MIN_CALLS_FOR_COST = 20
+COST_RANGE = (0.002, 0.05)  # a measured cost outside this is a transient (set-up bursts), clamped
 
 
 @dataclass
@@ -55,7 +56,7 @@ class Admission:
         calls = sum(load.calls_measured for load in loads if load.alive)
         if calls < MIN_CALLS_FOR_COST:
             return DEFAULT_CALL_COST
-        return min(max(sum(load.cpu for load in loads if load.alive) / calls, 0.001), 0.2)
+        return min(max(sum(load.cpu for load in loads if load.alive) / calls, COST_RANGE[0]), COST_RANGE[1])
 
     def headroom(self, load: WorkerLoad, cost: float) -> float:
         """The CPU left after this call, with the calls the last report did not see charged too."""
@@ -63,19 +64,16 @@ class Admission:
         return self.max_cpu - load.cpu - unseen * cost - cost
 
     def choose(self, loads: list[WorkerLoad]) -> int | str:
-        """The index of the worker to use, or the reason every worker refuses."""
+        """The worker to use — among those with headroom, the one with the fewest calls (so a burst is
+        spread evenly while the reports lag behind) — or the reason every worker refuses."""
         live = [load for load in loads if load.alive]
         if not live:
             return "no media worker is running (they are restarting)"
-        if not self.max_cpu and not self.max_lag_ms:
-            return min(live, key=lambda load: (load.calls, load.index)).index
         cost = self.call_cost(live)
         able = [load for load in live if self._able(load, cost)]
         if not able:
             return self._refusal(live, cost)
-        if not self.max_cpu:
-            return min(able, key=lambda load: (load.calls, load.index)).index
-        return max(able, key=lambda load: (self.headroom(load, cost), -load.index)).index
+        return min(able, key=lambda load: (load.calls, load.index)).index
 
     def _able(self, load: WorkerLoad, cost: float) -> bool:
         if self.max_lag_ms and load.lag_ms > self.max_lag_ms:

@@ -21,7 +21,7 @@ from bridge.config import BridgeConfig
 from bridge.media.encoder import AudioEncoder
 from bridge.media.far_end import FarEndMedia
 from bridge.media.outputs import CallOutputs, StreamStateHandler
-from bridge.media.pipeline import MediaPipeline, PlayoutClock
+from bridge.media.pipeline import MediaPipeline, PlayoutClock, pull_unit
 from bridge.media.protocol import DestinationStart
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache, SlateGop
@@ -226,7 +226,8 @@ class CallMedia:
         specs = self.outputs.audio_specs
         encoders = await asyncio.to_thread(lambda: [self._encoder_factory(spec) for spec in specs])
         batches = self.config.media.frames_per_batch
-        return MediaPipeline(self.receiver.buffer, encoders, clock or PlayoutClock(now), batches)
+        step = pull_unit([encoder.input_batch * batches for encoder in encoders], encoders[0].input_rate)
+        return MediaPipeline(self.receiver.buffer, encoders, clock or PlayoutClock(now, step), batches)
 
     async def _restart_encoder(self, now: float) -> None:
         """The encoder watchdog: no output for WATCHDOG_SECONDS means new encoders (same clock)."""

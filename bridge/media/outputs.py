@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.config import RtmpConfig
-from bridge.logs import SecretRedactor
 from bridge.media.muxer import FlvMuxer
 from bridge.media.pipeline import MediaPipeline
 from bridge.media.protocol import DestinationStart
@@ -25,6 +24,7 @@ from bridge.media.slate import SlateGop
 from bridge.media.stream import StreamPublisher, StreamState
 from bridge.media.video_track import SlateTrack
 from bridge.model import OutputSpec, VideoSpec
+from bridge.redaction import SecretIndex
 from bridge.rtmp.flv import metadata
 
 StreamStateHandler = Callable[[int, StreamState, str], None]
@@ -82,7 +82,7 @@ class CallOutputs:
         tls: ssl.SSLContext | None,
         on_state: StreamStateHandler,
     ) -> StreamPublisher:
-        scrubber = SecretRedactor()
+        scrubber = SecretIndex()
         scrubber.register(*destination.secrets)
         return StreamPublisher(
             destination.target,

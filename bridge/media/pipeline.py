@@ -20,8 +20,15 @@ FRAME_SECONDS = 0.020
 EARLY_TOLERANCE = 0.0005  # seconds; the ticker runs a job this much before its deadline at most
 
 
+def pull_unit(batches: list[int], rate: int = 8000) -> float:
+    """The clock's step in seconds: the encoders' common batch when they share one (one pull per
+    encode, nothing left waiting: 64 ms for AAC at 16 kHz), else 20 ms frames."""
+    unit = min(batches)
+    return unit / rate if all(batch % unit == 0 for batch in batches) else FRAME_SECONDS
+
+
 class PlayoutClock:
-    """Counts the 20 ms frames due since ``start`` (sans-IO: ``now`` is given)."""
+    """Counts the frames (20 ms, or one encoder batch) due since ``start`` (sans-IO: ``now`` is given)."""
 
     def __init__(self, start: float, frame_seconds: float = FRAME_SECONDS) -> None:
         self.start = start

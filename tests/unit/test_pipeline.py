@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bridge.media.encoder import AacEncoder, AacSettings
-from bridge.media.pipeline import MediaPipeline, PlayoutClock
+from bridge.media.pipeline import MediaPipeline, PlayoutClock, pull_unit
 from bridge.media.upsample import IntegerUpsampler
 from rtp.g711 import encode_ulaw
 from rtp.packet import RtpPacket
@@ -125,3 +125,20 @@ def test_the_direct_encode_path_gives_the_same_bytes_as_pyavs_encode(rate: int) 
         expected += [bytes(packet) for packet in reference.encode(frame)]
     assert len(bodies) == len(expected) > 50
     assert [body[2:] for body in bodies] == expected
+
+
+def test_the_clock_steps_one_encoder_batch_when_the_encoders_share_one() -> None:
+    assert pull_unit([512]) == 0.064  # AAC at 16 kHz: one pull per frame, nothing left waiting
+    assert pull_unit([512, 512]) == 0.064 and pull_unit([640]) == 0.08  # G.711 passthrough: 80 ms
+    assert pull_unit([512, 185]) == 0.020  # 44.1 kHz beside 16 kHz: 20 ms frames
+    receiver = RtpReceiver(FAR)
+    encoder = AacEncoder(AacSettings(sample_rate=16000, bitrate=32000))
+    pipeline = MediaPipeline(receiver.buffer, [encoder], PlayoutClock(0.0, pull_unit([encoder.input_batch])))
+    pulls: list[int] = []
+    original = receiver.buffer.pull
+    receiver.buffer.pull = lambda n, now: pulls.append(n) or original(n, now)  # type: ignore[method-assign]
+    now = 0.0
+    for _ in range(20):
+        now = pipeline.next_deadline()
+        pipeline.tick(now)
+    assert set(pulls) == {512} and len(pulls) == 20  # each tick exactly one batch, due exactly then
