@@ -22,10 +22,12 @@ def ffmpeg_command(sdp: Path, output: OutputSpec, urls: list[str], video: VideoS
     command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-protocol_whitelist", "file,udp,rtp", "-i", str(sdp)]
     if video is not None:
         command += ["-re", "-loop", "1", "-framerate", str(video.fps), "-i", str(BUILT_IN_CARD)]
-    command += ["-c:a", "aac", "-ar", str(output.sample_rate), "-ac", "1"]
-    command += ["-b:a", str(output.bitrate)]
-    if output.aac_coder:
-        command += ["-aac_coder", output.aac_coder]
+    if output.codec == "pcmu":
+        command += ["-c:a", "copy"]  # G.711 µ-law passed through into FLV, as the bridge does
+    else:
+        command += ["-c:a", "aac", "-ar", str(output.sample_rate), "-ac", "1", "-b:a", str(output.bitrate)]
+        if output.aac_coder:
+            command += ["-aac_coder", output.aac_coder]
     if video is not None:
         gop = str(round(video.fps * video.keyframe_seconds))
         command += ["-map", "0:a", "-map", "1:v", "-c:v", "libx264", "-preset", "veryfast", "-tune", "stillimage"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -33,6 +34,16 @@ START_TIMEOUT = 30.0
 RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
 STABLE_SECONDS = 30.0
+
+
+# A worker is one core's worth of work by design: numpy's BLAS must not start threads of its
+# own (OpenBLAS otherwise keeps a thread per core for products as small as the upsampler's,
+# which then compete with the other workers for the same cores).
+SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def worker_environment() -> dict[str, str]:
+    return {**os.environ, **SINGLE_THREADED}
 
 
 class WorkerUnavailable(Exception):
@@ -74,6 +85,7 @@ class WorkerProcess:
                     str(theirs.fileno()),
                     pass_fds=(theirs.fileno(),),
                     stdin=asyncio.subprocess.DEVNULL,
+                    env=worker_environment(),
                 )
             reader, self._writer = await asyncio.open_connection(sock=ours)
             self.send(p.Configure(worker=self.index, config=config.model_dump(mode="json")))

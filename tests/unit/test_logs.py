@@ -81,3 +81,14 @@ def test_tracebacks_are_masked_in_text_lines(restore_root_logger: None, capsys: 
         REDACTOR.unregister("pw-in-a-traceback")
     err = capsys.readouterr().err
     assert "ValueError: bad login ••••back" in err and "pw-in-a-traceback" not in err
+
+
+def test_many_calls_secrets_come_and_go_without_masking_the_wrong_ones() -> None:
+    redactor = SecretRedactor()
+    keys = [f"stream-key-{n:04d}-abcdefgh" for n in range(500)]
+    redactor.register(*keys)
+    redactor.unregister(*keys[:250])
+    line = f"published {keys[100]} and {keys[400]}"
+    assert redactor.redact(line) == f"published {keys[100]} and ••••efgh"
+    redactor.register("stream-key-0400")  # a prefix of a registered key: the longer one wins
+    assert redactor.redact(keys[400]) == "••••efgh" and redactor.redact("stream-key-0400!") == "••••!"
