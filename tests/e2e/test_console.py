@@ -11,15 +11,17 @@ import json
 import re
 import shutil
 import subprocess
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from rest.auth import hash_token
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Kamailio, NginxRtmp, SipAccount
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount
 from tests.support.secrets import register_secret
 from tests.support.waiting import wait_until
 
@@ -36,6 +38,32 @@ def _require_browser() -> None:
     missing = [p for p in ("node", "/usr/bin/chromium") if shutil.which(p) is None]
     if missing or not (CONSOLE_TESTS / "node_modules" / "playwright-core").is_dir():
         pytest.fail(f"console tests need node, /usr/bin/chromium and npm ci in {CONSOLE_TESTS} (make test does it)")
+
+
+def _pulsing_tone(path: Path, seconds: int = 90, rate: int = 48_000) -> Path:
+    """A 440 Hz tone whose loudness steps between -6 and -30 dBFS every 0.7 s (48 kHz stereo WAV).
+
+    A steady tone has a steady level; this one makes a live meter move, so the test can tell a
+    meter that follows the call from one that shows a single stale reading.
+    """
+    t = np.arange(seconds * rate) / rate
+    loud = (np.floor(t / 0.7) % 2 == 0)
+    amplitude = np.where(loud, 10 ** (-6 / 20), 10 ** (-30 / 20)) * np.sqrt(2)
+    samples = (np.sin(2 * np.pi * 440 * t) * amplitude * 32767 * 0.999).clip(-32767, 32767).astype("<i2")
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(np.repeat(samples, 2).tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def far_end(workdir: Path) -> Iterator[Baresip]:
+    """The far end plays the pulsing tone (replaces the steady tone of tests/e2e/conftest.py)."""
+    peer = Baresip(workdir / "pulsing", source=f"aufile,{_pulsing_tone(workdir / 'pulsing.wav')}")
+    yield peer
+    peer.stop()
 
 
 @pytest.fixture(scope="module")
