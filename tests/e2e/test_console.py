@@ -47,7 +47,7 @@ def _pulsing_tone(path: Path, seconds: int = 90, rate: int = 48_000) -> Path:
     meter that follows the call from one that shows a single stale reading.
     """
     t = np.arange(seconds * rate) / rate
-    loud = (np.floor(t / 0.7) % 2 == 0)
+    loud = np.floor(t / 0.7) % 2 == 0
     amplitude = np.where(loud, 10 ** (-6 / 20), 10 ** (-30 / 20)) * np.sqrt(2)
     samples = (np.sin(2 * np.pi * 440 * t) * amplitude * 32767 * 0.999).clip(-32767, 32767).astype("<i2")
     with wave.open(str(path), "wb") as out:
