@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= conf/bridge.toml
 
-.PHONY: run test unit e2e demo lint bench install-service clean
+.PHONY: run test unit e2e demo lint bench .system-run .system-test .system-bench install-service clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ $(CONSOLE_TESTS)/node_modules/.installed: $(CONSOLE_TESTS)/package-lock.json
 
 .system-test:
 	./scripts/install-system-deps.sh test
+
+.system-bench:
+	./scripts/install-system-deps.sh bench
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $@
 
 run: .system-run $(VENV)/.installed
 	$(VENV)/bin/sip-rtmp-bridge --config $(CONFIG)
@@ -43,11 +50,15 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy
 	$(VENV)/bin/hadolint Dockerfile
 
-# A short capacity ramp (bridge vs ffmpeg-per-call, ~8 min), what a slate and a second destination
-# cost (bridge vs ffmpeg-per-call, ~15 min), then one call's setup latency.
-bench: .system-test $(VENV)/.installed
-	$(PY) -m bench.capacity --ramp 100,200,300,400 --seconds 30 --baseline-calls 100 --json bench-capacity.json
+# A capacity ramp with ffmpeg-per-call at 100 and 200 calls (~15 min), where the media worker's
+# time goes at 100 calls (~3 min), what a slate and a second destination cost (bridge vs
+# ffmpeg-per-call, ~15 min), the AAC coders' CPU against speech quality (~2 min), then one call's
+# setup latency.
+bench: .system-bench $(VENV)/.bench-installed
+	$(PY) -m bench.capacity --ramp 100,200,300 --seconds 30 --baseline-calls 100,200 --json bench-capacity.json
+	$(PY) -m bench.stages --calls 100 --seconds 30
 	$(PY) -m bench.outputs --calls 50 --seconds 30 --rounds 3 --json bench-outputs.json
+	$(PY) -m bench.coder --rate 16000 --bitrate 32000
 	$(PY) -m bench.one_call
 
 PREFIX ?= /opt/sip-rtmp-bridge

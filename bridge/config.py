@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bridge.model import OutputSpec, VideoSpec
+from bridge.sip.codecs import check_codec_names
 
 ENV_PREFIX = "BRIDGE_"
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(?P<port>\d{1,5})$")
@@ -114,6 +115,9 @@ class MediaConfig(_Section):
     aac_coder: str = "fast"  # measured: a third of twoloop's CPU and a better PESQ (docs/decisions.md)
     workers: int = Field(0, ge=0, le=64, description="media worker processes; 0 = one per CPU")
     frames_per_batch: int = Field(1, ge=1, le=4, description="AAC frames encoded and sent per wake-up")
+    codecs: list[str] = Field(
+        default_factory=lambda: ["pcmu"], description="offered in this order: pcmu, pcma, g722, opus"
+    )
 
     def default_output(self) -> OutputSpec:
         """What calls publish unless a request says otherwise."""
@@ -129,6 +133,11 @@ class MediaConfig(_Section):
         if value not in (8000, 16000, 44100, 48000):
             raise ValueError("must be one of 8000, 16000, 44100, 48000")
         return value
+
+    @field_validator("codecs")
+    @classmethod
+    def _check_codecs(cls, value: list[str]) -> list[str]:
+        return check_codec_names(value)
 
     @field_validator("aac_coder")
     @classmethod

@@ -82,6 +82,7 @@ class CallSpec:
     register: bool = False
     sip_transport: str = "udp"
     srtp: str = ""  # "", "off", "optional" or "mandatory"; "" = the configured default
+    codecs: tuple[str, ...] = ()  # offered in this order; () = [media] codecs
     reveal_stream_names: bool = False  # [apps.<appKey>] reveal_stream_names: a private server's names are shown
 
     def secrets(self) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ from bridge.registration_flow import CallRegistration, RegistrationError
 from bridge.services import Services
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.call import CallSettings, OutboundCall
+from bridge.sip.codecs import CODECS, offered_formats
 from bridge.sip.digest import Credentials
 from bridge.sip.dns import ResolveError
 from bridge.sip.events import (
@@ -145,6 +146,13 @@ class CallSession:
             raise SessionError(str(exc)) from None
         self._note("registered", expires=expires)
 
+    def _codecs(self) -> list[str]:
+        """The codecs to offer: the request's or [media] codecs; 8 kHz ones only for G.711 output."""
+        names = list(self.spec.codecs or self.services.config.media.codecs)
+        if any(d.audio.codec == "pcmu" for d in self.spec.destinations):
+            names = [name for name in names if CODECS[name].audio_rate == 8000] or ["pcmu"]
+        return names
+
     def _place_call(self, destination: Destination, local_host: str, rtp_port: int) -> None:
         spec = self.spec
         direction = Direction.SENDRECV if spec.has_audio or spec.has_video else Direction.RECVONLY
@@ -157,6 +165,7 @@ class CallSession:
             secrets.randbelow(2**31),
             crypto=[c.value() for c in cryptos],
             secure_profile=mode is SrtpMode.MANDATORY,
+            formats=offered_formats(self._codecs()),
         )
         self.sip_call_id = new_call_id(local_host)
         settings = CallSettings(
@@ -222,6 +231,7 @@ class CallSession:
             return
         assert self.media is not None
         spec = self.spec
+        self._note("codec", codec=first.remote.codec, payloadType=first.remote.payload_type)
         self.media.start(
             first.remote,
             [view.start_message(spec.reveal_stream_names) for view in self.destinations],

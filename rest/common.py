@@ -77,6 +77,7 @@ def to_spec(body: CallRequest | ApiCallRequest, config: BridgeConfig, slate_imag
         register=connection.sipRegisterRequired,
         sip_transport=connection.sipTransport.lower(),
         srtp=connection.srtp or "",
+        codecs=tuple(connection.codecs or ()),
         reveal_stream_names=app is not None and app.reveal_stream_names,
     )
 

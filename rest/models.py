@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+
+from bridge.sip.codecs import check_codec_names
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -23,6 +25,21 @@ def _no_control_characters(value: str) -> str:
 
 Text = Annotated[str, Field(max_length=256), AfterValidator(_no_control_characters)]
 RequiredText = Annotated[str, Field(min_length=1, max_length=256), AfterValidator(_no_control_characters)]
+
+
+def _codec_list(value: object) -> object:
+    """Lenient: a JSON list, or one string naming codecs separated by commas or spaces ("pcma, pcmu")."""
+    if isinstance(value, str):
+        return re.findall(r"[A-Za-z0-9]+", value)
+    return value
+
+
+Codecs = Annotated[
+    list[Annotated[str, Field(max_length=16)]],
+    BeforeValidator(_codec_list),
+    Field(max_length=8),
+    AfterValidator(check_codec_names),
+]
 
 
 class _Model(BaseModel):
@@ -39,6 +56,7 @@ class Connection(_Model):
     srtp: Literal["off", "optional", "mandatory"] | None = None
     sipRegisterRequired: bool = False
     appKey: Text = ""
+    codecs: Codecs | None = Field(None, description="offered in this order; default [media] codecs")
 
 
 Preset = Literal["youtube", "facebook", "twitch", "wowza", "generic"]

@@ -40,14 +40,16 @@ def timestamp_delta(later: int, earlier: int) -> int:
 
 RATE = 8000
 FRAME = 160
-RING = 1 << 15  # 4.1 s of timeline: far more than max_delay plus a pull
-MASK = RING - 1
+RING = 1 << 15  # 4.1 s of timeline at 8 kHz: far more than max_delay plus a pull
 FADE_FRAMES = 3  # concealment: repeat the last 20 ms, fading, for 60 ms
 FADE_GAIN = 0.6
-STRETCH_LAG = 120  # the longest pitch period looked for when stretching
+STRETCH_LAG = 120  # the longest pitch period looked for when stretching (15 ms at 8 kHz)
 Samples = npt.NDArray[np.int16]
-_ONES = memoryview(b"\x01" * RING)
-_ZEROS = memoryview(bytes(RING))
+
+
+def ring_size(rate: int) -> int:
+    """A power of two holding at least 4 s of timeline at ``rate``."""
+    return RING * (1 << max(0, (rate // RATE - 1).bit_length()))
 
 
 @dataclass(slots=True)
@@ -66,19 +68,20 @@ class PlayoutStats:
 class LinearRing:
     """The timeline's samples as 16-bit linear PCM."""
 
-    def __init__(self) -> None:
-        self._samples = np.zeros(RING, np.int16)
+    def __init__(self, size: int = RING) -> None:
+        self._size = size
+        self._samples = np.zeros(size, np.int16)
 
     def write(self, offset: int, media: Samples, count: int) -> None:
-        first = min(count, RING - offset)
+        first = min(count, self._size - offset)
         self._samples[offset : offset + first] = media[:first]
         if first < count:
             self._samples[: count - first] = media[first:]
 
     def read(self, offset: int, count: int) -> Samples:
-        if offset + count <= RING:
+        if offset + count <= self._size:
             return self._samples[offset : offset + count].copy()
-        return np.concatenate([self._samples[offset:], self._samples[: offset + count - RING]])
+        return np.concatenate([self._samples[offset:], self._samples[: offset + count - self._size]])
 
 
 class PcmuRing:
@@ -108,24 +111,36 @@ class PlayoutBuffer:
 
     ``encoding`` is what :meth:`push` takes: ``"linear"`` (16-bit samples) or ``"pcmu"``
     (the µ-law payload of G.711 packets, stored as it came and decoded at playout).
+    ``rate`` is the audio's sample rate (8 kHz for G.711, 16 kHz for G.722, 48 kHz for Opus);
+    delays are in samples at that rate (defaults: 60, 40, 300 and 20 ms). ``samples_per_tick``
+    maps RTP timestamps to samples: 2 for G.722, whose RTP clock is 8000 (RFC 3551 4.5.2).
     """
 
     def __init__(
         self,
-        initial_delay: int = 480,
-        min_delay: int = 320,
-        max_delay: int = 2400,
-        headroom: int = 160,
+        initial_delay: int | None = None,
+        min_delay: int | None = None,
+        max_delay: int | None = None,
+        headroom: int | None = None,
         window: float = 3.0,
         seed: int = 1,
         encoding: str = "linear",
+        rate: int = RATE,
+        samples_per_tick: int = 1,
     ) -> None:
-        self.encoding = encoding
-        self._store: LinearRing | PcmuRing = PcmuRing() if encoding == "pcmu" else LinearRing()
-        self.target_delay = initial_delay
-        self._min_delay, self._max_delay, self._headroom = min_delay, max_delay, headroom
+        self.encoding, self.rate, self._scale = encoding, rate, samples_per_tick
+        per_ms = rate // 1000
+        self._ring = ring_size(rate)
+        self._mask = self._ring - 1
+        self._frame = rate // 50
+        self._ones, self._zeros = memoryview(b"\x01" * self._ring), memoryview(bytes(self._ring))
+        self._store: LinearRing | PcmuRing = PcmuRing() if encoding == "pcmu" else LinearRing(self._ring)
+        self.target_delay = initial_delay if initial_delay is not None else 60 * per_ms
+        self._min_delay = min_delay if min_delay is not None else 40 * per_ms
+        self._max_delay = max_delay if max_delay is not None else 300 * per_ms
+        self._headroom = headroom if headroom is not None else 20 * per_ms
         self._window = window
-        self._valid = bytearray(RING)
+        self._valid = bytearray(self._ring)
         self._play = 0  # our timeline position of the next sample to output
         self._end = 0  # the end of the latest audio placed on the timeline
         self._pulled_at: float | None = None  # wall time of the last pull
@@ -145,7 +160,7 @@ class PlayoutBuffer:
     # -- input ------------------------------------------------------------------------
 
     def push(self, ssrc: int, timestamp: int, samples: Any, now: float) -> None:
-        """Audio for ``timestamp`` (RTP units at 8 kHz) arriving at wall time ``now``.
+        """Audio for ``timestamp`` (RTP units) arriving at wall time ``now``.
 
         ``samples`` is int16 PCM, or µ-law bytes for a ``"pcmu"`` buffer.
         """
@@ -159,19 +174,20 @@ class PlayoutBuffer:
                 return
             samples, count, position = samples[play - position :], count - (play - position), play
         end = position + count
-        if end - play > RING - self._max_delay:
+        ring, ones = self._ring, self._ones
+        if end - play > ring - self._max_delay:
             self.stats.trimmed_samples += count  # a burst the ring cannot hold
             return
-        offset = position & MASK
+        offset = position & self._mask
         if self._valid[offset]:
             self.stats.duplicate += 1
             return
         self._store.write(offset, samples, count)
-        if offset + count <= RING:
-            self._valid[offset : offset + count] = _ONES[:count]
+        if offset + count <= ring:
+            self._valid[offset : offset + count] = ones[:count]
         else:
-            self._valid[offset:] = _ONES[: RING - offset]
-            self._valid[: count - (RING - offset)] = _ONES[: count - (RING - offset)]
+            self._valid[offset:] = ones[: ring - offset]
+            self._valid[: count - (ring - offset)] = ones[: count - (ring - offset)]
         if end > self._end:
             self._end = end
         self.stats.accepted += 1
@@ -187,11 +203,12 @@ class PlayoutBuffer:
         if self._offset is None or ssrc != self._ssrc:
             self._anchor(ssrc, timestamp, expected)
         else:
-            self._unwrapped += (timestamp - self._last_ts + _TS_HALF) % _TS_MODULO - _TS_HALF  # timestamp_delta
+            delta = (timestamp - self._last_ts + _TS_HALF) % _TS_MODULO - _TS_HALF  # timestamp_delta
+            self._unwrapped += delta * self._scale
             self._last_ts = timestamp
         assert self._offset is not None
         position = self._unwrapped + self._offset
-        if abs(position - (expected + self.target_delay)) > RATE:  # a jump of more than 1 s
+        if abs(position - (expected + self.target_delay)) > self.rate:  # a jump of more than 1 s
             self.stats.resyncs += 1
             self._anchor(ssrc, timestamp, expected)
             position = self._unwrapped + self._offset
@@ -213,7 +230,7 @@ class PlayoutBuffer:
         """Where the output clock will be at ``now`` (between pulls)."""
         if self._pulled_at is None:
             return self._play
-        return self._play + max(0, int((now - self._pulled_at) * RATE))
+        return self._play + max(0, int((now - self._pulled_at) * self.rate))
 
     def _note_margin(self, early: int, now: float) -> None:
         """How early the packet is; stored net of the steering so far, judged with the steering since."""
@@ -250,17 +267,19 @@ class PlayoutBuffer:
         worst = self._margins[0][1] + self._steered
         if worst < self._headroom // 2:
             return 1
-        if worst > self._headroom + 2 * FRAME and self.depth > self._min_delay:
+        if worst > self._headroom + 2 * self._frame and self.depth > self._min_delay:
             return -1
         return 0
 
     def _stretched(self, n: int, direction: int) -> Samples | None:
         """``n`` samples made from one pitch period more (-1) or fewer (+1) of the timeline, if it has one."""
-        span = n + STRETCH_LAG if direction < 0 else n
+        step = max(1, self.rate // RATE)  # pitch search on every step-th sample (8 kHz)
+        span = n + STRETCH_LAG * step if direction < 0 else n
         if self._missing(span):
             return None  # only real audio is stretched; gaps are concealed as they are
         source = self._peek(span)
-        result = accelerate(source) if direction < 0 else expand(source)
+        max_lag = STRETCH_LAG * step
+        result = accelerate(source, max_lag, step) if direction < 0 else expand(source, max_lag, step)
         if result is None:
             return None
         changed = abs(len(source) - len(result))
@@ -283,21 +302,21 @@ class PlayoutBuffer:
 
     def _missing(self, count: int) -> int:
         """How many of the next ``count`` samples have not arrived."""
-        offset = self._play & MASK
-        first = min(count, RING - offset)
+        offset = self._play & self._mask
+        first = min(count, self._ring - offset)
         missing = self._valid.count(0, offset, offset + first)
         return missing + (self._valid.count(0, 0, count - first) if first < count else 0)
 
     def _peek(self, count: int) -> Samples:
-        return self._store.read(self._play & MASK, count)
+        return self._store.read(self._play & self._mask, count)
 
     def _consume(self, count: int) -> None:
         """Advance the play position, forgetting what it passes."""
-        offset = self._play & MASK
-        first = min(count, RING - offset)
-        self._valid[offset : offset + first] = _ZEROS[:first]
+        offset = self._play & self._mask
+        first = min(count, self._ring - offset)
+        self._valid[offset : offset + first] = self._zeros[:first]
         if first < count:
-            self._valid[: count - first] = _ZEROS[: count - first]
+            self._valid[: count - first] = self._zeros[: count - first]
         self._play += count
 
     def _take(self, count: int) -> Samples:
@@ -316,8 +335,8 @@ class PlayoutBuffer:
         return block
 
     def _filled(self, count: int) -> npt.NDArray[np.bool_]:
-        offset = self._play & MASK
-        first = min(count, RING - offset)
+        offset = self._play & self._mask
+        first = min(count, self._ring - offset)
         head = np.frombuffer(self._valid, np.uint8, first, offset)
         if first == count:
             return head.astype(bool)
@@ -342,7 +361,8 @@ class PlayoutBuffer:
 
     def _heard(self, audio: Samples, position: int) -> None:
         """Real audio: it ends any concealment and any comfort noise that started before it."""
-        self._history = audio[-FRAME:] if len(audio) >= FRAME else np.concatenate([self._history, audio])[-FRAME:]
+        frame = self._frame
+        self._history = audio[-frame:] if len(audio) >= frame else np.concatenate([self._history, audio])[-frame:]
         self._gap_concealed = 0
         if self._noise is not None and self._noise[0] <= position:
             self._noise = None
@@ -354,12 +374,13 @@ class PlayoutBuffer:
             amplitude = 32767 * 10 ** (-self._noise[1] / 20)
             return (self._rng.standard_normal(count) * amplitude).clip(-32768, 32767).astype(np.int16)
         out = np.zeros(count, np.int16)
-        budget = FADE_FRAMES * FRAME - self._gap_concealed if len(self._history) == FRAME else 0
+        frame = self._frame
+        budget = FADE_FRAMES * frame - self._gap_concealed if len(self._history) == frame else 0
         faded = max(0, min(count, budget))
         if faded:
             index = np.arange(self._gap_concealed, self._gap_concealed + faded)
-            gains = FADE_GAIN ** (index // FRAME + 1)
-            out[:faded] = (self._history[index % FRAME] * gains).astype(np.int16)
+            gains = FADE_GAIN ** (index // frame + 1)
+            out[:faded] = (self._history[index % frame] * gains).astype(np.int16)
             self._gap_concealed += faded
         self.stats.concealed_samples += faded
         self.stats.silence_samples += count - faded

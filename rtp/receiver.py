@@ -3,16 +3,20 @@
 Filters datagrams by source (RFC 3550 section 8.2 leaves source validation to
 the application; we accept only the address the SDP answer named, with an
 optional one-time re-latch for far ends behind NAT), parses them, keeps RFC 3550
-statistics, and routes payloads: PCMU to the playout buffer, comfort noise
-(RFC 3389, payload 13) as noise, telephone-events (RFC 4733) to the DTMF decoder.
+statistics, and routes payloads: the negotiated audio codec to the playout buffer
+(PCMU stored as it came; any other codec through ``decode``, which returns 16-bit samples
+at the buffer's rate), comfort noise (RFC 3389, payload 13) as noise, telephone-events
+(RFC 4733) to the DTMF decoder.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from rtp.dtmf import DtmfDecoder, DtmfEvent
 from rtp.g711 import ULAW_TO_LINEAR, decode_ulaw
@@ -54,6 +58,8 @@ class RtpReceiver:
         playout: PlayoutBuffer | None = None,
         telephone_event_pt: int = TELEPHONE_EVENT_PAYLOAD_TYPE,
         clock_rate: int = 8000,
+        audio_pt: int = PCMU_PAYLOAD_TYPE,
+        decode: Callable[[bytes], npt.NDArray[np.int16]] | None = None,
     ) -> None:
         self.remote = remote
         self._latch_allowed = latch
@@ -66,6 +72,10 @@ class RtpReceiver:
         self.last_packet_at: float | None = None
         self.ssrc: int | None = None
         self._telephone_event_pt = telephone_event_pt
+        self._audio_pt = audio_pt
+        self._decode = decode  # None: PCMU
+        self._fast_pt = PCMU_PAYLOAD_TYPE if decode is None and audio_pt == PCMU_PAYLOAD_TYPE else -1
+        self.decode_failures = 0
 
     def set_remote(self, remote: Address) -> None:
         """Follow a new far-end address (e.g. from a re-INVITE)."""
@@ -76,7 +86,7 @@ class RtpReceiver:
         if source != self.remote and not self._accept_source(source):
             self.counters.foreign_source += 1
             return
-        if len(data) > 12 and data[0] == _PLAIN_RTP and data[1] & 0x7F == PCMU_PAYLOAD_TYPE:
+        if len(data) > 12 and data[0] == _PLAIN_RTP and data[1] & 0x7F == self._fast_pt:
             self._plain_pcmu(data, now)
             return
         if is_rtcp(data):
@@ -87,7 +97,7 @@ class RtpReceiver:
         except PacketError:
             self.counters.malformed += 1
             return
-        if packet.payload_type not in (PCMU_PAYLOAD_TYPE, COMFORT_NOISE_PAYLOAD_TYPE, self._telephone_event_pt):
+        if packet.payload_type not in (self._audio_pt, COMFORT_NOISE_PAYLOAD_TYPE, self._telephone_event_pt):
             self.counters.other_payload += 1
             return
         self._account(packet, len(data), now)
@@ -116,9 +126,8 @@ class RtpReceiver:
         self.stats.update(sequence, timestamp, now)
 
     def _route(self, packet: RtpPacket, now: float) -> None:
-        if packet.payload_type == PCMU_PAYLOAD_TYPE:
-            payload = packet.payload if self._coded else decode_ulaw(packet.payload)
-            self.buffer.push(packet.ssrc, packet.timestamp, payload, now)
+        if packet.payload_type == self._audio_pt:
+            self._push_audio(packet, now)
         elif packet.payload_type == COMFORT_NOISE_PAYLOAD_TYPE:
             self.counters.comfort_noise += 1
             level = packet.payload[0] & 0x7F if packet.payload else 127
@@ -126,6 +135,19 @@ class RtpReceiver:
         else:
             self.counters.telephone_events += 1
             self.dtmf_events += self.dtmf.receive(packet.ssrc, packet.timestamp, packet.payload)
+
+    def _push_audio(self, packet: RtpPacket, now: float) -> None:
+        if self._decode is None:
+            payload = packet.payload if self._coded else decode_ulaw(packet.payload)
+            self.buffer.push(packet.ssrc, packet.timestamp, payload, now)
+            return
+        try:
+            samples = self._decode(packet.payload)
+        except ValueError:  # a payload the decoder rejects: concealed like a lost packet
+            self.decode_failures += 1
+            return
+        if len(samples):
+            self.buffer.push(packet.ssrc, packet.timestamp, samples, now)
 
     def _accept_source(self, source: Address) -> bool:
         if source == self.remote:

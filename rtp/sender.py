@@ -1,4 +1,4 @@
-"""Our outgoing RTP stream (sans-IO): 20 ms PCMU silence, and RFC 4733 DTMF events on demand.
+"""Our outgoing RTP stream (sans-IO): 20 ms of silence in the call's codec, and RFC 4733 DTMF events on demand.
 
 Silence is sent when the SDP direction is ``sendrecv``: many far ends (and SIP domains
 with media timeouts) hang up a call whose other side sends no RTP. DTMF events use the
@@ -25,16 +25,30 @@ END_REPEATS = 3
 class SilenceSender:
     """Produces one RTP packet per 20 ms of wall time, catching up after a stall."""
 
-    def __init__(self, ssrc: int, first_sequence: int, first_timestamp: int, start: float) -> None:
+    def __init__(
+        self,
+        ssrc: int,
+        first_sequence: int,
+        first_timestamp: int,
+        start: float,
+        *,
+        payload_type: int = 0,
+        silence: bytes = bytes([PCMU_SILENCE]) * FRAME_SAMPLES,
+        ticks_per_frame: int = FRAME_SAMPLES,
+        event_payload_type: int = TELEPHONE_EVENT_PT,
+    ) -> None:
+        """``silence`` is one 20 ms frame of it in the call's codec; ``ticks_per_frame`` its RTP
+        timestamp increment (160 for G.711 and G.722, whose RTP clock is 8000; 960 for Opus)."""
         self._packet = RtpPacket(
-            payload_type=0,
+            payload_type=payload_type,
             sequence_number=first_sequence,
             timestamp=first_timestamp,
             ssrc=ssrc,
-            payload=bytes([PCMU_SILENCE]) * FRAME_SAMPLES,
+            payload=silence,
             marker=True,
         )
-        self._silence = self._packet.payload
+        self._audio_pt, self._silence, self._ticks = payload_type, silence, ticks_per_frame
+        self._event_pt = event_payload_type
         self._next_send = start
         self._dtmf: deque[tuple[int, int, int]] = deque()  # (event, duration frames, gap frames)
         self._event: tuple[int, int, int, int] | None = None  # (event, start ts, frames done, frames total)
@@ -64,7 +78,7 @@ class SilenceSender:
                 if len(datagrams) < max_burst:
                     datagrams.append(packet)
                     self.sent += 1
-            self._packet.timestamp = (self._packet.timestamp + FRAME_SAMPLES) & 0xFFFFFFFF
+            self._packet.timestamp = (self._packet.timestamp + self._ticks) & 0xFFFFFFFF
             self._next_send += FRAME_SECONDS
         return datagrams
 
@@ -75,7 +89,7 @@ class SilenceSender:
             self._event, self._gap = (event, self._packet.timestamp, 0, frames), gap
         if self._event is None:
             self._gap = max(0, self._gap - 1)
-            self._packet.payload_type, self._packet.payload = 0, self._silence
+            self._packet.payload_type, self._packet.payload = self._audio_pt, self._silence
             packet = self._packet.serialize()
             self._packet.marker = False
             self._next_sequence()
@@ -90,8 +104,8 @@ class SilenceSender:
         event, start_ts, done, total = self._event
         done += 1
         end = done >= total
-        payload = struct.pack("!BBH", event, (0x80 if end else 0) | VOLUME, min(done * FRAME_SAMPLES, 0xFFFF))
-        event_packet = RtpPacket(TELEPHONE_EVENT_PT, 0, start_ts, self._packet.ssrc, payload, marker=done == 1)
+        payload = struct.pack("!BBH", event, (0x80 if end else 0) | VOLUME, min(done * self._ticks, 0xFFFF))
+        event_packet = RtpPacket(self._event_pt, 0, start_ts, self._packet.ssrc, payload, marker=done == 1)
         self._event = None if end else (event, start_ts, done, total)
         packets = []
         for _ in range(END_REPEATS if end else 1):

@@ -44,10 +44,19 @@ def _ramp(length: int) -> npt.NDArray[np.float32]:
     return ramp
 
 
-def accelerate(block: Samples, max_lag: int = MAX_LAG) -> Samples | None:
-    """``block`` shortened by one pitch period (cross-faded), or None if no period is found."""
+def _period(x: npt.NDArray[np.float32], max_lag: int, step: int) -> int | None:
+    """The pitch period of ``x`` in samples; searched on every ``step``-th sample (audio above 8 kHz)."""
+    lag = best_lag(x[::step] if step > 1 else x, min(max_lag // step, (len(x) // step - WINDOW) // 2))
+    return lag * step if lag is not None else None
+
+
+def accelerate(block: Samples, max_lag: int = MAX_LAG, step: int = 1) -> Samples | None:
+    """``block`` shortened by one pitch period (cross-faded), or None if no period is found.
+
+    ``step`` is the sample rate over 8 kHz (2 at 16 kHz): the search runs at 8 kHz, the cut at full rate.
+    """
     x = block.astype(np.float32)
-    lag = best_lag(x, min(max_lag, (len(block) - WINDOW) // 2))
+    lag = _period(x, max_lag, step)
     if lag is None:
         return None
     ramp = _ramp(lag)
@@ -55,10 +64,10 @@ def accelerate(block: Samples, max_lag: int = MAX_LAG) -> Samples | None:
     return np.concatenate([joined, x[2 * lag :]]).astype(np.int16)
 
 
-def expand(block: Samples, max_lag: int = MAX_LAG) -> Samples | None:
+def expand(block: Samples, max_lag: int = MAX_LAG, step: int = 1) -> Samples | None:
     """``block`` lengthened by one pitch period (repeated, cross-faded), or None if no period is found."""
     x = block.astype(np.float32)
-    lag = best_lag(x, min(max_lag, (len(block) - WINDOW) // 2))
+    lag = _period(x, max_lag, step)
     if lag is None:
         return None
     ramp = _ramp(lag)

@@ -2,6 +2,7 @@
 # Installs the Debian packages a target needs, only those that are missing.
 #   run:  what the daemon needs (a Python 3.11 with venv)
 #   test: run + the real peers the tests start (nginx-rtmp, kamailio, baresip, ffmpeg) and chromium
+#   bench: test + espeak-ng (speech for bench.coder) and a C compiler (the pesq package builds from source)
 set -euo pipefail
 target="${1:-run}"
 
@@ -9,10 +10,13 @@ packages=()
 if ! python3 -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)' 2>/dev/null; then
   packages+=(python3 python3-venv python3-dev)
 fi
-if [ "$target" = "test" ]; then
+if [ "$target" = "test" ] || [ "$target" = "bench" ]; then
   packages+=(nginx libnginx-mod-rtmp kamailio kamailio-tls-modules baresip ffmpeg openssl libnginx-mod-stream systemd)
   packages+=(chromium)  # the web console's browser tests (driven by playwright-core from npm)
   command -v npm >/dev/null || packages+=(nodejs npm)
+fi
+if [ "$target" = "bench" ]; then
+  packages+=(espeak-ng gcc python3-dev)
 fi
 
 missing=()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.config import BridgeConfig
+from bridge.media.decoders import codec_media
 from bridge.media.encoder import AudioEncoder
 from bridge.media.far_end import FarEndMedia
 from bridge.media.outputs import CallOutputs, StreamStateHandler
@@ -100,7 +101,7 @@ class CallMedia:
         remote: RemoteMedia,
         destinations: list[DestinationStart],
         send_silence: bool,
-        encoder_factory: Callable[[OutputSpec], AudioEncoder],
+        encoder_factory: Callable[[OutputSpec, int], AudioEncoder],
         note: Note,
         on_stream_state: StreamStateHandler,
         slates: SlateCache,
@@ -116,26 +117,49 @@ class CallMedia:
         self._slates = slates
         now = loop.time()
         self._started = now
-        rtp_config = config.rtp
         self.far_end = FarEndMedia(remote.address, now)
         self.srtp = SrtpTransform(remote.srtp) if remote.srtp else None
-        self.receiver = RtpReceiver(
-            remote.address,
-            latch=rtp_config.latch,
-            playout=PlayoutBuffer(initial_delay=rtp_config.jitter_delay_ms * 8, encoding="pcmu"),
-        )
+        self.codec = codec_media(remote.codec)
+        self.receiver = self._new_receiver(remote)
         self.reporter = RtcpReporter(secrets.randbits(32), now)
-        self.sender = (
-            SilenceSender(self.reporter.our_ssrc, secrets.randbits(16), secrets.randbits(32), now)
-            if send_silence
-            else None
-        )
+        self.sender = self._new_sender(remote, now) if send_silence else None
         self.outputs = CallOutputs(destinations, config.rtmp, rtmp_tls, on_stream_state, note)
         self.pipeline: MediaPipeline | None = None
         self.telephone_event = remote.telephone_event
         self.encoder_restarts = 0
         endpoint.set_rtcp_handler(self._on_rtcp)
         endpoint.discard_pending()  # what arrived before the answer is not the call's audio
+
+    def _new_receiver(self, remote: RemoteMedia) -> RtpReceiver:
+        """RTP in the negotiated codec, on a playout timeline at the codec's audio rate."""
+        codec, rate = self.codec.codec, self.codec.codec.audio_rate
+        playout = PlayoutBuffer(
+            initial_delay=self.config.rtp.jitter_delay_ms * rate // 1000,
+            encoding="pcmu" if self.codec.decode is None else "linear",
+            rate=rate,
+            samples_per_tick=codec.samples_per_tick,
+        )
+        return RtpReceiver(
+            remote.address,
+            latch=self.config.rtp.latch,
+            playout=playout,
+            telephone_event_pt=remote.event_payload_type,
+            clock_rate=codec.rtp_clock,
+            audio_pt=remote.payload_type,
+            decode=self.codec.decode,
+        )
+
+    def _new_sender(self, remote: RemoteMedia, now: float) -> SilenceSender:
+        return SilenceSender(
+            self.reporter.our_ssrc,
+            secrets.randbits(16),
+            secrets.randbits(32),
+            now,
+            payload_type=remote.payload_type,
+            silence=self.codec.silence,
+            ticks_per_frame=self.codec.ticks_per_frame,
+            event_payload_type=remote.event_payload_type,
+        )
 
     async def run(self) -> str:
         """Media until it cannot go on; returns why."""
@@ -227,7 +251,8 @@ class CallMedia:
         # holds the GIL throughout, so a thread gains nothing, and while executor threads hold the
         # GIL every other call's encode (which releases it) waits up to the 5 ms switch interval
         # to get it back: measured as single ticks of 17-40 ms during a burst of new calls.
-        encoders = [self._encoder_factory(spec) for spec in self.outputs.audio_specs]
+        rate = self.codec.codec.audio_rate
+        encoders = [self._encoder_factory(spec, rate) for spec in self.outputs.audio_specs]
         batches = self.config.media.frames_per_batch
         step = pull_unit([encoder.input_batch * batches for encoder in encoders], encoders[0].input_rate)
         return MediaPipeline(self.receiver.buffer, encoders, clock or PlayoutClock(now, step), batches)
@@ -298,6 +323,7 @@ class CallMedia:
 
     def counters(self) -> dict[str, Any]:
         receiver, playout = self.receiver, self.receiver.buffer.stats
+        per_ms = receiver.buffer.rate // 1000
         pipeline = self.pipeline
         destinations = self.outputs.counters()
         return {
@@ -305,9 +331,9 @@ class CallMedia:
             "lost": receiver.stats.lost_total,
             "latePackets": playout.late,
             "duplicatePackets": playout.duplicate,
-            "concealedMs": playout.concealed_samples // 8,
-            "silenceInsertedSeconds": round(playout.silence_samples / 8000, 3),
-            "comfortNoiseMs": playout.comfort_noise_samples // 8,
+            "concealedMs": playout.concealed_samples // per_ms,
+            "silenceInsertedSeconds": round(playout.silence_samples / (per_ms * 1000), 3),
+            "comfortNoiseMs": playout.comfort_noise_samples // per_ms,
             "jitterMs": round(receiver.stats.jitter_ms, 2),
             "levelDbfs": pipeline.level_dbfs if pipeline else -120.0,
             "framesEncoded": pipeline.encoded_packets if pipeline else 0,
@@ -338,8 +364,9 @@ class CallMedia:
             return 0
         lane = pipeline.lanes[0]
         encoder_ms = 2 * lane.encoder.start_offset_ms  # look-ahead: priming plus one frame
-        buffered = self.receiver.buffer.depth // 8
-        return int(buffered + lane.batch // 8 + encoder_ms + self.outputs.backlog_seconds() * 1000)
+        per_ms = self.receiver.buffer.rate // 1000
+        buffered = self.receiver.buffer.depth // per_ms
+        return int(buffered + lane.batch // per_ms + encoder_ms + self.outputs.backlog_seconds() * 1000)
 
 
 def _total(destinations: list[dict[str, Any]], key: str) -> int:

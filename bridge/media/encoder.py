@@ -202,8 +202,10 @@ class PcmuFlvEncoder:
         return []
 
 
-def new_encoder(output: OutputSpec) -> AudioEncoder:
-    """The encoder for an output; opening a codec is not per-packet work (callers use a thread)."""
+def new_encoder(output: OutputSpec, input_rate: int = 8000) -> AudioEncoder:
+    """The encoder for an output fed with ``input_rate`` audio (G.711 output takes 8 kHz only)."""
     if output.codec == "pcmu":
+        if input_rate != PcmuFlvEncoder.input_rate:
+            raise ValueError(f"G.711 output needs 8 kHz audio, not {input_rate} Hz")
         return PcmuFlvEncoder()
-    return AacEncoder(AacSettings(output.sample_rate, output.bitrate, output.aac_coder))
+    return AacEncoder(AacSettings(output.sample_rate, output.bitrate, output.aac_coder), input_rate)

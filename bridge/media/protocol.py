@@ -71,6 +71,9 @@ class StartMedia(_Message):
     direction: str
     srtp: SrtpKeys | None
     telephone_event: bool
+    codec: str = "pcmu"  # the negotiated audio codec (bridge.sip.codecs.CODECS)
+    payload_type: int = 0
+    event_payload_type: int = 101
     send_silence: bool
     destinations: list[DestinationStart]
     secrets: list[str]

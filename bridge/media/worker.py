@@ -109,6 +109,9 @@ class MediaWorker:
             Direction(message.direction),
             message.srtp,
             message.telephone_event,
+            codec=message.codec,
+            payload_type=message.payload_type,
+            event_payload_type=message.event_payload_type,
         )
         call_id = message.call
         call.media = CallMedia(

@@ -2,7 +2,7 @@
 
 Keeps our current SDP; accepts the answer to our offer; answers offers from the
 far end (re-INVITE, UPDATE), choosing the direction per RFC 3264 section 6.1 and
-bumping the origin version whenever our description changes (section 8).
+bumping the origin version by one whenever what we send changes (section 8).
 """
 
 from __future__ import annotations
@@ -10,8 +10,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from bridge.sip.codecs import CODECS, Negotiated, describe, negotiate
 from bridge.sip.sdes import CryptoAttribute, SdesError, SrtpKeys, SrtpMode, answer_crypto, keys_from_answer
-from bridge.sip.sdp import Direction, SdpError, SessionDescription, accepts_pcmu, parse_sdp
+from bridge.sip.sdp import (
+    Direction,
+    PayloadFormat,
+    SdpError,
+    SessionDescription,
+    mirrored_media,
+    parse_sdp,
+)
 
 _SENDS = {Direction.SENDRECV, Direction.SENDONLY}
 _RECEIVES = {Direction.SENDRECV, Direction.RECVONLY}
@@ -36,12 +44,15 @@ def answer_direction(capability: Direction, offered: Direction) -> Direction:
 
 @dataclass(frozen=True, slots=True)
 class RemoteMedia:
-    """Where the far end's audio comes from, its direction, and the SRTP keys if any."""
+    """Where the far end's audio comes from, its direction, the codec it chose, and SRTP keys if any."""
 
     address: tuple[str, int]
     direction: Direction
     srtp: SrtpKeys | None = None
     telephone_event: bool = False  # the far end accepted RFC 4733 events
+    codec: str = "pcmu"  # a name of bridge.sip.codecs.CODECS
+    payload_type: int = 0
+    event_payload_type: int = 101
 
     @property
     def sending(self) -> bool:
@@ -60,29 +71,66 @@ class OfferAnswer:
     ) -> None:
         self.local = offer
         self.capability = offer.audio().direction
+        formats = offer.audio().formats
+        self.codecs = [name for name, codec in CODECS.items() if any(codec.matches(f) for f in formats)]
+        self.codecs.sort(key=lambda name: next(i for i, f in enumerate(formats) if CODECS[name].matches(f)))
+        self.negotiated: Negotiated | None = None
+        self._sent: tuple[int, bytes] | None = None  # the version and content of our last SDP
         self.srtp_mode = srtp
         self._offered = list(offered or [])
         self.keys: SrtpKeys | None = None
         self.remote: RemoteMedia | None = None
 
     def local_bytes(self) -> bytes:
-        return self.local.serialize()
+        return self._outgoing(self.local)
+
+    def _outgoing(self, description: SessionDescription) -> bytes:
+        """RFC 3264 section 8: the origin version of the last SDP we sent if nothing changed, else one more."""
+        content = dataclasses.replace(description, session_version=0).serialize()
+        if self._sent is None:
+            version = description.session_version
+        else:
+            version = self._sent[0] if content == self._sent[1] else self._sent[0] + 1
+        self._sent = (version, content)
+        return dataclasses.replace(description, session_version=version).serialize()
 
     def accept_answer(self, body: bytes) -> RemoteMedia:
         """The answer to our offer (2xx of INVITE, or an ACK after a delayed offer)."""
         description = parse_sdp(body)
         if self.srtp_mode is not SrtpMode.OFF and self.keys is None:
             self._take_keys(description)
-        return self._take_remote(description)
+        remote = self._take_remote(description)
+        self._narrow_to_negotiated()
+        return remote
+
+    def _narrow_to_negotiated(self) -> None:
+        """Later offers of ours list only the codec in use (RFC 3264 section 8.3.2)."""
+        formats = self._answered_formats()
+        self.local.audio().formats = formats
 
     def answer_offer(self, body: bytes) -> bytes:
-        """Answer a far-end offer; raise SdpError if we cannot (then reply 488)."""
+        """Answer a far-end offer; raise SdpError if we cannot (then reply 488).
+
+        The answer has exactly the offer's m= lines (RFC 3264 section 6): its first audio
+        line answered with the codec in use, every other line rejected with port 0.
+        """
         offer = parse_sdp(body)
         if self.keys is not None:
             self._rekey(offer)
         remote = self._take_remote(offer)
         self._set_local_direction(answer_direction(self.capability, remote.direction))
-        return self.local_bytes()
+        ours = dataclasses.replace(self.local.audio(), formats=self._answered_formats())
+        return self._outgoing(dataclasses.replace(self.local, media=mirrored_media(offer, ours)))
+
+    def _answered_formats(self) -> list[PayloadFormat]:
+        """The codec in use under the far end's payload type, and its telephone-event if it has one."""
+        chosen = self.negotiated
+        assert chosen is not None
+        formats = [dataclasses.replace(chosen.codec.offer, payload_type=chosen.payload_type)]
+        if chosen.event_payload_type is not None:
+            clock = chosen.codec.rtp_clock
+            formats.append(PayloadFormat(chosen.event_payload_type, "telephone-event", clock, "0-15"))
+        return formats
 
     def offer_again(self) -> bytes:
         """Our description as a new offer (re-INVITE without SDP, or a session refresh)."""
@@ -110,11 +158,26 @@ class OfferAnswer:
         self._replace_local(crypto=[crypto.value()], protocol=offer.audio().protocol)
 
     def _take_remote(self, description: SessionDescription) -> RemoteMedia:
-        if not accepts_pcmu(description):
-            raise SdpError("the far end does not offer or accept PCMU")
         audio = description.audio()
-        events = any(f.encoding.lower() == "telephone-event" for f in audio.formats)
-        self.remote = RemoteMedia(description.audio_address(), audio.direction, self.keys, events)
+        # Once a codec is in use it stays (the media worker decodes it); a re-offer must keep it.
+        names = [self.negotiated.codec.name] if self.negotiated is not None else self.codecs
+        chosen = negotiate(names, audio)
+        if chosen is None:
+            raise SdpError(
+                f"the far end has none of the codecs {', '.join(names)} (it has {describe(audio)}); "
+                "set connection.codecs or [media] codecs to include one of its codecs"
+            )
+        self.negotiated = chosen
+        events = chosen.event_payload_type
+        self.remote = RemoteMedia(
+            description.audio_address(),
+            audio.direction,
+            self.keys,
+            telephone_event=events is not None,
+            codec=chosen.codec.name,
+            payload_type=chosen.payload_type,
+            event_payload_type=events if events is not None else 101,
+        )
         return self.remote
 
     def _set_local_direction(self, direction: Direction) -> None:
@@ -122,9 +185,7 @@ class OfferAnswer:
             self._replace_local(direction=direction)
 
     def _replace_local(self, **changes: object) -> None:
+        """Change our audio line; the version goes up when it is next sent (:meth:`_outgoing`)."""
         media = self.local.audio()
-        before = (media.direction, media.crypto, media.protocol)
         for name, value in changes.items():
             setattr(media, name, value)
-        if (media.direction, media.crypto, media.protocol) != before:
-            self.local = dataclasses.replace(self.local, session_version=self.local.session_version + 1)

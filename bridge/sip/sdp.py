@@ -1,12 +1,15 @@
-"""SDP offers and answers for a single PCMU audio stream (RFC 4566, RFC 3264).
+"""SDP offers and answers for one audio stream (RFC 4566, RFC 3264).
 
 Typed: :class:`SessionDescription` is built or parsed, and serialised by one
 method. Parsing reads each line by its RFC 4566 grammar with regular
-expressions and ignores attributes it does not need.
+expressions and ignores attributes it does not need. Every ``m=`` line is kept,
+whatever its media, so that an answer can carry exactly the offer's lines
+(RFC 3264 section 6), rejecting the ones we do not use with port 0.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -33,15 +36,17 @@ class PayloadFormat:
     encoding: str
     clock_rate: int
     parameters: str = ""
+    channels: int = 1
 
 
 PCMU = PayloadFormat(0, "PCMU", 8000)
+PCMA = PayloadFormat(8, "PCMA", 8000)
 TELEPHONE_EVENT = PayloadFormat(101, "telephone-event", 8000, "0-15")
 
 
 @dataclass(slots=True)
 class MediaDescription:
-    """An ``m=audio`` section."""
+    """An ``m=`` section (audio unless ``kind`` says otherwise)."""
 
     port: int
     formats: list[PayloadFormat]
@@ -50,6 +55,8 @@ class MediaDescription:
     ptime: int | None = None
     protocol: str = "RTP/AVP"
     crypto: list[str] = field(default_factory=list)  # RFC 4568 a=crypto values
+    kind: str = "audio"  # the media field of the m= line: audio, video, application, ...
+    raw_formats: list[str] = field(default_factory=list)  # the format tokens of a non-RTP m= line
 
 
 @dataclass(slots=True)
@@ -81,7 +88,7 @@ class SessionDescription:
     def audio(self) -> MediaDescription:
         """The first audio section with a non-zero port."""
         for media in self.media:
-            if media.port != 0:
+            if media.port != 0 and media.kind == "audio":
                 return media
         raise SdpError("the SDP has no active audio stream (m=audio with a port)")
 
@@ -97,12 +104,15 @@ def address_type(address: str) -> str:
 
 
 def _media_lines(media: MediaDescription) -> list[str]:
-    payload_types = " ".join(str(f.payload_type) for f in media.formats)
-    lines = [f"m=audio {media.port} {media.protocol} {payload_types}"]
+    payload_types = " ".join([str(f.payload_type) for f in media.formats] or media.raw_formats)
+    lines = [f"m={media.kind} {media.port} {media.protocol} {payload_types}"]
+    if media.port == 0:
+        return lines  # a rejected stream (RFC 3264 section 6): its m= line is all that matters
     if media.connection_address:
         lines.append(f"c=IN {address_type(media.connection_address)} {media.connection_address}")
     for fmt in media.formats:
-        lines.append(f"a=rtpmap:{fmt.payload_type} {fmt.encoding}/{fmt.clock_rate}")
+        channels = f"/{fmt.channels}" if fmt.channels != 1 else ""
+        lines.append(f"a=rtpmap:{fmt.payload_type} {fmt.encoding}/{fmt.clock_rate}{channels}")
         if fmt.parameters:
             lines.append(f"a=fmtp:{fmt.payload_type} {fmt.parameters}")
     lines += [f"a=crypto:{value}" for value in media.crypto]
@@ -116,9 +126,16 @@ _LINE = re.compile(r"^(?P<type>[a-z])=(?P<value>.*)$")
 _ORIGIN = re.compile(r"^\S+ (?P<id>\d+) (?P<version>\d+) IN IP[46] (?P<address>\S+)$")
 _CONNECTION = re.compile(r"^IN IP[46] (?P<address>[^/\s]+)(?:/\d+){0,2}$")
 _MEDIA = re.compile(r"^(?P<media>\S+) (?P<port>\d+)(?:/\d+)? (?P<proto>\S+)(?P<formats>(?: \S+)*)$")
-_RTPMAP = re.compile(r"^rtpmap:(?P<pt>\d+) (?P<encoding>[^/\s]+)/(?P<rate>\d+)(?:/\d+)?$")
+_RTPMAP = re.compile(r"^rtpmap:(?P<pt>\d+) (?P<encoding>[^/\s]+)/(?P<rate>\d+)(?:/(?P<channels>\d+))?$")
+_FMTP = re.compile(r"^fmtp:(?P<pt>\d+) (?P<parameters>.+)$")
 _FORMAT = re.compile(r" (\S+)")
-_STATIC_FORMATS = {0: PCMU, 8: PayloadFormat(8, "PCMA", 8000), 13: PayloadFormat(13, "CN", 8000)}
+_STATIC_FORMATS = {
+    0: PCMU,
+    8: PCMA,
+    9: PayloadFormat(9, "G722", 8000),
+    13: PayloadFormat(13, "CN", 8000),
+    34: PayloadFormat(34, "H263", 90000),
+}
 
 
 def parse_sdp(body: bytes) -> SessionDescription:
@@ -164,15 +181,16 @@ def _parse_media(value: str, direction: Direction) -> MediaDescription | None:
     match = _MEDIA.match(value)
     if match is None:
         raise SdpError(f"malformed media line m={value}")
-    if match["media"] != "audio":
-        return None
+    kind, protocol, tokens = match["media"], match["proto"], _FORMAT.findall(match["formats"])
+    if "RTP" not in protocol:  # e.g. m=application 9 UDP/BFCP *: formats are not payload types
+        return MediaDescription(int(match["port"]), [], direction, protocol=protocol, kind=kind, raw_formats=tokens)
     formats = []
-    for token in _FORMAT.findall(match["formats"]):
+    for token in tokens:
         if not token.isdigit():
-            raise SdpError(f"non-numeric RTP payload type {token!r}")
+            raise SdpError(f"non-numeric RTP payload type {token!r} in m={kind}")
         pt = int(token)
         formats.append(_STATIC_FORMATS.get(pt, PayloadFormat(pt, "", 0)))
-    return MediaDescription(port=int(match["port"]), formats=formats, direction=direction, protocol=match["proto"])
+    return MediaDescription(int(match["port"]), formats, direction, protocol=protocol, kind=kind)
 
 
 def _apply_media_line(media: MediaDescription, kind: str, value: str) -> None:
@@ -182,9 +200,17 @@ def _apply_media_line(media: MediaDescription, kind: str, value: str) -> None:
         media.direction = Direction(value)
     elif kind == "a" and (rtpmap := _RTPMAP.match(value)):
         pt = int(rtpmap["pt"])
+        channels = int(rtpmap["channels"] or 1)
         media.formats = [
-            PayloadFormat(pt, rtpmap["encoding"], int(rtpmap["rate"])) if f.payload_type == pt else f
+            PayloadFormat(pt, rtpmap["encoding"], int(rtpmap["rate"]), f.parameters, channels)
+            if f.payload_type == pt
+            else f
             for f in media.formats
+        ]
+    elif kind == "a" and (fmtp := _FMTP.match(value)):
+        pt = int(fmtp["pt"])
+        media.formats = [
+            dataclasses.replace(f, parameters=fmtp["parameters"]) if f.payload_type == pt else f for f in media.formats
         ]
     elif kind == "a" and value.startswith("ptime:") and value[6:].isdigit():
         media.ptime = int(value[6:])
@@ -207,9 +233,11 @@ def build_offer(
     dtmf: bool = True,
     crypto: list[str] | None = None,
     secure_profile: bool = False,
+    formats: list[PayloadFormat] | None = None,
 ) -> SessionDescription:
-    """Our offer: PCMU only (plus telephone-event for DTMF), 20 ms packets; SDES keys if given."""
-    formats = [PCMU, TELEPHONE_EVENT] if dtmf else [PCMU]
+    """Our offer: ``formats`` (default PCMU plus telephone-event), 20 ms packets; SDES keys if given."""
+    if formats is None:
+        formats = [PCMU, TELEPHONE_EVENT] if dtmf else [PCMU]
     media = MediaDescription(
         port=rtp_port,
         formats=formats,
@@ -228,7 +256,17 @@ def build_offer(
     )
 
 
-def accepts_pcmu(answer: SessionDescription) -> bool:
-    """Whether the answer's audio stream kept PCMU (RFC 3264 section 6)."""
-    media = answer.audio()
-    return any(f.payload_type == 0 or f.encoding.upper() == "PCMU" for f in media.formats)
+def mirrored_media(offer: SessionDescription, ours: MediaDescription) -> list[MediaDescription]:
+    """The m= lines of an answer to ``offer``: one per offered line, in its order (RFC 3264 6).
+
+    The offer's first active audio line is answered with ``ours``; every other line is
+    rejected with port 0, keeping its media, protocol and formats (section 6: a rejected
+    stream still lists at least one format).
+    """
+    chosen = offer.audio()
+    return [ours if media is chosen else _rejected(media) for media in offer.media]
+
+
+def _rejected(media: MediaDescription) -> MediaDescription:
+    formats, raw = media.formats[:1], media.raw_formats[:1]
+    return MediaDescription(0, formats, media.direction, protocol=media.protocol, kind=media.kind, raw_formats=raw)

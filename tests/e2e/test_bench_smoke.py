@@ -10,6 +10,9 @@ import pytest
 from bench.capacity import Settings, passes, run_bridge, run_ffmpeg
 from bench.outputs import run as run_outputs
 from bench.outputs import summary_rows
+from bench.stages import read_profile, stage_table
+from bridge.media.stage_profile import ENV as STAGE_ENV
+from bridge.media.stage_profile import STAGES
 from bridge.model import OutputSpec, VideoSpec
 
 pytestmark = pytest.mark.e2e
@@ -60,3 +63,16 @@ def test_outputs_bench_measures_slate_and_a_second_destination(tmp_path: Path) -
         assert slate["continuity"]["fewestVideoFrames"] >= 10 * 4, mode  # 10 fps for at least the window
         assert 0 < slate["continuity"]["maxKeyframeGapSeconds"] <= 2.05, mode
     assert replace(base, destinations=2).stream_names("c") == ["c", "c-1"]
+
+
+def test_stages_bench_splits_the_workers_cpu_by_stage(tmp_path: Path) -> None:
+    seconds = 6.0
+    settings = Settings(seconds=seconds, output=OutputSpec("aac", 16000, 32000, "fast"), samples=1, workers=1)
+    result = run_bridge(CALLS, settings, tmp_path / "stages", env={STAGE_ENV: "1"}, probe=read_profile)
+    rows = {row[0]: row for row in stage_table(result, CALLS, seconds)}
+    print(f"\nstages smoke: {rows}")
+    assert set(STAGES) <= set(rows)
+    for stage in ("receive", "encode"):
+        assert float(rows[stage][1]) > 0 and float(rows[stage][2]) > 0, f"stage {stage} not measured: {rows[stage]}"
+    measured = sum(float(rows[stage][1]) for stage in STAGES)
+    assert 0 < measured < float(rows["total"][1])

@@ -176,7 +176,9 @@ def test_a_clean_call_keeps_the_far_ends_pitch_from_the_first_second(
     nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount, daemon: BridgeDaemon
 ) -> None:
     """Playout starts at its target depth and never resamples: 440 Hz stays 440 Hz (not 444, a 1 % steer)."""
-    body = call_body("pitch-1", "pitch1", nginx, sip_domain, account, rtmp_url=f"rtmp://127.0.0.1:{nginx.rtmp_port}/rec")
+    body = call_body(
+        "pitch-1", "pitch1", nginx, sip_domain, account, rtmp_url=f"rtmp://127.0.0.1:{nginx.rtmp_port}/rec"
+    )
     status, reply = daemon.request("POST", "/RESTCall/call", body)
     assert status == 200, reply
     daemon.wait_state("pitch-1", {"ESTABLISHED"})

@@ -194,6 +194,10 @@ def test_far_end_refresh_and_move_to_new_port_and_ssrc(
     update = uas.responses["UPDATE"]
     assert update.code == 200 and update.headers.get("Session-Expires") == "90;refresher=uac"
     assert uas.responses["INVITE"].code == 200
+    # RFC 3264 section 6: the answer to the re-INVITE that added video has the offer's two
+    # m= lines in order, the video one rejected with port 0 (read from the raw body).
+    media_lines = re.findall(rb"^m=(\w+) (\d+) ", uas.responses["INVITE"].body, re.MULTILINE)
+    assert media_lines == [(b"audio", media_lines[0][1]), (b"video", b"0")] and media_lines[0][1] != b"0"
     call = daemon.call("refresh-1")
     assert call is not None
     assert any(e["event"] == "media" and e["address"] == f"127.0.0.1:{uas.rtp_ports[1]}" for e in call["timeline"])

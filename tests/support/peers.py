@@ -381,6 +381,8 @@ ausrc_srate 48000
 ausrc_channels 2
 module_path {modules}
 module g711.so
+module g722.so
+module opus.so
 module ausine.so
 module aufile.so
 module aubridge.so
@@ -421,6 +423,10 @@ class Baresip:
             f"<sip:ringer@{uri_host}:{self.port};transport=udp>;regint=0;answermode=manual;audio_codecs=PCMU\n"
             f"<sip:secure@{uri_host}:{self.port};transport=udp>;regint=0;answermode=auto;audio_codecs=PCMU;"
             "mediaenc=srtp-mand\n"
+            + "".join(
+                f"<sip:{name}@{uri_host}:{self.port};transport=udp>;regint=0;answermode=auto;audio_codecs={codec}\n"
+                for name, codec in (("pcma", "PCMA"), ("g722", "G722"), ("opus", "opus"))
+            )
         )
         (self.dir / "contacts").write_text("")
         self.process = PeerProcess("baresip", ["baresip", "-f", str(self.dir)], self.dir / "baresip.log")

@@ -1,5 +1,6 @@
 """A far end that answers, refreshes the session (RFC 4028 UPDATE) and then moves its
-media to a new port and SSRC with a re-INVITE, playing a 440 Hz tone throughout.
+media to a new port and SSRC with a re-INVITE that also adds a video stream (as a
+conferencing endpoint does when a camera is switched on), playing a 440 Hz tone throughout.
 
 Scripted because none of the Debian peers acts as an RFC 4028 refresher. Runs on 127.0.0.1.
 """
@@ -36,9 +37,15 @@ class RefreshingUas(UdpPeer):
         self.start_thread(self._play)
 
     def _sdp(self, index: int) -> bytes:
+        video = (
+            f"m=video {self.rtp_ports[index] + 2} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+            "a=fmtp:96 packetization-mode=1;profile-level-id=42e01f\r\na=sendrecv\r\n"
+            if index == 1
+            else ""
+        )
         return (
             f"v=0\r\no=- 7 {index + 1} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-            f"m=audio {self.rtp_ports[index]} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+            f"m=audio {self.rtp_ports[index]} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n{video}"
         ).encode()
 
     def handle(self, data: bytes, source: tuple[str, int]) -> None:

@@ -70,7 +70,9 @@ def test_reinvite_to_hold_is_answered_and_2xx_retransmitted_until_ack() -> None:
     (answer,) = take_sent(agent)
     response = parse_message(answer)
     assert answer.startswith(b"SIP/2.0 200 OK") and b"a=recvonly" in response.body
-    assert b"o=- 7 7 " in response.body  # our direction did not change: same version
+    # Version 8: our description now lists only what was negotiated (PCMU, no telephone-event:
+    # the answer had none; RFC 3264 8.3.2), so it changed once, by one (section 8).
+    assert b"o=- 7 8 " in response.body and b"m=audio 20000 RTP/AVP 0\r\n" in response.body
     assert take_events(agent) == [MediaChanged(("192.0.2.77", 41000), "sendonly")]
     agent.handle_timer(5.5)
     agent.handle_timer(6.5)

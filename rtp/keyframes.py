@@ -1,0 +1,76 @@
+"""Asking a far end for a keyframe (sans-IO): RTCP PLI and FIR, SIP INFO picture_fast_update.
+
+- PLI, RFC 4585 section 6.3.1: payload-specific feedback (PT 206), FMT 1, no FCI.
+- FIR, RFC 5104 section 4.3.1: PT 206, FMT 4, FCI = media SSRC + a command sequence number
+  that increases by one per new request (a repeat of the same request keeps it).
+- SIP INFO, RFC 5168: ``application/media_control+xml`` with ``picture_fast_update``, for far
+  ends that negotiated no RTCP feedback.
+
+:class:`KeyframeRequester` picks the method from what was negotiated and limits the rate:
+at most one request per ``min_interval`` however often the depacketizer asks.
+"""
+
+from __future__ import annotations
+
+import struct
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from enum import StrEnum
+
+RTCP_PSFB = 206
+FMT_PLI, FMT_FIR = 1, 4
+MEDIA_CONTROL_TYPE = "application/media_control+xml"
+
+
+def pli(sender_ssrc: int, media_ssrc: int) -> bytes:
+    """RFC 4585 6.3.1: V=2, FMT=1, PT=206, length 2 (three 32-bit words minus one)."""
+    return struct.pack("!BBHII", 0x80 | FMT_PLI, RTCP_PSFB, 2, sender_ssrc, media_ssrc)
+
+
+def fir(sender_ssrc: int, media_ssrc: int, sequence: int) -> bytes:
+    """RFC 5104 4.3.1: media source SSRC 0 in the common header, one FCI entry (SSRC, seq, 3 reserved)."""
+    return struct.pack("!BBHIIIB3x", 0x80 | FMT_FIR, RTCP_PSFB, 4, sender_ssrc, 0, media_ssrc, sequence & 0xFF)
+
+
+def picture_fast_update() -> bytes:
+    """RFC 5168 section 3: the XML body of a SIP INFO asking for a full picture."""
+    root = ET.Element("media_control")
+    stream = ET.SubElement(ET.SubElement(root, "vc_primitive"), "to_encoder")
+    ET.SubElement(stream, "picture_fast_update")
+    return b'<?xml version="1.0" encoding="utf-8" ?>\n' + ET.tostring(root)
+
+
+class Method(StrEnum):
+    FIR = "fir"
+    PLI = "pli"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyframeRequest:
+    method: Method
+    packet: bytes  # RTCP packet, or the SIP INFO body
+
+
+class KeyframeRequester:
+    """One video stream's keyframe requests: FIR if negotiated (ccm fir), else PLI (nack pli), else INFO."""
+
+    def __init__(self, our_ssrc: int, fir_ok: bool, pli_ok: bool, min_interval: float = 0.5) -> None:
+        self._ssrc, self._interval = our_ssrc, min_interval
+        self.method = Method.FIR if fir_ok else Method.PLI if pli_ok else Method.INFO
+        self._sequence = 0
+        self._last: float | None = None
+        self.sent = 0
+
+    def request(self, media_ssrc: int, now: float) -> KeyframeRequest | None:
+        """A request to send now, or None if one went out less than ``min_interval`` ago."""
+        if self._last is not None and now - self._last < self._interval:
+            return None
+        self._last = now
+        self.sent += 1
+        if self.method is Method.FIR:
+            self._sequence = (self._sequence + 1) & 0xFF
+            return KeyframeRequest(self.method, fir(self._ssrc, media_ssrc, self._sequence))
+        if self.method is Method.PLI:
+            return KeyframeRequest(self.method, pli(self._ssrc, media_ssrc))
+        return KeyframeRequest(self.method, picture_fast_update())

@@ -1,0 +1,111 @@
+"""Codecs other than PCMU: offer/answer (RFC 3264), A-law tables, G.722 timestamps, silence packets."""
+
+from __future__ import annotations
+
+import audioop  # the standard library's G.711 codec: an implementation we did not write
+import struct
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from bridge.config import MediaConfig
+from bridge.sip.codecs import offered_formats
+from bridge.sip.offer_answer import OfferAnswer
+from bridge.sip.sdp import Direction, SdpError, build_offer, parse_sdp
+from rest.models import Connection
+from rtp.g711 import PCMA_SILENCE, decode_alaw
+from rtp.playout import PlayoutBuffer
+from rtp.receiver import RtpReceiver
+from rtp.sender import SilenceSender
+
+FAR = ("192.0.2.9", 40000)
+
+
+def _negotiator(codecs: list[str]) -> OfferAnswer:
+    return OfferAnswer(build_offer("192.0.2.2", 20000, Direction.RECVONLY, 7, formats=offered_formats(codecs)))
+
+
+def _sdp(media: str) -> bytes:
+    return ("v=0\r\no=- 1 1 IN IP4 192.0.2.9\r\ns=-\r\nc=IN IP4 192.0.2.9\r\nt=0 0\r\n" + media).encode()
+
+
+def test_alaw_table_matches_the_standard_librarys_g711() -> None:
+    codes = bytes(range(256))
+    expected = np.frombuffer(audioop.alaw2lin(codes, 2), np.int16)
+    assert np.array_equal(decode_alaw(codes), expected)
+    assert decode_alaw(bytes([PCMA_SILENCE]))[0] == np.frombuffer(audioop.alaw2lin(b"\xd5", 2), np.int16)[0]
+    assert audioop.lin2alaw(b"\x00\x00", 2) == bytes([PCMA_SILENCE])
+
+
+def test_the_answer_picks_the_codec_and_later_answers_keep_it() -> None:
+    oa = _negotiator(["pcmu", "pcma", "g722"])
+    remote = oa.accept_answer(_sdp("m=audio 40000 RTP/AVP 9 101\r\na=rtpmap:101 telephone-event/8000\r\n"))
+    assert (remote.codec, remote.payload_type, remote.event_payload_type, remote.telephone_event) == (
+        "g722",
+        9,
+        101,
+        True,
+    )
+    # RFC 3264 8.3.2: later SDP of ours lists only what is in use.
+    assert b"m=audio 20000 RTP/AVP 9 101\r\n" in oa.offer_again()
+    with pytest.raises(SdpError, match="g722"):  # a re-offer without G.722 cannot be answered
+        oa.answer_offer(_sdp("m=audio 40000 RTP/AVP 0 8\r\n"))
+
+
+def test_no_common_codec_names_both_sides_and_the_fix() -> None:
+    oa = _negotiator(["pcmu"])
+    with pytest.raises(SdpError) as error:
+        oa.accept_answer(_sdp("m=audio 40000 RTP/AVP 8\r\n"))
+    assert "pcmu" in str(error.value) and "PCMA/8000" in str(error.value) and "codecs" in str(error.value)
+
+
+def test_a_reinvite_adding_video_gets_an_answer_with_both_lines_video_rejected() -> None:
+    """RFC 3264 section 6: the answer to an audio+video re-offer has two m= lines, video at port 0."""
+    oa = _negotiator(["pcmu"])
+    oa.accept_answer(_sdp("m=audio 40000 RTP/AVP 0\r\n"))
+    body = oa.answer_offer(
+        _sdp("m=audio 40000 RTP/AVP 0\r\nm=video 40002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=sendrecv\r\n")
+    )
+    answer = parse_sdp(body)
+    assert [(m.kind, m.port) for m in answer.media] == [("audio", 20000), ("video", 0)]
+    assert answer.media[1].formats[0].payload_type == 96
+    version = answer.session_version
+    again = parse_sdp(oa.answer_offer(_sdp("m=audio 40000 RTP/AVP 0\r\n")))  # video dropped again
+    assert len(again.media) == 1 and again.session_version == version + 1  # the lines changed: one more
+
+
+def test_g722_timestamps_count_two_samples_per_tick() -> None:
+    """RFC 3551 4.5.2: 20 ms of G.722 is 320 samples at 16 kHz but 160 RTP timestamp units."""
+    buffer = PlayoutBuffer(rate=16000, samples_per_tick=2, initial_delay=0)
+    receiver = RtpReceiver(FAR, playout=buffer, audio_pt=9, decode=lambda payload: np.full(320, 1000, np.int16))
+    for n in range(5):
+        header = struct.pack("!BBHII", 0x80, 9, n, 1000 + 160 * n, 0x1234)
+        receiver.datagram_received(header + bytes(160), FAR, n * 0.02)
+    assert buffer.stats.accepted == 5 and buffer.stats.duplicate == 0 and buffer.depth == 5 * 320
+    assert np.all(buffer.pull(1600, 0.1) == 1000)  # contiguous: no gap, no overlap
+
+
+def test_silence_sender_uses_the_negotiated_payload_type_and_clock() -> None:
+    sender = SilenceSender(
+        0x55, 1, 1000, 0.0, payload_type=111, silence=b"\xf8\xff\xfe", ticks_per_frame=960, event_payload_type=110
+    )
+    first, second = sender.poll(0.0)[0], sender.poll(0.02)[0]
+    assert first[1] & 0x7F == 111 and first[12:] == b"\xf8\xff\xfe"
+    assert struct.unpack("!I", second[4:8])[0] - struct.unpack("!I", first[4:8])[0] == 960
+    sender.send_dtmf("5")
+    event = sender.poll(0.04)[0]
+    assert event[1] & 0x7F == 110 and struct.unpack("!H", event[14:16])[0] == 960  # duration in 48 kHz units
+
+
+def test_codec_lists_are_checked_with_a_clear_message() -> None:
+    assert MediaConfig().codecs == ["pcmu"]
+    assert Connection.model_validate(_connection("PCMA, pcmu")).codecs == ["pcma", "pcmu"]  # /RESTCall leniency
+    assert Connection.model_validate(_connection(["opus", "g722"])).codecs == ["opus", "g722"]
+    for wrong, words in ((["gsm"], "unknown codec 'gsm'"), (["h264"], "h264"), ([], "at least one")):
+        with pytest.raises(ValidationError, match=words):
+            Connection.model_validate(_connection(wrong))
+
+
+def _connection(codecs: object) -> dict[str, object]:
+    return {"sipLogin": "a", "sipPassword": "b", "sipDomain": "example.com", "codecs": codecs}

@@ -1,0 +1,35 @@
+"""Keyframe requests: PLI and FIR bytes from the RFCs' layouts, the RFC 5168 XML, rate limiting."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from rtp.keyframes import KeyframeRequester, Method, fir, picture_fast_update, pli
+
+
+def test_pli_bytes_follow_rfc_4585_section_6_1_and_6_3_1() -> None:
+    # V=2 P=0 FMT=1 | PT=206 | length=2 | SSRC of sender | SSRC of media source
+    assert pli(0x11223344, 0x55667788) == bytes.fromhex("81ce00021122334455667788")
+
+
+def test_fir_bytes_follow_rfc_5104_section_4_3_1() -> None:
+    # FMT=4, length=4, media source 0, FCI: SSRC, Seq nr, 24 reserved bits
+    assert fir(0x11223344, 0x55667788, 7) == bytes.fromhex("84ce000411223344000000005566778807000000")
+
+
+def test_rfc_5168_body_parses_to_picture_fast_update() -> None:
+    root = ET.fromstring(picture_fast_update())
+    assert root.tag == "media_control"
+    assert root.find("./vc_primitive/to_encoder/picture_fast_update") is not None
+
+
+def test_requests_are_rate_limited_and_fir_sequence_numbers_increase() -> None:
+    requester = KeyframeRequester(1, fir_ok=True, pli_ok=True, min_interval=0.5)
+    first = requester.request(9, 0.0)
+    assert first is not None and first.method is Method.FIR and first.packet[16] == 1
+    assert requester.request(9, 0.2) is None
+    second = requester.request(9, 0.6)
+    assert second is not None and second.packet[16] == 2 and requester.sent == 2
+    assert KeyframeRequester(1, fir_ok=False, pli_ok=True).method is Method.PLI
+    info = KeyframeRequester(1, fir_ok=False, pli_ok=False).request(9, 0.0)
+    assert info is not None and info.method is Method.INFO and b"picture_fast_update" in info.packet

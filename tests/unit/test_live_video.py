@@ -1,0 +1,71 @@
+"""The live video track: nothing before a key frame, AVC headers where parameter sets change, order."""
+
+from __future__ import annotations
+
+import struct
+
+from bridge.media.live_video import LiveVideoTrack
+from bridge.rtmp.flv import VIDEO
+from rtp.h264 import AccessUnit
+
+SPS = bytes([0x67, 0x42, 0xE0, 0x1F, 0xDA, 0x02, 0x80])
+SPS_720P = bytes([0x67, 0x4D, 0x00, 0x1F, 0x9A, 0x66, 0x02])
+PPS = bytes([0x68, 0xCE, 0x3C, 0x80])
+IDR = bytes([0x65, 0x88, 0x84, 0x00])
+SLICE = bytes([0x41, 0x9A, 0x02])
+
+
+def key(sps: bytes = SPS) -> AccessUnit:
+    return AccessUnit(0, (sps, PPS, IDR), True)
+
+
+def test_inter_frames_before_the_first_key_frame_are_not_sent() -> None:
+    track = LiveVideoTrack()
+    track.add(AccessUnit(0, (SLICE,), False), 0)
+    assert track.due(1000) == [] and track.keyframe_wanted and track.sequence_header == b""
+
+
+def test_key_frame_gets_a_sequence_header_and_avcc_bodies_per_flv_annex_e() -> None:
+    track = LiveVideoTrack()
+    track.add(key(), 100)
+    track.add(AccessUnit(3600, (SLICE,), False), 140)
+    track.add(AccessUnit(7200, (SLICE,), False), 180)
+    tags = track.due(150)
+    assert [(t.kind, t.timestamp, t.keyframe) for t in tags] == [
+        (VIDEO, 100, True),
+        (VIDEO, 100, True),
+        (VIDEO, 140, False),
+    ]
+    header, frame, inter = (t.body for t in tags)
+    # 0x17 = key frame | AVC, AVCPacketType 0, composition 0, then the AVCDecoderConfigurationRecord:
+    # version 1, profile 0x42, compatibility 0xE0, level 0x1F, 0xFF (4-byte lengths), 0xE1 (one SPS).
+    assert header[:11] == bytes([0x17, 0, 0, 0, 0, 1, 0x42, 0xE0, 0x1F, 0xFF, 0xE1])
+    assert header[11:13] == struct.pack("!H", len(SPS)) and header[13 : 13 + len(SPS)] == SPS
+    assert frame == bytes([0x17, 1, 0, 0, 0]) + struct.pack("!I", len(IDR)) + IDR  # SPS/PPS only in the header
+    assert inter == bytes([0x27, 1, 0, 0, 0]) + struct.pack("!I", len(SLICE)) + SLICE
+    assert [t.timestamp for t in track.due(10_000)] == [180] and not track.keyframe_wanted
+
+
+def test_a_resolution_change_sends_a_new_header_before_its_key_frame_only_once() -> None:
+    track = LiveVideoTrack()
+    track.add(key(), 0)
+    track.add(key(), 2000)  # same parameter sets: no new header
+    track.add(key(SPS_720P), 4000)
+    tags = track.due(5000)
+    headers = [t for t in tags if t.body[1] == 0]
+    assert [h.timestamp for h in headers] == [0, 4000] and headers[1].body[6] == 0x4D  # Main profile now
+    assert track.sequence_header == headers[1].body
+
+
+def test_timestamps_never_go_backwards() -> None:
+    track = LiveVideoTrack()
+    track.add(key(), 500)
+    track.add(AccessUnit(3600, (SLICE,), False), 480)  # mapped earlier after an SR correction
+    assert [t.timestamp for t in track.due(1000)] == [500, 500, 500]
+
+
+def test_a_short_sps_from_the_network_does_not_raise() -> None:
+    track = LiveVideoTrack()
+    track.add(AccessUnit(0, (b"\x67\x42", PPS, IDR), True), 0)
+    tags = track.due(10)
+    assert [t.body[1] for t in tags] == [1] and track.sequence_header == b""
