@@ -12,6 +12,7 @@ clock and ``/2`` channels in SDP (RFC 7587 section 4.1), whatever it actually ca
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from bridge.sip.sdp import MediaDescription, PayloadFormat
@@ -105,3 +106,52 @@ def check_codec_names(names: list[str]) -> list[str]:
     if not cleaned:
         raise ValueError(f"list at least one audio codec from {', '.join(AUDIO_CODEC_NAMES)}")
     return cleaned
+
+
+# -- video (RFC 6184) ---------------------------------------------------------------------
+
+H264_PROFILES = ("42e01f", "42801f", "4d001f", "640028")  # Constrained Baseline, Baseline, Main, High 4.0
+VIDEO_FEEDBACK = ("rtcp-fb:* nack pli", "rtcp-fb:* ccm fir")  # RFC 4585 section 4.2, RFC 5104 section 7.1
+_RTCP_FB = re.compile(r"^rtcp-fb:(?P<pt>\*|\d+) (?P<kind>.+?)\s*$")
+_SPROP = re.compile(r"(?:^|;)\s*sprop-parameter-sets=(?P<value>[^;\s]+)")
+
+
+def video_offer(port: int, first_payload_type: int = 96) -> MediaDescription:
+    """Our m=video line: H.264 packetization-mode 1 for each common profile, then mode 0
+    (RFC 6184 section 8.1), with PLI and FIR feedback; the caller sets direction and crypto."""
+    formats = [
+        PayloadFormat(first_payload_type + i, "H264", 90000, f"profile-level-id={profile};packetization-mode=1")
+        for i, profile in enumerate(H264_PROFILES)
+    ]
+    mode_0 = "profile-level-id=42e01f;packetization-mode=0"
+    formats.append(PayloadFormat(first_payload_type + len(formats), "H264", 90000, mode_0))
+    return MediaDescription(port, formats, kind="video", attributes=list(VIDEO_FEEDBACK))
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiatedVideo:
+    """The far end's H.264 choice: payload type, its fmtp parameters, and the feedback allowed for it."""
+
+    payload_type: int
+    parameters: str
+    pli: bool
+    fir: bool
+
+    @property
+    def sprop(self) -> str:
+        """RFC 6184 section 8.1 sprop-parameter-sets (base64 SPS/PPS), or empty."""
+        match = _SPROP.search(self.parameters)
+        return match["value"] if match else ""
+
+
+def negotiate_video(media: MediaDescription) -> NegotiatedVideo | None:
+    """The first H.264 format of an active m=video line, and which RTCP feedback applies to it."""
+    chosen = next((f for f in media.formats if f.encoding.upper() == "H264" and f.clock_rate == 90000), None)
+    if chosen is None or media.port == 0 or media.kind != "video":
+        return None
+    kinds = set()
+    for value in media.attributes:
+        feedback = _RTCP_FB.match(value)
+        if feedback is not None and feedback["pt"] in ("*", str(chosen.payload_type)):
+            kinds.add(feedback["kind"])
+    return NegotiatedVideo(chosen.payload_type, chosen.parameters, "nack pli" in kinds, "ccm fir" in kinds)

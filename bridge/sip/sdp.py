@@ -57,6 +57,7 @@ class MediaDescription:
     crypto: list[str] = field(default_factory=list)  # RFC 4568 a=crypto values
     kind: str = "audio"  # the media field of the m= line: audio, video, application, ...
     raw_formats: list[str] = field(default_factory=list)  # the format tokens of a non-RTP m= line
+    attributes: list[str] = field(default_factory=list)  # other a= values kept in order (rtcp-fb, ...)
 
 
 @dataclass(slots=True)
@@ -116,6 +117,7 @@ def _media_lines(media: MediaDescription) -> list[str]:
         if fmt.parameters:
             lines.append(f"a=fmtp:{fmt.payload_type} {fmt.parameters}")
     lines += [f"a=crypto:{value}" for value in media.crypto]
+    lines += [f"a={value}" for value in media.attributes]
     if media.ptime:
         lines.append(f"a=ptime:{media.ptime}")
     lines.append(f"a={media.direction.value}")
@@ -216,6 +218,8 @@ def _apply_media_line(media: MediaDescription, kind: str, value: str) -> None:
         media.ptime = int(value[6:])
     elif kind == "a" and value.startswith("crypto:"):
         media.crypto.append(value[len("crypto:") :])
+    elif kind == "a" and value.startswith("rtcp-fb:"):
+        media.attributes.append(value)
 
 
 def _connection_address(value: str) -> str:

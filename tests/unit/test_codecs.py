@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from bridge.config import MediaConfig
-from bridge.sip.codecs import offered_formats
+from bridge.sip.codecs import negotiate_video, offered_formats, video_offer
 from bridge.sip.offer_answer import OfferAnswer
 from bridge.sip.sdp import Direction, SdpError, build_offer, parse_sdp
 from rest.models import Connection
@@ -109,3 +109,32 @@ def test_codec_lists_are_checked_with_a_clear_message() -> None:
 
 def _connection(codecs: object) -> dict[str, object]:
     return {"sipLogin": "a", "sipPassword": "b", "sipDomain": "example.com", "codecs": codecs}
+
+
+def test_video_offer_lists_h264_profiles_modes_and_feedback() -> None:
+    """RFC 6184 8.1 (profile-level-id, packetization-mode), RFC 4585 4.2 / RFC 5104 7.1 (rtcp-fb)."""
+    offer = build_offer("192.0.2.2", 20000, Direction.RECVONLY, 5)
+    offer.media.append(video_offer(20002))
+    text = offer.serialize()
+    assert b"m=video 20002 RTP/AVP 96 97 98 99 100\r\n" in text
+    assert b"a=rtpmap:96 H264/90000\r\na=fmtp:96 profile-level-id=42e01f;packetization-mode=1\r\n" in text
+    assert b"a=fmtp:99 profile-level-id=640028;packetization-mode=1\r\n" in text
+    assert b"a=fmtp:100 profile-level-id=42e01f;packetization-mode=0\r\n" in text
+    assert b"a=rtcp-fb:* nack pli\r\na=rtcp-fb:* ccm fir\r\n" in text
+    parsed = parse_sdp(text)
+    assert [m.kind for m in parsed.media] == ["audio", "video"] and parsed.audio().port == 20000
+
+
+def test_video_answer_gives_payload_type_sprop_and_feedback() -> None:
+    answer = parse_sdp(
+        _sdp(
+            "m=audio 40000 RTP/AVP 0\r\nm=video 40002 RTP/AVP 97\r\na=rtpmap:97 H264/90000\r\n"
+            "a=fmtp:97 packetization-mode=1; sprop-parameter-sets=Z0LgH9oCgA==,aM48gA==\r\n"
+            "a=rtcp-fb:97 nack pli\r\na=rtcp-fb:98 ccm fir\r\n"
+        )
+    )
+    video = negotiate_video(answer.media[1])
+    assert video is not None and video.payload_type == 97 and video.sprop == "Z0LgH9oCgA==,aM48gA=="
+    assert video.pli and not video.fir  # FIR was allowed for another payload type only
+    rejected = parse_sdp(_sdp("m=audio 40000 RTP/AVP 0\r\nm=video 0 RTP/AVP 97\r\na=rtpmap:97 H264/90000\r\n"))
+    assert negotiate_video(rejected.media[1]) is None
