@@ -24,7 +24,7 @@ from bridge.registration_flow import CallRegistration, RegistrationError
 from bridge.services import Services
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.call import CallSettings, OutboundCall
-from bridge.sip.codecs import CODECS, offered_formats
+from bridge.sip.codecs import CODECS, offered_formats, video_offer
 from bridge.sip.digest import Credentials
 from bridge.sip.dns import ResolveError
 from bridge.sip.events import (
@@ -112,7 +112,9 @@ class CallSession:
         destination, self._alternates = servers[0], servers[1:]
         local_host = await self.services.local_address_towards(destination)
         try:
-            self.media = await self.services.workers().open(self.spec.call_id, self.services.rtp_bind_host)
+            self.media = await self.services.workers().open(
+                self.spec.call_id, self.services.rtp_bind_host, video=self._offers_video()
+            )
         except (PortsExhausted, WorkerUnavailable) as exc:
             raise SessionError(str(exc)) from None
         if self.spec.register:
@@ -146,11 +148,16 @@ class CallSession:
             raise SessionError(str(exc)) from None
         self._note("registered", expires=expires)
 
+    def _offers_video(self) -> bool:
+        """m=video is offered when h264 is in the codec list (plain RTP: SRTP covers audio only for now)."""
+        mode = SrtpMode(self.spec.srtp or self.services.config.rtp.srtp)
+        return "h264" in (self.spec.codecs or self.services.config.media.codecs) and mode is SrtpMode.OFF
+
     def _codecs(self) -> list[str]:
         """The codecs to offer: the request's or [media] codecs; 8 kHz ones only for G.711 output."""
         names = list(self.spec.codecs or self.services.config.media.codecs)
         if any(d.audio.codec == "pcmu" for d in self.spec.destinations):
-            names = [name for name in names if CODECS[name].audio_rate == 8000] or ["pcmu"]
+            names = [name for name in names if name in CODECS and CODECS[name].audio_rate == 8000] or ["pcmu"]
         return names
 
     def _place_call(self, destination: Destination, local_host: str, rtp_port: int) -> None:
@@ -167,6 +174,10 @@ class CallSession:
             secure_profile=mode is SrtpMode.MANDATORY,
             formats=offered_formats(self._codecs()),
         )
+        if self.media is not None and self.media.video_port:
+            video = video_offer(self.media.video_port)
+            video.direction = Direction.RECVONLY  # we receive the far end's picture; sending ours is not built yet
+            offer.media.append(video)
         self.sip_call_id = new_call_id(local_host)
         settings = CallSettings(
             call_id=self.sip_call_id,
@@ -232,6 +243,11 @@ class CallSession:
         assert self.media is not None
         spec = self.spec
         self._note("codec", codec=first.remote.codec, payloadType=first.remote.payload_type)
+        if self.media.video_port:
+            video = first.remote.video
+            self._note(
+                "video", state="negotiated" if video else "declined", payloadType=video.payload_type if video else None
+            )
         self.media.start(
             first.remote,
             [view.start_message(spec.reveal_stream_names) for view in self.destinations],

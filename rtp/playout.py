@@ -245,6 +245,11 @@ class PlayoutBuffer:
     # -- output -----------------------------------------------------------------------
 
     @property
+    def added_delay(self) -> float:
+        """Seconds from a packet's arrival (unqueued) to its playout: the start depth plus the steering since."""
+        return (self.target_delay + self._steered) / self.rate
+
+    @property
     def depth(self) -> int:
         """Samples buffered ahead of the play position."""
         return max(0, self._end - self._play)

@@ -59,6 +59,8 @@ class RtpReceiver:
         telephone_event_pt: int = TELEPHONE_EVENT_PAYLOAD_TYPE,
         clock_rate: int = 8000,
         audio_pt: int = PCMU_PAYLOAD_TYPE,
+        also_audio_pt: int | None = None,
+        also_event_pt: int | None = None,
         decode: Callable[[bytes], npt.NDArray[np.int16]] | None = None,
     ) -> None:
         self.remote = remote
@@ -73,6 +75,9 @@ class RtpReceiver:
         self.ssrc: int | None = None
         self._telephone_event_pt = telephone_event_pt
         self._audio_pt = audio_pt
+        # RFC 3264 6.1: the far end sends with the numbers of *our* offer; some use their answer's.
+        self._audio_pts = {audio_pt} | ({also_audio_pt} if also_audio_pt is not None else set())
+        self._event_pts = {telephone_event_pt} | ({also_event_pt} if also_event_pt is not None else set())
         self._decode = decode  # None: PCMU
         self._fast_pt = PCMU_PAYLOAD_TYPE if decode is None and audio_pt == PCMU_PAYLOAD_TYPE else -1
         self.decode_failures = 0
@@ -97,7 +102,8 @@ class RtpReceiver:
         except PacketError:
             self.counters.malformed += 1
             return
-        if packet.payload_type not in (self._audio_pt, COMFORT_NOISE_PAYLOAD_TYPE, self._telephone_event_pt):
+        pt = packet.payload_type
+        if pt not in self._audio_pts and pt not in self._event_pts and pt != COMFORT_NOISE_PAYLOAD_TYPE:
             self.counters.other_payload += 1
             return
         self._account(packet, len(data), now)
@@ -126,7 +132,7 @@ class RtpReceiver:
         self.stats.update(sequence, timestamp, now)
 
     def _route(self, packet: RtpPacket, now: float) -> None:
-        if packet.payload_type == self._audio_pt:
+        if packet.payload_type in self._audio_pts:
             self._push_audio(packet, now)
         elif packet.payload_type == COMFORT_NOISE_PAYLOAD_TYPE:
             self.counters.comfort_noise += 1

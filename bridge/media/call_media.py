@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.config import BridgeConfig
+from bridge.media.call_video import CallVideo, VideoRemote, sender_report
 from bridge.media.decoders import codec_media
 from bridge.media.encoder import AudioEncoder
 from bridge.media.far_end import FarEndMedia
@@ -29,8 +30,10 @@ from bridge.media.slate import SlateCache, SlateGop
 from bridge.media.srtp import SrtpTransform
 from bridge.media.ticker import Ticker
 from bridge.model import OutputSpec, VideoSpec
+from bridge.sip.codecs import EVENT_PAYLOAD_TYPES, VIDEO_PAYLOAD_TYPES
 from bridge.sip.events import MediaChanged
 from bridge.sip.offer_answer import RemoteMedia
+from rtp.avsync import AvSync
 from rtp.playout import PlayoutBuffer
 from rtp.receiver import RtpReceiver
 from rtp.rtcp import RtcpReporter
@@ -106,6 +109,7 @@ class CallMedia:
         on_stream_state: StreamStateHandler,
         slates: SlateCache,
         ticker: Ticker,
+        video_endpoint: RtpEndpoint | None = None,
     ) -> None:
         self.config = config
         self._ticker = ticker
@@ -127,8 +131,21 @@ class CallMedia:
         self.pipeline: MediaPipeline | None = None
         self.telephone_event = remote.telephone_event
         self.encoder_restarts = 0
+        self.video = self._new_video(remote, video_endpoint)
         endpoint.set_rtcp_handler(self._on_rtcp)
         endpoint.discard_pending()  # what arrived before the answer is not the call's audio
+
+    def _new_video(self, remote: RemoteMedia, endpoint: RtpEndpoint | None) -> CallVideo | None:
+        """The far end's H.264, when it was negotiated: synchronised with the audio through RTCP SRs."""
+        if remote.video is None or endpoint is None:
+            return None
+        video = remote.video
+        sync = AvSync({"audio": self.codec.codec.rtp_clock, "video": 90000})
+        payload_types = {video.payload_type, *VIDEO_PAYLOAD_TYPES}  # ours (RFC 3264 6.1) or the answer's
+        far = VideoRemote(video.address, frozenset(payload_types), video.sprop, video.pli, video.fir)
+        buffer = self.receiver.buffer
+        endpoint.discard_pending()
+        return CallVideo(far, endpoint, self.reporter.our_ssrc, sync, lambda: buffer.added_delay)
 
     def _new_receiver(self, remote: RemoteMedia) -> RtpReceiver:
         """RTP in the negotiated codec, on a playout timeline at the codec's audio rate."""
@@ -146,6 +163,8 @@ class CallMedia:
             telephone_event_pt=remote.event_payload_type,
             clock_rate=codec.rtp_clock,
             audio_pt=remote.payload_type,
+            also_audio_pt=codec.offer.payload_type,
+            also_event_pt=EVENT_PAYLOAD_TYPES[codec.rtp_clock],
             decode=self.codec.decode,
         )
 
@@ -198,7 +217,10 @@ class CallMedia:
         except Exception as exc:  # a picture that cannot be decoded or encoded
             return f"slate picture could not be encoded: {type(exc).__name__}: {exc}"
         self.pipeline = self._new_pipeline(loop.time())
-        self.outputs.attach(self.pipeline, gops)
+        self.outputs.attach(self.pipeline, gops, live_video=self.video is not None)
+        if self.video is not None:
+            self.video.tracks = self.outputs.live_tracks
+            self.video.set_origin(self.pipeline.clock.start, self.pipeline.lanes[0].encoder.start_offset_ms)
         self._started = loop.time()
         while True:
             self._verdict = loop.create_future()
@@ -217,6 +239,8 @@ class CallMedia:
         if pipeline is None:
             return None  # closed
         self._receive(now)
+        if self.video is not None:
+            self.video.tick(now)
         self.outputs.publish(pipeline.tick(now), now)
         self._send_silence(now)
         self._send_report(now)
@@ -310,6 +334,8 @@ class CallMedia:
                 return
             data = plain
         self.receiver.datagram_received(data, source, arrival)
+        if self.video is not None and len(data) >= 12 and source == self.receiver.remote:
+            self.video.sync.packet("audio", int.from_bytes(data[4:8], "big"), arrival)
 
     def _on_rtcp(self, data: bytes, source: tuple[str, int]) -> None:
         self.endpoint.rtcp_received += 1
@@ -318,6 +344,9 @@ class CallMedia:
         plain = self.srtp.unprotect_rtcp(data) if self.srtp is not None else data
         if plain is not None:
             self.reporter.receive(plain, asyncio.get_running_loop().time())
+            report = sender_report(plain) if self.video is not None else None
+            if self.video is not None and report is not None:
+                self.video.sync.sender_report("audio", *report)
 
     # -- reporting ----------------------------------------------------------------------
 
@@ -355,6 +384,7 @@ class CallMedia:
             "srtpFailures": self.srtp.failures if self.srtp else 0,
             "encoderRestarts": self.encoder_restarts,
             "destinations": destinations,
+            **(self.video.counters() if self.video is not None else {}),
         }
 
     def _delay_ms(self) -> int:

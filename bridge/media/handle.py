@@ -48,6 +48,7 @@ class MediaHandle:
         self.call_id = call_id
         self.worker = worker
         self.port = port
+        self.video_port = 0  # the H.264 pair, when the call offers video
         self._release = release
         self._counters: dict[str, Any] = {}
         self._ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -88,6 +89,7 @@ class MediaHandle:
                 codec=remote.codec,
                 payload_type=remote.payload_type,
                 event_payload_type=remote.event_payload_type,
+                video=remote.video,
                 send_silence=send_silence,
                 destinations=destinations,
                 secrets=list(secrets),

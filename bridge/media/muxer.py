@@ -9,19 +9,20 @@ destinations see one monotonic, interleaved timeline (what RTMP servers and FLV 
 
 from __future__ import annotations
 
+from bridge.media.live_video import LiveVideoTrack
 from bridge.media.video_track import SlateTrack
 from bridge.rtmp.flv import AUDIO, VIDEO, FlvTag
 
 
 class FlvMuxer:
-    def __init__(self, audio_header: bytes | None, video: SlateTrack | None = None) -> None:
+    def __init__(self, audio_header: bytes | None, video: SlateTrack | LiveVideoTrack | None = None) -> None:
         self.audio_header = audio_header
         self.video = video
 
     def sequence_headers(self) -> list[FlvTag]:
         """What a destination sends after each publish, before any media."""
         headers = [] if self.audio_header is None else [FlvTag(AUDIO, 0, self.audio_header)]
-        if self.video is not None:
+        if self.video is not None and self.video.sequence_header:  # a live track has none before its first IDR
             headers.append(FlvTag(VIDEO, 0, self.video.sequence_header, keyframe=True))
         return headers
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.config import RtmpConfig
+from bridge.media.live_video import LiveVideoTrack
 from bridge.media.muxer import FlvMuxer
 from bridge.media.pipeline import MediaPipeline
 from bridge.media.protocol import DestinationStart
@@ -52,6 +53,7 @@ class CallOutputs:
     ) -> None:
         self.audio_specs: list[OutputSpec] = []
         self.routes: list[Route] = []
+        self.live_tracks: list[LiveVideoTrack] = []
         self.publishers = [self._publisher(i, d, config, tls, on_state) for i, d in enumerate(destinations)]
         self._keep_call = config.keep_call_on_failure
         self._note = note
@@ -96,14 +98,22 @@ class CallOutputs:
             on_published=lambda: self._keyframe_for(index),
         )
 
-    def attach(self, pipeline: MediaPipeline, gops: dict[VideoSpec, SlateGop]) -> None:
-        """Wire the (new) pipeline's encoders into the routes; video tracks survive an encoder restart."""
+    def attach(self, pipeline: MediaPipeline, gops: dict[VideoSpec, SlateGop], live_video: bool = False) -> None:
+        """Wire the (new) pipeline's encoders into the routes; video tracks survive an encoder restart.
+
+        ``live_video``: every route carries the far end's H.264 (one track each, fed by the call's video).
+        """
         for route in self.routes:
             encoder = pipeline.lanes[route.lane].encoder
             header = encoder.sequence_header()
             if route.muxer is None:
                 gop = gops.get(route.video)
-                video = SlateTrack(gop, encoder.start_offset_ms) if gop is not None else None
+                video: SlateTrack | LiveVideoTrack | None = None
+                if live_video:
+                    video = LiveVideoTrack()
+                    self.live_tracks.append(video)
+                elif gop is not None:
+                    video = SlateTrack(gop, encoder.start_offset_ms)
                 route.muxer = FlvMuxer(header, video)
             route.muxer.audio_header = header
             for index in route.destinations:

@@ -208,7 +208,7 @@ class MediaWorkerPool:
     def alive(self) -> int:
         return sum(1 for worker in self.workers if worker.alive)
 
-    async def open(self, call_id: str, host: str, exclude: int | None = None) -> MediaHandle:
+    async def open(self, call_id: str, host: str, exclude: int | None = None, video: bool = False) -> MediaHandle:
         """Bind an RTP/RTCP pair for a call in the least-loaded live worker (not ``exclude``).
 
         A few free ports are reserved and offered at a time; the ones another process
@@ -219,29 +219,34 @@ class MediaWorkerPool:
             raise WorkerUnavailable(f"{choice}; retry in a few seconds")
         worker = self.workers[choice]
         tried: set[int] = set()
-        while candidates := [port for port in self.ports.candidates() if port not in tried][:CANDIDATES_PER_OPEN]:
+        wanted = CANDIDATES_PER_OPEN + (1 if video else 0)
+        while len(candidates := [port for port in self.ports.candidates() if port not in tried][:wanted]) == wanted:
             tried.update(candidates)
-            port = await self._offer(worker, call_id, host, candidates)
-            if port:
-                return self._attach(worker, call_id, port)
+            opened = await self._offer(
+                worker, call_id, host, candidates[:CANDIDATES_PER_OPEN], candidates[wanted - 1 :] if video else []
+            )
+            if opened.port and (opened.video_port or not video):
+                return self._attach(worker, call_id, opened.port, opened.video_port)
         raise PortsExhausted(f"no free RTP port pair in {self.ports.first}-{self.ports.last}")
 
-    async def _offer(self, worker: WorkerProcess, call_id: str, host: str, candidates: list[int]) -> int:
-        """Reserve ``candidates`` while the worker tries to bind one; returns the bound port or 0."""
+    async def _offer(
+        self, worker: WorkerProcess, call_id: str, host: str, candidates: list[int], video: list[int]
+    ) -> p.EndpointOpened:
+        """Reserve the candidates while the worker tries to bind them; what it bound (port 0: none)."""
         future: asyncio.Future[p.EndpointOpened] = asyncio.get_running_loop().create_future()
         worker.opening[call_id] = future
-        for port in candidates:
+        for port in candidates + video:
             self.ports.take(port)
-        worker.send(p.OpenEndpoint(call=call_id, host=host, ports=candidates))
+        worker.send(p.OpenEndpoint(call=call_id, host=host, ports=candidates, video_ports=video))
         try:
             opened = await future
         finally:
             worker.opening.pop(call_id, None)
-            for port in candidates:
+            for port in candidates + video:
                 self.ports.release(port)
         if not opened.port:
             log.warning("worker %d: %s", worker.index, opened.error)
-        return opened.port
+        return opened
 
     def _loads(self, exclude: int | None = None) -> list[WorkerLoad]:
         loads = []
@@ -256,15 +261,20 @@ class MediaWorkerPool:
         choice = self.admission.choose(self._loads())
         return choice if isinstance(choice, str) else None
 
-    def _attach(self, worker: WorkerProcess, call_id: str, port: int) -> MediaHandle:
+    def _attach(self, worker: WorkerProcess, call_id: str, port: int, video_port: int = 0) -> MediaHandle:
         self.ports.take(port)
+        if video_port:
+            self.ports.take(video_port)
 
         def release() -> None:
             self.ports.release(port)
+            if video_port:
+                self.ports.release(video_port)
             if worker.calls.get(call_id) is handle:
                 del worker.calls[call_id]
 
         handle = MediaHandle(call_id, worker, port, release)
+        handle.video_port = video_port
         worker.calls[call_id] = handle
         return handle
 

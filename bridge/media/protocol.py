@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bridge.model import OutputSpec, VideoSpec
 from bridge.rtmp.url import RtmpTarget
+from bridge.sip.offer_answer import RemoteVideo
 from bridge.sip.sdes import SrtpKeys
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -49,6 +50,7 @@ class OpenEndpoint(_Message):
     call: str
     host: str
     ports: list[int]
+    video_ports: list[int] = []  # a second pair for H.264 (RFC 6184), tried in order; none: audio only
 
 
 class DestinationStart(_Message):
@@ -74,6 +76,7 @@ class StartMedia(_Message):
     codec: str = "pcmu"  # the negotiated audio codec (bridge.sip.codecs.CODECS)
     payload_type: int = 0
     event_payload_type: int = 101
+    video: RemoteVideo | None = None
     send_silence: bool
     destinations: list[DestinationStart]
     secrets: list[str]
@@ -118,6 +121,7 @@ class EndpointOpened(_Message):
     type: Literal["opened"] = "opened"
     call: str
     port: int
+    video_port: int = 0
     error: str = ""
 
 

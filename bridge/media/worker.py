@@ -48,6 +48,7 @@ STATS_INTERVAL = 1.0
 @dataclass
 class WorkerCall:
     endpoint: RtpEndpoint
+    video_endpoint: RtpEndpoint | None = None
     media: CallMedia | None = None
     task: asyncio.Task[None] | None = None
     secrets: list[str] = field(default_factory=list)
@@ -94,8 +95,16 @@ class MediaWorker:
         except PortsExhausted as exc:
             self.send(p.EndpointOpened(call=message.call, port=0, error=str(exc)))
             return
-        self.calls[message.call] = WorkerCall(endpoint)
-        self.send(p.EndpointOpened(call=message.call, port=endpoint.port))
+        video = None
+        if message.video_ports:
+            try:
+                video = await RtpEndpoint.open(message.video_ports, message.host)
+            except PortsExhausted as exc:
+                endpoint.close()
+                self.send(p.EndpointOpened(call=message.call, port=0, error=f"video: {exc}"))
+                return
+        self.calls[message.call] = WorkerCall(endpoint, video)
+        self.send(p.EndpointOpened(call=message.call, port=endpoint.port, video_port=video.port if video else 0))
 
     def _start(self, message: p.StartMedia) -> None:
         call = self.calls.get(message.call)
@@ -112,6 +121,7 @@ class MediaWorker:
             codec=message.codec,
             payload_type=message.payload_type,
             event_payload_type=message.event_payload_type,
+            video=message.video,
         )
         call_id = message.call
         call.media = CallMedia(
@@ -126,6 +136,7 @@ class MediaWorker:
             lambda index, state, reason: self._stream_state(call_id, index, state, reason),
             self.slates,
             self.ticker,
+            call.video_endpoint,
         )
         assert self.group is not None
         call.task = self.group.create_task(self._run_media(call_id, call.media))
@@ -167,6 +178,8 @@ class MediaWorker:
             log.exception("worker %d: call %s: error while stopping media", self.index, call_id)
         finally:
             call.endpoint.close()
+            if call.video_endpoint is not None:
+                call.video_endpoint.close()
             REDACTOR.unregister(*call.secrets)
         self.send(p.MediaStopped(call=call_id, counters=counters))
 

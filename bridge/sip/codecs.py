@@ -101,9 +101,7 @@ def check_codec_names(names: list[str]) -> list[str]:
     unknown = [name for name in cleaned if name not in known]
     if unknown:
         raise ValueError(f"unknown codec {unknown[0]!r}: use names from {', '.join(known)}")
-    if any(name in VIDEO_CODEC_NAMES for name in cleaned):
-        raise ValueError("h264 (video from SIP) is not available in this version: list audio codecs only")
-    if not cleaned:
+    if not any(name in AUDIO_CODEC_NAMES for name in cleaned):
         raise ValueError(f"list at least one audio codec from {', '.join(AUDIO_CODEC_NAMES)}")
     return cleaned
 
@@ -114,6 +112,9 @@ H264_PROFILES = ("42e01f", "42801f", "4d001f", "640028")  # Constrained Baseline
 VIDEO_FEEDBACK = ("rtcp-fb:* nack pli", "rtcp-fb:* ccm fir")  # RFC 4585 section 4.2, RFC 5104 section 7.1
 _RTCP_FB = re.compile(r"^rtcp-fb:(?P<pt>\*|\d+) (?P<kind>.+?)\s*$")
 _SPROP = re.compile(r"(?:^|;)\s*sprop-parameter-sets=(?P<value>[^;\s]+)")
+
+
+VIDEO_PAYLOAD_TYPES = tuple(range(96, 96 + len(H264_PROFILES) + 1))  # what video_offer() numbers
 
 
 def video_offer(port: int, first_payload_type: int = 96) -> MediaDescription:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from bridge.sip.codecs import CODECS, Negotiated, describe, negotiate
+from bridge.sip.codecs import CODECS, Negotiated, NegotiatedVideo, describe, negotiate, negotiate_video
 from bridge.sip.sdes import CryptoAttribute, SdesError, SrtpKeys, SrtpMode, answer_crypto, keys_from_answer
 from bridge.sip.sdp import (
     Direction,
+    MediaDescription,
     PayloadFormat,
     SdpError,
     SessionDescription,
@@ -43,6 +44,17 @@ def answer_direction(capability: Direction, offered: Direction) -> Direction:
 
 
 @dataclass(frozen=True, slots=True)
+class RemoteVideo:
+    """The far end's H.264 stream (RFC 6184): where from, payload type, parameter sets, feedback."""
+
+    address: tuple[str, int]
+    payload_type: int
+    sprop: str = ""
+    pli: bool = False
+    fir: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class RemoteMedia:
     """Where the far end's audio comes from, its direction, the codec it chose, and SRTP keys if any."""
 
@@ -53,6 +65,7 @@ class RemoteMedia:
     codec: str = "pcmu"  # a name of bridge.sip.codecs.CODECS
     payload_type: int = 0
     event_payload_type: int = 101
+    video: RemoteVideo | None = None  # None: no video offered, or the far end declined it
 
     @property
     def sending(self) -> bool:
@@ -75,6 +88,9 @@ class OfferAnswer:
         self.codecs = [name for name, codec in CODECS.items() if any(codec.matches(f) for f in formats)]
         self.codecs.sort(key=lambda name: next(i for i, f in enumerate(formats) if CODECS[name].matches(f)))
         self.negotiated: Negotiated | None = None
+        self._video_local = next((m for m in offer.media if m.kind == "video"), None)
+        self._video_capability = self._video_local.direction if self._video_local else Direction.INACTIVE
+        self.video: NegotiatedVideo | None = None
         self._sent: tuple[int, bytes] | None = None  # the version and content of our last SDP
         self.srtp_mode = srtp
         self._offered = list(offered or [])
@@ -107,6 +123,15 @@ class OfferAnswer:
         """Later offers of ours list only the codec in use (RFC 3264 section 8.3.2)."""
         formats = self._answered_formats()
         self.local.audio().formats = formats
+        video = self._video_local
+        if video is not None and self.video is None:
+            video.port = 0  # declined: the line stays, rejected (RFC 3264 section 8.2)
+        elif video is not None and self.video is not None:
+            video.formats = [self._video_format()]
+
+    def _video_format(self) -> PayloadFormat:
+        assert self.video is not None
+        return PayloadFormat(self.video.payload_type, "H264", 90000, self.video.parameters)
 
     def answer_offer(self, body: bytes) -> bytes:
         """Answer a far-end offer; raise SdpError if we cannot (then reply 488).
@@ -119,8 +144,19 @@ class OfferAnswer:
             self._rekey(offer)
         remote = self._take_remote(offer)
         self._set_local_direction(answer_direction(self.capability, remote.direction))
-        ours = dataclasses.replace(self.local.audio(), formats=self._answered_formats())
+        ours = [dataclasses.replace(self.local.audio(), formats=self._answered_formats())]
+        video = self._video_answer(offer)
+        if video is not None:
+            ours.append(video)
         return self._outgoing(dataclasses.replace(self.local, media=mirrored_media(offer, ours)))
+
+    def _video_answer(self, offer: SessionDescription) -> MediaDescription | None:
+        """Our video line in an answer: only for a call whose video was negotiated at the start."""
+        offered = next((m for m in offer.media if m.kind == "video" and m.port), None)
+        if self._video_local is None or self.video is None or offered is None:
+            return None
+        direction = answer_direction(self._video_capability, offered.direction)
+        return dataclasses.replace(self._video_local, formats=[self._video_format()], direction=direction)
 
     def _answered_formats(self) -> list[PayloadFormat]:
         """The codec in use under the far end's payload type, and its telephone-event if it has one."""
@@ -168,6 +204,7 @@ class OfferAnswer:
                 "set connection.codecs or [media] codecs to include one of its codecs"
             )
         self.negotiated = chosen
+        video = self._take_video(description)
         events = chosen.event_payload_type
         self.remote = RemoteMedia(
             description.audio_address(),
@@ -177,8 +214,21 @@ class OfferAnswer:
             codec=chosen.codec.name,
             payload_type=chosen.payload_type,
             event_payload_type=events if events is not None else 101,
+            video=video,
         )
         return self.remote
+
+    def _take_video(self, description: SessionDescription) -> RemoteVideo | None:
+        """The far end's H.264 line, if we offered video and it accepted (RFC 6184 section 8.2)."""
+        if self._video_local is None or self._video_local.port == 0:
+            return None
+        line = next((m for m in description.media if m.kind == "video"), None)
+        chosen = negotiate_video(line) if line is not None else None
+        if line is None or chosen is None:
+            return None
+        self.video = chosen
+        address = (line.connection_address or description.connection_address, line.port)
+        return RemoteVideo(address, chosen.payload_type, chosen.sprop, chosen.pli, chosen.fir)
 
     def _set_local_direction(self, direction: Direction) -> None:
         if self.local.audio().direction is not direction:

@@ -260,15 +260,23 @@ def build_offer(
     )
 
 
-def mirrored_media(offer: SessionDescription, ours: MediaDescription) -> list[MediaDescription]:
+def mirrored_media(offer: SessionDescription, ours: list[MediaDescription]) -> list[MediaDescription]:
     """The m= lines of an answer to ``offer``: one per offered line, in its order (RFC 3264 6).
 
-    The offer's first active audio line is answered with ``ours``; every other line is
-    rejected with port 0, keeping its media, protocol and formats (section 6: a rejected
-    stream still lists at least one format).
+    The offer's first active line of each kind we answer (audio, video) gets our line of that
+    kind; every other line is rejected with port 0, keeping its media, protocol and formats
+    (section 6: a rejected stream still lists at least one format).
     """
-    chosen = offer.audio()
-    return [ours if media is chosen else _rejected(media) for media in offer.media]
+    ours_by_kind = {media.kind: media for media in ours}
+    answered: list[MediaDescription] = []
+    for media in offer.media:
+        mine = ours_by_kind.get(media.kind) if media.port != 0 else None
+        if mine is not None:
+            del ours_by_kind[media.kind]
+            answered.append(mine)
+        else:
+            answered.append(_rejected(media))
+    return answered
 
 
 def _rejected(media: MediaDescription) -> MediaDescription:

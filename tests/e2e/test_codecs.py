@@ -18,23 +18,15 @@ import pytest
 
 from tests.support.audio import PulledAudio, dominant_frequency, read_recording, rms_dbfs
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body, domain_in_front_of
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def high_tone_far_end(workdir: Path) -> Iterator[Baresip]:
-    peer = Baresip(workdir / "high-tone", source="ausine,6000")
-    yield peer
-    peer.stop()
-
-
-@pytest.fixture(scope="module")
-def high_tone_domain(workdir: Path, high_tone_far_end: Baresip, account: SipAccount) -> Iterator[Kamailio]:
-    peer = Kamailio(workdir / "high-tone-domain", high_tone_far_end.port, account)
-    yield peer
-    peer.stop()
+def high_tone_domain(workdir: Path, account: SipAccount) -> Iterator[Kamailio]:
+    with domain_in_front_of(workdir / "high-tone", account, source="ausine,6000") as domain:
+        yield domain
 
 
 def _codec_call(
@@ -105,7 +97,6 @@ def test_wideband_far_ends_keep_a_6_khz_tone(
     callee: str,
     has_audio: str,
     nginx: NginxRtmp,
-    high_tone_far_end: Baresip,
     high_tone_domain: Kamailio,
     account: SipAccount,
     daemon: BridgeDaemon,

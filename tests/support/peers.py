@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -392,12 +394,28 @@ module_app menu.so
 module_app ctrl_tcp.so
 ctrl_tcp_listen 127.0.0.1:{ctrl_port}
 """
+BARESIP_VIDEO_CONFIG = """
+module avcodec.so
+module fakevideo.so
+video_source fakevideo,nil
+video_size {width}x{height}
+video_bitrate 800000
+video_fps {fps}
+"""
 
 
 class Baresip:
     """The far end: auto-answers ``sip:uas@...`` with PCMU and plays a tone (or a WAV file)."""
 
-    def __init__(self, workdir: Path, source: str = "ausine,440", user: str = "uas", host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        source: str = "ausine,440",
+        user: str = "uas",
+        host: str = "127.0.0.1",
+        video: tuple[int, int, int] | None = None,
+    ) -> None:
+        """``video`` = (width, height, fps): also send H.264 from baresip's fake camera (avcodec, libx264)."""
         self.host = host
         uri_host = f"[{host}]" if ":" in host else host
         self.dir = workdir / ("baresip" if host == "127.0.0.1" else "baresip6")
@@ -417,6 +435,7 @@ class Baresip:
                 host=host,
                 sip_host=uri_host,
             )
+            + (BARESIP_VIDEO_CONFIG.format(width=video[0], height=video[1], fps=video[2]) if video else "")
         )
         (self.dir / "accounts").write_text(
             f"<sip:{user}@{uri_host}:{self.port};transport=udp>;regint=0;answermode=auto;audio_codecs=PCMU\n"
@@ -499,3 +518,17 @@ def direct_call_body(
         **fields,
         "connection": connection,
     }
+
+
+@contextlib.contextmanager
+def domain_in_front_of(workdir: Path, account: SipAccount, **far_end: Any) -> Iterator[Kamailio]:
+    """A baresip far end (``far_end``: Baresip's options) behind its own kamailio SIP domain."""
+    peer = Baresip(workdir / "far-end", **far_end)
+    try:
+        domain = Kamailio(workdir / "domain", peer.port, account)
+        try:
+            yield domain
+        finally:
+            domain.stop()
+    finally:
+        peer.stop()

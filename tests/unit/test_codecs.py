@@ -102,7 +102,11 @@ def test_codec_lists_are_checked_with_a_clear_message() -> None:
     assert MediaConfig().codecs == ["pcmu"]
     assert Connection.model_validate(_connection("PCMA, pcmu")).codecs == ["pcma", "pcmu"]  # /RESTCall leniency
     assert Connection.model_validate(_connection(["opus", "g722"])).codecs == ["opus", "g722"]
-    for wrong, words in ((["gsm"], "unknown codec 'gsm'"), (["h264"], "h264"), ([], "at least one")):
+    for wrong, words in (
+        (["gsm"], "unknown codec 'gsm'"),
+        (["h264"], "at least one audio codec"),
+        ([], "at least one"),
+    ):
         with pytest.raises(ValidationError, match=words):
             Connection.model_validate(_connection(wrong))
 
@@ -138,3 +142,33 @@ def test_video_answer_gives_payload_type_sprop_and_feedback() -> None:
     assert video.pli and not video.fir  # FIR was allowed for another payload type only
     rejected = parse_sdp(_sdp("m=audio 40000 RTP/AVP 0\r\nm=video 0 RTP/AVP 97\r\na=rtpmap:97 H264/90000\r\n"))
     assert negotiate_video(rejected.media[1]) is None
+
+
+def _video_negotiator() -> OfferAnswer:
+    offer = build_offer("192.0.2.2", 20000, Direction.RECVONLY, 7)
+    offer.media.append(video_offer(20002))
+    offer.media[1].direction = Direction.RECVONLY
+    return OfferAnswer(offer)
+
+
+def test_accepted_video_is_kept_in_later_answers_and_declined_video_stays_rejected() -> None:
+    oa = _video_negotiator()
+    remote = oa.accept_answer(
+        _sdp(
+            "m=audio 40000 RTP/AVP 0\r\nm=video 40002 RTP/AVP 99\r\na=rtpmap:99 H264/90000\r\n"
+            "a=fmtp:99 packetization-mode=1;profile-level-id=42e01f\r\na=rtcp-fb:* nack pli\r\na=sendonly\r\n"
+        )
+    )
+    assert remote.video is not None and remote.video.address == ("192.0.2.9", 40002) and remote.video.pli
+    hold = parse_sdp(
+        oa.answer_offer(
+            _sdp("m=audio 40000 RTP/AVP 0\r\na=sendonly\r\nm=video 40002 RTP/AVP 99\r\na=rtpmap:99 H264/90000\r\n")
+        )
+    )
+    assert [(m.kind, m.port, m.direction.value) for m in hold.media] == [
+        ("audio", 20000, "recvonly"),
+        ("video", 20002, "recvonly"),
+    ]
+    declined = _video_negotiator()
+    assert declined.accept_answer(_sdp("m=audio 40000 RTP/AVP 0\r\nm=video 0 RTP/AVP 99\r\n")).video is None
+    assert b"m=video 0 RTP/AVP 96 " in declined.offer_again()  # RFC 3264 8.2: the line stays, at port 0

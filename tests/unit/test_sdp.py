@@ -75,7 +75,7 @@ def test_an_answer_mirrors_every_offered_line_and_rejects_the_others_with_port_0
         b"m=audio 4000 RTP/AVP 0\r\nm=application 5002 UDP/BFCP *\r\nm=audio 4100 RTP/AVP 0\r\n"
     )
     ours = build_offer("192.0.2.2", 20000, Direction.RECVONLY, 1).audio()
-    lines = mirrored_media(offer, ours)
+    lines = mirrored_media(offer, [ours])
     answer = build_offer("192.0.2.2", 20000, Direction.RECVONLY, 1)
     answer.media = lines
     text = answer.serialize()

@@ -1,0 +1,140 @@
+"""A call's incoming H.264 video: RTP on its own port pair onto the FLV timeline, not transcoded.
+
+Driven by the call's media tick (no timer of its own): :meth:`CallVideo.tick` reads what the
+video socket holds, depacketizes it (rtp/h264.py), places each access unit on the FLV
+timeline with the audio's delay (rtp/avsync.py), hands it to every route's
+:class:`~bridge.media.live_video.LiveVideoTrack`, and asks the far end for a key frame
+(rtp/keyframes.py: FIR, PLI) when the depacketizer or a track needs one. Sender reports
+of the video stream feed the sync; the audio's are fed by the call's media.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bridge.media.live_video import LiveVideoTrack
+from bridge.media.rtp_endpoint import RtpEndpoint
+from rtp.avsync import AvSync, ntp_seconds
+from rtp.h264 import AccessUnit, H264Depacketizer, KeyframeNeeded
+from rtp.keyframes import KeyframeRequester
+from rtp.packet import PacketError, parse_rtp
+
+_SENDER_REPORT = struct.Struct("!BBHIIII")  # header, sender SSRC, NTP high/low, RTP timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRemote:
+    """The far end's negotiated video: where it sends from, its payload type and feedback."""
+
+    address: tuple[str, int]
+    payload_types: frozenset[int]
+    sprop: str = ""
+    pli: bool = False
+    fir: bool = False
+
+
+def sender_report(data: bytes) -> tuple[float, int] | None:
+    """(NTP seconds, RTP timestamp) of an RTCP SR (RFC 3550 section 6.4.1), or None."""
+    if len(data) < _SENDER_REPORT.size or data[1] != 200:
+        return None
+    _, _, _, _, high, low, rtp_timestamp = _SENDER_REPORT.unpack_from(data)
+    return ntp_seconds(high, low), rtp_timestamp
+
+
+class CallVideo:
+    """Receives one far end's H.264 stream for the call's routes."""
+
+    def __init__(
+        self, remote: VideoRemote, endpoint: RtpEndpoint, our_ssrc: int, sync: AvSync, delay: Callable[[], float]
+    ) -> None:
+        self.remote, self.endpoint, self.sync = remote, endpoint, sync
+        self.depacketizer = H264Depacketizer(remote.sprop)
+        self.requester = KeyframeRequester(our_ssrc, fir_ok=remote.fir, pli_ok=True)
+        self.tracks: list[LiveVideoTrack] = []
+        self._delay = delay  # the audio's current playout delay (seconds): video gets the same
+        self._origin: float | None = None  # our time of FLV millisecond 0 (set by the call's media)
+        self._ssrc: int | None = None
+        self._wanted = True
+        self.packets = self.malformed = self.foreign = self.other_payload = 0
+        endpoint.set_rtcp_handler(self._on_rtcp)
+
+    def set_origin(self, clock_start: float, offset_ms: float) -> None:
+        """FLV time 0 is our time ``clock_start`` minus the audio's leading offset."""
+        self._origin = clock_start - offset_ms / 1000
+
+    def tick(self, now: float) -> None:
+        offset = time.time() - now
+        for data, source, arrival in self.endpoint.receive(offset):
+            if source == self.remote.address:
+                self._on_rtp(data, min(arrival, now))
+            else:
+                self.foreign += 1
+        self._deliver(self.depacketizer.poll(now))
+        self._ask_for_keyframe(now)
+
+    def _on_rtp(self, data: bytes, arrival: float) -> None:
+        try:
+            packet = parse_rtp(data)
+        except PacketError:
+            self.malformed += 1
+            return
+        if packet.payload_type not in self.remote.payload_types:
+            self.other_payload += 1
+            return
+        self.packets += 1
+        self._ssrc = packet.ssrc
+        self.sync.packet("video", packet.timestamp, arrival)
+        events = self.depacketizer.push(
+            packet.sequence_number, packet.timestamp, packet.marker, packet.payload, arrival
+        )
+        self._deliver(events)
+
+    def _deliver(self, events: Sequence[object]) -> None:
+        for event in events:
+            if isinstance(event, AccessUnit):
+                at_ms = self._flv_ms(event.timestamp)
+                if at_ms is not None:
+                    for track in self.tracks:
+                        track.add(event, at_ms)
+            elif isinstance(event, KeyframeNeeded):
+                self._wanted = True
+
+    def _flv_ms(self, timestamp: int) -> int | None:
+        local = self.sync.local_time("video", timestamp)
+        if local is None or self._origin is None:
+            return None
+        return max(0, int((local + self._delay() - self._origin) * 1000))
+
+    def _ask_for_keyframe(self, now: float) -> None:
+        wanted = self._wanted or any(track.keyframe_wanted for track in self.tracks)
+        if not wanted or self._ssrc is None:
+            return
+        request = self.requester.request(self._ssrc, now)
+        if request is not None:
+            host, port = self.remote.address
+            self.endpoint.send_rtcp(request.packet, (host, port + 1))
+            self._wanted = False
+
+    def _on_rtcp(self, data: bytes, source: tuple[str, int]) -> None:
+        if source[0] != self.remote.address[0]:
+            return
+        report = sender_report(data)
+        if report is not None:
+            self.sync.sender_report("video", *report)
+
+    def counters(self) -> dict[str, int]:
+        stats = self.depacketizer.stats
+        track = self.tracks[0] if self.tracks else None
+        return {
+            "videoPackets": self.packets,
+            "videoForeignPackets": self.foreign,
+            "videoOtherPayloadPackets": self.other_payload,
+            "videoFramesReceived": stats.access_units,
+            "videoKeyframesReceived": stats.keyframes,
+            "videoLostPackets": stats.lost_packets,
+            "keyframeRequests": self.requester.sent,
+            "videoFramesPublished": track.frames if track else 0,
+        }
