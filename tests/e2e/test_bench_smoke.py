@@ -11,6 +11,7 @@ from bench.capacity import Settings, passes, run_bridge, run_ffmpeg
 from bench.outputs import run as run_outputs
 from bench.outputs import summary_rows
 from bench.stages import read_profile, stage_table
+from bench.video_call import run as run_video_call
 from bridge.media.stage_profile import ENV as STAGE_ENV
 from bridge.media.stage_profile import STAGES
 from bridge.model import OutputSpec, VideoSpec
@@ -76,3 +77,11 @@ def test_stages_bench_splits_the_workers_cpu_by_stage(tmp_path: Path) -> None:
         assert float(rows[stage][1]) > 0 and float(rows[stage][2]) > 0, f"stage {stage} not measured: {rows[stage]}"
     measured = sum(float(rows[stage][1]) for stage in STAGES)
     assert 0 < measured < float(rows["total"][1])
+
+
+def test_video_call_bench_measures_both_kinds_of_call(tmp_path: Path) -> None:
+    result = run_video_call(3.0, 1, tmp_path)
+    print(f"\nvideo call smoke: {result}")
+    assert result["video"]["videoFramesPublished"] > 50  # 25 fps for 4 s: the far end's picture went through
+    assert result["audio"]["videoFramesPublished"] == 0
+    assert {"cpuPercentPerCall"} <= set(result["audio"]) and {"cpuPercentPerCall"} <= set(result["video"])

@@ -1,0 +1,99 @@
+"""What a video call costs next to an audio-only call, same far end, same run.
+
+baresip (fake camera, H.264 from libx264 at 640x360, 25 fps, and a 440 Hz tone) through
+kamailio; the bridge publishes to nginx-rtmp. Rounds alternate an audio-only call
+(`codecs = ["pcmu"]`) and a video call (`["pcmu", "h264"]`: the far end's H.264 passed
+through, not transcoded); each is measured over the window after it publishes, as CPU of
+all the daemon's processes minus their idle CPU. Prints a table and a JSON line.
+
+    python -m bench.video_call --seconds 20 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.one_call import time_to_audio
+from bench.procstat import total_cpu, tree
+from bench.report import fmt, table
+from tests.support.daemon import BridgeDaemon
+from tests.support.peers import NginxRtmp, SipAccount, call_body, domain_in_front_of
+
+SIZE, FPS = (640, 360), 25
+
+
+def _cpu_over(pids: list[int], seconds: float) -> float:
+    start, wall = total_cpu(pids), time.monotonic()
+    time.sleep(seconds)
+    return (total_cpu(pids) - start) / (time.monotonic() - wall)
+
+
+def _one_call(
+    daemon: BridgeDaemon, nginx: NginxRtmp, body: dict[str, Any], pids: list[int], seconds: float
+) -> dict[str, Any]:
+    time_to_audio(daemon, nginx, body)
+    time.sleep(1.0)
+    cpu = _cpu_over(pids, seconds)
+    call = daemon.call(body["callId"]) or {}
+    daemon.request("POST", "/RESTCall/terminate", {"callId": body["callId"]})
+    daemon.wait_gone(body["callId"])
+    return {"cpu": cpu, "videoFrames": call.get("counters", {}).get("videoFramesPublished", 0)}
+
+
+def run(seconds: float, rounds: int, workdir: Path) -> dict[str, Any]:
+    account = SipAccount()
+    nginx = NginxRtmp(workdir)
+    with domain_in_front_of(workdir, account, video=(*SIZE, FPS)) as domain:
+        daemon = BridgeDaemon(workdir / "bridge", level="warning")
+        try:
+            pids = tree(daemon.process.proc.pid)
+            idle = _cpu_over(pids, 3.0)
+            measured: dict[str, list[dict[str, Any]]] = {"audio": [], "video": []}
+            for n in range(rounds):
+                for kind, codecs in (("audio", ["pcmu"]), ("video", ["pcmu", "h264"])):
+                    body = call_body(f"{kind}-{n}", f"{kind}{n}", nginx, domain, account)
+                    body["connection"]["codecs"] = codecs
+                    measured[kind].append(_one_call(daemon, nginx, body, pids, seconds))
+        finally:
+            daemon.stop()
+            nginx.stop()
+    return {
+        kind: {
+            "cpuPercentPerCall": round(statistics.median(r["cpu"] for r in results) * 100 - idle * 100, 3),
+            "videoFramesPublished": min(r["videoFrames"] for r in results),
+        }
+        for kind, results in measured.items()
+    } | {"idleCpuPercent": round(idle * 100, 3), "seconds": seconds, "rounds": rounds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    result = run(args.seconds, args.rounds, Path(tempfile.mkdtemp(prefix="bridge-video-")))
+    audio, video = result["audio"], result["video"]
+    ratio = video["cpuPercentPerCall"] / audio["cpuPercentPerCall"] if audio["cpuPercentPerCall"] > 0 else None
+    rows = [
+        [
+            "CPU % of a core per call (daemon, minus idle)",
+            fmt(audio["cpuPercentPerCall"], 3),
+            fmt(video["cpuPercentPerCall"], 3),
+        ],
+        ["video frames published (fewest in a round)", "0", str(video["videoFramesPublished"])],
+    ]
+    video_size = f"{SIZE[0]}x{SIZE[1]} at {FPS} fps"
+    print(f"\none call at a time, median of {args.rounds} rounds of {args.seconds:g} s; video {video_size}")
+    print(table(["", "audio-only call", "video call"], rows))
+    print(f"video / audio: {fmt(ratio, 2)} x")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
