@@ -89,6 +89,7 @@ async function details(page, row) {
   await page.locator("#view-details canvas").first().waitFor();
   await page.waitForTimeout(3000); // a few stats samples for the charts
   seen.playbackLink = await page.locator("#playback-link").getAttribute("href");
+  seen.mediaSummary = await page.locator("#media-summary").textContent();
   seen.ladderRows = await page.locator("table.ladder tbody tr").count();
   seen.destinationRows = await page.locator("table.destinations tbody tr").allTextContents();
   seen.chartCaption = await page.locator(".chart figcaption").first().textContent();

@@ -140,6 +140,7 @@ def test_operator_runs_a_call_from_the_console(
     assert len(set(seen["levels"])) > 1, f"level meter did not move: {seen['levels']}"
     assert seen["packets"] == sorted(seen["packets"]) and seen["packets"][-1] - seen["packets"][0] >= 200
     assert seen["playbackLink"] == "http://cdn.example.test/hls/live/console1.m3u8"
+    assert seen["mediaSummary"] == "audio pcmu"  # what kamailio's far end answered (PCMU only)
     assert seen["ladderRows"] >= 3  # INVITE, 407/401, INVITE, 200, ACK
     assert len(seen["destinationRows"]) == 1 and f"{nginx.url}/console1" in seen["destinationRows"][0]
     assert "generic" in seen["destinationRows"][0] and "aac 16000 Hz" in seen["destinationRows"][0]

@@ -72,6 +72,7 @@ export class CallDetails {
       ["Callee", call.callee],
       ["SIP domain", call.sipDomain || "–"],
       ["Created", dateTime(call.createdAt)],
+      ["Media", element("span", { id: "media-summary" }, [mediaSummary(call)])],
       ["RTMP target", element("span", {}, [element("code", {}, [call.rtmpTarget || "–"]), " ", copy])],
     ];
     if (player) {
@@ -84,6 +85,20 @@ export class CallDetails {
       rows.flatMap(([name, value]) => [element("dt", {}, [name]), element("dd", {}, [value])]),
     );
   }
+}
+
+// The negotiated audio codec (timeline "codec" event) and, for video calls, the video counters.
+function mediaSummary(call) {
+  const codecs = (call.timeline || []).filter((entry) => entry.event === "codec");
+  const parts = [`audio ${codecs.length ? codecs[codecs.length - 1].codec : "–"}`];
+  const c = call.counters || {};
+  if (typeof c.videoPackets === "number") {
+    parts.push(
+      `video H.264: ${c.videoFramesPublished} frames published, ${c.videoKeyframesReceived} key frames, ` +
+        `${c.keyframeRequests} key frame requests, ${c.videoLostPackets} packets lost`,
+    );
+  }
+  return parts.join(" · ");
 }
 
 async function copyText(text) {
