@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import tempfile
 import time
@@ -40,10 +41,19 @@ def _one_call(
     time_to_audio(daemon, nginx, body)
     time.sleep(1.0)
     cpu = _cpu_over(pids, seconds)
+    served = nginx.stream_stat(body["rtmpStream"]) or ""  # what the RTMP server measured, not our counters
     call = daemon.call(body["callId"]) or {}
     daemon.request("POST", "/RESTCall/terminate", {"callId": body["callId"]})
     daemon.wait_gone(body["callId"])
-    return {"cpu": cpu, "videoFrames": call.get("counters", {}).get("videoFramesPublished", 0)}
+    video = re.search(r"<video>(.*?)</video>", served, re.S)  # parsed by nginx from the AVC sequence header
+    track = video[1] if video else ""
+    size = re.search(r"<width>(\d+)</width><height>(\d+)</height>", track)
+    codec = re.search(r"<codec>(\w+)</codec>", track)
+    return {
+        "cpu": cpu,
+        "videoFrames": call.get("counters", {}).get("videoFramesPublished", 0),
+        "serverVideo": f"{codec[1]} {size[1]}x{size[2]}" if codec and size else "",
+    }
 
 
 def run(seconds: float, rounds: int, workdir: Path) -> dict[str, Any]:
@@ -67,6 +77,7 @@ def run(seconds: float, rounds: int, workdir: Path) -> dict[str, Any]:
         kind: {
             "cpuPercentPerCall": round(statistics.median(r["cpu"] for r in results) * 100 - idle * 100, 3),
             "videoFramesPublished": min(r["videoFrames"] for r in results),
+            "serverVideo": results[0]["serverVideo"],
         }
         for kind, results in measured.items()
     } | {"idleCpuPercent": round(idle * 100, 3), "seconds": seconds, "rounds": rounds}

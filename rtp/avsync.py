@@ -27,11 +27,6 @@ _TS_HALF = 1 << 31
 NTP_UNIX_OFFSET = 2_208_988_800  # seconds from 1900 to 1970 (RFC 5905)
 
 
-def ntp_seconds(ntp_high: int, ntp_low: int) -> float:
-    """An RTCP SR's 64-bit NTP timestamp (RFC 3550 section 4) as seconds."""
-    return ntp_high + ntp_low / (1 << 32)
-
-
 @dataclass(slots=True)
 class _Track:
     clock_rate: int

@@ -73,8 +73,6 @@ class RtpReceiver:
         self.dtmf_events: list[DtmfEvent] = []
         self.last_packet_at: float | None = None
         self.ssrc: int | None = None
-        self._telephone_event_pt = telephone_event_pt
-        self._audio_pt = audio_pt
         # RFC 3264 6.1: the far end sends with the numbers of *our* offer; some use their answer's.
         self._audio_pts = {audio_pt} | ({also_audio_pt} if also_audio_pt is not None else set())
         self._event_pts = {telephone_event_pt} | ({also_event_pt} if also_event_pt is not None else set())

@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 from rtp.packet import PacketError, ReceiverReport, ReportBlock
 from rtp.stats import ReceptionStats
 
 REPORT_INTERVAL = 5.0  # RFC 3550 section 6.2: 5 s minimum
-_SR_HEADER = struct.Struct("!BBHIII")
+_SR_HEADER = struct.Struct("!BBHIIII")  # header, sender SSRC, NTP high and low, RTP timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class SenderReport:
+    """The sender-info part of an RTCP SR (RFC 3550 section 6.4.1): NTP time and RTP time of one instant."""
+
+    ntp_high: int
+    ntp_low: int
+    rtp_timestamp: int
+
+    @property
+    def ntp_seconds(self) -> float:
+        return self.ntp_high + self.ntp_low / (1 << 32)
+
+    @property
+    def middle(self) -> int:
+        """The middle 32 bits of the NTP timestamp: what a receiver report's LSR echoes."""
+        return ((self.ntp_high & 0xFFFF) << 16) | (self.ntp_low >> 16)
+
+
+def parse_sender_report(data: bytes) -> SenderReport | None:
+    """The SR at the start of a (compound) RTCP packet, or None if it does not start with one."""
+    if len(data) < _SR_HEADER.size or data[1] != 200:
+        return None
+    _, _, _, _, ntp_high, ntp_low, rtp_timestamp = _SR_HEADER.unpack_from(data)
+    return SenderReport(ntp_high, ntp_low, rtp_timestamp)
 
 
 class RtcpReporter:
@@ -28,9 +55,9 @@ class RtcpReporter:
 
     def receive(self, data: bytes, now: float) -> None:
         """An RTCP packet from the far end; a sender report feeds LSR/DLSR (section 6.4.1)."""
-        if len(data) >= _SR_HEADER.size and data[1] == 200:
-            _, _, _, _, ntp_high, ntp_low = _SR_HEADER.unpack_from(data)
-            self._last_sr = (((ntp_high & 0xFFFF) << 16) | (ntp_low >> 16), now)
+        report = parse_sender_report(data)
+        if report is not None:
+            self._last_sr = (report.middle, now)
         self.received_reports += 1
 
     def poll(self, now: float, ssrc: int | None, stats: ReceptionStats) -> bytes | None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bridge.config import BridgeConfig
-from bridge.media.call_video import CallVideo, VideoRemote, sender_report
+from bridge.media.call_video import CallVideo, VideoRemote
 from bridge.media.decoders import codec_media
 from bridge.media.encoder import AudioEncoder
 from bridge.media.far_end import FarEndMedia
@@ -36,7 +36,7 @@ from bridge.sip.offer_answer import RemoteMedia
 from rtp.avsync import AvSync
 from rtp.playout import PlayoutBuffer
 from rtp.receiver import RtpReceiver
-from rtp.rtcp import RtcpReporter
+from rtp.rtcp import RtcpReporter, parse_sender_report
 from rtp.sender import SilenceSender
 
 log = logging.getLogger("bridge.media")
@@ -344,9 +344,9 @@ class CallMedia:
         plain = self.srtp.unprotect_rtcp(data) if self.srtp is not None else data
         if plain is not None:
             self.reporter.receive(plain, asyncio.get_running_loop().time())
-            report = sender_report(plain) if self.video is not None else None
+            report = parse_sender_report(plain) if self.video is not None else None
             if self.video is not None and report is not None:
-                self.video.sync.sender_report("audio", *report)
+                self.video.sync.sender_report("audio", report.ntp_seconds, report.rtp_timestamp)
 
     # -- reporting ----------------------------------------------------------------------
 

@@ -10,19 +10,17 @@ of the video stream feed the sync; the audio's are fed by the call's media.
 
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bridge.media.live_video import LiveVideoTrack
 from bridge.media.rtp_endpoint import RtpEndpoint
-from rtp.avsync import AvSync, ntp_seconds
+from rtp.avsync import AvSync
 from rtp.h264 import AccessUnit, H264Depacketizer, KeyframeNeeded
 from rtp.keyframes import KeyframeRequester
 from rtp.packet import PacketError, parse_rtp
-
-_SENDER_REPORT = struct.Struct("!BBHIIII")  # header, sender SSRC, NTP high/low, RTP timestamp
+from rtp.rtcp import parse_sender_report
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +32,6 @@ class VideoRemote:
     sprop: str = ""
     pli: bool = False
     fir: bool = False
-
-
-def sender_report(data: bytes) -> tuple[float, int] | None:
-    """(NTP seconds, RTP timestamp) of an RTCP SR (RFC 3550 section 6.4.1), or None."""
-    if len(data) < _SENDER_REPORT.size or data[1] != 200:
-        return None
-    _, _, _, _, high, low, rtp_timestamp = _SENDER_REPORT.unpack_from(data)
-    return ntp_seconds(high, low), rtp_timestamp
 
 
 class CallVideo:
@@ -121,9 +111,9 @@ class CallVideo:
     def _on_rtcp(self, data: bytes, source: tuple[str, int]) -> None:
         if source[0] != self.remote.address[0]:
             return
-        report = sender_report(data)
+        report = parse_sender_report(data)
         if report is not None:
-            self.sync.sender_report("video", *report)
+            self.sync.sender_report("video", report.ntp_seconds, report.rtp_timestamp)
 
     def counters(self) -> dict[str, int]:
         stats = self.depacketizer.stats

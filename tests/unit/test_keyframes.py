@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from rtp.keyframes import KeyframeRequester, Method, fir, picture_fast_update, pli
+from rtp.rtcp import parse_sender_report
 
 
 def test_pli_bytes_follow_rfc_4585_section_6_1_and_6_3_1() -> None:
@@ -33,3 +34,12 @@ def test_requests_are_rate_limited_and_fir_sequence_numbers_increase() -> None:
     assert KeyframeRequester(1, fir_ok=False, pli_ok=True).method is Method.PLI
     info = KeyframeRequester(1, fir_ok=False, pli_ok=False).request(9, 0.0)
     assert info is not None and info.method is Method.INFO and b"picture_fast_update" in info.packet
+
+
+def test_sender_report_fields_per_rfc_3550_section_6_4_1() -> None:
+    # V=2 RC=0 PT=200 length=6 | SSRC | NTP 0x83AA7E80.80000000 (2 ** 31 / 2 ** 32 = 0.5 s) | RTP 160000 | counts
+    data = bytes.fromhex("80c800061122334483aa7e8080000000000271000000006400003e80")
+    report = parse_sender_report(data)
+    assert report is not None and report.rtp_timestamp == 160_000
+    assert report.ntp_seconds == 0x83AA7E80 + 0.5 and report.middle == 0x7E808000  # LSR: middle 32 bits
+    assert parse_sender_report(data[:1] + bytes([201]) + data[2:]) is None  # a receiver report
