@@ -157,9 +157,16 @@ class VideoConfig(_Section):
     height: int = Field(720, ge=64, le=1080, multiple_of=2)
     fps: int = Field(25, ge=1, le=30)
     keyframe_seconds: float = Field(2.0, ge=0.5, le=10.0)
+    send_width: int = Field(640, ge=64, le=1920, multiple_of=2)  # our picture to SIP video far ends (hasVideo)
+    send_height: int = Field(360, ge=64, le=1080, multiple_of=2)
+    send_fps: int = Field(5, ge=1, le=30)
 
     def default_video(self) -> VideoSpec:
         return VideoSpec(self.mode, self.image, self.width, self.height, self.fps, self.keyframe_seconds)
+
+    def sent_video(self) -> VideoSpec:
+        """The slate as we send it over RTP when ``hasVideo`` is true (key frame every 2 s)."""
+        return VideoSpec("slate", self.image, self.send_width, self.send_height, self.send_fps, 2.0, rtp=True)
 
 
 class RtmpConfig(_Section):

@@ -47,6 +47,7 @@ class VideoSpec:
     height: int = 720
     fps: int = 25
     keyframe_seconds: float = 2.0
+    rtp: bool = False  # encoded for RTP to a SIP far end: constrained baseline, slices that fit a packet
 
     @property
     def enabled(self) -> bool:

@@ -176,7 +176,7 @@ class CallSession:
         )
         if self.media is not None and self.media.video_port:
             video = video_offer(self.media.video_port)
-            video.direction = Direction.RECVONLY  # we receive the far end's picture; sending ours is not built yet
+            video.direction = Direction.SENDRECV if spec.has_video else Direction.RECVONLY  # ours: the slate
             offer.media.append(video)
         self.sip_call_id = new_call_id(local_host)
         settings = CallSettings(

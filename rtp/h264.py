@@ -1,4 +1,4 @@
-"""H.264 over RTP, receive side (sans-IO): RFC 6184 depacketization into access units.
+"""H.264 over RTP (sans-IO): RFC 6184 depacketization into access units, and :func:`packetize`.
 
 Feed :meth:`H264Depacketizer.push` with each RTP packet's fields and ``now``; it returns
 events: :class:`AccessUnit` (the NAL units of one picture, in decoding order, with its RTP
@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 NAL_IDR, NAL_SPS, NAL_PPS = 5, 7, 8
@@ -275,3 +276,20 @@ class H264Depacketizer:
             self._sps = nal
         elif kind == NAL_PPS:
             self._pps = nal
+
+
+def packetize(nals: Sequence[bytes], mtu: int = 1200) -> list[bytes]:
+    """RTP payloads of one access unit (RFC 6184): a NAL unit that fits is sent alone (single
+    NAL unit packet, section 5.6, valid in packetization-mode 0 and 1); a larger one is split
+    into FU-A fragments (section 5.8: indicator F|NRI|28, header S|E|type), mode 1 only."""
+    payloads: list[bytes] = []
+    for nal in nals:
+        if len(nal) <= mtu:
+            payloads.append(nal)
+            continue
+        indicator, kind, body = (nal[0] & 0xE0) | FU_A, nal[0] & 0x1F, nal[1:]
+        step = mtu - 2
+        for start in range(0, len(body), step):
+            header = kind | (0x80 if start == 0 else 0) | (0x40 if start + step >= len(body) else 0)
+            payloads.append(bytes([indicator, header]) + body[start : start + step])
+    return payloads

@@ -74,3 +74,25 @@ class KeyframeRequester:
         if self.method is Method.PLI:
             return KeyframeRequest(self.method, pli(self._ssrc, media_ssrc))
         return KeyframeRequest(self.method, picture_fast_update())
+
+
+def keyframe_requests_in(data: bytes, our_ssrc: int) -> int:
+    """How many PLI and FIR messages of a compound RTCP packet ask *our* stream for a key frame.
+
+    RFC 4585 6.1: every RTCP packet has a 4-byte header (V, FMT, PT, length in 32-bit words
+    minus one); PLI (PT 206, FMT 1) names the media source in its header, FIR (FMT 4, RFC 5104
+    4.3.1.1) in each 8-byte FCI entry. A truncated or malformed packet ends the scan.
+    """
+    count, offset = 0, 0
+    while offset + 12 <= len(data):
+        first, packet_type, length = struct.unpack_from("!BBH", data, offset)
+        end = offset + (length + 1) * 4
+        if first >> 6 != 2 or end > len(data):
+            break
+        if packet_type == RTCP_PSFB and first & 0x1F == FMT_PLI:
+            count += struct.unpack_from("!I", data, offset + 8)[0] == our_ssrc
+        elif packet_type == RTCP_PSFB and first & 0x1F == FMT_FIR:
+            entries = range(offset + 12, end - 7, 8)
+            count += any(struct.unpack_from("!I", data, at)[0] == our_ssrc for at in entries)
+        offset = end
+    return count

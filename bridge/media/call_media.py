@@ -29,6 +29,7 @@ from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache, SlateGop
 from bridge.media.srtp import SrtpTransform
 from bridge.media.ticker import Ticker
+from bridge.media.video_sender import VideoSender
 from bridge.model import OutputSpec, VideoSpec
 from bridge.sip.codecs import EVENT_PAYLOAD_TYPES, VIDEO_PAYLOAD_TYPES
 from bridge.sip.events import MediaChanged
@@ -132,6 +133,8 @@ class CallMedia:
         self.telephone_event = remote.telephone_event
         self.encoder_restarts = 0
         self.video = self._new_video(remote, video_endpoint)
+        self._sends_video = remote.video is not None and remote.video.send
+        self._video_payload_type = remote.video.payload_type if remote.video is not None else 0
         endpoint.set_rtcp_handler(self._on_rtcp)
         endpoint.discard_pending()  # what arrived before the answer is not the call's audio
 
@@ -221,6 +224,8 @@ class CallMedia:
         if self.video is not None:
             self.video.tracks = self.outputs.live_tracks
             self.video.set_origin(self.pipeline.clock.start, self.pipeline.lanes[0].encoder.start_offset_ms)
+            if self._sends_video:
+                self.video.sender = await self._video_sender(loop.time())
         self._started = loop.time()
         while True:
             self._verdict = loop.create_future()
@@ -240,6 +245,7 @@ class CallMedia:
             return None  # closed
         self._receive(now)
         if self.video is not None:
+            self.video.sending = self.far_end.receiving
             self.video.tick(now)
         self.outputs.publish(pipeline.tick(now), now)
         self._send_silence(now)
@@ -270,6 +276,17 @@ class CallMedia:
         gops = await asyncio.gather(*(self._slates.get(directory, spec) for spec in specs))
         return dict(zip(specs, gops, strict=True))
 
+    async def _video_sender(self, now: float) -> VideoSender | None:
+        """Our slate as RTP H.264 on the answer's payload type (encoded once per worker, then cached)."""
+        assert self.video is not None
+        try:
+            gop = await self._slates.get(self.config.video.slate_directory, self.config.video.sent_video())
+        except Exception as exc:  # a picture that cannot be encoded: receive only, the call goes on
+            log.warning("call video: our picture could not be encoded, sending none: %s: %s", type(exc).__name__, exc)
+            return None
+        numbering = secrets.randbits(32), secrets.randbits(16), secrets.randbits(32)  # RFC 3550 5.1
+        return VideoSender(gop.units, gop.fps, numbering[0], self._video_payload_type, now, *numbering[1:])
+
     def _new_pipeline(self, now: float, clock: PlayoutClock | None = None) -> MediaPipeline:
         # On the loop thread, not in a thread: opening FFmpeg's AAC encoder takes about 0.6 ms and
         # holds the GIL throughout, so a thread gains nothing, and while executor threads hold the
@@ -297,6 +314,8 @@ class CallMedia:
         """
         assert self.pipeline is not None
         deadline = min(self.pipeline.next_deadline(), self.reporter.get_timer())
+        if self.video is not None and self.video.sender is not None:
+            deadline = min(deadline, self.video.sender.next_deadline())
         sender = self.sender
         return min(deadline, sender.get_timer()) if sender is not None and sender.dtmf_pending else deadline
 

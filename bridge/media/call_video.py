@@ -5,7 +5,9 @@ video socket holds, depacketizes it (rtp/h264.py), places each access unit on th
 timeline with the audio's delay (rtp/avsync.py), hands it to every route's
 :class:`~bridge.media.live_video.LiveVideoTrack`, and asks the far end for a key frame
 (rtp/keyframes.py: FIR, PLI) when the depacketizer or a track needs one. Sender reports
-of the video stream feed the sync; the audio's are fed by the call's media.
+of the video stream feed the sync; the audio's are fed by the call's media. When we send
+video too (``hasVideo`` true), the same tick sends our slate (bridge/media/video_sender.py)
+and the far end's PLI/FIR restart its GOP.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from dataclasses import dataclass
 
 from bridge.media.live_video import LiveVideoTrack
 from bridge.media.rtp_endpoint import RtpEndpoint
+from bridge.media.video_sender import VideoSender
 from rtp.avsync import AvSync
 from rtp.h264 import AccessUnit, H264Depacketizer, KeyframeNeeded
-from rtp.keyframes import KeyframeRequester
+from rtp.keyframes import KeyframeRequester, keyframe_requests_in
 from rtp.packet import PacketError, parse_rtp
 from rtp.rtcp import parse_sender_report
 
@@ -49,6 +52,8 @@ class CallVideo:
         self._ssrc: int | None = None
         self._wanted = True
         self.packets = self.malformed = self.foreign = self.other_payload = 0
+        self.sender: VideoSender | None = None  # our slate to the far end (hasVideo true)
+        self.sending = True  # False while the far end holds the call
         endpoint.set_rtcp_handler(self._on_rtcp)
 
     def set_origin(self, clock_start: float, offset_ms: float) -> None:
@@ -64,6 +69,9 @@ class CallVideo:
                 self.foreign += 1
         self._deliver(self.depacketizer.poll(now))
         self._ask_for_keyframe(now)
+        if self.sender is not None:
+            for packet in self.sender.poll(now, self.sending):
+                self.endpoint.send(packet, self.remote.address)
 
     def _on_rtp(self, data: bytes, arrival: float) -> None:
         try:
@@ -114,6 +122,8 @@ class CallVideo:
         report = parse_sender_report(data)
         if report is not None:
             self.sync.sender_report("video", report.ntp_seconds, report.rtp_timestamp)
+        if self.sender is not None and keyframe_requests_in(data, self.sender.ssrc):
+            self.sender.keyframe_requested()
 
     def counters(self) -> dict[str, int]:
         stats = self.depacketizer.stats
@@ -127,4 +137,6 @@ class CallVideo:
             "videoLostPackets": stats.lost_packets,
             "keyframeRequests": self.requester.sent,
             "videoFramesPublished": track.frames if track else 0,
+            "videoRtpFramesSent": self.sender.frames_sent if self.sender else 0,
+            "keyframeRequestsReceived": self.sender.requests if self.sender else 0,
         }

@@ -37,6 +37,7 @@ from bridge.slate_files import picture_path
 
 log = logging.getLogger("bridge.media")
 X264_OPTIONS = {"preset": "medium", "tune": "stillimage", "profile": "main", "crf": "20"}
+RTP_SLICE_BYTES = 1100  # slices of the RTP slate: each NAL unit fits one RTP packet (RFC 6184 5.6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,7 @@ class SlateGop:
     sequence_header: bytes
     frames: tuple[bytes, ...]
     fps: int
+    units: tuple[tuple[bytes, ...], ...] = ()  # the same frames as NAL units (SPS/PPS in front of the IDR)
 
 
 def gop_length(spec: VideoSpec) -> int:
@@ -75,7 +77,10 @@ def encode_slate(path: Path, spec: VideoSpec) -> SlateGop:
     codec.time_base = Fraction(1, spec.fps)
     codec.framerate = Fraction(spec.fps, 1)
     params = f"keyint={frames}:min-keyint={frames}:scenecut=0:bframes=0:ref=1:repeat-headers=1"
-    codec.options = {**X264_OPTIONS, "x264-params": params}
+    options = {**X264_OPTIONS, "x264-params": params}
+    if spec.rtp:  # any SIP video endpoint decodes it (42e0xx), in packetization-mode 0 too
+        options.update(profile="baseline", **{"x264-params": f"{params}:slice-max-size={RTP_SLICE_BYTES}"})
+    codec.options = options
     codec.open()
     packets = []
     for index in range(frames):
@@ -91,13 +96,14 @@ def _gop_from_annexb(packets: list[bytes], fps: int) -> SlateGop:
     """AVCC bodies; SPS/PPS kept in band in the key frame, SEI and AUD dropped."""
     first = split_annexb(packets[0])
     sps, pps = parameter_sets(first)
-    bodies = []
+    bodies, units = [], []
     for index, packet in enumerate(packets):
         keep = [nal for nal in split_annexb(packet) if nal_type(nal) not in (NAL_SEI, NAL_AUD)]
         if index:
             keep = [nal for nal in keep if nal_type(nal) not in (NAL_SPS, NAL_PPS)]
         bodies.append(avc_frame(to_avcc(keep), keyframe=index == 0))
-    return SlateGop(avc_sequence_header(decoder_configuration(sps, pps)), tuple(bodies), fps)
+        units.append(tuple(keep))
+    return SlateGop(avc_sequence_header(decoder_configuration(sps, pps)), tuple(bodies), fps, tuple(units))
 
 
 class SlateCache:

@@ -52,6 +52,7 @@ class RemoteVideo:
     sprop: str = ""
     pli: bool = False
     fir: bool = False
+    send: bool = False  # whether we send our picture: we offered to send and the far end receives
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +229,8 @@ class OfferAnswer:
             return None
         self.video = chosen
         address = (line.connection_address or description.connection_address, line.port)
-        return RemoteVideo(address, chosen.payload_type, chosen.sprop, chosen.pli, chosen.fir)
+        send = self._video_capability in _SENDS and line.direction in _RECEIVES
+        return RemoteVideo(address, chosen.payload_type, chosen.sprop, chosen.pli, chosen.fir, send)
 
     def _set_local_direction(self, direction: Direction) -> None:
         if self.local.audio().direction is not direction:
