@@ -160,6 +160,7 @@ class VideoConfig(_Section):
     send_width: int = Field(640, ge=64, le=1920, multiple_of=2)  # our picture to SIP video far ends (hasVideo)
     send_height: int = Field(360, ge=64, le=1080, multiple_of=2)
     send_fps: int = Field(5, ge=1, le=30)
+    stall_seconds: float = Field(3.0, ge=0.5, le=60.0)  # far-end video missing this long → the slate
 
     def default_video(self) -> VideoSpec:
         return VideoSpec(self.mode, self.image, self.width, self.height, self.fps, self.keyframe_seconds)

@@ -13,7 +13,8 @@ audio that all arrived costs one copy and one count (no per-packet objects, no s
 - Loss concealment (repeat-and-fade of the last 20 ms, ITU-T G.711 Appendix I in spirit),
   then silence; comfort noise (RFC 3389) after a CN packet, not counted as loss.
 - A new SSRC or a timestamp jump re-anchors the stream right after what is already
-  buffered, so the output timeline has no gap and no overlap.
+  buffered, so the output timeline has no gap and no overlap; so does a stream whose every
+  packet has come too late for half a second (its start was far ahead of the rest).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ FRAME = 160
 RING = 1 << 15  # 4.1 s of timeline at 8 kHz: far more than max_delay plus a pull
 FADE_FRAMES = 3  # concealment: repeat the last 20 ms, fading, for 60 ms
 FADE_GAIN = 0.6
+LATE_RESYNC_SECONDS = 0.5  # only late packets for this long: re-anchor (section "late for good")
 STRETCH_LAG = 120  # the longest pitch period looked for when stretching (15 ms at 8 kHz)
 Samples = npt.NDArray[np.int16]
 
@@ -144,6 +146,7 @@ class PlayoutBuffer:
         self._play = 0  # our timeline position of the next sample to output
         self._end = 0  # the end of the latest audio placed on the timeline
         self._pulled_at: float | None = None  # wall time of the last pull
+        self._late_since: float | None = None  # arrival of the first of the packets late in a row
         self._ssrc: int | None = None
         self._last_ts = 0
         self._offset: int | None = None  # timeline position = unwrapped timestamp + offset
@@ -168,11 +171,17 @@ class PlayoutBuffer:
         position = self._position(ssrc, timestamp, expected)
         count = len(samples)
         play = self._play
-        if position < play:  # (partly) late: keep what can still be played
-            if position + count <= play:
-                self.stats.late += 1
-                return
+        if position + count <= play and not self._late_for_good(now):
+            self.stats.late += 1
+            return
+        if position + count <= play:  # every packet late for LATE_RESYNC_SECONDS: start over from this one
+            self.stats.resyncs += 1
+            self._anchor(ssrc, timestamp, expected)
+            assert self._offset is not None
+            position, play = self._unwrapped + self._offset, self._play
+        if position < play:  # partly late: keep what can still be played
             samples, count, position = samples[play - position :], count - (play - position), play
+        self._late_since = None
         end = position + count
         ring, ones = self._ring, self._ones
         if end - play > ring - self._max_delay:
@@ -192,6 +201,18 @@ class PlayoutBuffer:
             self._end = end
         self.stats.accepted += 1
         self._note_margin(position - expected, now)
+
+    def _late_for_good(self, now: float) -> bool:
+        """Whether packets have arrived only too late for LATE_RESYNC_SECONDS (not a burst after a spike).
+
+        A far end whose first packet came well ahead of the rest (a pause after it, then a steady
+        stream) makes every later packet miss its play time by the same amount: nothing would be
+        heard again, since lateness is only steered with audio that plays. A late burst after a
+        network spike arrives within milliseconds and is dropped, as concealment covered it.
+        """
+        if self._late_since is None:
+            self._late_since = now
+        return now - self._late_since >= LATE_RESYNC_SECONDS
 
     def push_comfort_noise(self, ssrc: int, timestamp: int, level_dbov: int, now: float) -> None:
         """RFC 3389: from this timestamp on, play noise at ``-level_dbov`` until audio resumes."""

@@ -10,6 +10,7 @@ them at their deadlines.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import ssl
@@ -116,6 +117,7 @@ class CallMedia:
         self._ticker = ticker
         loop = asyncio.get_running_loop()
         self._verdict: asyncio.Future[str] = loop.create_future()
+        self._attached = asyncio.Event()  # the pipeline and its tracks exist
         self.endpoint = endpoint
         self._note = note
         self._encoder_factory = encoder_factory
@@ -188,9 +190,10 @@ class CallMedia:
         async with asyncio.TaskGroup() as group:
             outputs_task = group.create_task(self.outputs.run())
             media_task = group.create_task(self._media())
+            extras = {group.create_task(self._video_extras())} if self.video is not None else set()
             done, running = await asyncio.wait({outputs_task, media_task}, return_when=asyncio.FIRST_COMPLETED)
             reason = next(iter(done)).result()
-            for task in running:
+            for task in running | extras:
                 task.cancel()
         return reason
 
@@ -224,8 +227,9 @@ class CallMedia:
         if self.video is not None:
             self.video.tracks = self.outputs.live_tracks
             self.video.set_origin(self.pipeline.clock.start, self.pipeline.lanes[0].encoder.start_offset_ms)
-            if self._sends_video:
-                self.video.sender = await self._video_sender(loop.time())
+            self.video.endpoint.discard_pending()
+        self.endpoint.discard_pending()  # what waited in the socket while slates were encoded is stale
+        self._attached.set()
         self._started = loop.time()
         while True:
             self._verdict = loop.create_future()
@@ -275,6 +279,22 @@ class CallMedia:
         specs = self.outputs.video_specs
         gops = await asyncio.gather(*(self._slates.get(directory, spec) for spec in specs))
         return dict(zip(specs, gops, strict=True))
+
+    async def _video_extras(self) -> None:
+        """Beside the media, once it runs (so a first encode never delays the call's audio): the
+        picture shown after ``[video] stall_seconds`` without the far end's video, and our own
+        picture to the far end when ``hasVideo`` is true."""
+        await self._attached.wait()
+        video = self.config.video
+        spec = dataclasses.replace(video.default_video(), mode="slate")
+        try:
+            self.outputs.set_stall_picture(
+                await self._slates.get(video.slate_directory, spec), int(video.stall_seconds * 1000)
+            )
+        except Exception as exc:  # a picture that cannot be encoded: the stream keeps the last frame
+            log.warning("call video: the stall picture could not be encoded: %s: %s", type(exc).__name__, exc)
+        if self._sends_video and self.video is not None:
+            self.video.sender = await self._video_sender(asyncio.get_running_loop().time())
 
     async def _video_sender(self, now: float) -> VideoSender | None:
         """Our slate as RTP H.264 on the answer's payload type (encoded once per worker, then cached)."""

@@ -137,6 +137,7 @@ class CallVideo:
             "videoLostPackets": stats.lost_packets,
             "keyframeRequests": self.requester.sent,
             "videoFramesPublished": track.frames if track else 0,
+            "videoStalls": track.stalls if track else 0,
             "videoRtpFramesSent": self.sender.frames_sent if self.sender else 0,
             "keyframeRequestsReceived": self.sender.requests if self.sender else 0,
         }

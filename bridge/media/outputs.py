@@ -101,7 +101,8 @@ class CallOutputs:
     def attach(self, pipeline: MediaPipeline, gops: dict[VideoSpec, SlateGop], live_video: bool = False) -> None:
         """Wire the (new) pipeline's encoders into the routes; video tracks survive an encoder restart.
 
-        ``live_video``: every route carries the far end's H.264 (one track each, fed by the call's video).
+        ``live_video``: every route carries the far end's H.264 (one track each, fed by the call's video);
+        a route with a slate of its own shows it when that video stalls (others: see :meth:`set_stall_picture`).
         """
         for route in self.routes:
             encoder = pipeline.lanes[route.lane].encoder
@@ -110,7 +111,7 @@ class CallOutputs:
                 gop = gops.get(route.video)
                 video: SlateTrack | LiveVideoTrack | None = None
                 if live_video:
-                    video = LiveVideoTrack()
+                    video = LiveVideoTrack(gop)
                     self.live_tracks.append(video)
                 elif gop is not None:
                     video = SlateTrack(gop, encoder.start_offset_ms)
@@ -118,6 +119,11 @@ class CallOutputs:
             route.muxer.audio_header = header
             for index in route.destinations:
                 self.publishers[index].set_sequence_headers(route.muxer.sequence_headers())
+
+    def set_stall_picture(self, gop: SlateGop, stall_ms: int) -> None:
+        """What live video tracks without a slate of their own show after ``stall_ms`` without video."""
+        for track in self.live_tracks:
+            track.set_fallback(gop, stall_ms, keep_own=True)
 
     def publish(self, per_lane: list[list[tuple[int, bytes]]], now: float) -> None:
         """The pipeline's output of one tick, muxed per route and sent to each destination."""

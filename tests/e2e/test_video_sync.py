@@ -8,6 +8,7 @@ far end from the RTCP it received.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 from collections.abc import Iterator
@@ -30,6 +31,8 @@ def _call(daemon: BridgeDaemon, nginx: NginxRtmp, far_end: AvFarEnd, name: str, 
     assert status == 200, reply
     daemon.wait_state(name, {"ESTABLISHED"})
     pulled = pull_av(f"{nginx.url}/{name}", seconds)
+    audio = ("packets", "latePackets", "concealedMs", "silenceInsertedSeconds")
+    print(f"\n{name} audio: {({k: v for k, v in daemon.call(name)['counters'].items() if k in audio})}")
     daemon.request("POST", "/RESTCall/terminate", {"callId": name})
     daemon.wait_gone(name)
     return pulled
@@ -126,3 +129,23 @@ def test_has_video_sends_our_picture_that_the_far_end_decodes_and_a_pli_gets_an_
     assert {(p.width, p.height) for p in pictures} == {(640, 360)}
     assert abs((len(pictures) - 1) / span - 5) <= 0.5
     assert after and after[0] <= 0.25  # the next frame (5 fps) after the PLI is the IDR
+
+
+@pytest.mark.parametrize("far_end", [AvScript(pause=(3.0, 8.0))], indirect=True)
+def test_camera_off_shows_the_slate_after_stall_seconds_and_the_far_end_again_when_it_is_back(
+    nginx: NginxRtmp, daemon: BridgeDaemon, far_end: AvFarEnd
+) -> None:
+    """No video from 3 to 8 s; [video] stall_seconds = 3 (default), slate 1280x720 (default)."""
+    pulled = _call(daemon, nginx, far_end, "stall1", seconds=12.0)
+    origin = pulled.flashes()[0] - 1.0
+    runs: list[list[float]] = []  # [first media time, last media time, width, height] per picture size
+    for frame in pulled.frames:
+        at = frame.pts - origin
+        if not runs or runs[-1][2:] != [frame.width, frame.height]:
+            runs.append([at, at, frame.width, frame.height])
+        runs[-1][1] = at
+    beeps = [round(float(b - origin), 2) for b in pulled.beeps()]
+    print(f"\npicture runs (from s, to s, w, h): {[[round(v, 2) for v in r] for r in runs]}; beeps at {beeps}")
+    assert [r[2:] for r in runs] == [[320, 240], [1280, 720], [320, 240]] and pulled.decode_errors == 0
+    assert 5.8 <= runs[1][0] <= 6.5 and runs[2][0] - 8.0 < 1.0  # the slate 3 s after the last frame
+    assert all(0.95 <= b - a <= 1.05 for a, b in itertools.pairwise(beeps)) and len(beeps) >= 9

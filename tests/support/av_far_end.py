@@ -48,6 +48,7 @@ class AvScript:
     withhold_idr: bool = False  # no IDR until a PLI/FIR arrives
     loss: tuple[float, float, float] | None = None  # (from s, to s, fraction of video packets lost)
     resize: tuple[float, int, int] | None = None  # (at s, width, height)
+    pause: tuple[float, float] | None = None  # camera off: no video from, to (s)
     size: tuple[int, int] = (320, 240)
 
 
@@ -302,6 +303,9 @@ class _Player:
         self.audio.send(0, index * 0.02, encode_ulaw(samples), False, self.audio_to)
 
     def _capture(self, index: int, capture: float) -> None:
+        pause = self.script.pause
+        if pause is not None and pause[0] <= capture < pause[1]:
+            return
         if (
             self.script.resize is not None
             and capture >= self.script.resize[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 
 from bridge.media.live_video import LiveVideoTrack
+from bridge.media.slate import SlateGop
 from bridge.rtmp.flv import VIDEO
 from rtp.h264 import AccessUnit
 
@@ -69,3 +70,33 @@ def test_a_short_sps_from_the_network_does_not_raise() -> None:
     track.add(AccessUnit(0, (b"\x67\x42", PPS, IDR), True), 0)
     tags = track.due(10)
     assert [t.body[1] for t in tags] == [1] and track.sequence_header == b""
+
+
+SLATE = SlateGop(b"\x17\x00\x00\x00\x00slate-header", (b"\x17\x01\x00\x00\x00k", b"\x27\x01\x00\x00\x00p"), fps=5)
+
+
+def test_a_stall_plays_the_slate_until_the_far_ends_next_key_frame() -> None:
+    track = LiveVideoTrack(SLATE, stall_ms=3000)
+    track.add(key(), 0)
+    track.add(AccessUnit(3600, (SLICE,), False), 40)
+    assert [t.timestamp for t in track.due(3039)] == [0, 0, 40]  # header, IDR, inter: 2999 ms since
+    stalled = track.due(3500)  # 3460 ms without a frame: the slate from now, its header first
+    assert [(t.timestamp, t.body) for t in stalled] == [(3500, SLATE.sequence_header), (3500, SLATE.frames[0])]
+    assert track.sequence_header == SLATE.sequence_header
+    assert [t.timestamp for t in track.due(3700)] == [3700]  # 5 fps
+    assert track.keyframe_wanted and track.stalls == 1
+    track.add(AccessUnit(7200, (SLICE,), False), 3750)  # the camera is back, but no IDR yet: dropped
+    assert [t.body for t in track.due(3900)] == [SLATE.frames[0]]  # the slate, its two-frame GOP again
+    track.add(key(), 3950)
+    back = track.due(4000)
+    assert [t.timestamp for t in back] == [3950, 3950] and back[0].body[1] == 0  # the far end's header again
+    assert track.sequence_header == back[0].body and not track.keyframe_wanted
+    assert [t.timestamp for t in track.due(6949)] == []  # 2999 ms: not yet
+    assert [t.timestamp for t in track.due(6950)] == [6950, 6950] and track.stalls == 2
+
+
+def test_without_a_fallback_a_stall_shows_nothing_new() -> None:
+    track = LiveVideoTrack()
+    track.add(key(), 0)
+    track.due(10)
+    assert track.due(60_000) == [] and track.stalls == 0

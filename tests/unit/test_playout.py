@@ -113,6 +113,16 @@ def test_ssrc_change_continues_the_timeline_without_gap_or_overlap() -> None:
     assert abs(peak_hz(out[9000:16000]) - 440) < 3
 
 
+def test_a_first_packet_far_ahead_of_the_rest_does_not_silence_the_call() -> None:
+    """Packet 0 on time, then a 480 ms pause and a steady stream: every packet misses its play time."""
+    receiver = RtpReceiver(FAR)
+    arrivals = [(0.0, packet(0))] + [(0.48 + n * 0.02, packet(n)) for n in range(1, 150)]
+    out = run(receiver, arrivals, 2.98)
+    stats = receiver.buffer.stats
+    assert stats.resyncs == 1 and 20 <= stats.late <= 30  # 0.5 s of late packets, then heard again
+    assert abs(peak_hz(out[16000:23000]) - 440) < 3 and np.abs(out[16000:23000]).max() > 4000
+
+
 def test_timestamp_jump_resynchronises_and_keeps_playing() -> None:
     receiver = RtpReceiver(FAR)
     arrivals = [(n * 0.02, packet(n)) for n in range(50)]
