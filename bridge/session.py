@@ -18,6 +18,7 @@ from bridge.bus import BusEvent
 from bridge.destinations import combined_state, mask_dtmf, views_for
 from bridge.media.handle import DtmfUnavailable, MediaHandle
 from bridge.media.pool import WorkerUnavailable
+from bridge.media.protocol import PICTURE_FAST_UPDATE
 from bridge.media.stream import StreamState
 from bridge.model import CallSpec, CallState, StateChange, utc_now
 from bridge.registration_flow import CallRegistration, RegistrationError
@@ -42,6 +43,7 @@ from bridge.sip.registration import RegistrationEvent
 from bridge.sip.sdes import SrtpMode, offer_cryptos
 from bridge.sip.sdp import Direction, build_offer
 from bridge.sip.target import TargetError, from_uri, request_uri
+from rtp.keyframes import MEDIA_CONTROL_TYPE, picture_fast_update
 from rtp.ports import PortsExhausted
 
 log = logging.getLogger("bridge.session")
@@ -84,6 +86,7 @@ class CallSession:
         self._alternates: list[Destination] = []
         self._answered = False
         self.timeline: list[dict[str, Any]] = []
+        self._info_requests = 0  # key frame requests sent by SIP INFO (RFC 5168)
         self._sip_over = False
 
     # -- control --------------------------------------------------------------------
@@ -253,7 +256,7 @@ class CallSession:
             [view.start_message(spec.reveal_stream_names) for view in self.destinations],
             spec.has_audio or spec.has_video,
             spec.secrets(),
-            self._note,
+            self._on_media_note,
             self._on_stream_state,
         )
         async with asyncio.TaskGroup() as group:
@@ -336,7 +339,7 @@ class CallSession:
             return False
         self._set_state(CallState.ESTABLISHED, f"{answered.code} {answered.phrase}")
         remote = answered.remote
-        self._on_media_changed(MediaChanged(remote.address, remote.direction.value, remote.srtp))
+        self._on_media_changed(MediaChanged(remote.address, remote.direction.value, remote.srtp, remote.video))
         return True
 
     def _on_media_changed(self, change: MediaChanged) -> None:
@@ -347,6 +350,16 @@ class CallSession:
             self._set_state(CallState.HOLD, f"held by the far end ({change.direction})")
         elif not held and self.state is CallState.HOLD:
             self._set_state(CallState.ESTABLISHED, f"resumed by the far end ({change.direction})")
+
+    def _on_media_note(self, kind: str, **details: Any) -> None:
+        """A note from the media worker; a key frame request by SIP INFO is sent, noted only once."""
+        if kind != PICTURE_FAST_UPDATE:
+            self._note(kind, **details)
+            return
+        first = not self._info_requests
+        self._info_requests += self.services.sip.send_info(self.sip_call_id, MEDIA_CONTROL_TYPE, picture_fast_update())
+        if first and self._info_requests:
+            self._note("keyframe-request", via="INFO")
 
     def _note(self, kind: str, **details: Any) -> None:
         entry = {"at": utc_now().isoformat(), "event": kind, **details}

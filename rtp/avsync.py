@@ -61,6 +61,11 @@ class AvSync:
         self._tracks[track].report = (rtp_timestamp, ntp_time)
         self._update_domain()
 
+    def reset(self, track: str) -> None:
+        """The track's source changed (new SSRC, RFC 3550 8.2): anchor it anew, wait for its SR."""
+        self._tracks[track] = _Track(self._tracks[track].clock_rate)
+        self._update_domain()
+
     def packet(self, track: str, timestamp: int, arrival: float) -> None:
         """A packet of ``track`` arrived at our time ``arrival``."""
         state = self._tracks[track]

@@ -56,8 +56,9 @@ class KeyframeRequester:
     """One video stream's keyframe requests: FIR if negotiated (ccm fir), else PLI (nack pli), else INFO."""
 
     def __init__(self, our_ssrc: int, fir_ok: bool, pli_ok: bool, min_interval: float = 0.5) -> None:
-        self._ssrc, self._interval = our_ssrc, min_interval
         self.method = Method.FIR if fir_ok else Method.PLI if pli_ok else Method.INFO
+        # A SIP INFO is a transaction through every proxy on the way: at most one a second.
+        self._ssrc, self._interval = our_ssrc, max(min_interval, 1.0) if self.method is Method.INFO else min_interval
         self._sequence = 0
         self._last: float | None = None
         self.sent = 0

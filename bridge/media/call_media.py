@@ -25,7 +25,7 @@ from bridge.media.encoder import AudioEncoder
 from bridge.media.far_end import FarEndMedia
 from bridge.media.outputs import CallOutputs, StreamStateHandler
 from bridge.media.pipeline import MediaPipeline, PlayoutClock, pull_unit
-from bridge.media.protocol import DestinationStart
+from bridge.media.protocol import PICTURE_FAST_UPDATE, DestinationStart
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache, SlateGop
 from bridge.media.srtp import SrtpTransform
@@ -150,7 +150,8 @@ class CallMedia:
         far = VideoRemote(video.address, frozenset(payload_types), video.sprop, video.pli, video.fir)
         buffer = self.receiver.buffer
         endpoint.discard_pending()
-        return CallVideo(far, endpoint, self.reporter.our_ssrc, sync, lambda: buffer.added_delay)
+        ask_by_info = lambda: self._note(PICTURE_FAST_UPDATE)  # noqa: E731 - the daemon sends the INFO
+        return CallVideo(far, endpoint, self.reporter.our_ssrc, sync, lambda: buffer.added_delay, ask_by_info)
 
     def _new_receiver(self, remote: RemoteMedia) -> RtpReceiver:
         """RTP in the negotiated codec, on a playout timeline at the codec's audio rate."""
@@ -211,6 +212,8 @@ class CallMedia:
         if change.srtp is not None and (self.srtp is None or self.srtp.keys != change.srtp):
             self.srtp = SrtpTransform(change.srtp)
         self.receiver.set_remote(change.address)
+        if self.video is not None and change.video is not None:
+            self.video.update_remote(change.video.address, change.video.send)
         return held
 
     # -- the loop -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ and the far end's PLI/FIR restart its GOP.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.video_sender import VideoSender
 from rtp.avsync import AvSync
 from rtp.h264 import AccessUnit, H264Depacketizer, KeyframeNeeded
-from rtp.keyframes import KeyframeRequester, keyframe_requests_in
+from rtp.keyframes import KeyframeRequester, Method, keyframe_requests_in
 from rtp.packet import PacketError, parse_rtp
 from rtp.rtcp import parse_sender_report
 
@@ -41,20 +42,33 @@ class CallVideo:
     """Receives one far end's H.264 stream for the call's routes."""
 
     def __init__(
-        self, remote: VideoRemote, endpoint: RtpEndpoint, our_ssrc: int, sync: AvSync, delay: Callable[[], float]
+        self,
+        remote: VideoRemote,
+        endpoint: RtpEndpoint,
+        our_ssrc: int,
+        sync: AvSync,
+        delay: Callable[[], float],
+        ask_by_info: Callable[[], None] = lambda: None,
     ) -> None:
         self.remote, self.endpoint, self.sync = remote, endpoint, sync
         self.depacketizer = H264Depacketizer(remote.sprop)
-        self.requester = KeyframeRequester(our_ssrc, fir_ok=remote.fir, pli_ok=True)
+        self.requester = KeyframeRequester(our_ssrc, fir_ok=remote.fir, pli_ok=remote.pli)
+        self._ask_by_info = ask_by_info  # RFC 5168 SIP INFO, sent by the daemon in the call's dialog
         self.tracks: list[LiveVideoTrack] = []
         self._delay = delay  # the audio's current playout delay (seconds): video gets the same
         self._origin: float | None = None  # our time of FLV millisecond 0 (set by the call's media)
         self._ssrc: int | None = None
         self._wanted = True
-        self.packets = self.malformed = self.foreign = self.other_payload = 0
+        self.packets = self.malformed = self.foreign = self.other_payload = self.ssrc_changes = 0
         self.sender: VideoSender | None = None  # our slate to the far end (hasVideo true)
         self.sending = True  # False while the far end holds the call
+        self._send_allowed = True  # False once a re-offer makes the far end's video line not receive
         endpoint.set_rtcp_handler(self._on_rtcp)
+
+    def update_remote(self, address: tuple[str, int], send: bool) -> None:
+        """A re-INVITE/UPDATE moved the far end's video or changed whether it takes ours (RFC 3264 8.3)."""
+        self.remote = dataclasses.replace(self.remote, address=address)
+        self._send_allowed = send
 
     def set_origin(self, clock_start: float, offset_ms: float) -> None:
         """FLV time 0 is our time ``clock_start`` minus the audio's leading offset."""
@@ -70,7 +84,7 @@ class CallVideo:
         self._deliver(self.depacketizer.poll(now))
         self._ask_for_keyframe(now)
         if self.sender is not None:
-            for packet in self.sender.poll(now, self.sending):
+            for packet in self.sender.poll(now, self.sending and self._send_allowed):
                 self.endpoint.send(packet, self.remote.address)
 
     def _on_rtp(self, data: bytes, arrival: float) -> None:
@@ -83,12 +97,24 @@ class CallVideo:
             self.other_payload += 1
             return
         self.packets += 1
-        self._ssrc = packet.ssrc
+        if packet.ssrc != self._ssrc:
+            self._new_source(packet.ssrc)
         self.sync.packet("video", packet.timestamp, arrival)
         events = self.depacketizer.push(
             packet.sequence_number, packet.timestamp, packet.marker, packet.payload, arrival
         )
         self._deliver(events)
+
+    def _new_source(self, ssrc: int) -> None:
+        """A new SSRC (a transfer, a re-INVITE to another device, an MCU switching): its own
+        numbering and clock (RFC 3550 8.2), so a fresh depacketizer waiting for its IDR, and sync
+        anchored anew; the tracks keep their timeline (no timestamp goes back)."""
+        if self._ssrc is not None:
+            self.ssrc_changes += 1
+            self.depacketizer = H264Depacketizer(self.remote.sprop)
+            self.sync.reset("video")
+            self._wanted = True
+        self._ssrc = ssrc
 
     def _deliver(self, events: Sequence[object]) -> None:
         for event in events:
@@ -111,10 +137,14 @@ class CallVideo:
         if not wanted or self._ssrc is None:
             return
         request = self.requester.request(self._ssrc, now)
-        if request is not None:
+        if request is None:
+            return
+        self._wanted = False
+        if request.method is Method.INFO:
+            self._ask_by_info()
+        else:
             host, port = self.remote.address
             self.endpoint.send_rtcp(request.packet, (host, port + 1))
-            self._wanted = False
 
     def _on_rtcp(self, data: bytes, source: tuple[str, int]) -> None:
         if source[0] != self.remote.address[0]:
@@ -138,6 +168,7 @@ class CallVideo:
             "keyframeRequests": self.requester.sent,
             "videoFramesPublished": track.frames if track else 0,
             "videoStalls": track.stalls if track else 0,
+            "videoSsrcChanges": self.ssrc_changes,
             "videoRtpFramesSent": self.sender.frames_sent if self.sender else 0,
             "keyframeRequestsReceived": self.sender.requests if self.sender else 0,
         }

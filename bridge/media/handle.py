@@ -101,7 +101,9 @@ class MediaHandle:
         if self.far_end is None:
             return False
         held = self.far_end.update(change, 0.0)
-        message = p.UpdateMedia(call=self.call_id, address=change.address, direction=change.direction, srtp=change.srtp)
+        message = p.UpdateMedia(
+            call=self.call_id, address=change.address, direction=change.direction, srtp=change.srtp, video=change.video
+        )
         self.worker.send(message)
         return held
 

@@ -90,6 +90,7 @@ class UpdateMedia(_Message):
     address: tuple[str, int]
     direction: str
     srtp: SrtpKeys | None
+    video: RemoteVideo | None = None
 
 
 class SendDtmf(_Message):
@@ -123,6 +124,9 @@ class EndpointOpened(_Message):
     port: int
     video_port: int = 0
     error: str = ""
+
+
+PICTURE_FAST_UPDATE = "picture-fast-update"  # a MediaNote kind: send the far end a SIP INFO (RFC 5168)
 
 
 class MediaNote(_Message):

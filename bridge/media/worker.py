@@ -152,7 +152,7 @@ class MediaWorker:
     def _update(self, message: p.UpdateMedia) -> None:
         call = self.calls.get(message.call)
         if call is not None and call.media is not None:
-            call.media.update(MediaChanged(message.address, message.direction, message.srtp))
+            call.media.update(MediaChanged(message.address, message.direction, message.srtp, message.video))
 
     def _dtmf(self, message: p.SendDtmf) -> None:
         call = self.calls.get(message.call)

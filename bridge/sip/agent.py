@@ -73,6 +73,14 @@ class SipAgent:
             call.hangup(now)
             self._collect(call)
 
+    def send_info(self, call_id: str, content_type: str, body: bytes, now: float) -> bool:
+        """An INFO in the call's dialog (see :meth:`OutboundCall.send_info`)."""
+        call = self.calls.get(call_id)
+        sent = call is not None and call.send_info(content_type, body, now)
+        if call is not None:
+            self._collect(call)
+        return sent
+
     def receive_datagram(self, data: bytes, source: Destination, now: float) -> None:
         """Handle one UDP datagram; never raises for bad input."""
         if not data.strip():

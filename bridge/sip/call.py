@@ -60,6 +60,8 @@ class OutboundCall:
         self._redirects = 0
         self._forks: dict[str | None, tuple[bytes, Destination]] = {}
         self._fork_byes: set[ClientTransaction] = set()
+        self._info: tuple[str, bytes] | None = None  # the pending INFO's content type and body
+        self.info_refused = False  # the far end answered INFO with 405/415/489/501: send no more
 
     # -- the driver's view ------------------------------------------------------------
 
@@ -153,6 +155,8 @@ class OutboundCall:
             return  # the answer to the BYE that ended a forked dialog concerns nobody
         elif response.code >= 200 and transaction.method == "BYE":
             self._on_bye_final(response, now)
+        elif response.code >= 200 and transaction.method == "INFO":
+            self._on_info_final(response, now)
 
     def transport_failed(self, destination: Destination, now: float) -> None:
         """Section 8.1.3.1: a transport error on a pending request acts like a 503."""
@@ -344,6 +348,35 @@ class OutboundCall:
         self._cancel_sent = True
         self.dialog.start_transaction(mirror_invite(invite, "CANCEL", invite.to_address), self._invite.destination, now)
 
+    # -- INFO (RFC 6086) ---------------------------------------------------------------
+
+    def send_info(self, content_type: str, body: bytes, now: float) -> bool:
+        """An INFO in the confirmed dialog (one at a time: RFC 6086 section 4.2.1 wants them in
+        order); False if there is no dialog, one is pending, or the far end refused INFO before."""
+        if self.phase is not CallPhase.CONFIRMED or self._info is not None or self.info_refused:
+            return False
+        self._info = (content_type, body)
+        self._send_info(now)
+        return True
+
+    def _send_info(self, now: float, credentials: tuple[str, str] | None = None) -> None:
+        assert self._info is not None
+        request = self.dialog.in_dialog_request("INFO")
+        request.headers.set("Content-Type", self._info[0])
+        request.body = self._info[1]
+        if credentials is not None:
+            request.headers.set(*credentials)
+        self.dialog.start_transaction(request, self.dialog.next_hop(), now)
+
+    def _on_info_final(self, response: Response, now: float) -> None:
+        if response.code in (401, 407) and self._info is not None:
+            credentials = self.dialog.answer_challenge(response, "INFO", self.dialog.remote_target)
+            if credentials is not None:
+                self._send_info(now, credentials)
+                return
+        self.info_refused = self.info_refused or response.code in (405, 415, 489, 501)
+        self._info = None
+
     def _on_bye_final(self, response: Response, now: float) -> None:
         if response.code in (401, 407):
             credentials = self.dialog.answer_challenge(response, "BYE", self.dialog.remote_target)
@@ -368,6 +401,8 @@ class OutboundCall:
                 self._end(CallEnded(EndCause.UNAVAILABLE, 503, "Service Unavailable (transport error)"))
             else:
                 self._end(CallEnded(EndCause.TIMEOUT, 408, "Request Timeout"))
+        elif transaction.method == "INFO":
+            self._info = None  # RFC 5057 4.1: a non-INVITE timeout in a dialog does not end the call
         elif transaction.method == "BYE" and transaction not in self._fork_byes:
             self._end(CallEnded(self._hangup_cause or EndCause.LOCAL_HANGUP))
         elif self.refresher.owns(transaction) and self.refresher.on_timeout(transaction):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bridge.sip.offer_answer import RemoteMedia
+from bridge.sip.offer_answer import RemoteMedia, RemoteVideo
 from bridge.sip.sdes import SrtpKeys
 
 
@@ -70,6 +70,7 @@ class MediaChanged:
     address: tuple[str, int]
     direction: str  # the far end's direction: sendrecv, sendonly (hold), recvonly, inactive
     srtp: SrtpKeys | None = None
+    video: RemoteVideo | None = None  # the video line as it now is (None: no video, or declined)
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,11 @@ class SipTransport:
         self.agent.hangup(call_id, self._loop.time())
         self._flush()
 
+    def send_info(self, call_id: str, content_type: str, body: bytes) -> bool:
+        sent = self.agent.send_info(call_id, content_type, body, self._loop.time())
+        self._flush()
+        return sent
+
     def forget(self, call_id: str) -> None:
         """Stop delivering events for a call whose owner has gone."""
         self._handlers.pop(call_id, None)

@@ -149,3 +149,29 @@ def test_camera_off_shows_the_slate_after_stall_seconds_and_the_far_end_again_wh
     assert [r[2:] for r in runs] == [[320, 240], [1280, 720], [320, 240]] and pulled.decode_errors == 0
     assert 5.8 <= runs[1][0] <= 6.5 and runs[2][0] - 8.0 < 1.0  # the slate 3 s after the last frame
     assert all(0.95 <= b - a <= 1.05 for a, b in itertools.pairwise(beeps)) and len(beeps) >= 9
+
+
+@pytest.mark.parametrize("far_end", [AvScript(withhold_idr=True, rtcp_fb=False)], indirect=True)
+def test_without_rtcp_feedback_key_frames_are_asked_for_by_sip_info(
+    nginx: NginxRtmp, daemon: BridgeDaemon, far_end: AvFarEnd
+) -> None:
+    """No a=rtcp-fb in the answer: RFC 5168 picture_fast_update in a SIP INFO, and video within 1 s."""
+    pulled = _call(daemon, nginx, far_end, "info1", seconds=6.0)
+    origin = pulled.flashes()[0] - 1.0
+    print(f"\nrequests {[(round(at, 2), kind) for at, kind in far_end.log.keyframe_requests]}; first frame "
+          f"at media {pulled.frames[0].pts - origin:.2f} s; SIP {far_end.log.requests}")  # fmt: skip
+    kinds = {kind for _, kind in far_end.log.keyframe_requests}
+    assert kinds == {"info"} and far_end.log.keyframe_requests[0][0] < 1.0
+    assert pulled.frames[0].pts - origin < 1.0 and pulled.decode_errors == 0
+
+
+@pytest.mark.parametrize("far_end", [AvScript(new_source_at=4.0)], indirect=True)
+def test_a_new_video_ssrc_mid_call_is_followed(nginx: NginxRtmp, daemon: BridgeDaemon, far_end: AvFarEnd) -> None:
+    """At 4 s the video comes from a new SSRC with unrelated sequence numbers and timestamps."""
+    pulled = _call(daemon, nginx, far_end, "ssrc1", seconds=9.0)
+    origin = pulled.flashes()[0] - 1.0
+    after = [round(f.pts - origin, 2) for f in pulled.frames if f.pts - origin >= 4.0]
+    offsets = [(round(f - origin, 2), round(o * 1000)) for f, o in pulled.offsets()]
+    print(f"\nframes after the switch from {after[:1]} to {after[-1:]}, {len(after)} in all; A/V offsets {offsets}")
+    assert after and after[0] < 5.0 and after[-1] > 8.0 and pulled.decode_errors == 0
+    assert all(abs(offset) <= 40 for flash, offset in offsets if flash >= 6.0)

@@ -24,6 +24,7 @@ import socket
 import struct
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -49,6 +50,8 @@ class AvScript:
     loss: tuple[float, float, float] | None = None  # (from s, to s, fraction of video packets lost)
     resize: tuple[float, int, int] | None = None  # (at s, width, height)
     pause: tuple[float, float] | None = None  # camera off: no video from, to (s)
+    new_source_at: float | None = None  # the video switches to a new SSRC, sequence and timestamp base
+    rtcp_fb: bool = True  # False: no a=rtcp-fb in the answer, key frames asked for by SIP INFO (RFC 5168)
     size: tuple[int, int] = (320, 240)
 
 
@@ -180,11 +183,28 @@ class AvFarEnd(UdpPeer):
         self.log.requests.append(request.method)
         if request.method == "INVITE":
             self._answer(request, source)
+        elif request.method == "INFO":
+            self._on_info(request, source)
         elif request.method == "BYE":
             self._hung_up.set()
             self.respond(request, source, 200, "OK", "av")
         elif request.method != "ACK":
             self.respond(request, source, 200, "OK", "av")
+
+    def _on_info(self, request: Request, source: tuple[str, int]) -> None:
+        """RFC 5168 section 3: application/media_control+xml asking for picture_fast_update."""
+        kind = request.headers.get("Content-Type") or ""
+        try:
+            root = ET.fromstring(request.body)
+        except ET.ParseError:
+            self.respond(request, source, 400, "Bad Request", "av")
+            return
+        if kind != "application/media_control+xml" or root.find(".//to_encoder/picture_fast_update") is None:
+            self.respond(request, source, 415, "Unsupported Media Type", "av")
+            return
+        self.log.keyframe_requests.append((time.monotonic() - self.media_start, "info"))
+        self._keyframe_asked.set()
+        self.respond(request, source, 200, "OK", "av")
 
     def _answer(self, request: Request, source: tuple[str, int]) -> None:
         body = request.body.decode()
@@ -202,6 +222,8 @@ class AvFarEnd(UdpPeer):
             f"a=fmtp:{PT_VIDEO} packetization-mode=1;profile-level-id=42e01f",
             f"a=rtcp-fb:{PT_VIDEO} nack pli", f"a=rtcp-fb:{PT_VIDEO} ccm fir", "a=sendrecv",
         ]  # fmt: skip
+        if not self.script.rtcp_fb:
+            lines = [line for line in lines if not line.startswith("a=rtcp-fb")]
         self.respond(request, source, 200, "OK", "av", "\r\n".join(lines) + "\r\n", user="av")
         self._targets = ((host.group(1), int(ports["audio"])), (host.group(1), int(ports["video"])))
 
@@ -262,6 +284,7 @@ class _Player:
         self.encoder = self._encoder(*self.script.size)
         self.pending: deque[tuple[float, list[bytes], bool]] = deque()  # frames waiting for their send time
         self.started_idr = not self.script.withhold_idr
+        self.switched = False
 
     def _encoder(self, width: int, height: int) -> av.CodecContext:
         codec = av.CodecContext.create("libx264", "w")
@@ -330,6 +353,10 @@ class _Player:
     def _send_due(self, now: float) -> None:
         while self.pending and self.pending[0][0] + self.script.video_latency <= now:
             capture, nals, keyframe = self.pending.popleft()
+            switch = self.script.new_source_at
+            if switch is not None and capture >= switch and not self.switched:
+                self.switched = True  # RFC 3550 8.2: another source, its own numbering and clock
+                self.video = _Stream(self.video.rtp, self.video.rtcp, 90000)
             payloads = rtp_payloads(nals)
             for index, payload in enumerate(payloads):
                 if self._lost(capture):  # lost on the way: its sequence number is used all the same

@@ -254,3 +254,23 @@ def test_thirty_minute_call_far_end_refreshes_and_we_never_hang_up() -> None:
         assert take_sent(agent)[0].startswith(b"SIP/2.0 200 OK")
         cseq += 1
     assert take_events(agent) == [] and agent.calls
+
+
+def test_info_for_a_key_frame_goes_one_at_a_time_answers_a_challenge_and_stops_after_501() -> None:
+    """RFC 6086 4.2.1 (one INFO at a time), RFC 5168 body; a far end that does not do INFO is left alone."""
+    agent, _, _ = established()
+    body = b'<?xml version="1.0"?><media_control><vc_primitive><to_encoder><picture_fast_update/>'
+    body += b"</to_encoder></vc_primitive></media_control>"
+    assert agent.send_info("c2@test", "application/media_control+xml", body, 1.0)
+    first = parse_request(take_sent(agent)[0])
+    assert first.method == "INFO" and first.headers.get("Content-Type") == "application/media_control+xml"
+    assert first.body == body and first.to_address.parameters.get("tag") == "far1"
+    assert not agent.send_info("c2@test", "application/media_control+xml", body, 1.1)  # one pending
+    challenge = 'Digest realm="example.com", nonce="abc", qop="auth"'
+    agent.receive_datagram(respond(first, 401, "Unauthorized", headers={"WWW-Authenticate": challenge}), FAR, 1.2)
+    retried = parse_request(take_sent(agent)[0])
+    assert retried.method == "INFO" and (retried.headers.get("Authorization") or "").startswith("Digest ")
+    assert retried.cseq.sequence == first.cseq.sequence + 1 and retried.body == body
+    agent.receive_datagram(respond(retried, 501, "Not Implemented"), FAR, 1.3)
+    assert not agent.send_info("c2@test", "application/media_control+xml", body, 2.0)  # refused for good
+    assert take_sent(agent) == [] and not any(isinstance(e, CallEnded) for e in take_events(agent))
