@@ -152,9 +152,8 @@ class CallSession:
         self._note("registered", expires=expires)
 
     def _offers_video(self) -> bool:
-        """m=video is offered when h264 is in the codec list (plain RTP: SRTP covers audio only for now)."""
-        mode = SrtpMode(self.spec.srtp or self.services.config.rtp.srtp)
-        return "h264" in (self.spec.codecs or self.services.config.media.codecs) and mode is SrtpMode.OFF
+        """m=video is offered when h264 is in the codec list."""
+        return "h264" in (self.spec.codecs or self.services.config.media.codecs)
 
     def _codecs(self) -> list[str]:
         """The codecs to offer: the request's or [media] codecs; 8 kHz ones only for G.711 output."""
@@ -180,6 +179,9 @@ class CallSession:
         if self.media is not None and self.media.video_port:
             video = video_offer(self.media.video_port)
             video.direction = Direction.SENDRECV if spec.has_video else Direction.RECVONLY  # ours: the slate
+            if mode is not SrtpMode.OFF:  # RFC 4568: keys of its own on every media line
+                video.crypto = [c.value() for c in offer_cryptos(secrets.token_bytes)]
+                video.protocol = "RTP/SAVP" if mode is SrtpMode.MANDATORY else "RTP/AVP"
             offer.media.append(video)
         self.sip_call_id = new_call_id(local_host)
         settings = CallSettings(

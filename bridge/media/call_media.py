@@ -147,7 +147,7 @@ class CallMedia:
         video = remote.video
         sync = AvSync({"audio": self.codec.codec.rtp_clock, "video": 90000})
         payload_types = {video.payload_type, *VIDEO_PAYLOAD_TYPES}  # ours (RFC 3264 6.1) or the answer's
-        far = VideoRemote(video.address, frozenset(payload_types), video.sprop, video.pli, video.fir)
+        far = VideoRemote(video.address, frozenset(payload_types), video.sprop, video.pli, video.fir, video.srtp)
         buffer = self.receiver.buffer
         endpoint.discard_pending()
         ask_by_info = lambda: self._note(PICTURE_FAST_UPDATE)  # noqa: E731 - the daemon sends the INFO
@@ -213,7 +213,7 @@ class CallMedia:
             self.srtp = SrtpTransform(change.srtp)
         self.receiver.set_remote(change.address)
         if self.video is not None and change.video is not None:
-            self.video.update_remote(change.video.address, change.video.send)
+            self.video.update_remote(change.video.address, change.video.send, change.video.srtp)
         return held
 
     # -- the loop -----------------------------------------------------------------------

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 from bridge.media.live_video import LiveVideoTrack
 from bridge.media.rtp_endpoint import RtpEndpoint
+from bridge.media.srtp import SrtpTransform
 from bridge.media.video_sender import VideoSender
+from bridge.sip.sdes import SrtpKeys
 from rtp.avsync import AvSync
 from rtp.h264 import AccessUnit, H264Depacketizer, KeyframeNeeded
 from rtp.keyframes import KeyframeRequester, Method, keyframe_requests_in
@@ -36,6 +38,7 @@ class VideoRemote:
     sprop: str = ""
     pli: bool = False
     fir: bool = False
+    srtp: SrtpKeys | None = None
 
 
 class CallVideo:
@@ -51,6 +54,7 @@ class CallVideo:
         ask_by_info: Callable[[], None] = lambda: None,
     ) -> None:
         self.remote, self.endpoint, self.sync = remote, endpoint, sync
+        self.srtp = SrtpTransform(remote.srtp) if remote.srtp else None
         self.depacketizer = H264Depacketizer(remote.sprop)
         self.requester = KeyframeRequester(our_ssrc, fir_ok=remote.fir, pli_ok=remote.pli)
         self._ask_by_info = ask_by_info  # RFC 5168 SIP INFO, sent by the daemon in the call's dialog
@@ -60,15 +64,19 @@ class CallVideo:
         self._ssrc: int | None = None
         self._wanted = True
         self.packets = self.malformed = self.foreign = self.other_payload = self.ssrc_changes = 0
+        self.srtp_failures = 0
         self.sender: VideoSender | None = None  # our slate to the far end (hasVideo true)
         self.sending = True  # False while the far end holds the call
         self._send_allowed = True  # False once a re-offer makes the far end's video line not receive
         endpoint.set_rtcp_handler(self._on_rtcp)
 
-    def update_remote(self, address: tuple[str, int], send: bool) -> None:
-        """A re-INVITE/UPDATE moved the far end's video or changed whether it takes ours (RFC 3264 8.3)."""
+    def update_remote(self, address: tuple[str, int], send: bool, srtp: SrtpKeys | None) -> None:
+        """A re-INVITE/UPDATE moved the far end's video, changed whether it takes ours (RFC 3264
+        8.3) or re-keyed it (RFC 4568 7.1.4)."""
         self.remote = dataclasses.replace(self.remote, address=address)
         self._send_allowed = send
+        if srtp is not None and (self.srtp is None or self.srtp.keys != srtp):
+            self.srtp = SrtpTransform(srtp)
 
     def set_origin(self, clock_start: float, offset_ms: float) -> None:
         """FLV time 0 is our time ``clock_start`` minus the audio's leading offset."""
@@ -77,15 +85,18 @@ class CallVideo:
     def tick(self, now: float) -> None:
         offset = time.time() - now
         for data, source, arrival in self.endpoint.receive(offset):
-            if source == self.remote.address:
-                self._on_rtp(data, min(arrival, now))
+            plain = self.srtp.unprotect(data) if self.srtp is not None and source == self.remote.address else data
+            if plain is None:
+                self.srtp_failures += 1
+            elif source == self.remote.address:
+                self._on_rtp(plain, min(arrival, now))
             else:
                 self.foreign += 1
         self._deliver(self.depacketizer.poll(now))
         self._ask_for_keyframe(now)
         if self.sender is not None:
             for packet in self.sender.poll(now, self.sending and self._send_allowed):
-                self.endpoint.send(packet, self.remote.address)
+                self.endpoint.send(self.srtp.protect(packet) if self.srtp else packet, self.remote.address)
 
     def _on_rtp(self, data: bytes, arrival: float) -> None:
         try:
@@ -144,11 +155,18 @@ class CallVideo:
             self._ask_by_info()
         else:
             host, port = self.remote.address
-            self.endpoint.send_rtcp(request.packet, (host, port + 1))
+            packet = self.srtp.protect_rtcp(request.packet) if self.srtp else request.packet
+            self.endpoint.send_rtcp(packet, (host, port + 1))
 
     def _on_rtcp(self, data: bytes, source: tuple[str, int]) -> None:
         if source[0] != self.remote.address[0]:
             return
+        if self.srtp is not None:
+            plain = self.srtp.unprotect_rtcp(data)
+            if plain is None:
+                self.srtp_failures += 1
+                return
+            data = plain
         report = parse_sender_report(data)
         if report is not None:
             self.sync.sender_report("video", report.ntp_seconds, report.rtp_timestamp)
@@ -169,6 +187,7 @@ class CallVideo:
             "videoFramesPublished": track.frames if track else 0,
             "videoStalls": track.stalls if track else 0,
             "videoSsrcChanges": self.ssrc_changes,
+            "videoSrtpFailures": self.srtp_failures,
             "videoRtpFramesSent": self.sender.frames_sent if self.sender else 0,
             "keyframeRequestsReceived": self.sender.requests if self.sender else 0,
         }

@@ -11,7 +11,15 @@ import dataclasses
 from dataclasses import dataclass
 
 from bridge.sip.codecs import CODECS, Negotiated, NegotiatedVideo, describe, negotiate, negotiate_video
-from bridge.sip.sdes import CryptoAttribute, SdesError, SrtpKeys, SrtpMode, answer_crypto, keys_from_answer
+from bridge.sip.sdes import (
+    CryptoAttribute,
+    SdesError,
+    SrtpKeys,
+    SrtpMode,
+    answer_crypto,
+    keys_from_answer,
+    parse_crypto,
+)
 from bridge.sip.sdp import (
     Direction,
     MediaDescription,
@@ -53,6 +61,7 @@ class RemoteVideo:
     pli: bool = False
     fir: bool = False
     send: bool = False  # whether we send our picture: we offered to send and the far end receives
+    srtp: SrtpKeys | None = None  # the video line's own SDES keys (RFC 4568), when SRTP is on
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +101,9 @@ class OfferAnswer:
         self._video_local = next((m for m in offer.media if m.kind == "video"), None)
         self._video_capability = self._video_local.direction if self._video_local else Direction.INACTIVE
         self.video: NegotiatedVideo | None = None
+        video_crypto = self._video_local.crypto if self._video_local else []
+        self._video_offered = [c for c in map(parse_crypto, video_crypto) if c is not None]
+        self.video_keys: SrtpKeys | None = None
         self._sent: tuple[int, bytes] | None = None  # the version and content of our last SDP
         self.srtp_mode = srtp
         self._offered = list(offered or [])
@@ -227,10 +239,33 @@ class OfferAnswer:
         chosen = negotiate_video(line) if line is not None else None
         if line is None or chosen is None:
             return None
+        keys = self._take_video_keys(line)
+        if keys is None and self._video_offered:
+            return None  # SRTP offered and not agreed: no video rather than plain video (RFC 4568 7.5)
         self.video = chosen
         address = (line.connection_address or description.connection_address, line.port)
         send = self._video_capability in _SENDS and line.direction in _RECEIVES
-        return RemoteVideo(address, chosen.payload_type, chosen.sprop, chosen.pli, chosen.fir, send)
+        return RemoteVideo(address, chosen.payload_type, chosen.sprop, chosen.pli, chosen.fir, send, keys)
+
+    def _take_video_keys(self, line: MediaDescription) -> SrtpKeys | None:
+        """RFC 4568 per media line: the video's own keys, agreed like the audio's (section 6.1)."""
+        if not self._video_offered:
+            return None
+        assert self._video_local is not None
+        if self.video_keys is None:
+            try:
+                self.video_keys = keys_from_answer(self._video_offered, line.crypto)
+            except SdesError:
+                return None
+            chosen = [c for c in self._video_offered if self.video_keys and c.suite == self.video_keys.suite]
+            self._video_local.crypto = [c.value() for c in chosen[:1]]
+            return self.video_keys
+        answered = answer_crypto(line.crypto, self.video_keys)  # a re-offer (or answer) keys again
+        if answered is None:
+            raise SdpError("the video line drops SRTP keys for our suite")
+        crypto, self.video_keys = answered
+        self._video_local.crypto = [crypto.value()]
+        return self.video_keys
 
     def _set_local_direction(self, direction: Direction) -> None:
         if self.local.audio().direction is not direction:

@@ -32,7 +32,7 @@ def _call(daemon: BridgeDaemon, nginx: NginxRtmp, far_end: AvFarEnd, name: str, 
     daemon.wait_state(name, {"ESTABLISHED"})
     pulled = pull_av(f"{nginx.url}/{name}", seconds)
     audio = ("packets", "latePackets", "concealedMs", "silenceInsertedSeconds")
-    print(f"\n{name} audio: {({k: v for k, v in daemon.call(name)['counters'].items() if k in audio})}")
+    print(f"\n{name} audio: { ({k: v for k, v in daemon.call(name)['counters'].items() if k in audio}) }")
     daemon.request("POST", "/RESTCall/terminate", {"callId": name})
     daemon.wait_gone(name)
     return pulled
@@ -175,3 +175,29 @@ def test_a_new_video_ssrc_mid_call_is_followed(nginx: NginxRtmp, daemon: BridgeD
     print(f"\nframes after the switch from {after[:1]} to {after[-1:]}, {len(after)} in all; A/V offsets {offsets}")
     assert after and after[0] < 5.0 and after[-1] > 8.0 and pulled.decode_errors == 0
     assert all(abs(offset) <= 40 for flash, offset in offsets if flash >= 6.0)
+
+
+@pytest.mark.parametrize("far_end", [AvScript(srtp=True, withhold_idr=True)], indirect=True)
+def test_srtp_keys_of_its_own_on_the_video_line_both_ways(
+    nginx: NginxRtmp, daemon: BridgeDaemon, far_end: AvFarEnd
+) -> None:
+    """SDES (RFC 4568) per media line; the far end protects and checks with libsrtp: its H.264 on the
+    stream, its key frame request (SRTCP FIR) answered, our picture (hasVideo) decoded there."""
+    body = direct_call_body(
+        "srtp-v1", "srtpv1", nginx.url, far_end.port, callee="av", hasVideo="true",
+        connection={"codecs": "pcmu,h264", "appKey": "e2e", "srtp": "optional"},
+    )  # fmt: skip
+    status, reply = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200, reply
+    daemon.wait_state("srtp-v1", {"ESTABLISHED"})
+    pulled = pull_av(f"{nginx.url}/srtpv1", 5.0)
+    daemon.request("POST", "/RESTCall/terminate", {"callId": "srtp-v1"})
+    daemon.wait_gone("srtp-v1")
+    sections = re.split(r"^(?=m=)", far_end.log.offer, flags=re.M)[1:]
+    keys = [re.findall(r"inline:(\S+)", section) for section in sections]
+    pictures = decode_rtp_h264(far_end.log.video_in)
+    print(f"\npulled {len(pulled.frames)} frames, far end decoded {len(pictures)} of ours, requests "
+          f"{far_end.log.keyframe_requests[:3]}, libsrtp refused {far_end.log.srtp_failures}")  # fmt: skip
+    assert len(keys) == 2 and keys[0] and keys[1] and not set(keys[0]) & set(keys[1])  # a key per line
+    assert pulled.frames and pulled.decode_errors == 0 and far_end.log.keyframe_requests
+    assert len(pictures) >= 15 and far_end.log.srtp_failures == 0

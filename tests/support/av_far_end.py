@@ -18,6 +18,8 @@ packet. Every access unit sent is kept (``sent_units``) for byte comparison.
 
 from __future__ import annotations
 
+import base64
+import os
 import random
 import re
 import socket
@@ -31,6 +33,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+import pylibsrtp
 from sipmessage import Request
 
 from rtp.g711 import encode_ulaw
@@ -51,6 +54,7 @@ class AvScript:
     resize: tuple[float, int, int] | None = None  # (at s, width, height)
     pause: tuple[float, float] | None = None  # camera off: no video from, to (s)
     new_source_at: float | None = None  # the video switches to a new SSRC, sequence and timestamp base
+    srtp: bool = False  # answer the offer's a=crypto (AES_CM_128_HMAC_SHA1_80) on both lines, via libsrtp
     rtcp_fb: bool = True  # False: no a=rtcp-fb in the answer, key frames asked for by SIP INFO (RFC 5168)
     size: tuple[int, int] = (320, 240)
 
@@ -69,6 +73,7 @@ class AvLog:
     lost_packets: int = 0
     requests: list[str] = field(default_factory=list)
     offer: str = ""  # the SDP of the INVITE, as received
+    srtp_failures: int = 0  # SRTP packets that libsrtp refused (bad tag, replay)
     video_in: list[tuple[float, int, int, bool, int, bytes]] = field(default_factory=list)
     # ^ RTP received on the video port: (media time, payload type, timestamp, marker, SSRC, payload)
 
@@ -138,11 +143,32 @@ def feedback_kinds(data: bytes) -> list[str]:
     return kinds
 
 
+class Srtp:
+    """One media line's SRTP (RFC 3711) through libsrtp (pylibsrtp): our key out, the bridge's in."""
+
+    SUITE = "AES_CM_128_HMAC_SHA1_80"
+
+    def __init__(self, ours: bytes, theirs: bytes) -> None:
+        profile = pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+        self.out = pylibsrtp.Session(pylibsrtp.Policy(ours, pylibsrtp.Policy.SSRC_ANY_OUTBOUND, profile))
+        self.into = pylibsrtp.Session(pylibsrtp.Policy(theirs, pylibsrtp.Policy.SSRC_ANY_INBOUND, profile))
+
+    @classmethod
+    def answer(cls, section: str) -> tuple[Srtp, str] | None:
+        """Our keys for an m= section of the offer, and the a=crypto line answering it (RFC 4568 6.1)."""
+        offered = re.search(rf"^a=crypto:(\d+) {cls.SUITE} inline:([A-Za-z0-9+/=]+)", section, re.M)
+        if offered is None:
+            return None
+        ours = os.urandom(30)
+        line = f"a=crypto:{offered.group(1)} {cls.SUITE} inline:{base64.b64encode(ours).decode()}"
+        return cls(ours, base64.b64decode(offered.group(2))), line
+
+
 class _Stream:
     """One RTP stream's numbering: random SSRC, sequence and timestamp start (RFC 3550 5.1)."""
 
-    def __init__(self, rtp: socket.socket, rtcp: socket.socket, clock: int) -> None:
-        self.rtp, self.rtcp, self.clock = rtp, rtcp, clock
+    def __init__(self, rtp: socket.socket, rtcp: socket.socket, clock: int, srtp: Srtp | None = None) -> None:
+        self.rtp, self.rtcp, self.clock, self.srtp = rtp, rtcp, clock, srtp
         self.ssrc, self.sequence = random.getrandbits(32), random.getrandbits(16)
         self.base = random.getrandbits(32)
         self.packets = self.octets = 0
@@ -156,7 +182,11 @@ class _Stream:
         )
         self.sequence = (self.sequence + 1) & 0xFFFF
         self.packets, self.octets = self.packets + 1, self.octets + len(payload)
-        self.rtp.sendto(header + payload, to)
+        packet = header + payload
+        self.rtp.sendto(self.srtp.out.protect(packet) if self.srtp else packet, to)
+
+    def send_rtcp(self, packet: bytes, to: tuple[str, int]) -> None:
+        self.rtcp.sendto(self.srtp.out.protect_rtcp(packet) if self.srtp else packet, to)
 
 
 class AvFarEnd(UdpPeer):
@@ -167,6 +197,8 @@ class AvFarEnd(UdpPeer):
         self._audio_sockets, self._video_sockets = _port_pair(), _port_pair()
         self._targets: tuple[tuple[str, int], tuple[str, int]] | None = None
         self._keyframe_asked = threading.Event()
+        self._audio_srtp: Srtp | None = None
+        self._video_srtp: Srtp | None = None
         self._hung_up = threading.Event()
         self._random = random.Random(5)
         self.media_start = time.monotonic()  # the far end's media time 0 (reset when media starts)
@@ -224,15 +256,33 @@ class AvFarEnd(UdpPeer):
         ]  # fmt: skip
         if not self.script.rtcp_fb:
             lines = [line for line in lines if not line.startswith("a=rtcp-fb")]
+        if self.script.srtp and not self._secure(body, lines):
+            self.respond(request, source, 488, "Not Acceptable Here", "av")
+            return
         self.respond(request, source, 200, "OK", "av", "\r\n".join(lines) + "\r\n", user="av")
         self._targets = ((host.group(1), int(ports["audio"])), (host.group(1), int(ports["video"])))
+
+    def _secure(self, offer: str, lines: list[str]) -> bool:
+        """SDES on both lines: each m= section of the offer answered with keys of its own."""
+        sections = re.split(r"^(?=m=)", offer, flags=re.M)[1:]
+        answers = [Srtp.answer(section) for section in sections[:2]]
+        if len(answers) < 2 or answers[0] is None or answers[1] is None:
+            return False
+        (self._audio_srtp, audio_line), (self._video_srtp, video_line) = answers
+        lines.insert(lines.index("a=rtpmap:0 PCMU/8000"), audio_line)
+        lines.append(video_line)
+        return True
 
     def _receive_video(self) -> None:
         """The bridge's picture, parsed here from RFC 3550 5.1 (no CSRCs or extensions expected)."""
         while self.running:
             try:
                 data = self._video_sockets[0].recv(4096)
+                data = self._video_srtp.into.unprotect(data) if self._video_srtp else data
             except (TimeoutError, OSError):
+                continue
+            except pylibsrtp.Error:
+                self.log.srtp_failures += 1
                 continue
             if len(data) > 12 and data[0] == 0x80:
                 _, second, _, timestamp, ssrc = struct.unpack_from("!BBHII", data)
@@ -251,7 +301,11 @@ class AvFarEnd(UdpPeer):
         while self.running:
             try:
                 data = self._video_sockets[1].recv(2048)
+                data = self._video_srtp.into.unprotect_rtcp(data) if self._video_srtp else data
             except (TimeoutError, OSError):
+                continue
+            except pylibsrtp.Error:
+                self.log.srtp_failures += 1
                 continue
             for kind in feedback_kinds(data):
                 self.log.keyframe_requests.append((time.monotonic() - self.media_start, kind))
@@ -263,8 +317,8 @@ class AvFarEnd(UdpPeer):
         if self._targets is None:
             return
         audio_to, video_to = self._targets
-        audio = _Stream(*self._audio_sockets, 8000)
-        video = _Stream(*self._video_sockets, 90000)
+        audio = _Stream(*self._audio_sockets, 8000, self._audio_srtp)
+        video = _Stream(*self._video_sockets, 90000, self._video_srtp)
         _Player(self, audio, video, audio_to, video_to).run()
 
     def stop(self) -> None:
@@ -356,7 +410,7 @@ class _Player:
             switch = self.script.new_source_at
             if switch is not None and capture >= switch and not self.switched:
                 self.switched = True  # RFC 3550 8.2: another source, its own numbering and clock
-                self.video = _Stream(self.video.rtp, self.video.rtcp, 90000)
+                self.video = _Stream(self.video.rtp, self.video.rtcp, 90000, self.video.srtp)
             payloads = rtp_payloads(nals)
             for index, payload in enumerate(payloads):
                 if self._lost(capture):  # lost on the way: its sequence number is used all the same
@@ -380,4 +434,4 @@ class _Player:
                 report = sender_report(
                     stream.ssrc, wall_start + media_time, stream.timestamp(media_time), stream.packets, stream.octets
                 )
-                stream.rtcp.sendto(report, (to[0], to[1] + 1))
+                stream.send_rtcp(report, (to[0], to[1] + 1))

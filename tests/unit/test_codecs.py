@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import audioop  # the standard library's G.711 codec: an implementation we did not write
+import base64
 import struct
 
 import numpy as np
@@ -172,3 +173,36 @@ def test_accepted_video_is_kept_in_later_answers_and_declined_video_stays_reject
     declined = _video_negotiator()
     assert declined.accept_answer(_sdp("m=audio 40000 RTP/AVP 0\r\nm=video 0 RTP/AVP 99\r\n")).video is None
     assert b"m=video 0 RTP/AVP 96 " in declined.offer_again()  # RFC 3264 8.2: the line stays, at port 0
+
+
+VIDEO_ANSWER = "m=video 40002 RTP/AVP 99\r\na=rtpmap:99 H264/90000\r\na=fmtp:99 packetization-mode=1\r\n"
+
+
+def _secure_video_negotiator() -> tuple[OfferAnswer, bytes]:
+    key = bytes(range(30))
+    offer = build_offer("192.0.2.2", 20000, Direction.RECVONLY, 7)
+    offer.media.append(video_offer(20002))
+    offer.media[1].crypto = [f"1 AES_CM_128_HMAC_SHA1_80 inline:{base64.b64encode(key).decode()}"]
+    return OfferAnswer(offer), key
+
+
+def test_the_video_line_gets_keys_of_its_own_and_plain_video_is_refused_when_keys_were_offered() -> None:
+    """RFC 4568 6.1: keys per media line; an answer without the video's crypto → video declined."""
+    theirs = bytes(range(100, 130))
+    inline = base64.b64encode(theirs).decode()
+    oa, ours = _secure_video_negotiator()
+    remote = oa.accept_answer(
+        _sdp(f"m=audio 40000 RTP/AVP 0\r\n{VIDEO_ANSWER}a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{inline}\r\n")
+    )
+    assert remote.video is not None and remote.video.srtp is not None
+    assert (remote.video.srtp.outbound, remote.video.srtp.inbound) == (ours, theirs)
+    plain, _ = _secure_video_negotiator()
+    assert plain.accept_answer(_sdp(f"m=audio 40000 RTP/AVP 0\r\n{VIDEO_ANSWER}")).video is None
+    assert b"m=video 0 " in plain.offer_again()
+    rekeyed = bytes(range(50, 80))
+    fresh = base64.b64encode(rekeyed).decode()
+    reoffer = f"m=audio 40000 RTP/AVP 0\r\n{VIDEO_ANSWER}a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:{fresh}\r\n"
+    answer = parse_sdp(oa.answer_offer(_sdp(reoffer)))
+    assert answer.media[1].crypto == [f"7 AES_CM_128_HMAC_SHA1_80 inline:{base64.b64encode(ours).decode()}"]
+    assert oa.remote is not None and oa.remote.video is not None and oa.remote.video.srtp is not None
+    assert oa.remote.video.srtp.inbound == rekeyed  # RFC 4568 7.1.4: their new key, under their tag
