@@ -1,8 +1,9 @@
-"""What a video call costs next to an audio-only call, same far end, same run.
+"""What a video call and a wideband call cost next to a G.711 audio call, same far end, same run.
 
 baresip (fake camera, H.264 from libx264 at 640x360, 25 fps, and a 440 Hz tone) through
-kamailio; the bridge publishes to nginx-rtmp. Rounds alternate an audio-only call
-(`codecs = ["pcmu"]`) and a video call (`["pcmu", "h264"]`: the far end's H.264 passed
+kamailio; the bridge publishes to nginx-rtmp. Rounds alternate a G.711 call (`codecs =
+["pcmu"]`), a G.722 call (`["g722"]`: 16 kHz decoded with PyAV), an Opus call (`["opus"]`:
+48 kHz decoded with libopus) and a video call (`["pcmu", "h264"]`: the far end's H.264 passed
 through, not transcoded); each is measured over the window after it publishes, as CPU of
 all the daemon's processes minus their idle CPU. Prints a table and a JSON line.
 
@@ -27,6 +28,12 @@ from tests.support.daemon import BridgeDaemon
 from tests.support.peers import NginxRtmp, SipAccount, call_body, domain_in_front_of
 
 SIZE, FPS = (640, 360), 25
+KINDS = (  # (name, baresip account, codecs we offer)
+    ("audio", "uas", ["pcmu"]),
+    ("g722", "g722", ["g722"]),
+    ("opus", "opus", ["opus"]),
+    ("video", "uas", ["pcmu", "h264"]),
+)
 
 
 def _cpu_over(pids: list[int], seconds: float) -> float:
@@ -64,11 +71,11 @@ def run(seconds: float, rounds: int, workdir: Path) -> dict[str, Any]:
         try:
             pids = tree(daemon.process.proc.pid)
             idle = _cpu_over(pids, 3.0)
-            measured: dict[str, list[dict[str, Any]]] = {"audio": [], "video": []}
+            measured: dict[str, list[dict[str, Any]]] = {kind: [] for kind, _, _ in KINDS}
             for n in range(rounds):
-                for kind, codecs in (("audio", ["pcmu"]), ("video", ["pcmu", "h264"])):
+                for kind, callee, codecs in KINDS:
                     body = call_body(f"{kind}-{n}", f"{kind}{n}", nginx, domain, account)
-                    body["connection"]["codecs"] = codecs
+                    body["callee"], body["connection"]["codecs"] = callee, codecs
                     measured[kind].append(_one_call(daemon, nginx, body, pids, seconds))
         finally:
             daemon.stop()
@@ -89,20 +96,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     result = run(args.seconds, args.rounds, Path(tempfile.mkdtemp(prefix="bridge-video-")))
-    audio, video = result["audio"], result["video"]
-    ratio = video["cpuPercentPerCall"] / audio["cpuPercentPerCall"] if audio["cpuPercentPerCall"] > 0 else None
+    base = result["audio"]["cpuPercentPerCall"]
+    cpu = [result[kind]["cpuPercentPerCall"] for kind, _, _ in KINDS]
     rows = [
-        [
-            "CPU % of a core per call (daemon, minus idle)",
-            fmt(audio["cpuPercentPerCall"], 3),
-            fmt(video["cpuPercentPerCall"], 3),
-        ],
-        ["video frames published (fewest in a round)", "0", str(video["videoFramesPublished"])],
+        ["CPU % of a core per call (daemon, minus idle)", *(fmt(value, 3) for value in cpu)],
+        ["against the G.711 call", *(fmt(value / base, 2) + " x" if base > 0 else "-" for value in cpu)],
+        ["video frames published (fewest in a round)", *(str(result[k]["videoFramesPublished"]) for k, _, _ in KINDS)],
     ]
     video_size = f"{SIZE[0]}x{SIZE[1]} at {FPS} fps"
     print(f"\none call at a time, median of {args.rounds} rounds of {args.seconds:g} s; video {video_size}")
-    print(table(["", "audio-only call", "video call"], rows))
-    print(f"video / audio: {fmt(ratio, 2)} x")
+    print(table(["", "G.711 (PCMU)", "G.722", "Opus", "video (PCMU + H.264)"], rows))
     print(json.dumps(result))
 
 

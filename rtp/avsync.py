@@ -93,6 +93,12 @@ class AvSync:
         minima = [t.transits[0][1] for t in self._tracks.values() if t.transits]
         return min(minima) if minima else None
 
+    def arrival_offset(self, track: str, reference: str) -> float | None:
+        """How much later ``track`` arrives than ``reference`` for the same capture instant (seconds):
+        the far end's encoder and network difference that the mapping corrects; None until known."""
+        mine, theirs = self._tracks[track].transits, self._tracks[reference].transits
+        return mine[0][1] - theirs[0][1] if mine and theirs else None
+
     def local_time(self, track: str, timestamp: int) -> float | None:
         """Our time at which this sample would have arrived without queueing; None if unknown yet."""
         state, transit = self._tracks[track], self.transit()

@@ -12,8 +12,10 @@ and the far end's PLI/FIR restart its GOP.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,9 +26,12 @@ from bridge.media.video_sender import VideoSender
 from bridge.sip.sdes import SrtpKeys
 from rtp.avsync import AvSync
 from rtp.h264 import AccessUnit, H264Depacketizer, KeyframeNeeded
+from rtp.h264_sps import SpsError, picture_size
 from rtp.keyframes import KeyframeRequester, Method, keyframe_requests_in
 from rtp.packet import PacketError, parse_rtp
 from rtp.rtcp import parse_sender_report
+
+FRAME_WINDOW = 50  # frames over which the frame rate is measured (2 s at 25 fps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,8 @@ class CallVideo:
         self._wanted = True
         self.packets = self.malformed = self.foreign = self.other_payload = self.ssrc_changes = 0
         self.srtp_failures = 0
+        self.size = (0, 0)
+        self._frame_times: deque[int] = deque(maxlen=FRAME_WINDOW)  # RTP timestamps of the last frames
         self.sender: VideoSender | None = None  # our slate to the far end (hasVideo true)
         self.sending = True  # False while the far end holds the call
         self._send_allowed = True  # False once a re-offer makes the far end's video line not receive
@@ -130,12 +137,26 @@ class CallVideo:
     def _deliver(self, events: Sequence[object]) -> None:
         for event in events:
             if isinstance(event, AccessUnit):
+                self._measure(event)
                 at_ms = self._flv_ms(event.timestamp)
                 if at_ms is not None:
                     for track in self.tracks:
                         track.add(event, at_ms)
             elif isinstance(event, KeyframeNeeded):
                 self._wanted = True
+
+    def _measure(self, unit: AccessUnit) -> None:
+        """Frame rate over the last FRAME_WINDOW frames; picture size from each key frame's SPS."""
+        self._frame_times.append(unit.timestamp)
+        if unit.keyframe:
+            with contextlib.suppress(SpsError):  # an SPS we cannot read: keep the last size
+                self.size = picture_size(unit.nals[0])
+
+    @property
+    def frame_rate(self) -> float:
+        times = self._frame_times
+        span = (times[-1] - times[0]) % (1 << 32) if len(times) > 1 else 0
+        return (len(times) - 1) * 90000 / span if span else 0.0
 
     def _flv_ms(self, timestamp: int) -> int | None:
         local = self.sync.local_time("video", timestamp)
@@ -173,9 +194,10 @@ class CallVideo:
         if self.sender is not None and keyframe_requests_in(data, self.sender.ssrc):
             self.sender.keyframe_requested()
 
-    def counters(self) -> dict[str, int]:
+    def counters(self) -> dict[str, float | None]:
         stats = self.depacketizer.stats
         track = self.tracks[0] if self.tracks else None
+        offset = self.sync.arrival_offset("video", "audio")
         return {
             "videoPackets": self.packets,
             "videoForeignPackets": self.foreign,
@@ -188,6 +210,10 @@ class CallVideo:
             "videoStalls": track.stalls if track else 0,
             "videoSsrcChanges": self.ssrc_changes,
             "videoSrtpFailures": self.srtp_failures,
+            "videoWidth": self.size[0],
+            "videoHeight": self.size[1],
+            "videoFrameRate": round(self.frame_rate, 2),
+            "videoArrivalOffsetMs": round(offset * 1000, 1) if offset is not None else None,
             "videoRtpFramesSent": self.sender.frames_sent if self.sender else 0,
             "keyframeRequestsReceived": self.sender.requests if self.sender else 0,
         }

@@ -32,7 +32,10 @@ def _call(daemon: BridgeDaemon, nginx: NginxRtmp, far_end: AvFarEnd, name: str, 
     daemon.wait_state(name, {"ESTABLISHED"})
     pulled = pull_av(f"{nginx.url}/{name}", seconds)
     audio = ("packets", "latePackets", "concealedMs", "silenceInsertedSeconds")
-    print(f"\n{name} audio: { ({k: v for k, v in daemon.call(name)['counters'].items() if k in audio}) }")
+    counters = daemon.call(name)["counters"]  # type: ignore[index]
+    print(f"\n{name} audio: { ({k: v for k, v in counters.items() if k in audio}) }")
+    LAST_COUNTERS.clear()
+    LAST_COUNTERS.update(counters)
     daemon.request("POST", "/RESTCall/terminate", {"callId": name})
     daemon.wait_gone(name)
     return pulled
@@ -45,6 +48,7 @@ def far_end(request: pytest.FixtureRequest) -> Iterator[AvFarEnd]:
     peer.stop()
 
 
+LAST_COUNTERS: dict[str, object] = {}  # the API's counters of the last call, just before it ended
 LATE_VIDEO = AvScript(video_delay=2.0, video_latency=0.15, sr_after=3.5)
 
 
@@ -64,6 +68,12 @@ def test_flash_and_beep_stay_together_and_the_h264_is_passed_through(
     matched = sum(frame.nals in sent for frame in pulled.frames)
     print(f"pulled frames {len(pulled.frames)}, byte-identical to a sent access unit: {matched}")
     assert pulled.frames and matched == len(pulled.frames) and pulled.decode_errors == 0
+    # the API's view, against what the far end is scripted to do: 320x240, 25 fps, video 150 ms late
+    shown = {k: LAST_COUNTERS[k] for k in ("videoWidth", "videoHeight", "videoFrameRate", "videoArrivalOffsetMs")}
+    print(f"API counters: {shown}")
+    assert (shown["videoWidth"], shown["videoHeight"]) == (320, 240)
+    assert abs(float(shown["videoFrameRate"]) - 25) <= 1  # type: ignore[arg-type]
+    assert abs(float(shown["videoArrivalOffsetMs"]) - 150) <= 25  # type: ignore[arg-type]
 
 
 WITHHELD_AND_LOSSY = AvScript(withhold_idr=True, loss=(4.0, 6.0, 0.05), resize=(8.0, 480, 272))

@@ -93,9 +93,11 @@ function mediaSummary(call) {
   const parts = [`audio ${codecs.length ? codecs[codecs.length - 1].codec : "–"}`];
   const c = call.counters || {};
   if (typeof c.videoPackets === "number") {
+    const size = c.videoWidth ? `${c.videoWidth}x${c.videoHeight} at ${c.videoFrameRate} fps, ` : "";
+    const offset = typeof c.videoArrivalOffsetMs === "number" ? `, arrives ${c.videoArrivalOffsetMs} ms after its audio` : "";
     parts.push(
-      `video H.264: ${c.videoFramesPublished} frames published, ${c.videoKeyframesReceived} key frames, ` +
-        `${c.keyframeRequests} key frame requests, ${c.videoLostPackets} packets lost`,
+      `video H.264: ${size}${c.videoFramesPublished} frames published, ${c.videoKeyframesReceived} key frames, ` +
+        `${c.keyframeRequests} key frame requests, ${c.videoLostPackets} packets lost${offset}`,
     );
   }
   return parts.join(" · ");
