@@ -56,8 +56,10 @@ def _one_call(
     track = video[1] if video else ""
     size = re.search(r"<width>(\d+)</width><height>(\d+)</height>", track)
     codec = re.search(r"<codec>(\w+)</codec>", track)
+    codecs = [entry.get("codec") for entry in call.get("timeline", []) if entry.get("event") == "codec"]
     return {
         "cpu": cpu,
+        "codec": codecs[-1] if codecs else "",
         "videoFrames": call.get("counters", {}).get("videoFramesPublished", 0),
         "serverVideo": f"{codec[1]} {size[1]}x{size[2]}" if codec and size else "",
     }
@@ -85,6 +87,7 @@ def run(seconds: float, rounds: int, workdir: Path) -> dict[str, Any]:
             "cpuPercentPerCall": round(statistics.median(r["cpu"] for r in results) * 100 - idle * 100, 3),
             "videoFramesPublished": min(r["videoFrames"] for r in results),
             "serverVideo": results[0]["serverVideo"],
+            "codec": results[0]["codec"],
         }
         for kind, results in measured.items()
     } | {"idleCpuPercent": round(idle * 100, 3), "seconds": seconds, "rounds": rounds}
