@@ -100,3 +100,12 @@ def test_without_a_fallback_a_stall_shows_nothing_new() -> None:
     track.add(key(), 0)
     track.due(10)
     assert track.due(60_000) == [] and track.stalls == 0
+
+
+def test_video_that_starts_late_shows_the_slate_until_its_first_key_frame() -> None:
+    track = LiveVideoTrack(SLATE, stall_ms=3000)
+    assert track.due(2999) == []  # nothing yet: the stream is audio only
+    assert [t.timestamp for t in track.due(3000)] == [3000, 3000] and track.sequence_header == SLATE.sequence_header
+    track.add(key(), 4100)
+    tags = track.due(4200)
+    assert [t.body[1] for t in tags if t.timestamp == 4100] == [0, 1] and track.sequence_header == tags[-2].body
