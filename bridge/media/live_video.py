@@ -49,9 +49,9 @@ class LiveVideoTrack:
         self.keyframes = 0
         self.dropped = 0
 
-    def set_fallback(self, gop: SlateGop, stall_ms: int, keep_own: bool = False) -> None:
-        """The picture to show after ``stall_ms`` without video (``keep_own``: unless one is set)."""
-        if self._fallback is None or not keep_own:
+    def set_stall_picture(self, gop: SlateGop, stall_ms: int) -> None:
+        """The picture to show after ``stall_ms`` without video, unless the route has a slate of its own."""
+        if self._fallback is None:
             self._fallback = gop
         self._stall_ms = stall_ms
 

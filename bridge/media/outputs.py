@@ -123,7 +123,7 @@ class CallOutputs:
     def set_stall_picture(self, gop: SlateGop, stall_ms: int) -> None:
         """What live video tracks without a slate of their own show after ``stall_ms`` without video."""
         for track in self.live_tracks:
-            track.set_fallback(gop, stall_ms, keep_own=True)
+            track.set_stall_picture(gop, stall_ms)
 
     def publish(self, per_lane: list[list[tuple[int, bytes]]], now: float) -> None:
         """The pipeline's output of one tick, muxed per route and sent to each destination."""
