@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 
 from bridge.logs import REDACTOR
 from bridge.media.handle import STOP_TIMEOUT
 from bridge.model import CallSpec
 from bridge.services import Services
 from bridge.session import CallSession
+from bridge.session_base import BaseSession
 
 log = logging.getLogger("bridge.calls")
 RECENT_CALLS_KEPT = 1000
@@ -38,25 +40,28 @@ class CallManager:
     def __init__(self, services: Services, group: asyncio.TaskGroup) -> None:
         self.services = services
         self._group = group
-        self.sessions: dict[str, CallSession] = {}
-        self.recent: OrderedDict[str, CallSession] = OrderedDict()
+        self.sessions: dict[str, BaseSession] = {}
+        self.recent: OrderedDict[str, BaseSession] = OrderedDict()
         self._streams: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.shutting_down = False
         self._deadlines: dict[str, asyncio.TimerHandle] = {}
 
-    def start(self, spec: CallSpec) -> CallSession:
-        """Admit and start a call; raise :class:`DuplicateCall` on conflicts."""
+    def start(
+        self, spec: CallSpec, create: Callable[[CallSpec, Services], BaseSession] = CallSession
+    ) -> BaseSession:
+        """Admit and start a call (a SIP call unless ``create`` makes another kind of session);
+        raise :class:`DuplicateCall` on conflicts, :class:`AtCapacity` at a limit."""
         if self.shutting_down:
             raise AtCapacity(
                 "the bridge is shutting down and accepts no new calls; retry on another instance", "shutting_down"
             )
-        self._check_capacity()
+        self.check_capacity()
         if spec.call_id in self.sessions:
             raise DuplicateCall("callId", f"call {spec.call_id!r} is already active")
         stream_keys = self._check_destinations(spec)
         REDACTOR.register(*spec.secrets())
-        session = CallSession(spec, self.services)
+        session = create(spec, self.services)
         self.sessions[spec.call_id] = session
         self._streams.update(dict.fromkeys(stream_keys, spec.call_id))
         self._tasks[spec.call_id] = self._group.create_task(self._run(session, stream_keys))
@@ -80,7 +85,7 @@ class CallManager:
             keys.append(key)
         return keys
 
-    def _check_capacity(self) -> None:
+    def check_capacity(self) -> None:
         """503 before anything is started: limits.max_calls, then one RTP port pair per call."""
         limit = self.services.config.limits.max_calls
         if len(self.sessions) >= limit:
@@ -102,7 +107,7 @@ class CallManager:
                 "pairs and every one is in use; widen rtp.port_range or retry later"
             )
 
-    def _arm_duration_limit(self, session: CallSession) -> None:
+    def _arm_duration_limit(self, session: BaseSession) -> None:
         """limits.max_call_seconds, counted from the request: the call is hung up with the reason."""
         limit = self.services.config.limits.max_call_seconds
         if limit > 0:
@@ -110,11 +115,11 @@ class CallManager:
             loop = asyncio.get_running_loop()
             self._deadlines[session.spec.call_id] = loop.call_later(limit, session.terminate, reason)
 
-    def find(self, call_id: str) -> CallSession | None:
+    def find(self, call_id: str) -> BaseSession | None:
         """An active call, or one of the last ended ones (to read its final state)."""
         return self.sessions.get(call_id) or self.recent.get(call_id)
 
-    def terminate(self, call_id: str) -> CallSession | None:
+    def terminate(self, call_id: str) -> BaseSession | None:
         session = self.sessions.get(call_id)
         if session is not None:
             session.terminate()
@@ -133,7 +138,7 @@ class CallManager:
             if pending:  # cancelled sessions still release their media (bounded by the stop timeout)
                 await asyncio.wait(pending, timeout=STOP_TIMEOUT + 1.0)
 
-    async def _run(self, session: CallSession, stream_keys: list[str]) -> None:
+    async def _run(self, session: BaseSession, stream_keys: list[str]) -> None:
         try:
             await session.run()
         finally:

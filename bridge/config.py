@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bridge.ingest.config import IngestConfig
 from bridge.model import OutputSpec, VideoSpec
 from bridge.sip.codecs import check_codec_names
 
@@ -290,6 +291,7 @@ class BridgeConfig(_Section):
     webhooks: WebhooksConfig = WebhooksConfig()
     apps: dict[str, AppConfig] = Field(default_factory=dict)
     console: ConsoleConfig = ConsoleConfig()
+    ingest: IngestConfig = IngestConfig()
 
 
 def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bridge.bus import EventBus
 from bridge.config import BridgeConfig, split_host_port
 from bridge.history import HistoryStore
+from bridge.ingest.feed_socket import FeedSocket
 from bridge.media.pool import MediaWorkerPool, WorkerUnavailable
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.dns import SipResolver
@@ -31,6 +32,7 @@ class Services:
     max_calls_by_descriptors: int | None = None  # set at start-up from RLIMIT_NOFILE
     media: MediaWorkerPool | None = None  # started by the daemon before it accepts calls
     slate_images: frozenset[str] = frozenset()  # pictures in video.slate_directory (start-up, reload)
+    feed: FeedSocket = field(default_factory=FeedSocket)  # ingest calls' RTP to the media workers
 
     def workers(self) -> MediaWorkerPool:
         if self.media is None:

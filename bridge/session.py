@@ -11,18 +11,15 @@ import asyncio
 import logging
 import secrets
 import time
-from dataclasses import dataclass
 from typing import Any
 
-from bridge.bus import BusEvent
-from bridge.destinations import combined_state, mask_dtmf, views_for
 from bridge.media.handle import DtmfUnavailable, MediaHandle
 from bridge.media.pool import WorkerUnavailable
 from bridge.media.protocol import PICTURE_FAST_UPDATE
-from bridge.media.stream import StreamState
-from bridge.model import CallSpec, CallState, StateChange, utc_now
+from bridge.model import CallSpec, CallState
 from bridge.registration_flow import CallRegistration, RegistrationError
 from bridge.services import Services
+from bridge.session_base import BaseSession, MediaFailed, SessionError, StopRequested
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.call import CallSettings, OutboundCall
 from bridge.sip.codecs import CODECS, offered_formats, video_offer
@@ -49,43 +46,21 @@ from rtp.ports import PortsExhausted
 log = logging.getLogger("bridge.session")
 
 
-@dataclass(frozen=True, slots=True)
-class StopRequested:
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class MediaFailed:
-    reason: str
-
-
 InboxItem = CallEvent | RegistrationEvent | StopRequested | MediaFailed
 
 
-class SessionError(Exception):
-    """Setting up the call failed before any SIP was sent; the message says why."""
-
-
-class CallSession:
-    """Runs one call from PENDING to FINISH or FAILED."""
+class CallSession(BaseSession):
+    """Runs one SIP call from PENDING to FINISH or FAILED."""
 
     def __init__(self, spec: CallSpec, services: Services) -> None:
-        self.spec = spec
-        self.services = services
-        self.destinations = views_for(spec.destinations, spec.reveal_stream_names)
-        self.state = CallState.PENDING
-        self.reason = "accepted"
-        self.history: list[StateChange] = [StateChange(self.state, self.reason, utc_now())]
-        self.created_at = self.history[0].at
+        super().__init__(spec, services)
         self.sip_call_id = ""
         self._inbox: asyncio.Queue[InboxItem] = asyncio.Queue()
-        self.media: MediaHandle | None = None
         self._sip_started = False
         self._call: OutboundCall | None = None
         self._registration = CallRegistration(services)
         self._alternates: list[Destination] = []
         self._answered = False
-        self.timeline: list[dict[str, Any]] = []
         self._info_requests = 0  # key frame requests sent by SIP INFO (RFC 5168)
         self._sip_over = False
 
@@ -271,34 +246,6 @@ class CallSession:
     async def _watch_media(self, media: MediaHandle) -> None:
         self._inbox.put_nowait(MediaFailed(await media.run()))
 
-    @property
-    def stream_state(self) -> StreamState:
-        return combined_state(self.destinations)
-
-    @property
-    def stream_history(self) -> list[dict[str, Any]]:
-        """Every destination's stream states, in time order (each entry names its destination)."""
-        entries = [entry for view in self.destinations for entry in view.history]
-        return sorted(entries, key=lambda entry: str(entry["at"]))
-
-    def _on_stream_state(self, index: int, state: StreamState, reason: str) -> None:
-        view = self.destinations[index]
-        view.changed(state, reason)
-        log.info("call %s: stream %d %s %s (%s)", self.spec.call_id, index, view.label, state.value, reason)
-        self._publish(
-            "stream.state",
-            state=state.value,
-            reason=reason,
-            destination=index,
-            rtmpTarget=view.label,
-            streamState=self.stream_state.value,
-        )
-
-    def _publish(self, kind: str, **data: Any) -> None:
-        """Tell webhooks, live events, metrics and history (never blocks)."""
-        data.setdefault("counters", self.counters())
-        self.services.bus.publish(BusEvent(kind, self.spec.call_id, self.spec.app_key, data))
-
     async def _wait_for_end(self) -> tuple[CallState, str]:
         """Until the far end hangs up, we are asked to stop, or media fails."""
         while True:
@@ -363,14 +310,6 @@ class CallSession:
         if first and self._info_requests:
             self._note("keyframe-request", via="INFO")
 
-    def _note(self, kind: str, **details: Any) -> None:
-        entry = {"at": utc_now().isoformat(), "event": kind, **details}
-        self.timeline.append(entry)
-        logged = mask_dtmf(entry) if self.services.config.log.mask_dtmf else entry
-        shown = {key: value for key, value in logged.items() if key not in ("at", "event")}
-        log.info("call %s: %s %s", self.spec.call_id, kind, shown)
-        self._publish("call.event", event=kind, **details)
-
     def sip_ladder(self) -> list[dict[str, str | float]]:
         """The call's SIP messages with wall-clock times (seconds since the epoch)."""
         if self._call is None:
@@ -387,15 +326,6 @@ class CallSession:
             self.services.sip.forget(self.sip_call_id)
         await self._registration.unregister()
 
-    def _set_state(self, state: CallState, reason: str) -> None:
-        self.state = state
-        self.reason = reason
-        self.history.append(StateChange(state, reason, utc_now()))
-        log.info("call %s: %s (%s)", self.spec.call_id, state.value, reason, extra={"call_id": self.spec.call_id})
-        self._publish("call.state", state=state.value, reason=reason)
-        if self.services.history is not None:
-            self.services.history.state_changed(self.spec.call_id, state.value, reason)
-
     # -- reporting ------------------------------------------------------------------
 
     def send_dtmf(self, digits: str, duration_ms: int) -> None:
@@ -405,47 +335,5 @@ class CallSession:
         self.media.send_dtmf(digits, duration_ms)
         self._note("dtmf-sent", digits=digits, durationMs=duration_ms)
 
-    def stored_view(self) -> dict[str, Any]:
-        """What the history keeps: the snapshot, with DTMF digits masked unless log.mask_dtmf is off."""
-        view = self.snapshot()
-        if self.services.config.log.mask_dtmf:
-            view["timeline"] = [mask_dtmf(entry) for entry in view["timeline"]]
-        return view
-
-    def snapshot(self) -> dict[str, Any]:
-        """The public view of the call (API, webhooks): no password, no stream key, no RTMP token."""
-        spec = self.spec
-        counters = self.counters()
-        per_destination = counters.get("destinations") or [{} for _ in self.destinations]
-        return {
-            "callId": spec.call_id,
-            "callee": spec.callee,
-            "sipDomain": spec.sip_domain,
-            "sipCallId": self.sip_call_id,
-            "appKey": spec.app_key,
-            "hasAudio": spec.has_audio,
-            "hasVideo": spec.has_video,
-            "rtmpTarget": self.destinations[0].label,
-            "destinations": [view.to_json(c) for view, c in zip(self.destinations, per_destination, strict=False)],
-            "active": not self.state.final,
-            "state": self.state.value,
-            "streamState": self.stream_state.value,
-            "streamHistory": self.stream_history,
-            "reason": self.reason,
-            "createdAt": self.created_at.isoformat(),
-            "history": [change.to_json() for change in self.history],
-            "timeline": self.timeline,
-            "sipLadder": self.sip_ladder(),
-            "counters": {key: value for key, value in counters.items() if key != "destinations"},
-            "mediaWorker": self._media_worker(),
-        }
-
-    def _media_worker(self) -> dict[str, int] | None:
-        """Which media worker process runs this call's media (while it has one)."""
-        if self.media is None or self.media.lost_reason:
-            return None
-        return {"index": self.media.worker.index, "pid": self.media.worker.pid}
-
-    def counters(self) -> dict[str, Any]:
-        """Live per-call statistics (empty until media starts)."""
-        return self.media.counters() if self.media is not None and self.media.started else {}
+    def identity(self) -> dict[str, Any]:
+        return {"sipCallId": self.sip_call_id, "sipLadder": self.sip_ladder(), "source": {"kind": "sip"}}

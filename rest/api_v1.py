@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from bridge.media.handle import DtmfUnavailable
 from bridge.model import CallState
-from bridge.session import CallSession
+from bridge.session_base import BaseSession
 from rest.common import MANAGER_KEY, admit, read_json, session_json, validation_error
 from rest.errors import RequestError
 from rest.models import ApiCallRequest, DtmfRequest
@@ -18,7 +18,7 @@ from rest.models import ApiCallRequest, DtmfRequest
 MAX_PAGE = 200
 
 
-def _session(request: web.Request) -> CallSession:
+def _session(request: web.Request) -> BaseSession:
     call_id = request.match_info["callId"]
     session = request.app[MANAGER_KEY].find(call_id)
     if session is None:

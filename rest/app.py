@@ -8,14 +8,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from bridge.calls import CallManager
+from bridge.logs import REDACTOR
 from rest.api_v1 import add_api_v1_routes
 from rest.auth import Authenticator
 from rest.common import MANAGER_KEY
 from rest.console import add_console_routes
 from rest.errors import errors_middleware
 from rest.events import add_event_routes
+from rest.ingest import add_ingest_routes
 from rest.openapi import add_openapi_routes
 from rest.restcall import add_restcall_routes
+from rest.twiml import add_twiml_routes
 
 AUTH_KEY = web.AppKey("auth", Authenticator)
 
@@ -27,10 +30,13 @@ def create_app(manager: CallManager) -> web.Application:
         client_max_size=config.limits.max_body_bytes, middlewares=[errors_middleware, auth.middleware]
     )
     app[MANAGER_KEY] = manager
+    REDACTOR.register(*(route.secret for route in config.ingest.routes.values()))  # tokens in upgrade URLs
     app[AUTH_KEY] = auth
     add_restcall_routes(app)
     add_api_v1_routes(app)
     add_event_routes(app)
     add_openapi_routes(app)
     add_console_routes(app, config.console.enabled)
+    add_ingest_routes(app)
+    add_twiml_routes(app)
     return app

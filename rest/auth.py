@@ -30,6 +30,7 @@ def is_console_path(path: str) -> bool:
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = ("/healthz", "/readyz", "/api/v1/openapi.json", "/api/v1/docs")
+SELF_AUTHENTICATED = ("/ingest/", "/twiml/")  # Twilio signatures or route tokens (rest/ingest.py)
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -92,7 +93,7 @@ class Authenticator:
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method == "OPTIONS" and self._cors:
             return self._cors_headers(request, web.Response(status=204))
-        if request.path in OPEN_PATHS or is_console_path(request.path):
+        if request.path in OPEN_PATHS or is_console_path(request.path) or request.path.startswith(SELF_AUTHENTICATED):
             return await handler(request)
         header = request.headers.get("Authorization")
         caller = self.identify(header)

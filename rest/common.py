@@ -14,7 +14,7 @@ from bridge.config import BridgeConfig
 from bridge.model import CallSpec, DestinationSpec
 from bridge.presets import AudioChoice, Defaults, PresetError, VideoChoice, resolve
 from bridge.rtmp.url import RtmpUrlError, parse_target
-from bridge.session import CallSession
+from bridge.session_base import BaseSession
 from bridge.sip.target import TargetError, from_uri, request_uri
 from rest.errors import RequestError
 from rest.models import ApiCallRequest, CallRequest, Output, Video
@@ -163,12 +163,12 @@ def _preset_field(field: str, asked: _Asked, own_video: VideoChoice) -> str:
     return "output." + field
 
 
-def session_json(session: CallSession) -> dict[str, Any]:
+def session_json(session: BaseSession) -> dict[str, Any]:
     """The public view of a session: never the password, a stream key or an RTMP token."""
     return session.snapshot()
 
 
-async def admit(request: web.Request, model: type[CallRequest] | type[ApiCallRequest]) -> CallSession:
+async def admit(request: web.Request, model: type[CallRequest] | type[ApiCallRequest]) -> BaseSession:
     """Parse, validate and start a call; raise RequestError for every refusal."""
     manager = request.app[MANAGER_KEY]
     try:

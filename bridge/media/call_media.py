@@ -23,6 +23,7 @@ from bridge.media.call_video import CallVideo, VideoRemote
 from bridge.media.decoders import codec_media
 from bridge.media.encoder import AudioEncoder
 from bridge.media.far_end import FarEndMedia
+from bridge.media.feed_tracks import FeedTracks
 from bridge.media.outputs import CallOutputs, StreamStateHandler
 from bridge.media.pipeline import MediaPipeline, PlayoutClock, pull_unit
 from bridge.media.protocol import PICTURE_FAST_UPDATE, DestinationStart
@@ -112,6 +113,7 @@ class CallMedia:
         slates: SlateCache,
         ticker: Ticker,
         video_endpoint: RtpEndpoint | None = None,
+        feed: bool = False,
     ) -> None:
         self.config = config
         self._ticker = ticker
@@ -128,6 +130,8 @@ class CallMedia:
         self.srtp = SrtpTransform(remote.srtp) if remote.srtp else None
         self.codec = codec_media(remote.codec)
         self.receiver = self._new_receiver(remote)
+        # An ingest call: the daemon's RTP feed of a WebSocket stream, one SSRC per track, mixed.
+        self.feed = FeedTracks(self.receiver, lambda: self._new_receiver(remote)) if feed else None
         self.reporter = RtcpReporter(secrets.randbits(32), now)
         self.sender = self._new_sender(remote, now) if send_silence else None
         self.outputs = CallOutputs(destinations, config.rtmp, rtmp_tls, on_stream_state, note)
@@ -170,7 +174,7 @@ class CallMedia:
             clock_rate=codec.rtp_clock,
             audio_pt=remote.payload_type,
             also_audio_pt=codec.offer.payload_type,
-            also_event_pt=EVENT_PAYLOAD_TYPES[codec.rtp_clock],
+            also_event_pt=EVENT_PAYLOAD_TYPES.get(codec.rtp_clock),
             decode=self.codec.decode,
         )
 
@@ -264,7 +268,8 @@ class CallMedia:
             self._conclude(RESTART_ENCODER)
             return None
         timeout = self.config.rtp.timeout
-        if self.far_end.silent_for(self.receiver.last_packet_at or self._started, now) > timeout:
+        last_packet_at = self.feed.last_packet_at if self.feed is not None else self.receiver.last_packet_at
+        if self.far_end.silent_for(last_packet_at or self._started, now) > timeout:
             self._conclude(f"no RTP received for {timeout:g} s")
             return None
         return self._next_deadline()
@@ -319,7 +324,8 @@ class CallMedia:
         encoders = [self._encoder_factory(spec, rate) for spec in self.outputs.audio_specs]
         batches = self.config.media.frames_per_batch
         step = pull_unit([encoder.input_batch * batches for encoder in encoders], encoders[0].input_rate)
-        return MediaPipeline(self.receiver.buffer, encoders, clock or PlayoutClock(now, step), batches)
+        source = self.feed.mix if self.feed is not None else self.receiver.buffer
+        return MediaPipeline(source, encoders, clock or PlayoutClock(now, step), batches)
 
     def _restart_encoder(self, now: float) -> None:
         """The encoder watchdog: no output for WATCHDOG_SECONDS means new encoders (same clock)."""
@@ -352,7 +358,7 @@ class CallMedia:
 
     def _send_report(self, now: float) -> None:
         report = self.reporter.poll(now, self.receiver.ssrc, self.receiver.stats)
-        if report is not None:
+        if report is not None and self.feed is None:  # an ingest feed is the daemon, which reads no RTCP
             host, port = self.far_end.address
             self.endpoint.send_rtcp(self.srtp.protect_rtcp(report) if self.srtp else report, (host, port + 1))
 
@@ -370,6 +376,9 @@ class CallMedia:
             self._on_rtp(data, source, min(arrival, now))
 
     def _on_rtp(self, data: bytes, source: tuple[str, int], arrival: float) -> None:
+        if self.feed is not None:
+            self.feed.datagram_received(data, source, arrival)
+            return
         if self.srtp is not None:
             plain = self.srtp.unprotect(data)
             if plain is None:
@@ -420,13 +429,14 @@ class CallMedia:
             "ssrcChanges": receiver.counters.ssrc_changes,
             "dtmfPackets": receiver.counters.telephone_events,
             "rtcpPackets": self.endpoint.rtcp_received,
-            "rtcpReportsSent": self.reporter.sent,
+            "rtcpReportsSent": self.reporter.sent if self.feed is None else 0,
             "silencePacketsSent": self.sender.sent if self.sender else 0,
             "dtmfSent": self.sender.dtmf_sent if self.sender else 0,
             "srtpFailures": self.srtp.failures if self.srtp else 0,
             "encoderRestarts": self.encoder_restarts,
             "destinations": destinations,
             **(self.video.counters() if self.video is not None else {}),
+            **(self.feed.counters() if self.feed is not None else {}),
         }
 
     def _delay_ms(self) -> int:

@@ -18,6 +18,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from bridge.ingest.feed import FEED_CODECS
 from bridge.sip.codecs import CODECS, AudioCodec
 from rtp.g711 import PCMA_SILENCE, PCMU_SILENCE, decode_alaw
 
@@ -39,6 +40,9 @@ class CodecMedia:
 
 def codec_media(name: str) -> CodecMedia:
     """The decoder and silence of codec ``name`` (a key of bridge.sip.codecs.CODECS)."""
+    if name in FEED_CODECS:  # an ingest call's 16-bit PCM, as the WebSocket carried it
+        codec = FEED_CODECS[name]
+        return CodecMedia(codec, _s16le, bytes(codec.rtp_clock // 25), codec.rtp_clock // 50)
     codec = CODECS[name]
     ticks = codec.rtp_clock // 50
     if name == "pcmu":
@@ -46,6 +50,12 @@ def codec_media(name: str) -> CodecMedia:
     if name == "pcma":
         return CodecMedia(codec, decode_alaw, bytes([PCMA_SILENCE]) * ticks, ticks)
     return CodecMedia(codec, FfmpegDecoder(name, codec.audio_rate).decode, encoded_silence(name), ticks)
+
+
+def _s16le(payload: bytes) -> Samples:
+    """16-bit little-endian PCM (an odd trailing byte is dropped)."""
+    samples: Samples = np.frombuffer(payload, "<i2", len(payload) // 2)
+    return samples
 
 
 class FfmpegDecoder:

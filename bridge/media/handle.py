@@ -73,6 +73,7 @@ class MediaHandle:
         secrets: tuple[str, ...],
         note: Note,
         on_stream_state: StreamStateHandler,
+        feed: bool = False,
     ) -> None:
         """The far end answered (or early media): receive, encode and publish in the worker."""
         self._note, self._on_stream_state = note, on_stream_state
@@ -93,6 +94,7 @@ class MediaHandle:
                 send_silence=send_silence,
                 destinations=destinations,
                 secrets=list(secrets),
+                feed=feed,
             )
         )
 

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bridge.media.encoder import AudioEncoder
+from rtp.mix import TrackMix
 from rtp.playout import PlayoutBuffer
 
 FRAME_SECONDS = 0.020
@@ -107,7 +108,7 @@ class MediaPipeline:
 
     def __init__(
         self,
-        buffer: PlayoutBuffer,
+        buffer: PlayoutBuffer | TrackMix,
         encoders: list[AudioEncoder],
         clock: PlayoutClock,
         batches_per_encode: int = 1,

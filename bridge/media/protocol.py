@@ -78,6 +78,7 @@ class StartMedia(_Message):
     event_payload_type: int = 101
     video: RemoteVideo | None = None
     send_silence: bool
+    feed: bool = False  # an ingest call: RTP from the daemon's WebSocket feed, one SSRC per track
     destinations: list[DestinationStart]
     secrets: list[str]
 

@@ -137,6 +137,7 @@ class MediaWorker:
             self.slates,
             self.ticker,
             call.video_endpoint,
+            feed=message.feed,
         )
         assert self.group is not None
         call.task = self.group.create_task(self._run_media(call_id, call.media))

@@ -1,0 +1,162 @@
+"""One call that arrives as a WebSocket media stream: from its start message to FINISH or FAILED.
+
+The WebSocket side (rest/ingest.py) owns the connection and the protocol core; it hands this
+session the stream's audio, digits and end. The session opens a media worker endpoint,
+sends the audio there as RTP (:mod:`bridge.ingest.feed`) and reports like any call. Hanging
+up through the API asks the WebSocket side to close the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.ingest.events import GOING_AWAY, INTERNAL_ERROR, NORMAL_CLOSURE, AudioReceived, DigitReceived
+from bridge.ingest.feed import RtpFeed, feed_codec
+from bridge.ingest.spec import IngestSource
+from bridge.media.pool import WorkerUnavailable
+from bridge.model import CallSpec, CallState
+from bridge.services import Services
+from bridge.session_base import BaseSession, MediaFailed, StopRequested, watch_media
+from bridge.sip.offer_answer import RemoteMedia
+from bridge.sip.sdp import Direction
+from rtp.ports import PortsExhausted
+
+log = logging.getLogger("bridge.ingest")
+PENDING_PACKETS = 500  # audio held while the media worker starts (10 s of one track)
+CloseConnection = Callable[[int, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnded:
+    """The WebSocket side's verdict: a stop message, a close, or a protocol error."""
+
+    state: CallState
+    reason: str
+
+
+class IngestSession(BaseSession):
+    """An ingest call; :meth:`audio` and :meth:`digit` are called for each message, never block."""
+
+    def __init__(
+        self,
+        spec: CallSpec,
+        services: Services,
+        source: IngestSource,
+        feed: RtpFeed,
+        close_connection: CloseConnection,
+    ) -> None:
+        super().__init__(spec, services)
+        self.source = source
+        self._feed = feed
+        self._close_connection = close_connection
+        self._inbox: asyncio.Queue[StopRequested | MediaFailed | StreamEnded] = asyncio.Queue()
+        self._pending: list[bytes] = []
+        self._port = 0  # the media worker's RTP port, once it is open
+        self.dropped_before_start = 0
+
+    @classmethod
+    def factory(
+        cls, source: IngestSource, feed: RtpFeed, close_connection: CloseConnection
+    ) -> Callable[[CallSpec, Services], IngestSession]:
+        return lambda spec, services: cls(spec, services, source, feed, close_connection)
+
+    # -- from the WebSocket -------------------------------------------------------------
+
+    def audio(self, audio: AudioReceived) -> None:
+        datagrams = self._feed.packets_for(audio)
+        if self._port:
+            self.services.feed.send(datagrams, self._port)
+        elif len(self._pending) + len(datagrams) <= PENDING_PACKETS:
+            self._pending += datagrams
+        else:
+            self.dropped_before_start += len(datagrams)
+
+    def digit(self, digit: DigitReceived) -> None:
+        if not self.state.final:
+            self._note("dtmf", digit=digit.digit, track=digit.track, via=self.source.protocol)
+
+    def ended(self, state: CallState, reason: str) -> None:
+        self._inbox.put_nowait(StreamEnded(state, reason))
+
+    # -- control ------------------------------------------------------------------------
+
+    def terminate(self, reason: str = "terminated by API request") -> None:
+        self._inbox.put_nowait(StopRequested(reason))
+
+    async def run(self) -> None:
+        self._publish("call.state", state=self.state.value, reason=self.reason)
+        try:
+            await self._run()
+        except Exception as exc:  # a defect must cost one call, not the daemon
+            log.exception("call %s: internal error", self.spec.call_id)
+            self._close_connection(INTERNAL_ERROR, "internal error")
+            self._set_state(CallState.FAILED, f"internal error: {type(exc).__name__}")
+        finally:
+            if self.media is not None:
+                await self.media.close()
+
+    async def _run(self) -> None:
+        try:
+            self.media = await self.services.workers().open(self.spec.call_id, "127.0.0.1")
+        except (PortsExhausted, WorkerUnavailable) as exc:
+            self._close_connection(INTERNAL_ERROR, "no media capacity")
+            self._set_state(CallState.FAILED, str(exc))
+            return
+        source = self.source
+        self._set_state(CallState.ESTABLISHED, f"{source.protocol} stream started on route {source.route}")
+        self._start_media()
+        async with asyncio.TaskGroup() as group:
+            media_task = group.create_task(watch_media(self.media, self._inbox))
+            state, reason = await self._wait_for_end()
+            media_task.cancel()
+            await self.media.close()
+        self._set_state(state, reason)
+
+    def _start_media(self) -> None:
+        assert self.media is not None
+        feed = self._feed
+        codec = feed_codec(feed.encoding, feed.rate)
+        remote = RemoteMedia(
+            self.services.feed.address, Direction.SENDONLY, codec=codec, payload_type=feed.payload_type
+        )
+        self.media.start(
+            remote,
+            [view.start_message(self.spec.reveal_stream_names) for view in self.destinations],
+            False,
+            self.spec.secrets(),
+            self._note,
+            self._on_stream_state,
+            feed=True,
+        )
+        self._port = self.media.port
+        self.services.feed.send(self._pending, self._port)
+        self._pending = []
+
+    async def _wait_for_end(self) -> tuple[CallState, str]:
+        item = await self._inbox.get()
+        self._port = 0
+        if isinstance(item, StreamEnded):
+            return item.state, item.reason
+        if isinstance(item, StopRequested):
+            going_away = item.reason == "bridge shutting down"
+            self._close_connection(GOING_AWAY if going_away else NORMAL_CLOSURE, item.reason)
+            return CallState.FINISH, item.reason
+        self._close_connection(INTERNAL_ERROR, "media failed")
+        reason = item.reason.replace("no RTP received", "no media from the stream")
+        return CallState.FAILED, reason
+
+    def identity(self) -> dict[str, Any]:
+        source = self.source
+        return {
+            "source": {
+                "kind": "ingest",
+                "route": source.route,
+                "protocol": source.protocol,
+                "platformId": source.platform_id,
+                "tracks": list(self._feed.tracks) or list(source.tracks),
+            }
+        }

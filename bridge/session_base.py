@@ -1,0 +1,166 @@
+"""What every call shares, however it arrives (SIP or a WebSocket media stream).
+
+States and their history, the timeline, stream states per destination, events to the bus
+(webhooks, SSE, metrics), the stored history, the public snapshot and the counters. A
+:class:`BaseSession` subclass drives its own signalling and calls :meth:`_set_state`,
+:meth:`_note` and :meth:`_on_stream_state`; the registry, the API and the console see only
+this interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.bus import BusEvent
+from bridge.destinations import combined_state, mask_dtmf, views_for
+from bridge.media.handle import DtmfUnavailable, MediaHandle
+from bridge.media.stream import StreamState
+from bridge.model import CallSpec, CallState, StateChange, utc_now
+from bridge.services import Services
+
+log = logging.getLogger("bridge.session")
+
+
+@dataclass(frozen=True, slots=True)
+class StopRequested:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFailed:
+    reason: str
+
+
+class SessionError(Exception):
+    """Setting up the call failed before it started; the message says why."""
+
+
+class BaseSession:
+    """One call's state, history, timeline and reporting."""
+
+    def __init__(self, spec: CallSpec, services: Services) -> None:
+        self.spec = spec
+        self.services = services
+        self.destinations = views_for(spec.destinations, spec.reveal_stream_names)
+        self.state = CallState.PENDING
+        self.reason = "accepted"
+        self.history: list[StateChange] = [StateChange(self.state, self.reason, utc_now())]
+        self.created_at = self.history[0].at
+        self.media: MediaHandle | None = None
+        self.timeline: list[dict[str, Any]] = []
+
+    def terminate(self, reason: str = "terminated by API request") -> None:
+        """Ask the session to hang up; it finishes asynchronously."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        """Drive the call to its end; never raises (errors become FAILED)."""
+        raise NotImplementedError
+
+    def send_dtmf(self, digits: str, duration_ms: int) -> None:
+        raise DtmfUnavailable("this call cannot send DTMF")
+
+    # -- reporting --------------------------------------------------------------------
+
+    @property
+    def stream_state(self) -> StreamState:
+        return combined_state(self.destinations)
+
+    @property
+    def stream_history(self) -> list[dict[str, Any]]:
+        """Every destination's stream states, in time order (each entry names its destination)."""
+        entries = [entry for view in self.destinations for entry in view.history]
+        return sorted(entries, key=lambda entry: str(entry["at"]))
+
+    def _on_stream_state(self, index: int, state: StreamState, reason: str) -> None:
+        view = self.destinations[index]
+        view.changed(state, reason)
+        log.info("call %s: stream %d %s %s (%s)", self.spec.call_id, index, view.label, state.value, reason)
+        self._publish(
+            "stream.state",
+            state=state.value,
+            reason=reason,
+            destination=index,
+            rtmpTarget=view.label,
+            streamState=self.stream_state.value,
+        )
+
+    def _publish(self, kind: str, **data: Any) -> None:
+        """Tell webhooks, live events, metrics and history (never blocks)."""
+        data.setdefault("counters", self.counters())
+        self.services.bus.publish(BusEvent(kind, self.spec.call_id, self.spec.app_key, data))
+
+    def _note(self, kind: str, **details: Any) -> None:
+        entry = {"at": utc_now().isoformat(), "event": kind, **details}
+        self.timeline.append(entry)
+        logged = mask_dtmf(entry) if self.services.config.log.mask_dtmf else entry
+        shown = {key: value for key, value in logged.items() if key not in ("at", "event")}
+        log.info("call %s: %s %s", self.spec.call_id, kind, shown)
+        self._publish("call.event", event=kind, **details)
+
+    def _set_state(self, state: CallState, reason: str) -> None:
+        self.state = state
+        self.reason = reason
+        self.history.append(StateChange(state, reason, utc_now()))
+        log.info("call %s: %s (%s)", self.spec.call_id, state.value, reason, extra={"call_id": self.spec.call_id})
+        self._publish("call.state", state=state.value, reason=reason)
+        if self.services.history is not None:
+            self.services.history.state_changed(self.spec.call_id, state.value, reason)
+
+    def stored_view(self) -> dict[str, Any]:
+        """What the history keeps: the snapshot, with DTMF digits masked unless log.mask_dtmf is off."""
+        view = self.snapshot()
+        if self.services.config.log.mask_dtmf:
+            view["timeline"] = [mask_dtmf(entry) for entry in view["timeline"]]
+        return view
+
+    def identity(self) -> dict[str, Any]:
+        """How the call arrived: its SIP fields, or its ingest route and platform."""
+        return {}
+
+    def snapshot(self) -> dict[str, Any]:
+        """The public view of the call (API, webhooks): no password, no stream key, no RTMP token."""
+        spec = self.spec
+        counters = self.counters()
+        per_destination = counters.get("destinations") or [{} for _ in self.destinations]
+        return {
+            "callId": spec.call_id,
+            "callee": spec.callee,
+            "sipDomain": spec.sip_domain,
+            "sipCallId": "",
+            "appKey": spec.app_key,
+            "hasAudio": spec.has_audio,
+            "hasVideo": spec.has_video,
+            "rtmpTarget": self.destinations[0].label,
+            "destinations": [view.to_json(c) for view, c in zip(self.destinations, per_destination, strict=False)],
+            "active": not self.state.final,
+            "state": self.state.value,
+            "streamState": self.stream_state.value,
+            "streamHistory": self.stream_history,
+            "reason": self.reason,
+            "createdAt": self.created_at.isoformat(),
+            "history": [change.to_json() for change in self.history],
+            "timeline": self.timeline,
+            "sipLadder": [],
+            "counters": {key: value for key, value in counters.items() if key != "destinations"},
+            "mediaWorker": self._media_worker(),
+            **self.identity(),
+        }
+
+    def _media_worker(self) -> dict[str, int] | None:
+        """Which media worker process runs this call's media (while it has one)."""
+        if self.media is None or self.media.lost_reason:
+            return None
+        return {"index": self.media.worker.index, "pid": self.media.worker.pid}
+
+    def counters(self) -> dict[str, Any]:
+        """Live per-call statistics (empty until media starts)."""
+        return self.media.counters() if self.media is not None and self.media.started else {}
+
+
+async def watch_media(media: MediaHandle, inbox: asyncio.Queue[Any]) -> None:
+    """Put the reason media can no longer go on into the session's inbox."""
+    inbox.put_nowait(MediaFailed(await media.run()))

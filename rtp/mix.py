@@ -1,0 +1,36 @@
+"""Several audio tracks played out together as one mono timeline (sans-IO).
+
+An ingest call may carry two to four tracks (Twilio inbound and outbound, RingCentral's
+Participant and Conference perspectives, ACS unmixed participants). Each track has its own
+:class:`~rtp.playout.PlayoutBuffer` (its own reordering, concealment and delay); every pull
+takes the same number of samples from each and sums them, saturating at 16 bits, as a
+conference bridge mixes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from rtp.playout import PlayoutBuffer
+
+Samples = npt.NDArray[np.int16]
+
+
+class TrackMix:
+    """Pulls every track's playout at once; the sum is the call's audio."""
+
+    def __init__(self, first: PlayoutBuffer) -> None:
+        self.buffers = [first]
+
+    def add(self, buffer: PlayoutBuffer) -> None:
+        """A track that appeared mid-call: it joins at the next pull (silence until its audio plays)."""
+        self.buffers.append(buffer)
+
+    def pull(self, n: int, now: float) -> Samples:
+        blocks = [buffer.pull(n, now) for buffer in self.buffers]
+        if len(blocks) == 1:
+            return blocks[0]
+        total = np.sum(np.stack(blocks).astype(np.int32), axis=0)
+        mixed: Samples = np.clip(total, -32768, 32767).astype(np.int16)
+        return mixed
