@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from bridge.calls import AtCapacity, CallManager, DuplicateCall
 from bridge.ingest.acs import AcsStream
@@ -22,6 +22,7 @@ from bridge.ingest.config import IngestRoute
 from bridge.ingest.core import MAX_MESSAGE_BYTES, StreamCore
 from bridge.ingest.events import (
     INTERNAL_ERROR,
+    MESSAGE_TOO_BIG,
     NORMAL_CLOSURE,
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
@@ -43,6 +44,7 @@ from rest.common import MANAGER_KEY
 from rest.errors import error_response
 
 log = logging.getLogger("bridge.ingest")
+READ_LIMIT_BYTES = 4 * MAX_MESSAGE_BYTES
 START_TIMEOUT = 10.0  # seconds from the upgrade to the stream's start message
 CORES: dict[str, type[StreamCore]] = {"twilio": TwilioStream, "acs": AcsStream, "ringcentral": RingCentralStream}
 _CLEAN_CLOSES = (1000, 1001)
@@ -93,7 +95,9 @@ async def ingest(request: web.Request) -> web.StreamResponse:
         response = error_response(503, exc.code, str(exc))
         response.headers["Retry-After"] = "5"
         return response
-    socket = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoclose=True)
+    # aiohttp drops a connection whose message exceeds max_msg_size without a close frame; below
+    # that hard bound, a message over MAX_MESSAGE_BYTES gets a proper 1009 from us.
+    socket = web.WebSocketResponse(max_msg_size=READ_LIMIT_BYTES, autoclose=True)
     await socket.prepare(request)
     core = CORES[route.protocol](query, dict(request.headers))
     await IngestConnection(socket, name, route, core, manager).serve()
@@ -140,12 +144,8 @@ class IngestConnection:
             async with asyncio.timeout(START_TIMEOUT) as until_start:
                 while not self._closing.done():
                     message = await self._socket.receive()
-                    if message.type is WSMsgType.TEXT:
-                        events = self._core.receive_text(message.data, loop.time())
-                    elif message.type is WSMsgType.BINARY:
-                        events = self._core.receive_binary()
-                    else:
-                        self._closed_by_peer(message.type, message.data)
+                    events = self._events(message, loop.time())
+                    if events is None:
                         return
                     for event in events:
                         self._handle(event)
@@ -156,6 +156,17 @@ class IngestConnection:
         except Exception as exc:  # a defect must cost one connection, not the daemon
             log.exception("ingest route %s: internal error", self._name)
             self._end(CallState.FAILED, f"internal error: {type(exc).__name__}", INTERNAL_ERROR)
+
+    def _events(self, message: WSMessage, now: float) -> list[IngestEvent] | None:
+        """What one WebSocket message means; None when the sender closed (or broke) the connection."""
+        if message.type is WSMsgType.TEXT:
+            if len(message.data) > MAX_MESSAGE_BYTES:
+                return [Violation(MESSAGE_TOO_BIG, f"a message of more than {MAX_MESSAGE_BYTES} bytes")]
+            return self._core.receive_text(message.data, now)
+        if message.type is WSMsgType.BINARY:
+            return self._core.receive_binary()
+        self._closed_by_peer(message.type, message.data)
+        return None
 
     def _handle(self, event: IngestEvent) -> None:
         session = self.session

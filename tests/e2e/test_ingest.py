@@ -7,7 +7,12 @@ decodes the recording: tones by FFT, timestamp gaps, length against wall time.
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import Start, VoiceResponse
 
 from tests.support.audio import PulledAudio, read_recording
 from tests.support.daemon import BridgeDaemon
@@ -202,3 +209,215 @@ def test_webhooks_tell_every_ingest_call_once(bridged: dict[str, Bridged], webho
         time.sleep(0.1)
     finished_ids = [e["callId"] for e in finished if e["callId"] in wanted]
     assert sorted(finished_ids) == sorted(wanted)
+
+
+# -- authentication, ends, bad input ---------------------------------------------------------
+
+
+def test_wrong_or_missing_credentials_are_refused_before_any_call(bridge: BridgeDaemon) -> None:
+    before = bridge.active_ids()
+    twilio_url = ws_url(bridge, "twilio")
+    forged = Sender("twilio", twilio_url, "not-the-auth-token-0123456789abcd", Script(seconds=0.2))
+    unsigned = Sender("twilio", twilio_url, TWILIO_TOKEN, Script(seconds=0.2))
+    unsigned.signed_headers = lambda: {}  # type: ignore[method-assign]
+    attempts = {
+        "forged signature": forged,
+        "no signature": unsigned,
+        "wrong token": Sender("acs", ws_url(bridge, "acs", "?token=guess"), ROUTE_TOKEN, Script(seconds=0.2)),
+        "no token": Sender("ringcentral", ws_url(bridge, "rc"), ROUTE_TOKEN, Script(seconds=0.2)),
+        "unknown route": Sender("acs", ws_url(bridge, "nope", f"?token={ROUTE_TOKEN}"), ROUTE_TOKEN, Script()),
+    }
+    statuses = {name: sender.start().join().status for name, sender in attempts.items()}
+    print(f"\nrefused upgrades: {statuses}")
+    assert statuses == {name: 404 if name == "unknown route" else 403 for name in attempts}
+    assert bridge.active_ids() == before
+    status, body = bridge.request("GET", "/api/v1/calls?limit=200")
+    assert status == 200 and not [c for c in body["calls"] if c["callId"] == "CA" + "0" * 32]
+
+
+def test_torn_and_closed_connections_end_the_call_with_the_reason(
+    nginx: NginxRtmp, bridge: BridgeDaemon, webhooks: WebhookReceiver
+) -> None:
+    torn = Sender("twilio", ws_url(bridge, "twilio"), TWILIO_TOKEN, Script(seconds=5, abort_at=2.0), "CA" + "3" * 32)
+    closed = Sender("twilio", ws_url(bridge, "twilio"), TWILIO_TOKEN, Script(seconds=2, stop=False), "CA" + "4" * 32)
+    for sender in (torn.start(), closed.start()):
+        sender.join()
+    torn_call, closed_call = ended_call(bridge, torn.call_sid), ended_call(bridge, closed.call_sid)
+    print(f"\ntorn: {torn_call['reason']}; closed: {closed_call['reason']}")
+    assert torn_call["state"] == "FAILED" and "torn down (1006) without a stop message" in torn_call["reason"]
+    assert closed_call["state"] == "FINISH" and "closed the connection (1000)" in closed_call["reason"]
+    for call in (torn_call, closed_call):
+        assert call["streamState"] == "UNPUBLISHED"
+    recorded = read_recording(str(nginx.recording(f"twilio-{torn.call_sid}")))
+    assert 1.8 <= recorded.timeline_seconds <= 2.6  # what came before the tear, published and closed
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not any(
+        e["callId"] == torn.call_sid and e.get("state") == "FAILED" for e in webhooks.events
+    ):
+        time.sleep(0.1)
+    failed = [e for e in webhooks.events if e["callId"] == torn.call_sid and e.get("state") == "FAILED"]
+    assert len(failed) == 1 and "torn down" in failed[0]["reason"]
+
+
+def _media_before_start(sender: Sender) -> list[str]:
+    return [json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}), sender.media(0, 0)]
+
+
+BAD_INPUTS: dict[str, tuple[str, str, Script, int]] = {
+    # name: (protocol, route, script, the close code expected)
+    "invalid JSON": ("twilio", "twilio", Script(seconds=1, before_media=["{not json"]), 1007),
+    "unknown event": ("twilio", "twilio", Script(seconds=1, before_media=['{"event": "hangup"}']), 1008),
+    "bad base64": (
+        "twilio",
+        "twilio",
+        Script(seconds=1, before_media=['{"event":"media","media":{"chunk":"1","timestamp":"0","payload":"@@"}}']),
+        1007,
+    ),
+    "odd PCM size": (
+        "acs",
+        "acs",
+        Script(
+            seconds=1,
+            rate=16000,
+            before_media=[
+                json.dumps(
+                    {
+                        "kind": "AudioData",
+                        "audioData": {"timestamp": "2026-12-03T12:00:00Z", "data": "AAAA" * 10 + "AA=="},
+                    }
+                )
+            ],
+        ),
+        1007,
+    ),
+    "oversized message": ("twilio", "twilio", Script(seconds=1, before_media=["x" * 100_000]), 1009),
+    "binary frame": ("ringcentral", "rc", Script(seconds=1, before_media=[b"\x00\x01\x02"]), 1003),
+    "flood": (
+        "twilio",
+        "twilio",
+        Script(seconds=2, during_media=lambda n: ['{"event":"mark","mark":{"name":"m"}}'] * 700 if n == 5 else []),
+        1008,
+    ),
+    "media before start": ("twilio", "twilio", Script(seconds=1), 1008),
+}
+
+
+def test_bad_input_closes_with_its_code_while_a_neighbour_streams_on(nginx: NginxRtmp, bridge: BridgeDaemon) -> None:
+    neighbour = Sender("twilio", ws_url(bridge, "twilio"), TWILIO_TOKEN, Script(seconds=12.0), "CA" + "5" * 32).start()
+    bridge.wait_state(neighbour.call_sid, {"ESTABLISHED"}, timeout=5)
+    outcomes = {}
+    for index, (name, (protocol, route, script, _code)) in enumerate(BAD_INPUTS.items()):
+        query = "" if protocol == "twilio" else f"?token={ROUTE_TOKEN}&callId=bad-{index}"
+        sender = Sender(
+            protocol,
+            ws_url(bridge, route, query),
+            TWILIO_TOKEN if protocol == "twilio" else ROUTE_TOKEN,
+            script,
+            f"CA{index:032d}",
+        )
+        if name == "media before start":
+            sender.opening = lambda sender=sender: _media_before_start(sender)  # type: ignore[method-assign]
+        result = sender.start().join()
+        call_id = sender.call_sid if protocol == "twilio" else f"bad-{index}" if protocol == "acs" else "rc-call-1-s1"
+        call = ended_call(bridge, call_id, timeout=5) if bridge.call(call_id) is not None else None
+        outcomes[name] = (result.close_code, call["state"] if call else None, call["reason"] if call else "")
+    neighbour.join()
+    print("\nbad input → close code, call:\n" + "\n".join(f"  {k}: {v}" for k, v in outcomes.items()))
+    assert {name: int(outcome[0] or 0) for name, outcome in outcomes.items()} == {
+        n: c[3] for n, c in BAD_INPUTS.items()
+    }
+    for name, (_code, state, reason) in outcomes.items():
+        if name != "media before start":  # that one never became a call
+            assert state == "FAILED" and f"protocol error ({BAD_INPUTS[name][3]})" in reason, (name, reason)
+    assert outcomes["media before start"][1] is None
+    healthy = ended_call(bridge, neighbour.call_sid)
+    audio = read_recording(str(nginx.recording(f"twilio-{neighbour.call_sid}")))
+    assert healthy["state"] == "FINISH" and audio.max_timestamp_gap_ms <= 30
+    assert abs(audio.timeline_seconds / (neighbour.result.ended_at - neighbour.result.started_at) - 1) <= 0.02
+    assert level_db(audio, 440.0, 0.5, audio.seconds - 0.5) > 60
+    windows = [level_db(audio, 440.0, t, t + 0.5) for t in np.arange(0.5, audio.seconds - 1.0, 0.5)]
+    assert min(windows) > 40  # the tone in every half second: never disturbed
+
+
+def test_hanging_up_through_the_api_closes_the_websocket(bridge: BridgeDaemon) -> None:
+    sender = Sender("twilio", ws_url(bridge, "twilio"), TWILIO_TOKEN, Script(seconds=8.0), "CA" + "6" * 32).start()
+    bridge.wait_state(sender.call_sid, {"ESTABLISHED"}, timeout=5)
+    time.sleep(1.0)
+    status, _ = bridge.request("DELETE", f"/api/v1/calls/{sender.call_sid}")
+    result = sender.join()
+    call = ended_call(bridge, sender.call_sid)
+    assert status == 202
+    assert result.close_code == 1000 and result.close_reason == "terminated by API request"
+    assert result.ended_at - result.started_at < 4.0  # closed at once, not at the stream's end
+    assert call["state"] == "FINISH" and call["reason"] == "terminated by API request"
+
+
+def test_duplicate_call_ids_are_refused(bridge: BridgeDaemon) -> None:
+    first = Sender("twilio", ws_url(bridge, "twilio"), TWILIO_TOKEN, Script(seconds=4.0), "CA" + "7" * 32).start()
+    bridge.wait_state(first.call_sid, {"ESTABLISHED"}, timeout=5)
+    second = (
+        Sender("twilio", ws_url(bridge, "twilio"), TWILIO_TOKEN, Script(seconds=1.0), first.call_sid).start().join()
+    )
+    by_query = Sender(
+        "acs", ws_url(bridge, "acs", f"?token={ROUTE_TOKEN}&callId={first.call_sid}"), ROUTE_TOKEN, Script(seconds=1.0)
+    )
+    refused = by_query.start().join()
+    first.join()
+    call = ended_call(bridge, first.call_sid)
+    assert second.close_code == 1008 and "already active" in second.close_reason
+    assert refused.status == 409
+    assert call["state"] == "FINISH" and "stop" in call["reason"]  # the first call was not disturbed
+
+
+def test_dtmf_from_the_stream_reaches_the_timeline(bridge: BridgeDaemon, webhooks: WebhookReceiver) -> None:
+    digit = '{"event":"dtmf","streamSid":"MZ","sequenceNumber":"9","dtmf":{"track":"inbound_track","digit":"7"}}'
+    script = Script(seconds=2.0, during_media=lambda n: [digit] if n == 20 else [])
+    sender = Sender("twilio", ws_url(bridge, "twilio"), TWILIO_TOKEN, script, "CA" + "8" * 32).start()
+    sender.join()
+    call = ended_call(bridge, sender.call_sid)
+    entries = [e for e in call["timeline"] if e["event"] == "dtmf"]
+    assert len(entries) == 1 and entries[0]["via"] == "twilio" and entries[0]["digit"] == "7"
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(
+        e["callId"] == sender.call_sid and e.get("event") == "dtmf" for e in webhooks.events
+    ):
+        time.sleep(0.1)
+    assert any(e["callId"] == sender.call_sid and e.get("event") == "dtmf" for e in webhooks.events)
+
+
+# -- TwiML -----------------------------------------------------------------------------------
+
+
+def _tree(element: ET.Element) -> tuple[Any, ...]:
+    return (element.tag, sorted(element.attrib.items()), [_tree(child) for child in element])
+
+
+def _post_form(url: str, form: dict[str, str], signature: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        url, data=urllib.parse.urlencode(form).encode(), method="POST", headers={"X-Twilio-Signature": signature}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_twiml_helper_answers_what_the_twilio_library_builds(bridge: BridgeDaemon) -> None:
+    url = f"{bridge.base_url}/twiml/twilio?callId=room-9"
+    form = {"CallSid": "CA" + "9" * 32, "From": "+14155550100", "To": "+16505550100", "AccountSid": "AC1"}
+    status, body = _post_form(url, form, RequestValidator(TWILIO_TOKEN).compute_signature(url, form))
+    assert status == 200, body
+    expected = VoiceResponse()
+    start = Start()
+    stream = start.stream(url=f"ws://127.0.0.1:{bridge.rest_port}/ingest/twilio")
+    for name, value in (("callId", "room-9"), ("from", "+14155550100"), ("to", "+16505550100")):
+        stream.parameter(name=name, value=value)
+    expected.append(start)
+    expected.pause(length=14400)
+    assert _tree(ET.fromstring(body)) == _tree(ET.fromstring(str(expected).encode()))
+    forged, _ = _post_form(url, form, RequestValidator("x" * 32).compute_signature(url, form))
+    tampered, _ = _post_form(
+        url, {**form, "To": "+10000000000"}, RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
+    )
+    assert (forged, tampered) == (403, 403)

@@ -79,6 +79,7 @@ class Sender:
         self.headers: dict[str, str] = {}
         self.result = SendResult()
         self.aborted = False
+        self.server_closed = False
         self._thread: threading.Thread | None = None
 
     # -- running -------------------------------------------------------------------
@@ -107,24 +108,35 @@ class Sender:
             except aiohttp.WSServerHandshakeError as exc:
                 self.result.status = exc.status
                 return
+            watcher = asyncio.create_task(self._watch(socket))
             try:
                 await self._converse(socket)
             except (aiohttp.ClientError, ConnectionError, RuntimeError) as exc:
                 self.result.error = f"{type(exc).__name__}: {exc}"
             finally:
                 self.result.ended_at = time.time()
-                await self._finish(socket)
+                await self._finish(socket, watcher)
 
-    async def _finish(self, socket: aiohttp.ClientWebSocketResponse) -> None:
-        if not socket.closed and not self.aborted:
+    async def _watch(self, socket: aiohttp.ClientWebSocketResponse) -> None:
+        """Read what the bridge sends (only its close, here) while the script sends media."""
+        while True:
+            message = await socket.receive()
+            if message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                if message.type is aiohttp.WSMsgType.CLOSE:
+                    self.result.close_reason = str(message.extra or "")
+                    self.server_closed = True
+                return
+
+    async def _finish(self, socket: aiohttp.ClientWebSocketResponse, watcher: asyncio.Task[None]) -> None:
+        if not self.aborted:
             try:
                 async with asyncio.timeout(3):
-                    message = await socket.receive()
-                    if message.type is aiohttp.WSMsgType.CLOSE:
-                        self.result.close_reason = str(message.extra or "")
-                    await socket.close()
+                    await asyncio.shield(watcher)
             except TimeoutError:
-                await socket.close()
+                pass
+        watcher.cancel()
+        if not self.aborted:
+            await socket.close()
         self.result.close_code = socket.close_code
 
     async def _converse(self, socket: aiohttp.ClientWebSocketResponse) -> None:
@@ -153,7 +165,7 @@ class Sender:
             delay = start + n * FRAME_SECONDS - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if socket.closed:
+            if socket.closed or self.server_closed:
                 return
             if script.abort_at is not None and n * FRAME_SECONDS >= script.abort_at:
                 transport: Any = socket._writer.transport  # no public way to break a connection
