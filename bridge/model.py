@@ -35,6 +35,7 @@ class OutputSpec:
     sample_rate: int = 16000
     bitrate: int = 32000
     aac_coder: str = ""
+    channels: int = 1  # 2: an ingest call's tracks laid out left and right ([ingest.routes.*] layout)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ An ingest call may carry two to four tracks (Twilio inbound and outbound, RingCe
 Participant and Conference perspectives, ACS unmixed participants). Each track has its own
 :class:`~rtp.playout.PlayoutBuffer` (its own reordering, concealment and delay); every pull
 takes the same number of samples from each and sums them, saturating at 16 bits, as a
-conference bridge mixes.
+conference bridge mixes; or, laid out in stereo, puts the first track left and the second right.
 """
 
 from __future__ import annotations
@@ -20,17 +20,27 @@ Samples = npt.NDArray[np.int16]
 class TrackMix:
     """Pulls every track's playout at once; the sum is the call's audio."""
 
-    def __init__(self, first: PlayoutBuffer) -> None:
+    def __init__(self, first: PlayoutBuffer, stereo: bool = False) -> None:
         self.buffers = [first]
+        self.stereo = stereo
 
     def add(self, buffer: PlayoutBuffer) -> None:
         """A track that appeared mid-call: it joins at the next pull (silence until its audio plays)."""
         self.buffers.append(buffer)
 
     def pull(self, n: int, now: float) -> Samples:
+        """``n`` samples: mono, or ``(n, 2)`` left/right (even tracks left, odd ones right; one track: both)."""
         blocks = [buffer.pull(n, now) for buffer in self.buffers]
-        if len(blocks) == 1:
-            return blocks[0]
-        total = np.sum(np.stack(blocks).astype(np.int32), axis=0)
-        mixed: Samples = np.clip(total, -32768, 32767).astype(np.int16)
-        return mixed
+        if not self.stereo:
+            return blocks[0] if len(blocks) == 1 else _sum(blocks)
+        left = _sum(blocks[0::2])
+        right = _sum(blocks[1::2]) if len(blocks) > 1 else left
+        return np.ascontiguousarray(np.stack([left, right], axis=1))
+
+
+def _sum(blocks: list[Samples]) -> Samples:
+    if len(blocks) == 1:
+        return blocks[0]
+    total = np.sum(np.stack(blocks).astype(np.int32), axis=0)
+    mixed: Samples = np.clip(total, -32768, 32767).astype(np.int16)
+    return mixed

@@ -53,6 +53,7 @@ class IngestRoute(_Section):
     app_key: str = ""  # the [apps.<appKey>] of the route's calls (webhooks); "" = webhooks.default_app
     output: IngestOutput = IngestOutput()
     video: IngestVideo = IngestVideo()
+    layout: Literal["mono", "stereo"] = "mono"  # tracks mixed, or the first left and the second right
     twiml: Literal["start", "connect"] = "start"  # POST /twiml/<route>: <Start><Stream> or <Connect><Stream>
     twiml_pause_seconds: int = Field(14400, ge=1, le=86400)  # <Pause> after <Start>, to keep the call up
 
@@ -72,6 +73,12 @@ class IngestRoute(_Section):
         if not value.strip() or "{}" in value:
             raise ValueError('must name the stream, e.g. "{callSid}" or "call-{callId}"')
         return value
+
+    @model_validator(mode="after")
+    def _stereo_is_aac(self) -> IngestRoute:
+        if self.layout == "stereo" and self.output.codec == "pcmu":
+            raise ValueError('layout "stereo" needs AAC output: G.711 in FLV is mono (set output.codec = "aac")')
+        return self
 
     @model_validator(mode="after")
     def _valid_url(self) -> IngestRoute:

@@ -131,6 +131,7 @@ class IngestSession(BaseSession):
             self._note,
             self._on_stream_state,
             feed=True,
+            stereo=any(d.audio.channels == 2 for d in self.spec.destinations),
         )
         self._port = self.media.port
         self.services.feed.send(self._pending, self._port)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -66,6 +67,8 @@ def ingest_spec(
         destination = resolve(target, route.preset or None, audio, picture, route.publish_auth or None, defaults)
     except PresetError as exc:
         raise SpecError(f"route {name}: {exc}") from None
+    if route.layout == "stereo":
+        destination = dataclasses.replace(destination, audio=dataclasses.replace(destination.audio, channels=2))
     if destination.audio.codec == "pcmu" and started.rate != 8000:
         raise SpecError(f"route {name}: G.711 output needs 8 kHz audio; this stream is {started.rate} Hz")
     app = config.apps.get(route.app_key) or config.apps.get(config.webhooks.default_app)

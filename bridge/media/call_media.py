@@ -114,6 +114,7 @@ class CallMedia:
         ticker: Ticker,
         video_endpoint: RtpEndpoint | None = None,
         feed: bool = False,
+        stereo: bool = False,
     ) -> None:
         self.config = config
         self._ticker = ticker
@@ -131,7 +132,7 @@ class CallMedia:
         self.codec = codec_media(remote.codec)
         self.receiver = self._new_receiver(remote)
         # An ingest call: the daemon's RTP feed of a WebSocket stream, one SSRC per track, mixed.
-        self.feed = FeedTracks(self.receiver, lambda: self._new_receiver(remote)) if feed else None
+        self.feed = FeedTracks(self.receiver, lambda: self._new_receiver(remote), stereo) if feed else None
         self.reporter = RtcpReporter(secrets.randbits(32), now)
         self.sender = self._new_sender(remote, now) if send_silence else None
         self.outputs = CallOutputs(destinations, config.rtmp, rtmp_tls, on_stream_state, note)

@@ -21,6 +21,7 @@ from rtp.g711 import encode_ulaw
 
 AAC_FRAME_SAMPLES = 1024
 FLV_AAC_MONO = 0xAE
+FLV_AAC_STEREO = 0xAF  # SoundType 1
 AAC_SEQUENCE_HEADER = 0
 AAC_RAW = 1
 
@@ -51,6 +52,7 @@ class AacSettings:
     sample_rate: int = 16000
     bitrate: int = 32000
     coder: str = ""  # PyAV/FFmpeg aac_coder option: "" (FFmpeg's default, twoloop), "fast", "twoloop"
+    channels: int = 1  # 2: input blocks are (samples, 2) left/right
 
 
 class AacEncoder:
@@ -73,19 +75,22 @@ class AacEncoder:
         self.input_rate = input_rate
         self._codec = av.CodecContext.create("aac", "w")
         self._codec.sample_rate = settings.sample_rate
-        self._codec.layout = "mono"
+        self._layout = "stereo" if settings.channels == 2 else "mono"
+        self._flv = FLV_AAC_STEREO if settings.channels == 2 else FLV_AAC_MONO
+        self._codec.layout = self._layout
         self._codec.format = "fltp"
         self._codec.bit_rate = settings.bitrate
         if settings.coder:
             self._codec.options = {"aac_coder": settings.coder}
         self._codec.open()
         factor, remainder = divmod(settings.sample_rate, input_rate)
-        self._upsampler = IntegerUpsampler(factor) if remainder == 0 else None
+        whole = remainder == 0 and settings.channels == 1  # the numpy upsampler is mono
+        self._upsampler = IntegerUpsampler(factor) if whole else None
         self._resampler = (
             None
             if self._upsampler is not None
             else av.AudioResampler(
-                format="fltp", layout="mono", rate=settings.sample_rate, frame_size=AAC_FRAME_SAMPLES
+                format="fltp", layout=self._layout, rate=settings.sample_rate, frame_size=AAC_FRAME_SAMPLES
             )
         )
         self._next_pts = 0
@@ -103,7 +108,7 @@ class AacEncoder:
 
     def sequence_header(self) -> bytes | None:
         """The AAC sequence header body carrying the AudioSpecificConfig."""
-        return bytes([FLV_AAC_MONO, AAC_SEQUENCE_HEADER]) + bytes(self._codec.extradata or b"")
+        return bytes([self._flv, AAC_SEQUENCE_HEADER]) + bytes(self._codec.extradata or b"")
 
     @property
     def input_batch(self) -> int:
@@ -117,7 +122,7 @@ class AacEncoder:
         if self._upsampler is not None:
             return self._encode_upsampled(self._upsampler.process(pcm))
         assert self._resampler is not None
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout=self._layout)  # interleaved
         frame.sample_rate = self.input_rate
         output: list[tuple[int, bytes]] = []
         for resampled in self._resampler.resample(frame):
@@ -166,7 +171,7 @@ class AacEncoder:
             self._first_packet_pts = pts
         self.encoded_packets += 1
         timestamp_ms = (pts - self._first_packet_pts) * 1000 // self.settings.sample_rate
-        return timestamp_ms, bytes([FLV_AAC_MONO, AAC_RAW]) + bytes(packet)
+        return timestamp_ms, bytes([self._flv, AAC_RAW]) + bytes(packet)
 
 
 FLV_PCMU = 0x82  # SoundFormat 8 (G.711 mu-law), rate flag 0, 16-bit, mono (as FFmpeg writes it)
@@ -208,4 +213,5 @@ def new_encoder(output: OutputSpec, input_rate: int = 8000) -> AudioEncoder:
         if input_rate != PcmuFlvEncoder.input_rate:
             raise ValueError(f"G.711 output needs 8 kHz audio, not {input_rate} Hz")
         return PcmuFlvEncoder()
-    return AacEncoder(AacSettings(output.sample_rate, output.bitrate, output.aac_coder), input_rate)
+    settings = AacSettings(output.sample_rate, output.bitrate, output.aac_coder, output.channels)
+    return AacEncoder(settings, input_rate)

@@ -22,11 +22,11 @@ Address = tuple[str, int]
 class FeedTracks:
     """Per-track receivers of one ingest call; track 0 is the call's first receiver."""
 
-    def __init__(self, first: RtpReceiver, new_receiver: Callable[[], RtpReceiver]) -> None:
+    def __init__(self, first: RtpReceiver, new_receiver: Callable[[], RtpReceiver], stereo: bool = False) -> None:
         self._new_receiver = new_receiver
         self.receivers: dict[int, RtpReceiver] = {}
         self._first: RtpReceiver | None = first
-        self.mix = TrackMix(first.buffer)
+        self.mix = TrackMix(first.buffer, stereo)
         self.foreign = 0
 
     def datagram_received(self, data: bytes, source: Address, arrival: float) -> None:

@@ -74,6 +74,7 @@ class MediaHandle:
         note: Note,
         on_stream_state: StreamStateHandler,
         feed: bool = False,
+        stereo: bool = False,
     ) -> None:
         """The far end answered (or early media): receive, encode and publish in the worker."""
         self._note, self._on_stream_state = note, on_stream_state
@@ -95,6 +96,7 @@ class MediaHandle:
                 destinations=destinations,
                 secrets=list(secrets),
                 feed=feed,
+                stereo=stereo,
             )
         )
 

@@ -96,7 +96,7 @@ class EncoderLane:
         if self._pending_samples:
             samples = np.concatenate(self._pending)
             batch = self.encoder.input_batch
-            padded = np.zeros(-(-len(samples) // batch) * batch, np.int16)
+            padded = np.zeros((-(-len(samples) // batch) * batch, *samples.shape[1:]), np.int16)
             padded[: len(samples)] = samples
             output = self.encoder.encode(padded)
             self._pending, self._pending_samples = [], 0
@@ -148,9 +148,8 @@ class MediaPipeline:
     @property
     def level_dbfs(self) -> float:
         """Audio level of the latest block in dBFS (RMS; -120 for digital silence), computed when read."""
-        block = self._latest
-        as_float = block.astype(np.float32)
-        rms = math.sqrt(float(np.dot(as_float, as_float)) / len(block)) if len(block) else 0.0
+        as_float = self._latest.astype(np.float32).ravel()  # stereo: both channels
+        rms = math.sqrt(float(np.dot(as_float, as_float)) / len(as_float)) if len(as_float) else 0.0
         return round(20 * math.log10(rms / 32768), 1) if rms > 0 else -120.0
 
     def next_deadline(self) -> float:

@@ -79,6 +79,7 @@ class StartMedia(_Message):
     video: RemoteVideo | None = None
     send_silence: bool
     feed: bool = False  # an ingest call: RTP from the daemon's WebSocket feed, one SSRC per track
+    stereo: bool = False  # the feed's tracks laid out left/right (its destinations encode two channels)
     destinations: list[DestinationStart]
     secrets: list[str]
 

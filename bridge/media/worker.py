@@ -138,6 +138,7 @@ class MediaWorker:
             self.ticker,
             call.video_endpoint,
             feed=message.feed,
+            stereo=message.stereo,
         )
         assert self.group is not None
         call.task = self.group.create_task(self._run_media(call_id, call.media))

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
 import pytest
 from twilio.request_validator import RequestValidator
@@ -44,12 +45,13 @@ def routes(nginx: NginxRtmp, webhooks: WebhookReceiver) -> str:
     sections = [f'[apps.ingest]\nurl = "{webhooks.url}"\nsecret = "{WEBHOOK_SECRET}"\n']
     for name, protocol, secret in (
         ("twilio", "twilio", TWILIO_TOKEN),
+        ("stereo", "twilio", TWILIO_TOKEN),
         ("acs", "acs", ROUTE_TOKEN),
         ("rc", "ringcentral", ROUTE_TOKEN),
     ):
         sections.append(
             f'[ingest.routes.{name}]\nprotocol = "{protocol}"\nsecret = "{secret}"\nrtmp_url = "{rec}"\n'
-            f'stream = "{name}-{{callId}}"\napp_key = "ingest"\n'
+            f'stream = "{name}-{{callId}}"\napp_key = "ingest"\n' + ('layout = "stereo"\n' if name == "stereo" else "")
         )
     return "\n".join(sections)
 
@@ -133,6 +135,7 @@ SCRIPTS = {
         "CA" + "1" * 32,
     ),
     "twilio-2-tracks": ("twilio", "twilio", "", Script(seconds=9.0, tones=(440.0, 880.0)), "CA" + "2" * 32),
+    "twilio-stereo": ("twilio", "stereo", "", Script(seconds=9.0, tones=(440.0, 880.0)), "CA" + "b" * 32),
     "acs-16k": ("acs", "acs", f"?token={ROUTE_TOKEN}", Script(seconds=9.0, rate=16000), "acs-16k"),
     "acs-24k-unmixed": (
         "acs",
@@ -170,6 +173,28 @@ def bridged(bridge: BridgeDaemon, nginx: NginxRtmp) -> dict[str, Bridged]:
         found[name] = Bridged(name, call_id, script.tones, results[name], call, audio)
     print("\n" + "\n".join(b.row() for b in found.values()))
     return found
+
+
+def channels_of(path: Path) -> tuple[int, np.ndarray]:  # type: ignore[type-arg]
+    """Every channel of a recording, decoded by FFmpeg: (sample rate, channels x samples)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        frames = [frame.to_ndarray().reshape(-1, frame.samples) for frame in container.decode(stream)]
+        return stream.codec_context.sample_rate, np.concatenate(frames, axis=1)
+
+
+def test_stereo_layout_puts_the_first_track_left_and_the_second_right(
+    bridged: dict[str, Bridged], nginx: NginxRtmp
+) -> None:
+    rate, channels = channels_of(nginx.recording(f"stereo-{bridged['twilio-stereo'].call_id}"))
+    assert channels.shape[0] == 2
+    levels = []
+    for channel in channels:
+        audio = PulledAudio("aac", rate, channel.astype(np.float32), 0.0, True)
+        levels.append({f: level_db(audio, f, 0.5, audio.seconds - 0.5) for f in (440.0, 880.0)})
+    print(f"\nstereo: left {levels[0]}, right {levels[1]}")
+    assert levels[0][440.0] > levels[0][880.0] + 30  # inbound on the left
+    assert levels[1][880.0] > levels[1][440.0] + 30  # outbound on the right
 
 
 @pytest.mark.parametrize("name", list(SCRIPTS))
