@@ -60,6 +60,7 @@ bench: .system-bench $(VENV)/.bench-installed
 	$(PY) -m bench.outputs --calls 50 --seconds 30 --rounds 3 --json bench-outputs.json
 	$(PY) -m bench.coder --rate 16000 --bitrate 32000
 	$(PY) -m bench.video_call --seconds 20 --rounds 3
+	$(PY) -m bench.ingest --calls 100 --seconds 30 --rounds 3
 	$(PY) -m bench.one_call
 
 PREFIX ?= /opt/sip-rtmp-bridge

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.capacity import Settings, passes, run_bridge, run_ffmpeg
+from bench.ingest import run_ingest
 from bench.outputs import run as run_outputs
 from bench.outputs import summary_rows
 from bench.stages import read_profile, stage_table
@@ -91,3 +92,16 @@ def test_video_call_bench_measures_both_kinds_of_call(tmp_path: Path) -> None:
     kinds = ("audio", "g722", "opus", "video")
     assert [result[kind]["codec"] for kind in kinds] == ["pcmu", "g722", "opus", "pcmu"]
     assert result["video"]["videoFramesPublished"] > 0 and result["audio"]["videoFramesPublished"] == 0
+
+
+def test_ingest_bench_measures_websocket_calls(tmp_path: Path) -> None:
+    seconds = 3.0
+    settings = Settings(seconds=seconds, output=OutputSpec("aac", 16000, 32000, "fast"), samples=1, workers=1)
+    result = run_ingest(CALLS, settings, tmp_path / "ingest")
+    print(f"\ningest smoke: {result}")
+    # what nginx-rtmp received: every stream published and recorded, continuous, at least the window long
+    continuity = result["continuity"]
+    assert result["published"] == CALLS and continuity["recordings"] == CALLS and continuity["recordingErrors"] == 0
+    assert continuity["maxTimelineGapMs"] <= 100
+    assert continuity["shortestRecordingSeconds"] >= seconds
+    assert result["cpuPercentPerCall"] > 0

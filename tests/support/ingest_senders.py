@@ -36,7 +36,8 @@ def ulaw_encode(samples: npt.NDArray[np.float64]) -> bytes:
     magnitude = np.minimum(np.where(pcm < 0, (-pcm + 3) // 4 * 4, pcm), 32635) + 0x84
     exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
     mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return ((~(sign | (exponent << 4) | mantissa)) & 0xFF).astype(np.uint8).tobytes()
+    codes: bytes = ((~(sign | (exponent << 4) | mantissa)) & 0xFF).astype(np.uint8).tobytes()
+    return codes
 
 
 @dataclass
@@ -80,6 +81,7 @@ class Sender:
         self.result = SendResult()
         self.aborted = False
         self.server_closed = False
+        self._payloads: dict[tuple[int, int], str] = {}
         self._thread: threading.Thread | None = None
 
     # -- running -------------------------------------------------------------------
@@ -204,6 +206,13 @@ class Sender:
         return self.script.amplitude * np.sin(2 * np.pi * self.script.tones[track] * t)
 
     def payload(self, track: int, n: int) -> str:
+        """Frame ``n``'s base64 audio; whole-hertz tones repeat every 50 frames (1 s), so those are cached."""
+        key = (track, n % 50)
+        if key not in self._payloads:
+            self._payloads[key] = self._encoded(track, n % 50)
+        return self._payloads[key]
+
+    def _encoded(self, track: int, n: int) -> str:
         samples = self.tone(track, n)
         linear = self.protocol == "acs"
         data = np.round(samples * 32767).astype("<i2").tobytes() if linear else ulaw_encode(samples)
