@@ -33,7 +33,7 @@ from typing import Any
 from bench.baseline import FfmpegPerCall
 from bench.loadgen import run_generator
 from bench.player import analyse_recording, click_latencies, pull
-from bench.procstat import total_cpu, total_pss, tree
+from bench.procstat import machine_idle_seconds, total_cpu, total_pss, tree
 from bench.report import encoder_floor, print_ramp, print_side_by_side
 from bench.rtmp_server import BenchRtmpServer
 from bridge.model import OutputSpec, VideoSpec
@@ -210,14 +210,22 @@ def _sampled(pulled: dict[str, dict[str, Any]], sent: dict[str, Any]) -> dict[st
 
 
 def _measure_window(pids: list[int], seconds: float, calls: int) -> dict[str, Any]:
-    cpu_start, wall_start = total_cpu(pids), time.monotonic()
+    """CPU and memory of the daemon's process tree over ``seconds``; ``pids[0]`` is the daemon."""
+    cpu_start, daemon_start, wall_start = total_cpu(pids), total_cpu(pids[:1]), time.monotonic()
+    idle_start, machine_start = machine_idle_seconds()
     time.sleep(seconds)
     cpu = total_cpu(pids) - cpu_start
+    daemon = total_cpu(pids[:1]) - daemon_start
+    idle_end, machine_end = machine_idle_seconds()
     wall = time.monotonic() - wall_start
     pss = total_pss(pids)
     return {
         "cpuCores": round(cpu / wall, 3),
         "cpuPercentPerCall": round(cpu / wall / calls * 100, 4),
+        "daemonCpuPercentPerCall": round(daemon / wall / calls * 100, 4),  # the rest: media workers'
+        "workerCpuPercentPerCall": round((cpu - daemon) / wall / calls * 100, 4),
+        # every core's idle share, load generator and RTMP server included: near 0, the host is saturated
+        "machineIdleFraction": round((idle_end - idle_start) / max(machine_end - machine_start, 1e-9), 3),
         "pssMiBTotal": round(pss / MiB, 1),
         "pssMiBPerCall": round(pss / MiB / calls, 2),
     }

@@ -4,8 +4,10 @@ N concurrent Twilio streams (tests/support/ingest_senders.py: real WebSockets, o
 µ-law message per call every 20 ms, signed with the twilio package) into ``/ingest/<route>``,
 then N SIP calls from the capacity bench's load generator, each published to nginx-rtmp;
 rounds alternate the two kinds. CPU is every daemon process (the daemon parses the JSON and
-base64, the workers play out and encode) over the measured window, per call; continuity is
-every recording's largest timeline step.
+base64, the workers play out and encode) over the measured window, per call, and split into
+the daemon's share and the workers'; "host idle" is every core's idle share in the window
+(the senders and the RTMP server included: near 0 the host is saturated, and loop lag then
+measures the scheduler, not the bridge); continuity is every recording's largest timeline step.
 
     python -m bench.ingest --calls 100 --seconds 30 --rounds 3
 """
@@ -130,13 +132,17 @@ def print_summary(results: dict[str, Any]) -> None:
                 fmt(level["cpuPercentPerCall"], 3),
                 fmt(level["cpuPercentPerCall"] / sip if sip else None, 2),
                 " ".join(fmt(value, 3) for value in level["cpuRounds"]),
+                fmt(level["daemonCpuPercentPerCall"], 3),
+                fmt(level["workerCpuPercentPerCall"], 3),
+                fmt(level["machineIdleFraction"] * 100, 0),
                 fmt(level["pssMiBPerCall"], 2),
                 f"{level['published']}/{level['streams']}",
                 fmt(level["continuity"]["maxTimelineGapMs"], 1),
                 fmt(level["loopLagMs"]["p99Max"], 1),
             ]
         )
-    headers = ["call", "CPU %/call", "x SIP", "rounds", "PSS MiB/call", "published", "max gap ms", "lag p99 ms"]
+    headers = ["call", "CPU %/call", "x SIP", "rounds", "daemon", "workers", "host idle %"]
+    headers += ["PSS MiB/call", "published", "max gap ms", "lag p99 ms"]
     print(f"\n{results['calls']} concurrent calls, same run, median of {results['rounds']} round(s)")
     print(table(headers, rows), flush=True)
 

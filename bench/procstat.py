@@ -56,3 +56,10 @@ def total_cpu(pids: list[int]) -> float:
 
 def total_pss(pids: list[int]) -> int:
     return sum(pss_bytes(pid) for pid in pids)
+
+
+def machine_idle_seconds() -> tuple[float, float]:
+    """(idle, total) CPU seconds of the whole machine since boot, all cores (/proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return idle / CLOCK_TICKS, sum(fields[:8]) / CLOCK_TICKS

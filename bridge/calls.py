@@ -47,9 +47,7 @@ class CallManager:
         self.shutting_down = False
         self._deadlines: dict[str, asyncio.TimerHandle] = {}
 
-    def start(
-        self, spec: CallSpec, create: Callable[[CallSpec, Services], BaseSession] = CallSession
-    ) -> BaseSession:
+    def start(self, spec: CallSpec, create: Callable[[CallSpec, Services], BaseSession] = CallSession) -> BaseSession:
         """Admit and start a call (a SIP call unless ``create`` makes another kind of session);
         raise :class:`DuplicateCall` on conflicts, :class:`AtCapacity` at a limit."""
         if self.shutting_down:

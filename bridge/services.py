@@ -10,6 +10,7 @@ from bridge.bus import EventBus
 from bridge.config import BridgeConfig, split_host_port
 from bridge.history import HistoryStore
 from bridge.ingest.feed_socket import FeedSocket
+from bridge.ingest.stats import IngestStats
 from bridge.media.pool import MediaWorkerPool, WorkerUnavailable
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.dns import SipResolver
@@ -33,6 +34,7 @@ class Services:
     media: MediaWorkerPool | None = None  # started by the daemon before it accepts calls
     slate_images: frozenset[str] = frozenset()  # pictures in video.slate_directory (start-up, reload)
     feed: FeedSocket = field(default_factory=FeedSocket)  # ingest calls' RTP to the media workers
+    ingest_stats: IngestStats = field(default_factory=IngestStats)
 
     def workers(self) -> MediaWorkerPool:
         if self.media is None:

@@ -70,18 +70,7 @@ class CallSession(BaseSession):
         """Ask the session to hang up; it finishes asynchronously."""
         self._inbox.put_nowait(StopRequested(reason))
 
-    async def run(self) -> None:
-        """Drive the call to its end; never raises (errors become FAILED)."""
-        self._publish("call.state", state=self.state.value, reason=self.reason)
-        try:
-            await self._run()
-        except (SessionError, ResolveError, TargetError) as exc:
-            self._set_state(CallState.FAILED, str(exc))
-        except Exception as exc:  # a defect must cost one call, not the daemon
-            log.exception("call %s: internal error", self.spec.call_id)
-            self._set_state(CallState.FAILED, f"internal error: {type(exc).__name__}")
-        finally:
-            await self._release()
+    expected_errors = (SessionError, ResolveError, TargetError)
 
     # -- phases ---------------------------------------------------------------------
 
@@ -334,6 +323,9 @@ class CallSession(BaseSession):
             raise DtmfUnavailable(f"the call is {self.state.value}, not ESTABLISHED")
         self.media.send_dtmf(digits, duration_ms)
         self._note("dtmf-sent", digits=digits, durationMs=duration_ms)
+
+    def source_label(self) -> str:
+        return "sip"
 
     def identity(self) -> dict[str, Any]:
         return {"sipCallId": self.sip_call_id, "sipLadder": self.sip_ladder(), "source": {"kind": "sip"}}

@@ -56,9 +56,34 @@ class BaseSession:
         """Ask the session to hang up; it finishes asynchronously."""
         raise NotImplementedError
 
+    # Errors that end a call with their own message (a defect gets "internal error" instead).
+    expected_errors: tuple[type[Exception], ...] = (SessionError,)
+
     async def run(self) -> None:
         """Drive the call to its end; never raises (errors become FAILED)."""
+        self._publish("call.state", state=self.state.value, reason=self.reason)
+        try:
+            await self._run()
+        except self.expected_errors as exc:
+            self._set_state(CallState.FAILED, str(exc))
+        except Exception as exc:  # a defect must cost one call, not the daemon
+            log.exception("call %s: internal error", self.spec.call_id)
+            self._on_defect()
+            self._set_state(CallState.FAILED, f"internal error: {type(exc).__name__}")
+        finally:
+            await self._release()
+
+    async def _run(self) -> None:
+        """The call's own signalling, from set-up to its end."""
         raise NotImplementedError
+
+    def _on_defect(self) -> None:
+        """Tell the far end a defect ended the call (before its FAILED state is published)."""
+
+    async def _release(self) -> None:
+        """Give back what the call holds (media endpoint, dialog); runs once, after :meth:`_run`."""
+        if self.media is not None:
+            await self.media.close()
 
     def send_dtmf(self, digits: str, duration_ms: int) -> None:
         raise DtmfUnavailable("this call cannot send DTMF")
@@ -116,6 +141,10 @@ class BaseSession:
         if self.services.config.log.mask_dtmf:
             view["timeline"] = [mask_dtmf(entry) for entry in view["timeline"]]
         return view
+
+    def source_label(self) -> str:
+        """How the call arrived, as a metric label: ``sip`` or the ingest protocol."""
+        raise NotImplementedError
 
     def identity(self) -> dict[str, Any]:
         """How the call arrived: its SIP fields, or its ingest route and platform."""

@@ -38,6 +38,7 @@ from bridge.ingest.ringcentral import RingCentralStream
 from bridge.ingest.session import IngestSession
 from bridge.ingest.signature import token_valid, twilio_signature_valid
 from bridge.ingest.spec import IngestSource, SpecError, call_id_of, ingest_spec
+from bridge.ingest.stats import UNKNOWN_ROUTE
 from bridge.ingest.twilio import TwilioStream
 from bridge.model import CallState
 from rest.common import MANAGER_KEY
@@ -80,28 +81,41 @@ async def ingest(request: web.Request) -> web.StreamResponse:
     manager = request.app[MANAGER_KEY]
     name = request.match_info["route"]
     route = manager.services.config.ingest.routes.get(name)
+    stats = manager.services.ingest_stats
     if route is None:
+        stats.refused[(UNKNOWN_ROUTE, "", 404)] += 1
         return error_response(404, "not_found", f"no ingest route {name!r} ([ingest.routes.{name}])")
+    refused = _refusal(request, name, route, manager)
+    if refused is not None:
+        stats.refused[(name, route.protocol, refused.status)] += 1
+        return refused
+    # aiohttp drops a connection whose message exceeds max_msg_size without a close frame; below
+    # that hard bound, a message over MAX_MESSAGE_BYTES gets a proper 1009 from us.
+    socket = web.WebSocketResponse(max_msg_size=READ_LIMIT_BYTES, autoclose=True)
+    await socket.prepare(request)
+    query = {key: value for key, value in request.query.items() if key != "token"}
+    core = CORES[route.protocol](query, dict(request.headers))
+    code = await IngestConnection(socket, name, route, core, manager).serve()
+    stats.closed[(name, route.protocol, code)] += 1
+    return socket
+
+
+def _refusal(request: web.Request, name: str, route: IngestRoute, manager: CallManager) -> web.Response | None:
+    """The answer to an upgrade that must not become a call (403, 409, 503), or None."""
     refusal = authenticate(request, route)
     if refusal is not None:
         log.warning("ingest route %s: refused a connection from %s: %s", name, request.remote, refusal)
         return error_response(403, "forbidden", refusal)
-    query = {key: value for key, value in request.query.items() if key != "token"}
-    if query.get("callId") in manager.sessions:
-        return error_response(409, "conflict", f"call {query['callId']!r} is already active", "callId")
+    call_id = request.query.get("callId")
+    if call_id in manager.sessions:
+        return error_response(409, "conflict", f"call {call_id!r} is already active", "callId")
     try:
         manager.check_capacity()
     except AtCapacity as exc:
         response = error_response(503, exc.code, str(exc))
         response.headers["Retry-After"] = "5"
         return response
-    # aiohttp drops a connection whose message exceeds max_msg_size without a close frame; below
-    # that hard bound, a message over MAX_MESSAGE_BYTES gets a proper 1009 from us.
-    socket = web.WebSocketResponse(max_msg_size=READ_LIMIT_BYTES, autoclose=True)
-    await socket.prepare(request)
-    core = CORES[route.protocol](query, dict(request.headers))
-    await IngestConnection(socket, name, route, core, manager).serve()
-    return socket
+    return None
 
 
 class IngestConnection:
@@ -118,7 +132,8 @@ class IngestConnection:
         self.session: IngestSession | None = None
         self._closing: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
 
-    async def serve(self) -> None:
+    async def serve(self) -> int:
+        """Read until the connection ends; the close code it ended with."""
         async with asyncio.TaskGroup() as group:
             reader = group.create_task(self._read())
             code, reason = await self._closing
@@ -127,6 +142,7 @@ class IngestConnection:
             await self._socket.close(code=code, message=reason.encode()[:123])
         if self.session is None:
             log.info("ingest route %s: closed %d before any call (%s)", self._name, code, reason)
+        return code
 
     def close(self, code: int, reason: str) -> None:
         """Close the connection with ``code`` (once; the first reason wins)."""

@@ -8,20 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter as Tally
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from bridge.bus import EventBus
 from bridge.calls import CallManager
+from bridge.ingest.config import INGEST_PROTOCOLS
 from bridge.looplag import LoopLagMonitor
 from bridge.media.encoder import new_encoder
 from bridge.services import Services
+from bridge.session_base import BaseSession
 from rest.common import MANAGER_KEY
 
 LAG_KEY = web.AppKey("loop_lag", LoopLagMonitor)
@@ -34,7 +37,7 @@ class _LiveCollector(Collector):
     def __init__(self, manager: CallManager, lag: LoopLagMonitor) -> None:
         self._manager, self._lag = manager, lag
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         sessions = list(self._manager.sessions.values())
         counters = [s.counters() for s in sessions]
         yield GaugeMetricFamily("bridge_active_calls", "Calls not yet ended", value=len(sessions))
@@ -55,7 +58,34 @@ class _LiveCollector(Collector):
         for quantile in ("p50", "p99", "max"):
             lag.add_metric([quantile], summary[quantile])
         yield lag
+        yield from self._sources(sessions)
         yield from self._workers()
+
+    def _sources(self, sessions: list[BaseSession]) -> Iterator[Metric]:
+        """Active calls by how they arrived, and the ingest endpoints' refusals and closes."""
+        by_source = GaugeMetricFamily(
+            "bridge_active_calls_by_source",
+            "Calls not yet ended, by source (sip or the ingest protocol)",
+            labels=["source"],
+        )
+        counts = Tally(session.source_label() for session in sessions)
+        for source in ("sip", *INGEST_PROTOCOLS):
+            by_source.add_metric([source], counts.get(source, 0))
+        yield by_source
+        stats = self._manager.services.ingest_stats
+        refused = CounterMetricFamily(
+            "bridge_ingest_refused", "Ingest upgrades refused before any call", labels=["route", "protocol", "status"]
+        )
+        for (route, protocol, status), count in sorted(stats.refused.items()):
+            refused.add_metric([route, protocol, str(status)], count)
+        closed = CounterMetricFamily(
+            "bridge_ingest_closed",
+            "Ingest connections closed, by WebSocket close code",
+            labels=["route", "protocol", "code"],
+        )
+        for (route, protocol, code), count in sorted(stats.closed.items()):
+            closed.add_metric([route, protocol, str(code)], count)
+        yield from (refused, closed)
 
     def _workers(self) -> Iterator[GaugeMetricFamily]:
         """Per media worker: up, calls, loop lag, CPU seconds and RSS from its last report."""

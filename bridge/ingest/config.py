@@ -15,7 +15,7 @@ stream = "{callSid}"                        # placeholders: start metadata, cust
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -43,8 +43,12 @@ class IngestVideo(_Section):
     image: str | None = None
 
 
+IngestProtocol = Literal["twilio", "acs", "ringcentral"]
+INGEST_PROTOCOLS: tuple[str, ...] = get_args(IngestProtocol)
+
+
 class IngestRoute(_Section):
-    protocol: Literal["twilio", "acs", "ringcentral"]
+    protocol: IngestProtocol
     secret: str = Field(repr=False)
     rtmp_url: str
     stream: str = "{callId}"

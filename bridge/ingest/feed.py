@@ -58,10 +58,11 @@ class RtpFeed:
         self.packets = 0
 
     def packets_for(self, audio: AudioReceived) -> list[bytes]:
-        """RTP packets of at most 20 ms each for one media message ([] for a track beyond MAX_TRACKS)."""
+        """RTP packets of at most 20 ms each for one media message.
+
+        The protocol core passes at most MAX_TRACKS distinct tracks (it counts and drops the rest).
+        """
         if audio.track not in self.tracks:
-            if len(self.tracks) >= MAX_TRACKS:
-                return []
             self.tracks.append(audio.track)
         ssrc = FEED_SSRC + self.tracks.index(audio.track)
         step = self.frame * self.sample_bytes

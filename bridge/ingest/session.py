@@ -20,7 +20,7 @@ from bridge.ingest.spec import IngestSource
 from bridge.media.pool import WorkerUnavailable
 from bridge.model import CallSpec, CallState
 from bridge.services import Services
-from bridge.session_base import BaseSession, MediaFailed, StopRequested, watch_media
+from bridge.session_base import BaseSession, MediaFailed, SessionError, StopRequested, watch_media
 from bridge.sip.offer_answer import RemoteMedia
 from bridge.sip.sdp import Direction
 from rtp.ports import PortsExhausted
@@ -87,25 +87,15 @@ class IngestSession(BaseSession):
     def terminate(self, reason: str = "terminated by API request") -> None:
         self._inbox.put_nowait(StopRequested(reason))
 
-    async def run(self) -> None:
-        self._publish("call.state", state=self.state.value, reason=self.reason)
-        try:
-            await self._run()
-        except Exception as exc:  # a defect must cost one call, not the daemon
-            log.exception("call %s: internal error", self.spec.call_id)
-            self._close_connection(INTERNAL_ERROR, "internal error")
-            self._set_state(CallState.FAILED, f"internal error: {type(exc).__name__}")
-        finally:
-            if self.media is not None:
-                await self.media.close()
+    def _on_defect(self) -> None:
+        self._close_connection(INTERNAL_ERROR, "internal error")
 
     async def _run(self) -> None:
         try:
             self.media = await self.services.workers().open(self.spec.call_id, "127.0.0.1")
         except (PortsExhausted, WorkerUnavailable) as exc:
             self._close_connection(INTERNAL_ERROR, "no media capacity")
-            self._set_state(CallState.FAILED, str(exc))
-            return
+            raise SessionError(str(exc)) from None
         source = self.source
         self._set_state(CallState.ESTABLISHED, f"{source.protocol} stream started on route {source.route}")
         self._start_media()
@@ -149,6 +139,9 @@ class IngestSession(BaseSession):
         self._close_connection(INTERNAL_ERROR, "media failed")
         reason = item.reason.replace("no RTP received", "no media from the stream")
         return CallState.FAILED, reason
+
+    def source_label(self) -> str:
+        return self.source.protocol
 
     def identity(self) -> dict[str, Any]:
         source = self.source

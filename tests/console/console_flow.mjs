@@ -2,16 +2,9 @@
 // Input: one JSON argument (see tests/e2e/test_console.py). Output: one JSON line of what was
 // seen; exit code 1 with the failed step on any failure. Screenshots go to input.artifacts.
 
-import { chromium } from "playwright-core";
-import path from "node:path";
+import { check, input, newPage as openPage, runScenario, shot, signIn, hangUp } from "./harness.mjs";
 
-const input = JSON.parse(process.argv[2]);
 const seen = { steps: [], levels: [], packets: [], consoleErrors: [] };
-const shot = (page, name) => page.screenshot({ path: path.join(input.artifacts, `${name}.png`), fullPage: true });
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 // Chromium logs every 4xx response as a console error; the two steps that provoke one on
 // purpose may have exactly that one, nothing else.
@@ -21,22 +14,7 @@ function expectedNetworkError(text) {
   return Boolean(expected && text.startsWith("Failed to load resource") && expected.test(text));
 }
 
-async function newPage(browser, viewport = { width: 1280, height: 900 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  page.setDefaultTimeout(20000);
-  page.on("console", (message) => {
-    if (message.type() === "error" && !expectedNetworkError(message.text())) seen.consoleErrors.push(message.text());
-  });
-  page.on("pageerror", (error) => seen.consoleErrors.push(`page error: ${error.message}`));
-  return page;
-}
-
-async function signIn(page, token) {
-  await page.goto(input.baseUrl);
-  await page.getByLabel("API token").fill(token);
-  await page.getByRole("button", { name: "Sign in" }).click();
-}
+const newPage = (browser, viewport) => openPage(browser, seen, viewport, expectedNetworkError);
 
 async function wrongToken(page) {
   await signIn(page, "not-the-token");
@@ -97,13 +75,6 @@ async function details(page, row) {
   await page.getByRole("link", { name: "Back to calls" }).click();
 }
 
-async function hangUp(page, row) {
-  await row.getByRole("button", { name: `Hang up ${input.callId}` }).click();
-  await page.locator("#hangup-dialog").getByRole("button", { name: "Hang up" }).click();
-  await row.locator('[data-col="state"]', { hasText: "FINISH" }).waitFor({ timeout: 15000 });
-  seen.endedState = await row.locator('[data-col="state"]').textContent();
-}
-
 async function history(page) {
   await page.getByRole("link", { name: "History" }).click();
   await page.getByLabel("State").selectOption("FINISH");
@@ -133,42 +104,15 @@ async function readOnly(browser) {
   await page.context().close();
 }
 
-async function main() {
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-  });
-  try {
-    const page = await newPage(browser);
-    for (const [name, step] of [
-      ["wrong token", () => wrongToken(page)],
-      ["sign in", async () => { await signIn(page, input.token); await page.locator("#who-name").waitFor(); }],
-      ["field errors", () => fieldErrors(page)],
-    ]) {
-      seen.steps.push(name);
-      await step();
-    }
-    seen.steps.push("start call");
-    const row = await startCall(page);
-    seen.steps.push("details");
-    await details(page, row);
-    seen.steps.push("hang up");
-    await hangUp(page, row);
-    seen.steps.push("history");
-    await history(page);
-    seen.steps.push("phone width");
-    await phoneWidth(browser);
-    seen.steps.push("read-only token");
-    await readOnly(browser);
-    seen.ok = true;
-  } catch (error) {
-    seen.ok = false;
-    seen.error = `${seen.steps.at(-1)}: ${error.message}`;
-  } finally {
-    await browser.close();
-  }
-  console.log(JSON.stringify(seen));
-  process.exit(seen.ok ? 0 : 1);
-}
-
-main();
+let page, row;
+runScenario(seen, [
+  ["wrong token", async (browser) => { page = await newPage(browser); await wrongToken(page); }],
+  ["sign in", async () => { await signIn(page, input.token); await page.locator("#who-name").waitFor(); }],
+  ["field errors", () => fieldErrors(page)],
+  ["start call", async () => { row = await startCall(page); }],
+  ["details", () => details(page, row)],
+  ["hang up", () => hangUp(page, row, seen)],
+  ["history", () => history(page)],
+  ["phone width", (browser) => phoneWidth(browser)],
+  ["read-only token", (browser) => readOnly(browser)],
+]);

@@ -21,6 +21,7 @@ import pytest
 
 from rest.auth import hash_token
 from tests.support.daemon import BridgeDaemon
+from tests.support.ingest_senders import Script, Sender
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount
 from tests.support.secrets import register_secret
 from tests.support.waiting import wait_until
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CONSOLE_TESTS = ROOT / "tests" / "console"
 ARTIFACTS = ROOT / "tests" / "artifacts" / "console"
 FULL, READ = "console-full-token-0123456789", "console-read-token-0123456789"
-register_secret(FULL, READ)
+TWILIO_TOKEN = "console-twilio-auth-token-5e6f7a8b9c"
+register_secret(FULL, READ, TWILIO_TOKEN)
 PLAYBACK = "http://cdn.example.test/hls/{app}/{stream}.m3u8"
 
 
@@ -67,7 +69,7 @@ def far_end(workdir: Path) -> Iterator[Baresip]:
 
 
 @pytest.fixture(scope="module")
-def console_daemon(workdir: Path) -> Iterator[BridgeDaemon]:
+def console_daemon(workdir: Path, nginx: NginxRtmp) -> Iterator[BridgeDaemon]:
     tokens = [
         {"sha256": hash_token(FULL), "scope": "full", "name": "operator"},
         {"sha256": hash_token(READ), "scope": "read", "name": "wallboard"},
@@ -81,7 +83,11 @@ def console_daemon(workdir: Path) -> Iterator[BridgeDaemon]:
         "BRIDGE_WEBHOOKS__DEFAULT_APP": "private",
         "BRIDGE_APPS__PRIVATE": json.dumps({"reveal_stream_names": True}),
     }
-    bridge = BridgeDaemon(workdir / "console", env=env, token=FULL)
+    desk = (
+        f'[ingest.routes.desk]\nprotocol = "twilio"\nsecret = "{TWILIO_TOKEN}"\nrtmp_url = "{nginx.url}"\n'
+        'stream = "desk-{callId}"\n'
+    )
+    bridge = BridgeDaemon(workdir / "console", env=env, token=FULL, extra_config=desk)
     yield bridge
     bridge.stop()
 
@@ -100,7 +106,9 @@ def _form_values(nginx: NginxRtmp, domain: Kamailio, account: SipAccount, call_i
     ]
 
 
-def _run_browser(console_daemon: BridgeDaemon, values: list[list[str]], call_id: str) -> dict[str, Any]:
+def _run_browser(
+    console_daemon: BridgeDaemon, values: list[list[str]], call_id: str, script: str = "console_flow.mjs"
+) -> dict[str, Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     scenario = {
         "baseUrl": f"http://127.0.0.1:{console_daemon.rest_port}/",
@@ -111,7 +119,7 @@ def _run_browser(console_daemon: BridgeDaemon, values: list[list[str]], call_id:
         "artifacts": str(ARTIFACTS),
     }
     done = subprocess.run(
-        ["node", str(CONSOLE_TESTS / "console_flow.mjs"), json.dumps(scenario)],
+        ["node", str(CONSOLE_TESTS / script), json.dumps(scenario)],
         cwd=CONSOLE_TESTS,
         capture_output=True,
         text=True,
@@ -154,3 +162,24 @@ def test_operator_runs_a_call_from_the_console(
     assert nginx.stream_stat("console1") is None  # unpublished after the hang-up
     pattern = f"IN-DIALOG BYE callid={re.escape(stored['sipCallId'])}"
     wait_until(lambda: re.search(pattern, sip_domain.log()) is not None, 5, "the hang-up's BYE at the SIP domain")
+
+
+def test_an_ingest_call_in_the_console(console_daemon: BridgeDaemon, nginx: NginxRtmp) -> None:
+    """A Twilio stream shows as a call: platform and route instead of callee and SIP, no DTMF, no SIP
+    ladder; hanging it up from the row closes the sender's WebSocket with 1000."""
+    _require_browser()
+    call_sid = "CA" + "c0501e" * 5 + "01"
+    url = f"ws://127.0.0.1:{console_daemon.rest_port}/ingest/desk"
+    sender = Sender("twilio", url, TWILIO_TOKEN, Script(seconds=60), call_sid).start()
+    seen = _run_browser(console_daemon, [], call_sid, "ingest_flow.mjs")
+    result = sender.join(15)
+
+    assert seen["party"] == f"Twilio Media Streams: {call_sid}"
+    assert seen["source"] == "Twilio Media Streams WebSocket on route desk, tracks inbound"
+    assert seen["dtmfDisabled"] is True and seen["packetsShown"] > 0
+    assert "SIP ladder" not in seen["headings"] and "Destinations" in seen["headings"]
+    assert "twilio stream started on route desk" in seen["timeline"]
+    assert seen["endedState"] == "FINISH" and seen["consoleErrors"] == []
+    # What the sender and the RTMP server saw, not what the console says.
+    assert result.close_code == 1000 and result.ended_at - result.started_at < 50
+    assert nginx.stream_stat(f"desk-{call_sid}") is None

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Start, VoiceResponse
 
@@ -91,6 +93,28 @@ def level_db(audio: PulledAudio, frequency: float, start: float, end: float) -> 
     spectrum = np.abs(np.fft.rfft(block * np.hanning(len(block))))
     bins = np.fft.rfftfreq(len(block), 1 / audio.sample_rate)
     return float(20 * np.log10(spectrum[np.abs(bins - frequency) <= 15].max() / np.median(spectrum)))
+
+
+def tone_dbfs(audio: PulledAudio, frequency: float, start: float, end: float) -> float:
+    """The amplitude of the strongest component within 15 Hz of ``frequency`` over [start, end), in dB
+    full scale (a sine of amplitude 1.0 is 0 dB; digital silence is -240 dB, not NaN)."""
+    block = audio.segment(start, end).astype(np.float64)
+    window = np.hanning(len(block))
+    spectrum = np.abs(np.fft.rfft(block * window)) * 2 / window.sum()
+    bins = np.fft.rfftfreq(len(block), 1 / audio.sample_rate)
+    return float(20 * np.log10(max(spectrum[np.abs(bins - frequency) <= 15].max(), 1e-12)))
+
+
+def ingest_counts(daemon: BridgeDaemon, name: str) -> Counter[tuple[str, ...]]:
+    """One of the ingest counters in /metrics, parsed by prometheus_client's own text parser."""
+    counts: Counter[tuple[str, ...]] = Counter()
+    for family in text_string_to_metric_families(daemon.raw("GET", "/metrics")):
+        for sample in family.samples:
+            if sample.name == f"{name}_total":
+                labels = sample.labels
+                outcome = labels.get("status") or labels["code"]
+                counts[(labels["route"], labels["protocol"], outcome)] = int(sample.value)
+    return counts
 
 
 @dataclass
@@ -220,8 +244,8 @@ def test_a_sender_pause_drops_and_reordering_leave_no_gap(bridged: dict[str, Bri
     assert got.result.media_dropped - 2 <= counters["lost"] <= got.result.media_dropped
     assert counters["latePackets"] > 0  # the paused second arrived at once, too late to play
     assert got.audio.max_timestamp_gap_ms <= 30
-    quiet = level_db(got.audio, 440.0, 3.5, 4.0)  # inside the pause: concealment fades, then silence
-    assert quiet < level_db(got.audio, 440.0, 1.0, 2.5) - 20
+    quiet = tone_dbfs(got.audio, 440.0, 3.5, 4.0)  # inside the pause: concealment fades, then silence
+    assert quiet < tone_dbfs(got.audio, 440.0, 1.0, 2.5) - 20
 
 
 def test_webhooks_tell_every_ingest_call_once(bridged: dict[str, Bridged], webhooks: WebhookReceiver) -> None:
@@ -252,9 +276,18 @@ def test_wrong_or_missing_credentials_are_refused_before_any_call(bridge: Bridge
         "no token": Sender("ringcentral", ws_url(bridge, "rc"), ROUTE_TOKEN, Script(seconds=0.2)),
         "unknown route": Sender("acs", ws_url(bridge, "nope", f"?token={ROUTE_TOKEN}"), ROUTE_TOKEN, Script()),
     }
+    refused_before = ingest_counts(bridge, "bridge_ingest_refused")
     statuses = {name: sender.start().join().status for name, sender in attempts.items()}
     print(f"\nrefused upgrades: {statuses}")
     assert statuses == {name: 404 if name == "unknown route" else 403 for name in attempts}
+    refused = ingest_counts(bridge, "bridge_ingest_refused")
+    refused.subtract(refused_before)
+    assert +refused == {
+        ("twilio", "twilio", "403"): 2,
+        ("acs", "acs", "403"): 1,
+        ("rc", "ringcentral", "403"): 1,
+        ("(unknown)", "", "404"): 1,  # the sender's route name never becomes a label
+    }
     assert bridge.active_ids() == before
     status, body = bridge.request("GET", "/api/v1/calls?limit=200")
     assert status == 200 and not [c for c in body["calls"] if c["callId"] == "CA" + "0" * 32]
@@ -331,6 +364,7 @@ def test_bad_input_closes_with_its_code_while_a_neighbour_streams_on(nginx: Ngin
     neighbour = Sender("twilio", ws_url(bridge, "twilio"), TWILIO_TOKEN, Script(seconds=12.0), "CA" + "5" * 32).start()
     bridge.wait_state(neighbour.call_sid, {"ESTABLISHED"}, timeout=5)
     outcomes = {}
+    closed_before = ingest_counts(bridge, "bridge_ingest_closed")
     for index, (name, (protocol, route, script, _code)) in enumerate(BAD_INPUTS.items()):
         query = "" if protocol == "twilio" else f"?token={ROUTE_TOKEN}&callId=bad-{index}"
         sender = Sender(
@@ -347,6 +381,11 @@ def test_bad_input_closes_with_its_code_while_a_neighbour_streams_on(nginx: Ngin
         call = ended_call(bridge, call_id, timeout=5) if bridge.call(call_id) is not None else None
         outcomes[name] = (result.close_code, call["state"] if call else None, call["reason"] if call else "")
     neighbour.join()
+    closed = ingest_counts(bridge, "bridge_ingest_closed")
+    closed.subtract(closed_before)
+    seen_by_senders = Counter((BAD_INPUTS[name][1], BAD_INPUTS[name][0], str(o[0])) for name, o in outcomes.items())
+    seen_by_senders[("twilio", "twilio", "1000")] += 1  # the neighbour's stop
+    assert +closed == seen_by_senders
     print("\nbad input → close code, call:\n" + "\n".join(f"  {k}: {v}" for k, v in outcomes.items()))
     assert {name: int(outcome[0] or 0) for name, outcome in outcomes.items()} == {
         n: c[3] for n, c in BAD_INPUTS.items()

@@ -36,11 +36,6 @@ def test_s16le_message_is_split_into_20ms_packets() -> None:
     assert len(first) - 12 == 960 and len(second) - 12 == 960
 
 
-def test_tracks_beyond_four_are_not_fed() -> None:
-    feed = RtpFeed("pcmu", 8000)
-    assert [len(feed.packets_for(AudioReceived(f"t{i}", 0, 0, b"\xff" * 160))) for i in range(5)] == [1, 1, 1, 1, 0]
-
-
 def _receiver() -> RtpReceiver:
     return RtpReceiver(FEED, playout=PlayoutBuffer(encoding="linear", rate=8000), decode=_linear)
 

@@ -2,7 +2,7 @@
 
 import { targetsLabel } from "./destinations.js";
 import { element } from "./dom.js";
-import { FINAL_STATES, answeredAt, duration, endedAt, lossPercent, number } from "./format.js";
+import { FINAL_STATES, answeredAt, duration, endedAt, isIngest, lossPercent, number, partyLabel } from "./format.js";
 
 const LEVEL_FLOOR = -60;
 
@@ -72,7 +72,7 @@ export class CallsTable {
     const counters = call.counters || {};
     const ended = FINAL_STATES.has(call.state);
     set(cells.callId, call.callId);
-    set(cells.callee, call.callee || "");
+    set(cells.callee, partyLabel(call));
     setBadge(cells.state, call.state, call.reason);
     setBadge(cells.streamState, call.streamState, "");
     const started = answeredAt(call);
@@ -87,7 +87,8 @@ export class CallsTable {
     cells.meter.setAttribute("aria-label", `Audio level of ${call.callId}: ${cells.levelText.textContent}`);
     set(cells.target, targetsLabel(call));
     set(cells.reconnects, number(counters.reconnects));
-    cells.dtmf.disabled = ended || !this.canAct || call.state !== "ESTABLISHED";
+    cells.dtmf.disabled = ended || !this.canAct || call.state !== "ESTABLISHED" || isIngest(call);
+    cells.dtmf.title = isIngest(call) ? "A WebSocket media stream cannot carry DTMF back to its platform" : "";
     cells.hangUp.disabled = ended || !this.canAct;
     row.tr.classList.toggle("ended", ended);
   }
@@ -96,7 +97,7 @@ export class CallsTable {
 function labelOf(key) {
   return {
     callId: "Call ID",
-    callee: "Callee",
+    callee: "Callee or source",
     state: "Call",
     streamState: "Stream",
     duration: "Duration",

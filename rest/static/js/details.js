@@ -4,7 +4,7 @@ import { request } from "./api.js";
 import { SERIES, chartFigure, drawChart } from "./charts.js";
 import { destinationsTable } from "./destinations.js";
 import { clear, element, notice } from "./dom.js";
-import { dateTime, playbackUrl } from "./format.js";
+import { dateTime, isIngest, partyLabel, playbackUrl, sourceLabel } from "./format.js";
 
 export class CallDetails {
   constructor(store, settings) {
@@ -41,9 +41,9 @@ export class CallDetails {
       element("div", { class: "charts" }, this.charts.map((chart) => chart.figure)),
       element("h3", {}, ["Timeline"]),
       timeline(call),
-      element("h3", {}, ["SIP ladder"]),
-      ladder(call.sipLadder || []),
     );
+    // An ingest call has no SIP dialog; its WebSocket's story is in the timeline.
+    if (!isIngest(call)) this.body.append(element("h3", {}, ["SIP ladder"]), ladder(call.sipLadder || []));
     this.redraw();
   }
 
@@ -69,8 +69,8 @@ export class CallDetails {
     const rows = [
       ["State", element("span", { "data-field": "state" }, [`${call.state} · stream ${call.streamState}`])],
       ["Reason", call.reason || "–"],
-      ["Callee", call.callee],
-      ["SIP domain", call.sipDomain || "–"],
+      [isIngest(call) ? "Caller" : "Callee", partyLabel(call)],
+      ["Source", element("span", { "data-field": "source" }, [sourceLabel(call)])],
       ["Created", dateTime(call.createdAt)],
       ["Media", element("span", { id: "media-summary" }, [mediaSummary(call)])],
       ["RTMP target", element("span", {}, [element("code", {}, [call.rtmpTarget || "–"]), " ", copy])],

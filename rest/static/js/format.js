@@ -55,3 +55,25 @@ export function playbackUrl(pattern, rtmpTarget) {
   const values = { host: url.hostname, app: parts.join("/"), stream };
   return pattern.replace(/\{(host|app|stream)\}/g, (_, key) => encodeURIComponent(values[key]).replace(/%2F/g, "/"));
 }
+
+const PROTOCOLS = { twilio: "Twilio Media Streams", acs: "Azure Communication Services", ringcentral: "RingCentral" };
+
+// True for a call that arrived as a WebSocket media stream (it has no SIP dialog and takes no DTMF).
+export function isIngest(call) {
+  return (call.source || {}).kind === "ingest";
+}
+
+// Who the call is with: the callee of a SIP call, or the platform and its call id for an ingest call.
+export function partyLabel(call) {
+  if (!isIngest(call)) return call.callee || "";
+  const { protocol, platformId } = call.source;
+  return `${PROTOCOLS[protocol] || protocol}: ${platformId}`;
+}
+
+// How the call arrived, for the details page.
+export function sourceLabel(call) {
+  if (!isIngest(call)) return call.sipDomain ? `SIP via ${call.sipDomain}` : "SIP";
+  const { protocol, route, tracks } = call.source;
+  const trackList = (tracks || []).length ? `, tracks ${tracks.join(", ")}` : "";
+  return `${PROTOCOLS[protocol] || protocol} WebSocket on route ${route}${trackList}`;
+}
