@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bridge.ingest.config import IngestConfig
 from bridge.model import OutputSpec, VideoSpec
+from bridge.recording.config import RecordFormat, RecordingConfig
 from bridge.sip.codecs import check_codec_names
 
 ENV_PREFIX = "BRIDGE_"
@@ -220,6 +221,7 @@ class AppConfig(_Section):
     # Stream names are secrets (the stream key of YouTube, Facebook, Twitch) and shown masked;
     # true shows them in full for this app's calls (an operator's private server).
     reveal_stream_names: bool = False
+    record: list[RecordFormat] | None = None  # recordings of this app's calls; None = [recording] formats
 
     @model_validator(mode="after")
     def _secret_with_url(self) -> AppConfig:
@@ -292,6 +294,7 @@ class BridgeConfig(_Section):
     apps: dict[str, AppConfig] = Field(default_factory=dict)
     console: ConsoleConfig = ConsoleConfig()
     ingest: IngestConfig = IngestConfig()
+    recording: RecordingConfig = RecordingConfig()
 
 
 def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

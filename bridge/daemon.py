@@ -16,6 +16,7 @@ from bridge.fdlimit import ensure_headroom
 from bridge.history import HistoryStore
 from bridge.looplag import LoopLagMonitor
 from bridge.media.pool import MediaWorkerPool
+from bridge.recording.startup import open_recordings
 from bridge.reload import Reloader
 from bridge.sdnotify import Notifier
 from bridge.services import Services
@@ -58,6 +59,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             "%d call(s) were active when the bridge stopped; marked FAILED (bridge restarted)",
             services.history.recovered,
         )
+    services.recordings = await asyncio.to_thread(open_recordings, config, services.history, services.bus)
     try:
         async with asyncio.TaskGroup() as group:
             services.media = MediaWorkerPool(config, services.ports, config.media.worker_count)

@@ -10,6 +10,7 @@ active are closed as FAILED "bridge restarted" at the next start.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -36,6 +37,15 @@ FINAL_STATES = ("FINISH", "FAILED", "BUSY")
 RESTARTED = "bridge restarted"
 
 
+def make_private(path: Path) -> None:
+    """The database readable by the service alone: its directory 0700 if we create it, the file 0600
+    (SQLite gives its journal files the database file's permissions)."""
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+    os.chmod(path, 0o600)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -49,7 +59,7 @@ class HistoryStore:
         self._retention = retention_days
         self._rows: dict[str, int] = {}  # active call_id -> row id
         self.recovered = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private(path)
         with sqlite3.connect(path) as db:
             db.executescript(SCHEMA)
             self.recovered = self._recover(db)
@@ -91,6 +101,16 @@ class HistoryStore:
                 )
 
         self._jobs.put(finish)
+
+    def submit(self, job: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``job`` on the writer thread, in a transaction, after what is queued already."""
+        self._jobs.put(job)
+
+    def wait_idle(self, timeout: float = 5.0) -> None:
+        """Block until what is queued now has been written (off the loop: tests, start-up)."""
+        done = threading.Event()
+        self._jobs.put(lambda _db: done.set())
+        done.wait(timeout)
 
     def close(self, timeout: float = 5.0) -> None:
         self._jobs.put(None)

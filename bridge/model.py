@@ -86,6 +86,7 @@ class CallSpec:
     srtp: str = ""  # "", "off", "optional" or "mandatory"; "" = the configured default
     codecs: tuple[str, ...] = ()  # offered in this order; () = [media] codecs
     reveal_stream_names: bool = False  # [apps.<appKey>] reveal_stream_names: a private server's names are shown
+    record: tuple[str, ...] = ()  # recording formats (wav, wav-ulaw, m4a); () = none
 
     def secrets(self) -> tuple[str, ...]:
         """What must never reach a log: the SIP password and every destination's secrets."""

@@ -42,6 +42,7 @@ RESTART_ONLY = frozenset(
         "rtmp.tls_verify",
         "history.path",
         "history.retention_days",
+        "recording.directory",
     }
 )
 
@@ -123,6 +124,8 @@ class Reloader:
         logging.getLogger().setLevel(plan.config.log.level.upper())
         if self._services.media is not None:
             self._services.media.reconfigure(plan.config)
+        if self._services.recordings is not None:
+            self._services.recordings.configure(plan.config.recording)
         self._services.slate_images = await asyncio.to_thread(list_pictures, plan.config.video.slate_directory)
         if "limits.max_calls" in plan.applied:
             wanted = min(plan.config.limits.max_calls, self._services.ports.capacity)

@@ -12,6 +12,7 @@ from bridge.history import HistoryStore
 from bridge.ingest.feed_socket import FeedSocket
 from bridge.ingest.stats import IngestStats
 from bridge.media.pool import MediaWorkerPool, WorkerUnavailable
+from bridge.recording.service import Recordings
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
@@ -35,6 +36,7 @@ class Services:
     slate_images: frozenset[str] = frozenset()  # pictures in video.slate_directory (start-up, reload)
     feed: FeedSocket = field(default_factory=FeedSocket)  # ingest calls' RTP to the media workers
     ingest_stats: IngestStats = field(default_factory=IngestStats)
+    recordings: Recordings | None = None  # started by the daemon (its store lives in the history database)
 
     def workers(self) -> MediaWorkerPool:
         if self.media is None:

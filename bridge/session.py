@@ -224,6 +224,7 @@ class CallSession(BaseSession):
             spec.secrets(),
             self._on_media_note,
             self._on_stream_state,
+            record=self.record_start(),
         )
         async with asyncio.TaskGroup() as group:
             media_task = group.create_task(self._watch_media(self.media))

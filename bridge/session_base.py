@@ -17,8 +17,10 @@ from typing import Any
 from bridge.bus import BusEvent
 from bridge.destinations import combined_state, mask_dtmf, views_for
 from bridge.media.handle import DtmfUnavailable, MediaHandle
+from bridge.media.protocol import RecordStart
 from bridge.media.stream import StreamState
 from bridge.model import CallSpec, CallState, StateChange, utc_now
+from bridge.recording.service import CallRef
 from bridge.services import Services
 
 log = logging.getLogger("bridge.session")
@@ -51,6 +53,7 @@ class BaseSession:
         self.created_at = self.history[0].at
         self.media: MediaHandle | None = None
         self.timeline: list[dict[str, Any]] = []
+        self.recordings: dict[str, dict[str, Any]] = {}  # relative path -> the worker's last note of the file
 
     def terminate(self, reason: str = "terminated by API request") -> None:
         """Ask the session to hang up; it finishes asynchronously."""
@@ -72,6 +75,7 @@ class BaseSession:
             self._set_state(CallState.FAILED, f"internal error: {type(exc).__name__}")
         finally:
             await self._release()
+            await self._finish_recordings()
 
     async def _run(self) -> None:
         """The call's own signalling, from set-up to its end."""
@@ -87,6 +91,40 @@ class BaseSession:
 
     def send_dtmf(self, digits: str, duration_ms: int) -> None:
         raise DtmfUnavailable("this call cannot send DTMF")
+
+    # -- recordings ---------------------------------------------------------------------
+
+    @property
+    def call_ref(self) -> CallRef:
+        return CallRef(self.spec.call_id, self.created_at.isoformat(), self.spec.app_key)
+
+    def record_start(self, track_names: list[str] | None = None) -> RecordStart | None:
+        """What the media worker records for this call (None: nothing)."""
+        recordings = self.services.recordings
+        if recordings is None:
+            return None
+        return recordings.start_message(self.call_ref, self.spec.record, self.created_at, track_names or [])
+
+    def _recording_noted(self, details: dict[str, Any]) -> None:
+        path = details.get("path")
+        if path is None or self.services.recordings is None:
+            return
+        self.recordings[path] = {**self.recordings.get(path, {}), **details}
+        self.services.recordings.noted(self.call_ref, details)
+
+    async def _finish_recordings(self) -> None:
+        """Files the worker could not close (it died) are repaired and marked; then uploads start."""
+        recordings = self.services.recordings
+        if recordings is None or not self.recordings:
+            return
+        lost = self.media.lost_reason if self.media is not None else ""
+        for note in await recordings.finish(self.call_ref, list(self.recordings.values()), lost):
+            self.recordings[note["path"]] = note
+            self._note("recording", **{k: v for k, v in note.items() if k not in ("at", "event")})
+
+    def recordings_view(self) -> list[dict[str, Any]]:
+        keys = ("name", "format", "track", "state", "reason", "durationSeconds", "bytes")
+        return [{key: note.get(key) for key in keys} for note in self.recordings.values()]
 
     # -- reporting --------------------------------------------------------------------
 
@@ -119,6 +157,8 @@ class BaseSession:
         self.services.bus.publish(BusEvent(kind, self.spec.call_id, self.spec.app_key, data))
 
     def _note(self, kind: str, **details: Any) -> None:
+        if kind == "recording":
+            self._recording_noted(details)
         entry = {"at": utc_now().isoformat(), "event": kind, **details}
         self.timeline.append(entry)
         logged = mask_dtmf(entry) if self.services.config.log.mask_dtmf else entry
@@ -176,6 +216,7 @@ class BaseSession:
             "sipLadder": [],
             "counters": {key: value for key, value in counters.items() if key != "destinations"},
             "mediaWorker": self._media_worker(),
+            "recordings": self.recordings_view(),
             **self.identity(),
         }
 

@@ -17,6 +17,7 @@ from rest.errors import errors_middleware
 from rest.events import add_event_routes
 from rest.ingest import add_ingest_routes
 from rest.openapi import add_openapi_routes
+from rest.recordings import add_recording_routes
 from rest.restcall import add_restcall_routes
 from rest.twiml import add_twiml_routes
 
@@ -34,6 +35,7 @@ def create_app(manager: CallManager) -> web.Application:
     app[AUTH_KEY] = auth
     add_restcall_routes(app)
     add_api_v1_routes(app)
+    add_recording_routes(app)
     add_event_routes(app)
     add_openapi_routes(app)
     add_console_routes(app, config.console.enabled)

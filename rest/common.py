@@ -10,14 +10,15 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bridge.calls import AtCapacity, CallManager, DuplicateCall
-from bridge.config import BridgeConfig
+from bridge.config import AppConfig, BridgeConfig
 from bridge.model import CallSpec, DestinationSpec
 from bridge.presets import AudioChoice, Defaults, PresetError, VideoChoice, resolve
+from bridge.recording.config import check_record_formats
 from bridge.rtmp.url import RtmpUrlError, parse_target
 from bridge.session_base import BaseSession
 from bridge.sip.target import TargetError, from_uri, request_uri
 from rest.errors import RequestError
-from rest.models import ApiCallRequest, CallRequest, Output, Video
+from rest.models import LENIENT, ApiCallRequest, CallRequest, Output, Video
 
 MANAGER_KEY = web.AppKey("manager", CallManager)
 
@@ -40,6 +41,8 @@ def validation_error(exc: ValidationError) -> RequestError:
     message = first["msg"]
     if first["type"] == "missing":
         message = "this field is required"
+    elif first["type"] == "extra_forbidden":
+        message = "unknown field: this API takes no such field (see /api/v1/docs); remove it or check its spelling"
     return RequestError(400, "invalid_field", f"{field}: {message}", field)
 
 
@@ -62,6 +65,7 @@ def to_spec(body: CallRequest | ApiCallRequest, config: BridgeConfig, slate_imag
     except TargetError as exc:
         raise RequestError(400, "invalid_field", str(exc), exc.field) from None
     app = config.apps.get(connection.appKey) or config.apps.get(config.webhooks.default_app)
+    record = _record_formats(body, app, config, destinations)
     return CallSpec(
         call_id=body.callId,
         callee=body.callee,
@@ -79,7 +83,28 @@ def to_spec(body: CallRequest | ApiCallRequest, config: BridgeConfig, slate_imag
         srtp=connection.srtp or "",
         codecs=tuple(connection.codecs or ()),
         reveal_stream_names=app is not None and app.reveal_stream_names,
+        record=record,
     )
+
+
+def _record_formats(
+    body: CallRequest | ApiCallRequest,
+    app: AppConfig | None,
+    config: BridgeConfig,
+    destinations: tuple[DestinationSpec, ...],
+) -> tuple[str, ...]:
+    """What to record: the request's ``record`` (/api/v1), else the app's default, else [recording] formats."""
+    asked = body.record if isinstance(body, ApiCallRequest) else None
+    if asked is not None:
+        formats = asked.formats
+    elif app is not None and app.record is not None:
+        formats = app.record
+    else:
+        formats = config.recording.formats
+    try:
+        return check_record_formats(formats, destinations[0].audio)
+    except ValueError as exc:
+        raise RequestError(400, "invalid_field", str(exc), "record.formats") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +197,8 @@ async def admit(request: web.Request, model: type[CallRequest] | type[ApiCallReq
     """Parse, validate and start a call; raise RequestError for every refusal."""
     manager = request.app[MANAGER_KEY]
     try:
-        body = model.model_validate(await read_json(request))
+        context = LENIENT if model is CallRequest else None  # /RESTCall stays lenient for existing clients
+        body = model.model_validate(await read_json(request), context=context)
     except ValidationError as exc:
         raise validation_error(exc) from None
     config = manager.services.config

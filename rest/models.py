@@ -8,10 +8,20 @@ since several of them end up inside SIP messages.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    model_validator,
+)
 
+from bridge.recording.config import RecordFormat
 from bridge.sip.codecs import check_codec_names
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -42,8 +52,20 @@ Codecs = Annotated[
 ]
 
 
+LENIENT = {"lenient": True}  # validation context of /RESTCall: unknown fields are ignored there
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+    """Unknown fields are refused (400 naming the field), except under the :data:`LENIENT` context."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_unknown_when_lenient(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and isinstance(info.context, dict) and info.context.get("lenient"):
+            return {key: value for key, value in data.items() if key in cls.model_fields}
+        return data
 
 
 class Connection(_Model):
@@ -100,6 +122,14 @@ class Destination(_Model):
     video: Video | None = None
 
 
+class Record(_Model):
+    """What to record of the call (/api/v1 only; /RESTCall calls take their app's default)."""
+
+    formats: list[RecordFormat] = Field(
+        default_factory=list, max_length=3, description="wav (PCM16), wav-ulaw (G.711 µ-law), m4a (the published AAC)"
+    )
+
+
 class CallRequest(_Model):
     """The original contract (/RESTCall/call): one destination."""
 
@@ -119,8 +149,6 @@ MAX_OUTPUTS = 8
 class ApiCallRequest(_Model):
     """POST /api/v1/calls: one destination (rtmpUrl + rtmpStream) or several (outputs)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
     callId: RequiredText
     callee: RequiredText
     rtmpUrl: RtmpUrl | None = None
@@ -130,6 +158,9 @@ class ApiCallRequest(_Model):
     hasVideo: bool = False
     connection: Connection
     output: Output | None = None
+    record: Record | None = Field(
+        None, description="default: the app's [apps.<appKey>] record, then [recording] formats"
+    )
 
 
 class DtmfRequest(_Model):

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from rest.common import MANAGER_KEY, admit, read_json, session_json, validation_error
 from rest.errors import error_response
-from rest.models import CallRequest, TerminateRequest
+from rest.models import LENIENT, CallRequest, TerminateRequest
 
 
 async def start_call(request: web.Request) -> web.Response:
@@ -18,7 +18,7 @@ async def start_call(request: web.Request) -> web.Response:
 
 async def terminate_call(request: web.Request) -> web.Response:
     try:
-        body = TerminateRequest.model_validate(await read_json(request))
+        body = TerminateRequest.model_validate(await read_json(request), context=LENIENT)
     except ValidationError as exc:
         return validation_error(exc).response
     session = request.app[MANAGER_KEY].terminate(body.callId)

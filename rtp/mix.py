@@ -23,6 +23,7 @@ class TrackMix:
     def __init__(self, first: PlayoutBuffer, stereo: bool = False) -> None:
         self.buffers = [first]
         self.stereo = stereo
+        self.last_blocks: list[Samples] = []  # each track's block of the last pull, in ``buffers`` order
 
     def add(self, buffer: PlayoutBuffer) -> None:
         """A track that appeared mid-call: it joins at the next pull (silence until its audio plays)."""
@@ -31,6 +32,7 @@ class TrackMix:
     def pull(self, n: int, now: float) -> Samples:
         """``n`` samples: mono, or ``(n, 2)`` left/right (even tracks left, odd ones right; one track: both)."""
         blocks = [buffer.pull(n, now) for buffer in self.buffers]
+        self.last_blocks = blocks
         if not self.stereo:
             return blocks[0] if len(blocks) == 1 else _sum(blocks)
         left = _sum(blocks[0::2])

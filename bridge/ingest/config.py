@@ -19,6 +19,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bridge.recording.config import RecordFormat
 from bridge.rtmp.url import RtmpUrlError, parse_target
 
 PLACEHOLDER = re.compile(r"{([A-Za-z0-9_.-]*)}")
@@ -60,6 +61,7 @@ class IngestRoute(_Section):
     layout: Literal["mono", "stereo"] = "mono"  # tracks mixed, or the first left and the second right
     twiml: Literal["start", "connect"] = "start"  # POST /twiml/<route>: <Start><Stream> or <Connect><Stream>
     twiml_pause_seconds: int = Field(14400, ge=1, le=86400)  # <Pause> after <Start>, to keep the call up
+    record: list[RecordFormat] | None = None  # recordings of the route's calls; None = [recording] formats
 
     @field_validator("secret")
     @classmethod

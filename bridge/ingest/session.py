@@ -19,6 +19,7 @@ from bridge.ingest.feed import RtpFeed, feed_codec
 from bridge.ingest.spec import IngestSource
 from bridge.media.pool import WorkerUnavailable
 from bridge.model import CallSpec, CallState
+from bridge.recording.service import safe_name
 from bridge.services import Services
 from bridge.session_base import BaseSession, MediaFailed, SessionError, StopRequested, watch_media
 from bridge.sip.offer_answer import RemoteMedia
@@ -67,7 +68,10 @@ class IngestSession(BaseSession):
     # -- from the WebSocket -------------------------------------------------------------
 
     def audio(self, audio: AudioReceived) -> None:
+        known = len(self._feed.tracks)
         datagrams = self._feed.packets_for(audio)
+        if len(self._feed.tracks) > known and self.media is not None and self.media.started:
+            self.media.name_track(known, self._track_file_name(known))
         if self._port:
             self.services.feed.send(datagrams, self._port)
         elif len(self._pending) + len(datagrams) <= PENDING_PACKETS:
@@ -122,6 +126,7 @@ class IngestSession(BaseSession):
             self._on_stream_state,
             feed=True,
             stereo=any(d.audio.channels == 2 for d in self.spec.destinations),
+            record=self.record_start([self._track_file_name(i) for i in range(len(feed.tracks))]),
         )
         self._port = self.media.port
         self.services.feed.send(self._pending, self._port)
@@ -142,6 +147,14 @@ class IngestSession(BaseSession):
 
     def source_label(self) -> str:
         return self.source.protocol
+
+    def _track_file_name(self, index: int) -> str:
+        """A track's name in its recording files: the platform's for Twilio and RingCentral
+        (inbound, outbound; participant, conference), ``participant<n>`` for ACS (whose raw ids
+        identify people and do not belong in file names)."""
+        if self.source.protocol == "acs":
+            return f"participant{index + 1}"
+        return safe_name(self._feed.tracks[index].lower())
 
     def identity(self) -> dict[str, Any]:
         source = self.source

@@ -11,6 +11,7 @@ from bridge.ingest.config import PLACEHOLDER, IngestRoute
 from bridge.ingest.events import StreamStarted
 from bridge.model import CallSpec
 from bridge.presets import AudioChoice, Defaults, PresetError, VideoChoice, resolve
+from bridge.recording.config import check_record_formats
 from bridge.rtmp.url import RtmpUrlError, parse_target
 
 _CALL_ID = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
@@ -72,6 +73,11 @@ def ingest_spec(
     if destination.audio.codec == "pcmu" and started.rate != 8000:
         raise SpecError(f"route {name}: G.711 output needs 8 kHz audio; this stream is {started.rate} Hz")
     app = config.apps.get(route.app_key) or config.apps.get(config.webhooks.default_app)
+    formats = route.record if route.record is not None else app.record if app and app.record is not None else None
+    try:
+        record = check_record_formats(config.recording.formats if formats is None else formats, destination.audio)
+    except ValueError as exc:
+        raise SpecError(f"route {name}: record: {exc}") from None
     return CallSpec(
         call_id=call_id,
         callee=f"{route.protocol}:{started.platform_id}",
@@ -85,4 +91,5 @@ def ingest_spec(
         sip_port=None,
         app_key=route.app_key or config.webhooks.default_app,
         reveal_stream_names=app is not None and app.reveal_stream_names,
+        record=record,
     )

@@ -24,9 +24,11 @@ from bridge.media.decoders import codec_media
 from bridge.media.encoder import AudioEncoder
 from bridge.media.far_end import FarEndMedia
 from bridge.media.feed_tracks import FeedTracks
+from bridge.media.file_writer import FileWriter
 from bridge.media.outputs import CallOutputs, StreamStateHandler
 from bridge.media.pipeline import MediaPipeline, PlayoutClock, pull_unit
-from bridge.media.protocol import PICTURE_FAST_UPDATE, DestinationStart
+from bridge.media.protocol import PICTURE_FAST_UPDATE, DestinationStart, RecordStart
+from bridge.media.recorder import CallRecorder
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache, SlateGop
 from bridge.media.srtp import SrtpTransform
@@ -115,8 +117,12 @@ class CallMedia:
         video_endpoint: RtpEndpoint | None = None,
         feed: bool = False,
         stereo: bool = False,
+        record: RecordStart | None = None,
+        writer: FileWriter | None = None,
     ) -> None:
         self.config = config
+        self._record, self._writer = record, writer
+        self.recorder: CallRecorder | None = None
         self._ticker = ticker
         loop = asyncio.get_running_loop()
         self._verdict: asyncio.Future[str] = loop.create_future()
@@ -207,8 +213,13 @@ class CallMedia:
         """Publish the last audio (flushed from the encoders), then unpublish every destination."""
         self._ticker.cancel(self)
         if self.pipeline is not None:
-            self.outputs.publish(self.pipeline.flush(), asyncio.get_running_loop().time())
+            flushed = self.pipeline.flush()
+            self.outputs.publish(flushed, asyncio.get_running_loop().time())
+            if self.recorder is not None:
+                self.recorder.aac(flushed[0])
             self.pipeline = None
+        if self.recorder is not None:
+            await self.recorder.close()
         await self.outputs.close()
 
     def update(self, change: MediaChanged) -> bool:
@@ -232,6 +243,7 @@ class CallMedia:
             return f"slate picture could not be encoded: {type(exc).__name__}: {exc}"
         self.pipeline = self._new_pipeline(loop.time())
         self.outputs.attach(self.pipeline, gops, live_video=self.video is not None)
+        self.recorder = self._new_recorder(self.pipeline, loop.time())
         if self.video is not None:
             self.video.tracks = self.outputs.live_tracks
             self.video.set_origin(self.pipeline.clock.start, self.pipeline.lanes[0].encoder.start_offset_ms)
@@ -259,7 +271,10 @@ class CallMedia:
         if self.video is not None:
             self.video.sending = self.far_end.receiving
             self.video.tick(now)
-        self.outputs.publish(pipeline.tick(now), now)
+        published = pipeline.tick(now)
+        self.outputs.publish(published, now)
+        if self.recorder is not None:
+            self._record_tick(pipeline, published, now)
         self._send_silence(now)
         self._send_report(now)
         if self.receiver.dtmf_events:
@@ -327,6 +342,26 @@ class CallMedia:
         step = pull_unit([encoder.input_batch * batches for encoder in encoders], encoders[0].input_rate)
         source = self.feed.mix if self.feed is not None else self.receiver.buffer
         return MediaPipeline(source, encoders, clock or PlayoutClock(now, step), batches)
+
+    def _new_recorder(self, pipeline: MediaPipeline, now: float) -> CallRecorder | None:
+        """The call's recordings (``record`` in StartMedia): the played-out audio and the first lane's AAC."""
+        if self._record is None or self._writer is None or not self._record.formats:
+            return None
+        header = pipeline.lanes[0].encoder.sequence_header()
+        asc = header[2:] if header is not None and self.outputs.audio_specs[0].codec == "aac" else None
+        channels = self.outputs.audio_specs[0].channels if self.feed is not None else 1
+        rate, published = self.codec.codec.audio_rate, self.outputs.audio_specs[0]
+        return CallRecorder(
+            self._record, rate, channels, asc, self._writer, self._note, now, aac_rate=published.sample_rate
+        )
+
+    def _record_tick(self, pipeline: MediaPipeline, published: list[list[tuple[int, bytes]]], now: float) -> None:
+        assert self.recorder is not None
+        played = pipeline.played
+        if played is not None:
+            self.recorder.audio(played, self.feed.track_blocks() if self.feed is not None else None)
+        self.recorder.aac(published[0])
+        self.recorder.flush(now)
 
     def _restart_encoder(self, now: float) -> None:
         """The encoder watchdog: no output for WATCHDOG_SECONDS means new encoders (same clock)."""

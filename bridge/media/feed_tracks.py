@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from bridge.ingest.feed import track_index
 from rtp.mix import TrackMix
 from rtp.receiver import RtpReceiver
@@ -48,6 +51,11 @@ class FeedTracks:
             self.mix.add(receiver.buffer)
         self.receivers[index] = receiver
         return receiver
+
+    def track_blocks(self) -> dict[int, npt.NDArray[np.int16]]:
+        """Each track's own audio of the mix's last pull, by track index (receivers were added to
+        the mix in the order they were created, the first one being the mix's first buffer)."""
+        return dict(zip(self.receivers, self.mix.last_blocks, strict=False))
 
     @property
     def last_packet_at(self) -> float | None:

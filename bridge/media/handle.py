@@ -75,6 +75,7 @@ class MediaHandle:
         on_stream_state: StreamStateHandler,
         feed: bool = False,
         stereo: bool = False,
+        record: p.RecordStart | None = None,
     ) -> None:
         """The far end answered (or early media): receive, encode and publish in the worker."""
         self._note, self._on_stream_state = note, on_stream_state
@@ -97,8 +98,13 @@ class MediaHandle:
                 secrets=list(secrets),
                 feed=feed,
                 stereo=stereo,
+                record=record,
             )
         )
+
+    def name_track(self, index: int, name: str) -> None:
+        """An ingest call's track ``index`` appeared: its recording files are named ``name``."""
+        self.worker.send(p.NameTrack(call=self.call_id, index=index, name=name))
 
     def update(self, change: MediaChanged) -> bool:
         """Hold, resume, a new address or new keys (RFC 3264 section 8.4); returns whether held."""

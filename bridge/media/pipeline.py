@@ -118,6 +118,7 @@ class MediaPipeline:
         self.clock = clock
         self.frame_samples = round(clock.frame_seconds * encoders[0].input_rate)
         self._latest: npt.NDArray[np.int16] = np.zeros(0, np.int16)
+        self.played: npt.NDArray[np.int16] | None = None  # the block pulled at the last tick (None: none due)
         self.last_output_at = clock.start
 
     @property
@@ -131,9 +132,10 @@ class MediaPipeline:
     def tick(self, now: float) -> list[list[tuple[int, bytes]]]:
         """Play out every frame due at ``now``; per lane, the FLV audio bodies ready to publish."""
         frames = self.clock.frames_due(now)
+        self.played = None
         if frames:
             block = self.buffer.pull(frames * self.frame_samples, now)
-            self._latest = block
+            self._latest = self.played = block
             for lane in self.lanes:
                 lane.add(block)
             self.clock.advance(frames)

@@ -5,7 +5,7 @@ Framing on a Unix stream socket: a 4-byte big-endian length, then one JSON objec
 no closures), so a worker can be restarted or replaced without shared state.
 
 Daemon to worker: :class:`Configure` (first), :class:`OpenEndpoint`, :class:`StartMedia`,
-:class:`UpdateMedia`, :class:`SendDtmf`, :class:`StopMedia`.
+:class:`UpdateMedia`, :class:`NameTrack`, :class:`SendDtmf`, :class:`StopMedia`.
 Worker to daemon: :class:`WorkerReady`, :class:`EndpointOpened`, :class:`MediaNote`,
 :class:`StreamStateChanged`, :class:`MediaEnded`, :class:`MediaStopped`, :class:`WorkerStats`.
 """
@@ -64,6 +64,16 @@ class DestinationStart(_Message):
     secrets: list[str]  # scrubbed from texts the server sends (it may echo the stream key)
 
 
+class RecordStart(_Message):
+    """What to record of a call and where (bridge.media.recorder)."""
+
+    directory: str  # absolute: [recording] directory
+    path: str  # relative, with {track} and {ext} left for the worker to fill
+    formats: list[str]
+    flush_seconds: float
+    track_names: list[str] = []  # an ingest call's tracks known at its start, by track index
+
+
 class StartMedia(_Message):
     """The far end answered: receive, encode and publish. ``secrets`` go to the log redactor."""
 
@@ -82,6 +92,7 @@ class StartMedia(_Message):
     stereo: bool = False  # the feed's tracks laid out left/right (its destinations encode two channels)
     destinations: list[DestinationStart]
     secrets: list[str]
+    record: RecordStart | None = None
 
 
 class UpdateMedia(_Message):
@@ -93,6 +104,15 @@ class UpdateMedia(_Message):
     direction: str
     srtp: SrtpKeys | None
     video: RemoteVideo | None = None
+
+
+class NameTrack(_Message):
+    """An ingest call's track ``index`` is called ``name`` (its per-track recording files)."""
+
+    type: Literal["track"] = "track"
+    call: str
+    index: int
+    name: str
 
 
 class SendDtmf(_Message):
@@ -177,7 +197,8 @@ class WorkerStats(_Message):
 
 
 ToWorker = Annotated[
-    Configure | OpenEndpoint | StartMedia | UpdateMedia | SendDtmf | StopMedia, Field(discriminator="type")
+    Configure | OpenEndpoint | StartMedia | UpdateMedia | NameTrack | SendDtmf | StopMedia,
+    Field(discriminator="type"),
 ]
 FromWorker = Annotated[
     WorkerReady | EndpointOpened | MediaNote | StreamStateChanged | MediaEnded | MediaStopped | WorkerStats,

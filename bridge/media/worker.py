@@ -31,6 +31,7 @@ from bridge.media import protocol as p
 from bridge.media import stage_profile
 from bridge.media.call_media import CallMedia
 from bridge.media.encoder import new_encoder
+from bridge.media.file_writer import FileWriter
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache
 from bridge.media.stream import StreamState
@@ -66,6 +67,7 @@ class MediaWorker:
         self.lag = LoopLagMonitor()
         self.slates = SlateCache()  # slate GOPs, encoded once per picture and settings in this worker
         self.ticker = Ticker()  # one timer for every call's media tick
+        self.files = FileWriter()  # every recording's file I/O, on its own thread
         self.group: asyncio.TaskGroup | None = None
 
     def send(self, message: p._Message) -> None:
@@ -84,6 +86,8 @@ class MediaWorker:
             self._start(message)
         elif isinstance(message, p.UpdateMedia):
             self._update(message)
+        elif isinstance(message, p.NameTrack):
+            self._name_track(message)
         elif isinstance(message, p.SendDtmf):
             self._dtmf(message)
         elif isinstance(message, p.StopMedia):
@@ -139,6 +143,8 @@ class MediaWorker:
             call.video_endpoint,
             feed=message.feed,
             stereo=message.stereo,
+            record=message.record,
+            writer=self.files,
         )
         assert self.group is not None
         call.task = self.group.create_task(self._run_media(call_id, call.media))
@@ -155,6 +161,11 @@ class MediaWorker:
         call = self.calls.get(message.call)
         if call is not None and call.media is not None:
             call.media.update(MediaChanged(message.address, message.direction, message.srtp, message.video))
+
+    def _name_track(self, message: p.NameTrack) -> None:
+        call = self.calls.get(message.call)
+        if call is not None and call.media is not None and call.media.recorder is not None:
+            call.media.recorder.name_track(message.index, message.name)
 
     def _dtmf(self, message: p.SendDtmf) -> None:
         call = self.calls.get(message.call)
@@ -259,6 +270,7 @@ async def serve_worker(fd: int) -> None:
     await asyncio.to_thread(new_encoder, config.media.default_output())
     tune_garbage_collector()
     worker = MediaWorker(configure.worker, config, writer)
+    worker.files.start()
     worker.send(p.WorkerReady(worker=configure.worker, pid=os.getpid()))
     async with asyncio.TaskGroup() as group:
         worker.group = group
@@ -271,6 +283,7 @@ async def serve_worker(fd: int) -> None:
         lag.cancel()
         await worker.stop_all()
         worker.ticker.close()
+    await asyncio.to_thread(worker.files.stop)
     writer.close()
 
 

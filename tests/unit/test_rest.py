@@ -167,3 +167,30 @@ async def test_no_cpu_headroom_is_503_naming_the_limit() -> None:
         assert reply.status == 503 and reply.headers["Retry-After"] == "5" and error["code"] == "at_capacity"
         assert "no CPU headroom" in error["message"] and "limits.max_worker_cpu" in error["message"]
         assert client.server.app[MANAGER_KEY].sessions == {}  # refused before anything started
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"record": {"formats": ["wav"]}, "recording": True}, "recording"),
+        ({"connection": {"sipProxy": "x"}}, "connection.sipProxy"),
+        ({"output": {"codec": "aac", "bitRate": 64000}}, "output.bitRate"),
+        ({"record": {"formats": ["wav"], "upload": True}}, "record.upload"),
+        ({"record": {"formats": ["mp3"]}}, "record.formats.0"),
+    ],
+)
+async def test_v1_refuses_unknown_fields_naming_them(client: TestClient, changes: dict[str, Any], field: str) -> None:  # type: ignore[type-arg]
+    """A client that misspells a field must not believe the call does what it asked (e.g. records)."""
+    reply = await client.post("/api/v1/calls", json=body(**changes))
+    error = (await reply.json())["error"]
+    assert reply.status == 400 and error["field"] == field, error
+    assert "unknown field" in error["message"] or field.startswith("record.formats")
+    assert (await client.get("/api/v1/calls")).status == 200 and client.server.app[MANAGER_KEY].sessions == {}
+
+
+async def test_restcall_stays_lenient_about_unknown_fields(client: TestClient) -> None:  # type: ignore[type-arg]
+    data = body(clientTag="crm-7", connection={"sipProxy": "ignored"}, output={"codec": "aac", "extra": 1})
+    reply = await client.post("/RESTCall/call", json=data)
+    assert reply.status == 200, await reply.text()
+    reply = await client.post("/RESTCall/terminate", json={"callId": "c1", "reason": "ignored too"})
+    assert reply.status == 200

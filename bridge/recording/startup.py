@@ -1,0 +1,29 @@
+"""Recordings at start-up: the private directory, the store, and the repair of what a crash left."""
+
+from __future__ import annotations
+
+import logging
+
+from bridge.bus import EventBus
+from bridge.config import BridgeConfig
+from bridge.history import HistoryStore
+from bridge.media.file_writer import make_private_directory
+from bridge.recording.service import Recordings
+from bridge.recording.store import RecordingStore
+
+log = logging.getLogger("bridge.recording")
+
+
+def open_recordings(config: BridgeConfig, history: HistoryStore, bus: EventBus) -> Recordings:
+    """Blocking (run it in a thread): create the directory 0700, open the store, repair interrupted files."""
+    recordings = Recordings(config.recording, RecordingStore(history), bus)
+    try:
+        make_private_directory(recordings.directory)
+    except OSError as exc:
+        log.error("recording.directory %s cannot be created: %s; recordings will fail", recordings.directory, exc)
+    repaired = recordings.recover()
+    if repaired:
+        log.warning(
+            "%d recording(s) were being written when the bridge stopped; repaired, marked interrupted", repaired
+        )
+    return recordings
