@@ -1,0 +1,111 @@
+"""Recordings survive a crash: ``kill -9`` of the daemon or of a media worker in the middle of a call.
+
+What is judged is the file as FFmpeg reads it after the crash (and, while the call runs, as
+Python's ``wave`` module reads the growing file), against the time the call had been up when it
+was killed; and the history the restarted daemon shows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import wave
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.audio import decode_file, dominant_frequency
+from tests.support.daemon import BridgeDaemon
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+
+pytestmark = pytest.mark.e2e
+UP_SECONDS = 6.0
+
+
+def recording_daemon(workdir: Path) -> tuple[BridgeDaemon, Path]:
+    directory = workdir / "recordings"
+    extra = f'\n[recording]\ndirectory = "{directory}"\nformats = ["wav", "m4a"]\n'
+    return BridgeDaemon(workdir, extra_config=extra), directory
+
+
+def start_call(daemon: BridgeDaemon, call_id: str, nginx: NginxRtmp, domain: Kamailio, account: SipAccount) -> float:
+    """/RESTCall (its app has no record setting: [recording] formats apply); when it was established."""
+    status, reply = daemon.request("POST", "/RESTCall/call", call_body(call_id, call_id, nginx, domain, account))
+    assert status == 200, reply
+    daemon.wait_state(call_id, {"ESTABLISHED"})
+    return time.monotonic()
+
+
+def files(directory: Path, call_id: str) -> dict[str, Path]:
+    found = {path.name.split(".", 1)[1]: path for path in directory.rglob(f"{call_id}_mix.*")}
+    assert set(found) == {"wav", "m4a"}, found
+    return found
+
+
+def check_after_crash(directory: Path, call_id: str, elapsed: float) -> dict[str, float]:
+    seconds = {}
+    for kind, path in files(directory, call_id).items():
+        codec, rate, _channels, samples, _gap = decode_file(str(path))
+        seconds[kind] = len(samples) / rate
+        assert abs(dominant_frequency(samples[rate : 3 * rate], rate) - 440) <= 5, kind
+    print(f"\nkilled {elapsed:.2f} s into the call: {', '.join(f'{k} {v:.2f} s' for k, v in seconds.items())}")
+    assert all(value >= elapsed - 2.0 for value in seconds.values()), seconds
+    return seconds
+
+
+def listed(daemon: BridgeDaemon, call_id: str) -> dict[str, dict[str, Any]]:
+    status, body = daemon.request("GET", f"/api/v1/calls/{call_id}/recordings")
+    assert status == 200, body
+    return {entry["format"]: entry for entry in body["recordings"]}
+
+
+def test_daemon_killed_mid_call(
+    tmp_path: Path, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    daemon, directory = recording_daemon(tmp_path)
+    try:
+        up = start_call(daemon, "crash-daemon", nginx, sip_domain, account)
+        time.sleep(UP_SECONDS)
+        elapsed = time.monotonic() - up
+        daemon.kill()
+        time.sleep(1.0)  # its media worker sees the channel close and exits
+        daemon.start()
+        check_after_crash(directory, "crash-daemon", elapsed)
+        entries = listed(daemon, "crash-daemon")
+        assert {entry["state"] for entry in entries.values()} == {"interrupted"}, entries
+        assert all("bridge stopped" in entry["reason"] for entry in entries.values())
+        assert all(entry["durationSeconds"] >= elapsed - 2.0 for entry in entries.values()), entries
+        status, call = daemon.request("GET", "/api/v1/calls/crash-daemon")
+        assert status == 200 and call["reason"] == "bridge restarted"
+    finally:
+        daemon.stop()
+        far_end.hangup()
+
+
+def test_media_worker_killed_mid_call(
+    tmp_path: Path, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    daemon, directory = recording_daemon(tmp_path)
+    try:
+        up = start_call(daemon, "crash-worker", nginx, sip_domain, account)
+        time.sleep(UP_SECONDS)
+        with wave.open(str(files(directory, "crash-worker")["wav"])) as growing:  # valid while it grows
+            growing_seconds = growing.getnframes() / growing.getframerate()
+        call = daemon.call("crash-worker")
+        assert call is not None
+        elapsed = time.monotonic() - up
+        os.kill(call["mediaWorker"]["pid"], signal.SIGKILL)
+        print(f"\nthe growing WAV's header said {growing_seconds:.2f} s at {elapsed:.2f} s")
+        assert growing_seconds >= elapsed - 1.5
+        ended = daemon.wait_state("crash-worker", {"FAILED"}, timeout=10)
+        assert ended["reason"].startswith("media worker failed")
+        daemon.wait_gone("crash-worker")
+        check_after_crash(directory, "crash-worker", elapsed)
+        entries = listed(daemon, "crash-worker")
+        assert {entry["state"] for entry in entries.values()} == {"interrupted"}, entries
+        assert all("killed by SIGKILL" in entry["reason"] for entry in entries.values())
+    finally:
+        daemon.stop()
+        far_end.hangup()
