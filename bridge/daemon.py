@@ -67,6 +67,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             manager = CallManager(services, group)
             lag = LoopLagMonitor()
             lag_task = group.create_task(lag.run())
+            recordings_task = group.create_task(services.recordings.run())
             webhooks = WebhookDispatcher(config, services.bus)
             webhook_task = group.create_task(webhooks.run())
             bridge_metrics = BridgeMetrics(manager, lag, services.bus)
@@ -89,6 +90,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             await services.media.close()
             await webhooks.drain(timeout=3.0)
             lag_task.cancel()
+            recordings_task.cancel()
             webhook_task.cancel()
             metrics_task.cancel()
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from bridge.bus import EventBus
 from bridge.media.protocol import RecordStart
+from bridge.recording import retention
 from bridge.recording.config import RecordingConfig
 from bridge.recording.repair import repair
 from bridge.recording.store import RecordingStore
@@ -147,6 +149,33 @@ class Recordings:
             )
         self.store.flush()
         return len(rows)
+
+    # -- retention ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Retention every ``recording.retention_check_seconds`` (when a limit is set)."""
+        while True:
+            config = self.config
+            if config.max_age_days > 0 or config.max_total_mb > 0:
+                keep = set(self.active) | (self.uploader.busy() if self.uploader is not None else set())
+                try:
+                    await asyncio.to_thread(self.retention_pass, keep, time.time())
+                except OSError as exc:
+                    log.error("recording retention could not run: %s", exc)
+            await asyncio.sleep(config.retention_check_seconds)
+
+    def retention_pass(self, keep: set[str], now: float) -> list[tuple[str, str]]:
+        """Delete what the limits say (blocking); each deletion is logged and marked in the history."""
+        config = self.config
+        files = retention.scan(self.directory)
+        deleted = []
+        for file, reason in retention.plan(files, now, config.max_age_days, int(config.max_total_mb * 1e6), keep):
+            retention.delete(self.directory, file.relative)
+            log.info("recording %s deleted: %s", file.relative, reason)
+            if self.store is not None:
+                self.store.update(file.relative, state="deleted", reason=reason)
+            deleted.append((file.relative, reason))
+        return deleted
 
     def file_path(self, relative: str) -> Path:
         """The absolute path of a recording (``relative`` comes from our own store, never from a request)."""

@@ -1,4 +1,5 @@
-"""Recordings survive a crash: ``kill -9`` of the daemon or of a media worker in the middle of a call.
+"""Recordings survive a crash (``kill -9`` of the daemon or of a media worker in the middle of a
+call) and a full disk (the recording stops, the call and its stream do not).
 
 What is judged is the file as FFmpeg reads it after the crash (and, while the call runs, as
 Python's ``wave`` module reads the growing file), against the time the call had been up when it
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 import wave
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.audio import decode_file, dominant_frequency
+from tests.support.audio import decode_file, dominant_frequency, read_recording, silent_fraction
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
 
@@ -109,3 +111,48 @@ def test_media_worker_killed_mid_call(
     finally:
         daemon.stop()
         far_end.hangup()
+
+
+def test_a_full_disk_stops_the_recording_not_the_call(
+    tmp_path: Path, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    """The recording directory is a 96 KiB tmpfs: about 5 s of 8 kHz PCM fit, the call runs 10 s."""
+    directory = tmp_path / "small-disk"
+    directory.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k,mode=0700", "tmpfs", str(directory)])
+    if mounted.returncode != 0:
+        pytest.fail("mounting a tmpfs needs root (CI runs as root; run make test as root)")
+    extra = f'\n[recording]\ndirectory = "{directory}"\npath = "{{callId}}_{{track}}.{{ext}}"\n'
+    daemon = BridgeDaemon(tmp_path, extra_config=extra)
+    try:
+        body = call_body(
+            "full-disk", "full-disk", nginx, sip_domain, account, rtmp_url=f"rtmp://127.0.0.1:{nginx.rtmp_port}/rec"
+        )
+        body["record"] = {"formats": ["wav"]}
+        status, reply = daemon.request("POST", "/api/v1/calls", body)
+        assert status == 201, reply
+        daemon.wait_state("full-disk", {"ESTABLISHED"})
+        up = time.monotonic()
+        time.sleep(10.0)
+        during = daemon.call("full-disk")
+        daemon.request("DELETE", "/api/v1/calls/full-disk")
+        lasted = time.monotonic() - up
+        daemon.wait_gone("full-disk")
+        assert during is not None and during["state"] == "ESTABLISHED"  # the call went on
+        stops = [e for e in during["timeline"] if e["event"] == "recording" and e["state"] == "stopped"]
+        assert len(stops) == 1 and "disk full" in stops[0]["reason"], during["timeline"]
+        entry = listed(daemon, "full-disk")["wav"]
+        assert entry["state"] == "stopped" and "disk full" in entry["reason"], entry
+        # what fit is a valid file; the stream nginx-rtmp recorded has no gap and lasts the whole call
+        _codec, rate, _ch, samples, _gap = decode_file(str(directory / "full-disk_mix.wav"))
+        stream = read_recording(str(nginx.recording("full-disk")))
+        print(
+            f"\ndisk full after {len(samples) / rate:.2f} s of recording; stream {stream.timeline_seconds:.2f} s "
+            f"for a call of {lasted:.2f} s, largest gap {stream.max_timestamp_gap_ms:.1f} ms"
+        )
+        assert 3.0 <= len(samples) / rate <= 6.5
+        assert stream.max_timestamp_gap_ms <= 30 and stream.timeline_seconds >= lasted - 0.5
+        assert silent_fraction(stream.segment(0.5, stream.seconds - 0.3), stream.sample_rate) == 0
+    finally:
+        daemon.stop()
+        subprocess.run(["umount", str(directory)], check=False)
