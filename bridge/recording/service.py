@@ -22,10 +22,15 @@ from bridge.recording import retention
 from bridge.recording.config import RecordingConfig
 from bridge.recording.repair import repair
 from bridge.recording.store import RecordingStore
+from bridge.recording.upload import Uploader, UploadJob
 
 log = logging.getLogger("bridge.recording")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 ENDED_STATES = ("complete", "stopped", "interrupted")
+
+
+def _job(call: CallRef, file: dict[str, Any]) -> UploadJob:
+    return UploadJob(call.call_id, call.created, call.app_key, file["path"], file["format"], file["track"])
 
 
 def safe_name(text: str) -> str:
@@ -57,7 +62,7 @@ class Recordings:
         self.bus = bus
         self.directory = config.resolved_directory()
         self.active: set[str] = set()  # relative paths of files still being written
-        self.uploader: Any = None  # bridge.recording.upload.Uploader, when [recording.upload] is set
+        self.uploader: Uploader | None = None  # when [recording.upload] kind is set
 
     def configure(self, config: RecordingConfig) -> None:
         """A reload: new formats, pattern, retention and uploads apply to what comes next (not the directory)."""
@@ -109,8 +114,9 @@ class Recordings:
                     duration=note["durationSeconds"],
                 )
         if self.uploader is not None:
-            for file in files:
-                self.uploader.enqueue(call, file["path"])
+            for file in [*files, *notes]:
+                if file.get("state") in ENDED_STATES:
+                    self.uploader.enqueue(_job(call, file))
         return notes
 
     def _repair_note(self, relative: str, kind: str, reason: str) -> dict[str, Any]:
@@ -150,9 +156,25 @@ class Recordings:
         self.store.flush()
         return len(rows)
 
-    # -- retention ----------------------------------------------------------------------
+    def resume_uploads(self) -> int:
+        """At start-up (in a thread): uploads the last run did not finish go to the queue again."""
+        if self.uploader is None or self.store is None:
+            return 0
+        rows = self.store.uploads_pending()
+        for row in rows:
+            self.uploader.enqueue(_job(CallRef(row["call_id"], row["call_created"], row["app_key"]), row))
+        return len(rows)
+
+    # -- retention and uploads -----------------------------------------------------------
 
     async def run(self) -> None:
+        """Retention and the uploader, until cancelled (owned by the daemon's TaskGroup)."""
+        async with asyncio.TaskGroup() as group:
+            if self.uploader is not None:
+                group.create_task(self.uploader.run())
+            group.create_task(self._retention())
+
+    async def _retention(self) -> None:
         """Retention every ``recording.retention_check_seconds`` (when a limit is set)."""
         while True:
             config = self.config

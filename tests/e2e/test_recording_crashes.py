@@ -49,7 +49,7 @@ def files(directory: Path, call_id: str) -> dict[str, Path]:
 def check_after_crash(directory: Path, call_id: str, elapsed: float) -> dict[str, float]:
     seconds = {}
     for kind, path in files(directory, call_id).items():
-        codec, rate, _channels, samples, _gap = decode_file(str(path))
+        _codec, rate, _channels, samples, _gap = decode_file(str(path))
         seconds[kind] = len(samples) / rate
         assert abs(dominant_frequency(samples[rate : 3 * rate], rate) - 440) <= 5, kind
     print(f"\nkilled {elapsed:.2f} s into the call: {', '.join(f'{k} {v:.2f} s' for k, v in seconds.items())}")

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bridge.webhooks import SIGNATURE_HEADER, verify
 from tests.support.secrets import capture
+
+SIGNATURE_HEADER = "X-Bridge-Signature"
+
+
+def verify(secret: str, header: str, body: bytes, tolerance: float = 300.0) -> bool:
+    """The documented scheme, written here from the README (not the bridge's code):
+    ``t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``, fresh within ``tolerance``."""
+    match = re.fullmatch(r"t=(\d+),v1=([0-9a-f]{64})", header)
+    if match is None or abs(time.time() - int(match[1])) > tolerance:
+        return False
+    expected = hmac.new(secret.encode(), match[1].encode() + b"." + body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, match[2])
 
 
 class WebhookReceiver:
