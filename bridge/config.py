@@ -211,6 +211,9 @@ class AuthConfig(_Section):
     rate_per_second: float = Field(50.0, gt=0)
     burst: int = Field(100, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
+    # Tickets let a URL stand for a token (the console's <audio> for listening and recordings);
+    # a request must start before its ticket expires.
+    ticket_seconds: float = Field(60.0, ge=5, le=3600)
 
 
 class AppConfig(_Section):

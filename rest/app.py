@@ -9,6 +9,7 @@ from aiohttp import web
 
 from bridge.calls import CallManager
 from bridge.logs import REDACTOR
+from bridge.tickets import Tickets
 from rest.api_v1 import add_api_v1_routes
 from rest.auth import Authenticator
 from rest.common import MANAGER_KEY
@@ -16,6 +17,7 @@ from rest.console import add_console_routes
 from rest.errors import errors_middleware
 from rest.events import add_event_routes
 from rest.ingest import add_ingest_routes
+from rest.listen import add_listen_routes
 from rest.openapi import add_openapi_routes
 from rest.recordings import add_recording_routes
 from rest.restcall import add_restcall_routes
@@ -26,7 +28,8 @@ AUTH_KEY = web.AppKey("auth", Authenticator)
 
 def create_app(manager: CallManager) -> web.Application:
     config = manager.services.config
-    auth = Authenticator(config.auth, config.rest.listen)
+    tickets = Tickets()
+    auth = Authenticator(config.auth, config.rest.listen, tickets)
     app = web.Application(
         client_max_size=config.limits.max_body_bytes, middlewares=[errors_middleware, auth.middleware]
     )
@@ -36,6 +39,7 @@ def create_app(manager: CallManager) -> web.Application:
     add_restcall_routes(app)
     add_api_v1_routes(app)
     add_recording_routes(app)
+    add_listen_routes(app, tickets)
     add_event_routes(app)
     add_openapi_routes(app)
     add_console_routes(app, config.console.enabled)

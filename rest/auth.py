@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bridge.config import AuthConfig, split_host_port
+from bridge.tickets import Tickets
 from rest.errors import error_response
 
 CONSOLE_PREFIX = "/console/"
@@ -65,8 +67,14 @@ class TokenBucket:
         return 0.0
 
 
+# What a ticket (?ticket=, bridge/tickets.py) may open instead of a token: a call's listen stream
+# and its recording files.
+TICKET_PATH = re.compile(r"^/api/v1/calls/(?P<call>[^/]+)/(?:(?P<listen>listen)|recordings/[^/]+)$")
+
+
 class Authenticator:
-    def __init__(self, config: AuthConfig, listen: str) -> None:
+    def __init__(self, config: AuthConfig, listen: str, tickets: Tickets | None = None) -> None:
+        self.tickets = tickets or Tickets()
         host = split_host_port(listen)[0]
         self._loopback = host == "localhost" or _is_loopback(host)
         self.configure(config)
@@ -96,6 +104,8 @@ class Authenticator:
         if request.path in OPEN_PATHS or is_console_path(request.path) or request.path.startswith(SELF_AUTHENTICATED):
             return await handler(request)
         header = request.headers.get("Authorization")
+        if header is None and "ticket" in request.query:
+            return await self._with_ticket(request, handler)
         caller = self.identify(header)
         if caller is None and (header or self.required):
             response = error_response(401, "unauthorized", "a valid bearer token is required (Authorization: Bearer …)")
@@ -111,6 +121,18 @@ class Authenticator:
             return response
         request[CALLER_KEY] = caller
         return self._cors_headers(request, await handler(request))
+
+    async def _with_ticket(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """A ticket instead of a token: GET only, and only the call and purpose it was issued for."""
+        match = TICKET_PATH.match(request.path)
+        if match is None or request.method not in ("GET", "HEAD"):
+            return error_response(403, "forbidden", "a ticket opens only a call's listen stream and recordings")
+        purpose = "listen" if match["listen"] else "recordings"
+        refusal = self.tickets.check(request.query["ticket"], match["call"], purpose, time.time())
+        if refusal is not None:
+            return error_response(403, "forbidden", refusal)
+        request[CALLER_KEY] = Caller(f"ticket:{purpose}", "read")
+        return await handler(request)
 
     def _cors_headers(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
         origin = request.headers.get("Origin")

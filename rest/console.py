@@ -18,10 +18,11 @@ from rest.common import MANAGER_KEY
 
 STATIC_DIR = Path(__file__).parent / "static"
 CONTENT_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
-# Only the daemon's own scripts, styles and API; nothing inline, nothing from elsewhere.
+# Only the daemon's own scripts, styles and API; nothing inline, nothing from elsewhere. Media may
+# also come from blob: URLs: the live listen player is a MediaSource fed from the daemon's stream.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
     "X-Content-Type-Options": "nosniff",

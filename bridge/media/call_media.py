@@ -123,6 +123,7 @@ class CallMedia:
         self.config = config
         self._record, self._writer = record, writer
         self.recorder: CallRecorder | None = None
+        self.listen: Callable[[list[bytes]], None] | None = None  # someone listens: the published AAC frames
         self._ticker = ticker
         loop = asyncio.get_running_loop()
         self._verdict: asyncio.Future[str] = loop.create_future()
@@ -275,6 +276,8 @@ class CallMedia:
         self.outputs.publish(published, now)
         if self.recorder is not None:
             self._record_tick(pipeline, published, now)
+        if self.listen is not None and published[0]:
+            self.listen([body[2:] for _timestamp, body in published[0]])
         self._send_silence(now)
         self._send_report(now)
         if self.receiver.dtmf_events:

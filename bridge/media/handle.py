@@ -9,8 +9,9 @@ are kept here, so reading a call's counters never waits for the worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from bridge.media import protocol as p
@@ -22,6 +23,7 @@ from bridge.sip.offer_answer import RemoteMedia
 
 log = logging.getLogger("bridge.media")
 STOP_TIMEOUT = 5.0
+LISTEN_QUEUE = 50  # worker ticks (about 3 s of AAC at 16 kHz) a listener may fall behind
 WORKER_FAILED = "media worker failed"
 
 Note = Callable[..., None]
@@ -60,6 +62,7 @@ class MediaHandle:
         self.sends_rtp = False
         self.lost_reason = ""
         self._closed = False
+        self._listeners: set[asyncio.Queue[list[bytes] | None]] = set()
 
     @property
     def started(self) -> bool:
@@ -129,6 +132,30 @@ class MediaHandle:
             raise DtmfUnavailable(f"the call's media is gone: {self.lost_reason}")
         self.worker.send(p.SendDtmf(call=self.call_id, digits=digits, duration_ms=duration_ms))
 
+    @contextlib.asynccontextmanager
+    async def listening(self) -> AsyncIterator[asyncio.Queue[list[bytes] | None]]:
+        """A queue of the published AAC frames, per worker tick, while the caller listens (None: the
+        media ended). The worker sends them only while someone listens; a listener that falls
+        behind loses its oldest frames, never the call's memory."""
+        queue: asyncio.Queue[list[bytes] | None] = asyncio.Queue(maxsize=LISTEN_QUEUE)
+        if self._closed or self.lost_reason:
+            queue.put_nowait(None)
+        self._listeners.add(queue)
+        if len(self._listeners) == 1:
+            self.worker.send(p.Listen(call=self.call_id, on=True))
+        try:
+            yield queue
+        finally:
+            self._listeners.discard(queue)
+            if not self._listeners and not self._closed and not self.lost_reason:
+                self.worker.send(p.Listen(call=self.call_id, on=False))
+
+    def _to_listeners(self, frames: list[bytes] | None) -> None:
+        for queue in self._listeners:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(frames)
+
     async def run(self) -> str:
         """Wait until media cannot go on; returns why."""
         return await asyncio.shield(self._ended)
@@ -138,6 +165,7 @@ class MediaHandle:
         if self._closed:
             return
         self._closed = True
+        self._to_listeners(None)
         if not self.lost_reason:
             self.worker.send(p.StopMedia(call=self.call_id))
             try:
@@ -162,6 +190,8 @@ class MediaHandle:
             self._on_stream_state(message.destination, StreamState(message.state), message.reason)
         elif isinstance(message, p.MediaEnded) and not self._ended.done():
             self._ended.set_result(message.reason)
+        elif isinstance(message, p.ListenAudio):
+            self._to_listeners(message.frames)
         elif isinstance(message, p.MediaStopped):
             self._stopped.set()
 
@@ -171,6 +201,7 @@ class MediaHandle:
     def lost(self, reason: str) -> None:
         """The worker process died: this call's media (and its RTMP connection) went with it."""
         self.lost_reason = reason
+        self._to_listeners(None)
         if not self._ended.done():
             self._ended.set_result(f"{WORKER_FAILED} ({reason})")
         self._stopped.set()

@@ -5,9 +5,10 @@ Framing on a Unix stream socket: a 4-byte big-endian length, then one JSON objec
 no closures), so a worker can be restarted or replaced without shared state.
 
 Daemon to worker: :class:`Configure` (first), :class:`OpenEndpoint`, :class:`StartMedia`,
-:class:`UpdateMedia`, :class:`NameTrack`, :class:`SendDtmf`, :class:`StopMedia`.
+:class:`UpdateMedia`, :class:`NameTrack`, :class:`Listen`, :class:`SendDtmf`, :class:`StopMedia`.
 Worker to daemon: :class:`WorkerReady`, :class:`EndpointOpened`, :class:`MediaNote`,
-:class:`StreamStateChanged`, :class:`MediaEnded`, :class:`MediaStopped`, :class:`WorkerStats`.
+:class:`StreamStateChanged`, :class:`MediaEnded`, :class:`MediaStopped`, :class:`ListenAudio`,
+:class:`WorkerStats`.
 """
 
 from __future__ import annotations
@@ -115,6 +116,14 @@ class NameTrack(_Message):
     name: str
 
 
+class Listen(_Message):
+    """Start (``on``) or stop sending the call's published AAC frames as :class:`ListenAudio`."""
+
+    type: Literal["listen"] = "listen"
+    call: str
+    on: bool
+
+
 class SendDtmf(_Message):
     type: Literal["dtmf"] = "dtmf"
     call: str
@@ -184,6 +193,14 @@ class MediaStopped(_Message):
     counters: dict[str, Any]
 
 
+class ListenAudio(_Message):
+    """The raw AAC frames the call's first destination got this tick (while someone listens)."""
+
+    type: Literal["audio"] = "audio"
+    call: str
+    frames: list[bytes]
+
+
 class WorkerStats(_Message):
     """Once a second: every call's counters, the worker's loop lag and its resource use."""
 
@@ -197,11 +214,18 @@ class WorkerStats(_Message):
 
 
 ToWorker = Annotated[
-    Configure | OpenEndpoint | StartMedia | UpdateMedia | NameTrack | SendDtmf | StopMedia,
+    Configure | OpenEndpoint | StartMedia | UpdateMedia | NameTrack | Listen | SendDtmf | StopMedia,
     Field(discriminator="type"),
 ]
 FromWorker = Annotated[
-    WorkerReady | EndpointOpened | MediaNote | StreamStateChanged | MediaEnded | MediaStopped | WorkerStats,
+    WorkerReady
+    | EndpointOpened
+    | MediaNote
+    | StreamStateChanged
+    | MediaEnded
+    | MediaStopped
+    | ListenAudio
+    | WorkerStats,
     Field(discriminator="type"),
 ]
 TO_WORKER: TypeAdapter[ToWorker] = TypeAdapter(ToWorker)

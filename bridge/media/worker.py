@@ -88,6 +88,8 @@ class MediaWorker:
             self._update(message)
         elif isinstance(message, p.NameTrack):
             self._name_track(message)
+        elif isinstance(message, p.Listen):
+            self._listen(message)
         elif isinstance(message, p.SendDtmf):
             self._dtmf(message)
         elif isinstance(message, p.StopMedia):
@@ -166,6 +168,15 @@ class MediaWorker:
         call = self.calls.get(message.call)
         if call is not None and call.media is not None and call.media.recorder is not None:
             call.media.recorder.name_track(message.index, message.name)
+
+    def _listen(self, message: p.Listen) -> None:
+        call = self.calls.get(message.call)
+        if call is None or call.media is None:
+            return
+        call_id = message.call
+        call.media.listen = (
+            (lambda frames: self.send(p.ListenAudio(call=call_id, frames=frames))) if message.on else None
+        )
 
     def _dtmf(self, message: p.SendDtmf) -> None:
         call = self.calls.get(message.call)

@@ -43,7 +43,13 @@ export async function hangUp(page, row, seen) {
 export async function runScenario(seen, steps) {
   const browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--autoplay-policy=no-user-gesture-required",
+    ],
   });
   try {
     for (const [name, step] of steps) {

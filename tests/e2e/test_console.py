@@ -22,7 +22,7 @@ import pytest
 from rest.auth import hash_token
 from tests.support.daemon import BridgeDaemon
 from tests.support.ingest_senders import Script, Sender
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
 from tests.support.secrets import register_secret
 from tests.support.waiting import wait_until
 
@@ -87,7 +87,8 @@ def console_daemon(workdir: Path, nginx: NginxRtmp) -> Iterator[BridgeDaemon]:
         f'[ingest.routes.desk]\nprotocol = "twilio"\nsecret = "{TWILIO_TOKEN}"\nrtmp_url = "{nginx.url}"\n'
         'stream = "desk-{callId}"\n'
     )
-    bridge = BridgeDaemon(workdir / "console", env=env, token=FULL, extra_config=desk)
+    recording = f'\n[recording]\ndirectory = "{workdir / "console-recordings"}"\nformats = ["wav"]\n'
+    bridge = BridgeDaemon(workdir / "console", env=env, token=FULL, extra_config=desk + recording)
     yield bridge
     bridge.stop()
 
@@ -107,7 +108,11 @@ def _form_values(nginx: NginxRtmp, domain: Kamailio, account: SipAccount, call_i
 
 
 def _run_browser(
-    console_daemon: BridgeDaemon, values: list[list[str]], call_id: str, script: str = "console_flow.mjs"
+    console_daemon: BridgeDaemon,
+    values: list[list[str]],
+    call_id: str,
+    script: str = "console_flow.mjs",
+    **extra: str,
 ) -> dict[str, Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     scenario = {
@@ -117,6 +122,7 @@ def _run_browser(
         "callId": call_id,
         "call": {"text": values},
         "artifacts": str(ARTIFACTS),
+        **extra,
     }
     done = subprocess.run(
         ["node", str(CONSOLE_TESTS / script), json.dumps(scenario)],
@@ -183,3 +189,25 @@ def test_an_ingest_call_in_the_console(console_daemon: BridgeDaemon, nginx: Ngin
     # What the sender and the RTMP server saw, not what the console says.
     assert result.close_code == 1000 and result.ended_at - result.started_at < 50
     assert nginx.stream_stat(f"desk-{call_sid}") is None
+
+
+def test_listening_to_a_live_call_and_playing_its_recording(
+    console_daemon: BridgeDaemon, nginx: NginxRtmp, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    """The page measures what its <audio> plays with a Web Audio AnalyserNode: the far end's 440 Hz."""
+    _require_browser()
+    call_id = "console-listen-1"
+    body = call_body(call_id, "console-listen-1", nginx, sip_domain, account)
+    status, reply = console_daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200, reply
+    seen = _run_browser(console_daemon, [], call_id, "listen_flow.mjs", recording=f"{call_id}_mix.wav")
+    print(
+        f"\nlistening: 440 Hz heard {seen['listenSeconds']} s after pressing Listen ({seen['listenLast']}); "
+        f"recording: {seen['recordingSeconds']} s after Play ({seen['recordingLast']})"
+    )
+    assert seen["listenSeconds"] is not None and seen["listenSeconds"] <= 3.0
+    assert seen["playerLabel"] == f"Listening to {call_id} (live)"
+    assert seen["silentBeforePlay"] and seen["recordingSeconds"] is not None
+    assert any(f"{call_id}_mix.wav" in row and "complete" in row for row in seen["recordingRows"])
+    assert "?ticket=" in seen["recordingSrc"] and FULL not in seen["recordingSrc"]
+    assert seen["consoleErrors"] == []

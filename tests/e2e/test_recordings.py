@@ -8,6 +8,7 @@ for byte with the frames nginx-rtmp recorded (no re-encode).
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pytest
 
 from tests.support.audio import best_alignment, decode_file, dominant_frequency, envelope_db, stepped_tone
@@ -152,3 +154,36 @@ def test_files_are_private_and_downloadable_with_ranges(recorded: dict[str, Any]
         assert reply.status == 206 and reply.read() == path.read_bytes()[40:140]
     status, error = daemon.request("GET", "/api/v1/calls/rec-1/recordings/rec-1_other.wav")
     assert status == 404 and error["error"]["field"] == "name"
+
+
+def test_listen_streams_the_live_call_as_adts_to_a_ticket(
+    daemon: BridgeDaemon, nginx: NginxRtmp, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    """What a player gets from the listen URL, decoded by FFmpeg: the far end's 440 Hz, live."""
+    body = call_body("listen-1", "listen-1", nginx, sip_domain, account)
+    status, reply = daemon.request("POST", "/api/v1/calls", body)
+    assert status == 201, reply
+    daemon.wait_state("listen-1", {"ESTABLISHED"})
+    try:
+        status, ticket = daemon.request("GET", "/api/v1/calls/listen-1/tickets?purpose=listen")
+        assert status == 200 and ticket["url"].startswith("/api/v1/calls/listen-1/listen?ticket=")
+        started = time.monotonic()
+        with urllib.request.urlopen(daemon.base_url + ticket["url"], timeout=10) as reply:
+            assert reply.headers["Content-Type"] == "audio/aac"
+            first_byte = reply.read(1)
+            first_at = time.monotonic() - started
+            data = first_byte
+            while time.monotonic() - started < 3.0:
+                data += reply.read1(4096)
+        with av.open(io.BytesIO(data), format="aac") as container:
+            stream = container.streams.audio[0]
+            samples = np.concatenate([f.to_ndarray()[0] for f in container.decode(stream)])
+        heard = dominant_frequency(samples[-stream.rate :], stream.rate)
+        print(
+            f"\nlisten: first byte {first_at * 1000:.0f} ms, {len(samples) / stream.rate:.2f} s in 3 s, {heard:.1f} Hz"
+        )
+        assert abs(heard - 440) <= 5 and first_at < 1.0
+        assert len(samples) / stream.rate >= 2.0
+    finally:
+        daemon.request("DELETE", "/api/v1/calls/listen-1")
+        daemon.wait_gone("listen-1")

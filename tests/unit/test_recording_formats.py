@@ -12,7 +12,7 @@ import pytest
 
 from bridge.media.encoder import new_encoder
 from bridge.model import OutputSpec
-from bridge.recording import fmp4, wav
+from bridge.recording import adts, fmp4, wav
 from rtp.g711 import encode_ulaw
 
 # RIFF, size 36 + 320, WAVE, "fmt " 16, PCM, 1 channel, 8000 Hz, 16000 B/s, align 2, 16 bits, "data" 320
@@ -121,3 +121,20 @@ def test_fragmented_mp4_cut_inside_a_fragment_plays_up_to_the_last_whole_one() -
 
 def test_descriptor_sizes_above_127_use_continuation_bytes() -> None:
     assert fmp4._descriptor(5, bytes(200))[:3] == bytes([5, 0x81, 0x48])  # 200 = 1 * 128 + 72
+
+
+def test_adts_header_matches_the_hand_checked_bytes() -> None:
+    # 16 kHz (index 8), mono, LC, 100-byte frame: length 107 = 0b0000001101011
+    assert adts.adts_header(100, 16000, 1) == bytes([0xFF, 0xF1, 0x60, 0x40, 0x0D, 0x7F, 0xFC])
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(16000, 1), (44100, 2)])
+def test_adts_stream_decodes_in_ffmpeg(rate: int, channels: int) -> None:
+    _asc, frames = _aac_frames(rate, 1.0, channels)
+    with av.open(io.BytesIO(adts.adts(frames, rate, channels)), format="aac") as container:
+        stream = container.streams.audio[0]
+        decoded = [f.to_ndarray() for f in container.decode(stream)]
+        assert (stream.rate, stream.channels) == (rate, channels)
+    samples = np.concatenate(decoded, axis=1)[0]
+    assert samples.shape[0] == len(frames) * 1024
+    assert abs(dominant(samples[rate // 4 : rate // 4 + rate // 2], rate) - 440) <= 3

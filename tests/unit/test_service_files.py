@@ -49,9 +49,26 @@ def test_unit_is_notify_with_watchdog_and_hardening() -> None:
         "CapabilityBoundingSet": "",
         "SystemCallFilter": "@system-service",
         "StateDirectory": "sip-rtmp-bridge",
+        "StateDirectoryMode": "0700",
+        "UMask": "0077",
         "ConfigurationDirectory": "sip-rtmp-bridge",
     }
     assert {key: service.get(key) for key in expected} == expected
     assert int(service["WatchdogSec"]) >= 10
     assert int(service["LimitNOFILE"]) >= 2 * 10000  # two sockets per RTP port pair, default range
     assert set(service["RestrictAddressFamilies"].split()) == {"AF_INET", "AF_INET6", "AF_UNIX"}
+
+
+def test_systemd_analyze_security_finds_files_private() -> None:
+    """systemd's own assessment: files the service creates are not world-readable (UMask=)."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.fail("systemd-analyze missing: apt-get install systemd (make test installs it)")
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", "--no-pager", str(UNIT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = {line.split()[1]: line for line in result.stdout.splitlines() if line[:1] in "✓✗" and len(line.split()) > 1}
+    assert lines["UMask="].startswith("✓"), lines["UMask="]

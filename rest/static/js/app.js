@@ -6,13 +6,15 @@ import { CallDetails } from "./details.js";
 import { notice } from "./dom.js";
 import { focusCallForm, setUpCallForm } from "./form.js";
 import { HistoryView } from "./history.js";
+import { Player } from "./player.js";
 import { CallStore } from "./store.js";
 
 const VIEWS = ["signin", "calls", "new", "details", "history"];
 const store = new CallStore();
 const settings = { playbackUrl: "", scope: "full" };
-const table = new CallsTable(store, { hangUp: confirmHangUp, dtmf: askDtmf });
-const details = new CallDetails(store, settings);
+const player = new Player();
+const table = new CallsTable(store, { hangUp: confirmHangUp, dtmf: askDtmf, listen: (id) => player.listen(id) });
+const details = new CallDetails(store, settings, player);
 const history = new HistoryView();
 let events = null; // AbortController of the event stream
 

@@ -9,7 +9,7 @@ const LEVEL_FLOOR = -60;
 export class CallsTable {
   constructor(store, actions) {
     this.store = store; // the shared call store (state.js)
-    this.actions = actions; // { hangUp(callId), dtmf(callId) }
+    this.actions = actions; // { hangUp(callId), dtmf(callId), listen(callId) }
     this.body = document.getElementById("calls-body");
     this.rows = new Map();
     this.canAct = true;
@@ -62,9 +62,14 @@ export class CallsTable {
     cells.hangUp = element("button", { type: "button", class: "danger small", "aria-label": `Hang up ${callId}` }, [
       "Hang up",
     ]);
+    cells.listen = element("button", { type: "button", class: "secondary small", "aria-label": `Listen to ${callId}` }, [
+      "Listen",
+    ]);
+    cells.listen.addEventListener("click", () => this.actions.listen(callId));
     cells.dtmf.addEventListener("click", () => this.actions.dtmf(callId));
     cells.hangUp.addEventListener("click", () => this.actions.hangUp(callId));
-    return element("td", { "data-label": "Actions", class: "row-actions" }, [details, cells.dtmf, cells.hangUp]);
+    const buttons = [details, cells.listen, cells.dtmf, cells.hangUp];
+    return element("td", { "data-label": "Actions", class: "row-actions" }, buttons);
   }
 
   fill(row, call) {
@@ -90,6 +95,7 @@ export class CallsTable {
     cells.dtmf.disabled = ended || !this.canAct || call.state !== "ESTABLISHED" || isIngest(call);
     cells.dtmf.title = isIngest(call) ? "A WebSocket media stream cannot carry DTMF back to its platform" : "";
     cells.hangUp.disabled = ended || !this.canAct;
+    cells.listen.disabled = ended || call.streamState !== "PUBLISHING";
     row.tr.classList.toggle("ended", ended);
   }
 }

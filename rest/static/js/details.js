@@ -1,15 +1,17 @@
-// Call details: summary, player links, stats charts, timeline and SIP ladder.
+// Call details: summary, player links, stats charts, timeline, recordings and SIP ladder.
 
 import { request } from "./api.js";
 import { SERIES, chartFigure, drawChart } from "./charts.js";
 import { destinationsTable } from "./destinations.js";
 import { clear, element, notice } from "./dom.js";
 import { dateTime, isIngest, partyLabel, playbackUrl, sourceLabel } from "./format.js";
+import { recordingsSection } from "./player.js";
 
 export class CallDetails {
-  constructor(store, settings) {
+  constructor(store, settings, player) {
     this.store = store;
     this.settings = settings; // { playbackUrl pattern }
+    this.player = player;
     this.body = document.getElementById("details-body");
     this.callId = null;
     this.charts = [];
@@ -41,7 +43,10 @@ export class CallDetails {
       element("div", { class: "charts" }, this.charts.map((chart) => chart.figure)),
       element("h3", {}, ["Timeline"]),
       timeline(call),
+      element("h3", {}, ["Recordings"]),
+      element("div", { id: "recordings-slot" }),
     );
+    recordingsSection(call.callId, this.player).then((box) => this.body.querySelector("#recordings-slot")?.replaceWith(box));
     // An ingest call has no SIP dialog; its WebSocket's story is in the timeline.
     if (!isIngest(call)) this.body.append(element("h3", {}, ["SIP ladder"]), ladder(call.sipLadder || []));
     this.redraw();
