@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Start, VoiceResponse
 
-from tests.support.audio import PulledAudio, read_recording
+from tests.support.audio import PulledAudio, decode_file, read_recording
 from tests.support.daemon import BridgeDaemon
 from tests.support.ingest_senders import Script, Sender, SendResult
 from tests.support.peers import NginxRtmp
@@ -42,7 +42,10 @@ for _secret in (TWILIO_TOKEN, ROUTE_TOKEN):
     register_secret(_secret)
 
 
-def routes(nginx: NginxRtmp, webhooks: WebhookReceiver) -> str:
+RECORDED_ROUTES = ("twilio", "acs", "rc")
+
+
+def routes(nginx: NginxRtmp, webhooks: WebhookReceiver, recordings: Path) -> str:
     rec = f"rtmp://127.0.0.1:{nginx.rtmp_port}/rec"
     sections = [f'[apps.ingest]\nurl = "{webhooks.url}"\nsecret = "{WEBHOOK_SECRET}"\n']
     for name, protocol, secret in (
@@ -53,9 +56,11 @@ def routes(nginx: NginxRtmp, webhooks: WebhookReceiver) -> str:
     ):
         sections.append(
             f'[ingest.routes.{name}]\nprotocol = "{protocol}"\nsecret = "{secret}"\nrtmp_url = "{rec}"\n'
-            f'stream = "{name}-{{callId}}"\napp_key = "ingest"\n' + ('layout = "stereo"\n' if name == "stereo" else "")
+            f'stream = "{name}-{{callId}}"\napp_key = "ingest"\n'
+            + ('layout = "stereo"\n' if name == "stereo" else "")
+            + ('record = ["wav"]\n' if name in RECORDED_ROUTES else "")
         )
-    return "\n".join(sections)
+    return "\n".join(sections) + f'\n[recording]\ndirectory = "{recordings}"\npath = "{{callId}}_{{track}}.{{ext}}"\n'
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +72,7 @@ def webhooks() -> Iterator[WebhookReceiver]:
 
 @pytest.fixture(scope="module")
 def bridge(workdir: Path, nginx: NginxRtmp, webhooks: WebhookReceiver) -> Iterator[BridgeDaemon]:
-    daemon = BridgeDaemon(workdir / "ingest", extra_config=routes(nginx, webhooks))
+    daemon = BridgeDaemon(workdir / "ingest", extra_config=routes(nginx, webhooks, workdir / "ingest-recordings"))
     yield daemon
     daemon.stop()
 
@@ -485,3 +490,34 @@ def test_twiml_helper_answers_what_the_twilio_library_builds(bridge: BridgeDaemo
         url, {**form, "To": "+10000000000"}, RequestValidator(TWILIO_TOKEN).compute_signature(url, form)
     )
     assert (forged, tampered) == (403, 403)
+
+
+@pytest.mark.parametrize(
+    ("name", "tracks"),
+    [
+        ("twilio-2-tracks", ("inbound", "outbound")),
+        ("rc-2-perspectives", ("participant", "conference")),
+        ("acs-24k-unmixed", ("participant1", "participant2")),
+    ],
+)
+def test_recordings_keep_each_track_apart_beside_the_mix(
+    bridged: dict[str, Bridged], workdir: Path, name: str, tracks: tuple[str, str]
+) -> None:
+    """One WAV per track (first 440 Hz, second 880 Hz, as the sender sent them) and the mix, aligned:
+    decoded by FFmpeg, the tones measured by FFT."""
+    got = bridged[name]
+    directory = workdir / "ingest-recordings"
+    safe = got.call_id.replace("/", "_")
+    levels, lengths = {}, {}
+    for track in ("mix", *tracks):
+        _codec, rate, _channels, samples, _gap = decode_file(str(directory / f"{safe}_{track}.wav"))
+        audio = PulledAudio("pcm", rate, samples, 0.0, True)
+        end = audio.seconds - 0.5
+        levels[track] = {f: round(tone_dbfs(audio, f, 0.5, end)) for f in (440.0, 880.0)}
+        lengths[track] = len(samples) / rate
+    print(f"\n{name}: {levels}, lengths {lengths}")
+    first, second = tracks
+    assert levels[first][440.0] > levels[first][880.0] + 30
+    assert levels[second][880.0] > levels[second][440.0] + 30
+    assert abs(levels["mix"][440.0] - levels["mix"][880.0]) < 6
+    assert max(lengths.values()) - min(lengths.values()) < 0.05  # aligned: a late track starts with silence
