@@ -253,3 +253,39 @@ class CallEvents(_Open):
 class Readiness(_Open):
     ready: bool
     problems: list[str]
+
+
+class UploadView(_Open):
+    state: str  # pending, uploading, retrying, uploaded, failed
+    attempts: int | None = None
+    url: str | None = None  # without any query (no SAS, no signature)
+    md5: str | None = None
+    error: str | None = None
+    at: str | None = None
+
+
+class RecordingView(_Open):
+    """One recording file of a call."""
+
+    name: str
+    format: str  # wav, wav-ulaw, m4a
+    track: str  # mix, or a track of an ingest call (inbound, outbound, participant, ...)
+    durationSeconds: float | None
+    bytes: int | None
+    state: str  # recording, complete, stopped, interrupted, deleted
+    reason: str | None
+    url: str  # the file (token or ?ticket=), with HTTP Range support
+    upload: UploadView | None
+
+
+class RecordingList(_Open):
+    callId: str
+    recordings: list[RecordingView]
+
+
+class TicketView(_Open):
+    callId: str
+    purpose: str
+    ticket: str
+    expiresAt: int
+    url: str | None = None  # the listen URL (purpose listen)

@@ -10,15 +10,26 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from bridge import __version__
-from rest.models import ApiCallRequest, CallEvents, CallPage, CallView, DtmfRequest, ErrorBody, Readiness
+from rest.models import (
+    ApiCallRequest,
+    CallEvents,
+    CallPage,
+    CallView,
+    DtmfRequest,
+    ErrorBody,
+    Readiness,
+    RecordingList,
+    TicketView,
+)
 
 _REF = "#/components/schemas/{model}"
 _ERRORS = {
     "400": "invalid input (the error names the field)",
     "401": "missing or invalid bearer token",
-    "403": "read-only token",
+    "403": "read-only token, or a ticket that is not for this call and purpose or has expired",
     "404": "no such call",
     "409": "conflict",
+    "410": "the file was deleted (retention, or after its upload)",
     "413": "body too large",
     "429": "rate limited (Retry-After)",
     "503": "at capacity or shutting down (Retry-After)",
@@ -27,7 +38,17 @@ _ERRORS = {
 
 def _schemas() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    models: list[type[BaseModel]] = [ApiCallRequest, CallView, CallPage, CallEvents, ErrorBody, Readiness, DtmfRequest]
+    models: list[type[BaseModel]] = [
+        ApiCallRequest,
+        CallView,
+        CallPage,
+        CallEvents,
+        ErrorBody,
+        Readiness,
+        DtmfRequest,
+        RecordingList,
+        TicketView,
+    ]
     for model in models:
         schema = model.model_json_schema(ref_template=_REF)
         schemas.update(schema.pop("$defs", {}))
@@ -131,6 +152,7 @@ def _paths() -> dict[str, Any]:
                 },
             },
         },
+        **_recording_paths(),
         "/api/v1/history": {
             "get": {
                 "summary": "Stored calls, newest first",
@@ -185,6 +207,65 @@ def _paths() -> dict[str, Any]:
                 "security": [],
                 "responses": {"200": _json("Readiness", "ready"), "503": _json("Readiness", "not ready")},
             }
+        },
+    }
+
+
+_TICKET = _query("ticket", {"type": "string"}, "instead of the bearer token: from GET /api/v1/calls/{callId}/tickets")
+
+
+def _recording_paths() -> dict[str, Any]:
+    audio: dict[str, Any] = {"content": {"audio/wav": {}, "audio/mp4": {}}}
+    return {
+        "/api/v1/calls/{callId}/recordings": {
+            "get": {
+                "summary": "The call's recording files, their state and upload",
+                "operationId": "listRecordings",
+                "parameters": [_CALL_ID],
+                "responses": {"200": _json("RecordingList", "the files"), **_errors("401", "404", "429")},
+            },
+        },
+        "/api/v1/calls/{callId}/recordings/{name}": {
+            "get": {
+                "summary": "Download one recording (HTTP Range supported)",
+                "operationId": "getRecording",
+                "parameters": [
+                    _CALL_ID,
+                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    _TICKET,
+                ],
+                "responses": {
+                    "200": {"description": "the file", **audio},
+                    "206": {"description": "the range asked for", **audio},
+                    **_errors("401", "403", "404", "410", "429"),
+                },
+            },
+        },
+        "/api/v1/calls/{callId}/tickets": {
+            "get": {
+                "summary": "A short-lived ticket for a URL that cannot carry the token (an <audio> element)",
+                "operationId": "issueTicket",
+                "parameters": [
+                    _CALL_ID,
+                    _query(
+                        "purpose",
+                        {"type": "string", "enum": ["listen", "recordings"], "default": "listen"},
+                        "what it opens",
+                    ),
+                ],
+                "responses": {"200": _json("TicketView", "the ticket"), **_errors("400", "401", "404", "429")},
+            },
+        },
+        "/api/v1/calls/{callId}/listen": {
+            "get": {
+                "summary": "The live call's published AAC as an ADTS stream (chunked, until the call ends)",
+                "operationId": "listen",
+                "parameters": [_CALL_ID, _TICKET],
+                "responses": {
+                    "200": {"description": "audio/aac", "content": {"audio/aac": {}}},
+                    **_errors("401", "403", "409", "429"),
+                },
+            },
         },
     }
 

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 import wave
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,16 @@ pytestmark = pytest.mark.e2e
 UP_SECONDS = 6.0
 
 
-def recording_daemon(workdir: Path) -> tuple[BridgeDaemon, Path]:
-    directory = workdir / "recordings"
+@pytest.fixture
+def recording(tmp_path: Path, far_end: Baresip) -> Iterator[tuple[BridgeDaemon, Path]]:
+    """A daemon recording wav and m4a of every call; the far end is hung up afterwards (no BYE reaches
+    it when the bridge is killed)."""
+    directory = tmp_path / "recordings"
     extra = f'\n[recording]\ndirectory = "{directory}"\nformats = ["wav", "m4a"]\n'
-    return BridgeDaemon(workdir, extra_config=extra), directory
+    daemon = BridgeDaemon(tmp_path, extra_config=extra)
+    yield daemon, directory
+    daemon.stop()
+    far_end.hangup()
 
 
 def start_call(daemon: BridgeDaemon, call_id: str, nginx: NginxRtmp, domain: Kamailio, account: SipAccount) -> float:
@@ -64,53 +71,45 @@ def listed(daemon: BridgeDaemon, call_id: str) -> dict[str, dict[str, Any]]:
 
 
 def test_daemon_killed_mid_call(
-    tmp_path: Path, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
+    recording: tuple[BridgeDaemon, Path], nginx: NginxRtmp, sip_domain: Kamailio, account: SipAccount
 ) -> None:
-    daemon, directory = recording_daemon(tmp_path)
-    try:
-        up = start_call(daemon, "crash-daemon", nginx, sip_domain, account)
-        time.sleep(UP_SECONDS)
-        elapsed = time.monotonic() - up
-        daemon.kill()
-        time.sleep(1.0)  # its media worker sees the channel close and exits
-        daemon.start()
-        check_after_crash(directory, "crash-daemon", elapsed)
-        entries = listed(daemon, "crash-daemon")
-        assert {entry["state"] for entry in entries.values()} == {"interrupted"}, entries
-        assert all("bridge stopped" in entry["reason"] for entry in entries.values())
-        assert all(entry["durationSeconds"] >= elapsed - 2.0 for entry in entries.values()), entries
-        status, call = daemon.request("GET", "/api/v1/calls/crash-daemon")
-        assert status == 200 and call["reason"] == "bridge restarted"
-    finally:
-        daemon.stop()
-        far_end.hangup()
+    daemon, directory = recording
+    up = start_call(daemon, "crash-daemon", nginx, sip_domain, account)
+    time.sleep(UP_SECONDS)
+    elapsed = time.monotonic() - up
+    daemon.kill()
+    time.sleep(1.0)  # its media worker sees the channel close and exits
+    daemon.start()
+    check_after_crash(directory, "crash-daemon", elapsed)
+    entries = listed(daemon, "crash-daemon")
+    assert {entry["state"] for entry in entries.values()} == {"interrupted"}, entries
+    assert all("bridge stopped" in entry["reason"] for entry in entries.values())
+    assert all(entry["durationSeconds"] >= elapsed - 2.0 for entry in entries.values()), entries
+    status, call = daemon.request("GET", "/api/v1/calls/crash-daemon")
+    assert status == 200 and call["reason"] == "bridge restarted"
 
 
 def test_media_worker_killed_mid_call(
-    tmp_path: Path, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
+    recording: tuple[BridgeDaemon, Path], nginx: NginxRtmp, sip_domain: Kamailio, account: SipAccount
 ) -> None:
-    daemon, directory = recording_daemon(tmp_path)
-    try:
-        up = start_call(daemon, "crash-worker", nginx, sip_domain, account)
-        time.sleep(UP_SECONDS)
-        with wave.open(str(files(directory, "crash-worker")["wav"])) as growing:  # valid while it grows
-            growing_seconds = growing.getnframes() / growing.getframerate()
-        call = daemon.call("crash-worker")
-        assert call is not None
-        elapsed = time.monotonic() - up
-        os.kill(call["mediaWorker"]["pid"], signal.SIGKILL)
-        print(f"\nthe growing WAV's header said {growing_seconds:.2f} s at {elapsed:.2f} s")
-        assert growing_seconds >= elapsed - 1.5
-        ended = daemon.wait_state("crash-worker", {"FAILED"}, timeout=10)
-        assert ended["reason"].startswith("media worker failed")
-        daemon.wait_gone("crash-worker")
-        check_after_crash(directory, "crash-worker", elapsed)
-        entries = listed(daemon, "crash-worker")
-        assert {entry["state"] for entry in entries.values()} == {"interrupted"}, entries
-        assert all("killed by SIGKILL" in entry["reason"] for entry in entries.values())
-    finally:
-        daemon.stop()
-        far_end.hangup()
+    daemon, directory = recording
+    up = start_call(daemon, "crash-worker", nginx, sip_domain, account)
+    time.sleep(UP_SECONDS)
+    with wave.open(str(files(directory, "crash-worker")["wav"])) as growing:  # valid while it grows
+        growing_seconds = growing.getnframes() / growing.getframerate()
+    call = daemon.call("crash-worker")
+    assert call is not None
+    elapsed = time.monotonic() - up
+    os.kill(call["mediaWorker"]["pid"], signal.SIGKILL)
+    print(f"\nthe growing WAV's header said {growing_seconds:.2f} s at {elapsed:.2f} s")
+    assert growing_seconds >= elapsed - 1.5
+    ended = daemon.wait_state("crash-worker", {"FAILED"}, timeout=10)
+    assert ended["reason"].startswith("media worker failed")
+    daemon.wait_gone("crash-worker")
+    check_after_crash(directory, "crash-worker", elapsed)
+    entries = listed(daemon, "crash-worker")
+    assert {entry["state"] for entry in entries.values()} == {"interrupted"}, entries
+    assert all("killed by SIGKILL" in entry["reason"] for entry in entries.values())
 
 
 def test_a_full_disk_stops_the_recording_not_the_call(

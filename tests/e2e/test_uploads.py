@@ -18,7 +18,7 @@ from typing import Any
 import av
 import numpy as np
 import pytest
-from azure.storage.blob import BlobServiceClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from tests.support.audio import dominant_frequency
 from tests.support.daemon import BridgeDaemon
@@ -77,13 +77,25 @@ def all_uploaded(daemon: BridgeDaemon, call_id: str) -> bool:
     return len(found) == 2 and all((e["upload"] or {}).get("state") == "uploaded" for e in found.values())
 
 
+@pytest.fixture
+def azure_daemon(tmp_path: Path, azurite: Azurite, webhooks: WebhookReceiver) -> Iterator[tuple[BridgeDaemon, Path]]:
+    upload = f'\n[recording.upload]\nkind = "azure"\nazure_connection_string = "{azurite.connection_string}"\n'
+    daemon, directory = upload_daemon(tmp_path, upload, webhooks)
+    yield daemon, directory
+    daemon.stop()
+
+
+def container_of(azurite: Azurite) -> ContainerClient:
+    return BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client("recordings")
+
+
 def local(directory: Path, name: str) -> Path:
     (path,) = directory.rglob(name)
     return path
 
 
 def test_azure_blobs_have_the_recordings_name_size_and_md5(
-    tmp_path: Path,
+    azure_daemon: tuple[BridgeDaemon, Path],
     azurite: Azurite,
     webhooks: WebhookReceiver,
     nginx: NginxRtmp,
@@ -91,31 +103,25 @@ def test_azure_blobs_have_the_recordings_name_size_and_md5(
     sip_domain: Kamailio,
     account: SipAccount,
 ) -> None:
-    upload = f'\n[recording.upload]\nkind = "azure"\nazure_connection_string = "{azurite.connection_string}"\n'
-    daemon, directory = upload_daemon(tmp_path, upload, webhooks)
-    try:
-        record_call(daemon, "az-1", nginx, sip_domain, account)
-        wait_until(lambda: all_uploaded(daemon, "az-1"), 30, "both files uploaded")
-        listed = uploads(daemon, "az-1")
-        container = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(
-            "recordings"
-        )
-        blobs = {blob.name: blob for blob in container.list_blobs()}
-        for name, entry in listed.items():
-            path = local(directory, name)
-            relative = str(path.relative_to(directory))
-            blob = blobs[relative]  # the blob is named like the file below recording.directory
-            data = path.read_bytes()
-            assert blob.size == len(data) and bytes(blob.content_settings.content_md5) == hashlib.md5(data).digest()
-            assert container.download_blob(relative).readall() == data
-            assert entry["upload"]["url"].endswith(f"/recordings/{relative}") and "?" not in entry["upload"]["url"]
-            assert entry["upload"]["md5"] == hashlib.md5(data).hexdigest()
-        wait_until(lambda: len(uploaded_hooks(webhooks, "az-1")) == 2, 10, "two recording.uploaded webhooks")
-        hooks = uploaded_hooks(webhooks, "az-1")
-        assert {hook["name"] for hook in hooks} == set(listed) and webhooks.bad_signatures == 0
-        assert all("AccountKey" not in str(hook) and "?" not in hook["url"] for hook in hooks)
-    finally:
-        daemon.stop()
+    daemon, directory = azure_daemon
+    record_call(daemon, "az-1", nginx, sip_domain, account)
+    wait_until(lambda: all_uploaded(daemon, "az-1"), 30, "both files uploaded")
+    listed = uploads(daemon, "az-1")
+    container = container_of(azurite)
+    blobs = {blob.name: blob for blob in container.list_blobs()}
+    for name, entry in listed.items():
+        path = local(directory, name)
+        relative = str(path.relative_to(directory))
+        blob = blobs[relative]  # the blob is named like the file below recording.directory
+        data = path.read_bytes()
+        assert blob.size == len(data) and bytes(blob.content_settings.content_md5) == hashlib.md5(data).digest()
+        assert container.download_blob(relative).readall() == data
+        assert entry["upload"]["url"].endswith(f"/recordings/{relative}") and "?" not in entry["upload"]["url"]
+        assert entry["upload"]["md5"] == hashlib.md5(data).hexdigest()
+    wait_until(lambda: len(uploaded_hooks(webhooks, "az-1")) == 2, 10, "two recording.uploaded webhooks")
+    hooks = uploaded_hooks(webhooks, "az-1")
+    assert {hook["name"] for hook in hooks} == set(listed) and webhooks.bad_signatures == 0
+    assert all("AccountKey" not in str(hook) and "?" not in hook["url"] for hook in hooks)
 
 
 def uploaded_hooks(webhooks: WebhookReceiver, call_id: str) -> list[dict[str, Any]]:
@@ -123,18 +129,16 @@ def uploaded_hooks(webhooks: WebhookReceiver, call_id: str) -> list[dict[str, An
 
 
 def test_an_upload_to_a_stopped_store_is_retried_until_it_returns(
-    tmp_path: Path,
+    azure_daemon: tuple[BridgeDaemon, Path],
     azurite: Azurite,
-    webhooks: WebhookReceiver,
     nginx: NginxRtmp,
     far_end: Baresip,
     sip_domain: Kamailio,
     account: SipAccount,
 ) -> None:
-    upload = f'\n[recording.upload]\nkind = "azure"\nazure_connection_string = "{azurite.connection_string}"\n'
-    daemon, directory = upload_daemon(tmp_path, upload, webhooks)
+    daemon, directory = azure_daemon
+    azurite.stop()
     try:
-        azurite.stop()
         stopped_at = time.monotonic()
         record_call(daemon, "az-retry", nginx, sip_domain, account)
 
@@ -144,26 +148,20 @@ def test_an_upload_to_a_stopped_store_is_retried_until_it_returns(
 
         wait_until(retrying, 20, "uploads retrying while the store is down")
         errors = {e["upload"]["error"] for e in uploads(daemon, "az-retry").values()}
-        azurite.start()
-        back_at = time.monotonic()
-        waited = wait_until(lambda: all_uploaded(daemon, "az-retry"), 90, "uploaded after the store returned")
-        attempts = {name: e["upload"]["attempts"] for name, e in uploads(daemon, "az-retry").items()}
-        print(
-            f"\nstore down {back_at - stopped_at:.1f} s: errors {sorted(errors)}; uploaded {waited:.1f} s after it "
-            f"returned, attempts {attempts}"
-        )
-        container = BlobServiceClient.from_connection_string(azurite.connection_string).get_container_client(
-            "recordings"
-        )
-        for name in attempts:
-            data = local(directory, name).read_bytes()
-            blob = container.get_blob_client(str(local(directory, name).relative_to(directory)))
-            assert blob.download_blob().readall() == data
-        assert all(count >= 3 for count in attempts.values())
     finally:
-        daemon.stop()
-        if azurite.process.proc.poll() is not None:
-            azurite.start()
+        azurite.start()
+    back_at = time.monotonic()
+    waited = wait_until(lambda: all_uploaded(daemon, "az-retry"), 90, "uploaded after the store returned")
+    attempts = {name: e["upload"]["attempts"] for name, e in uploads(daemon, "az-retry").items()}
+    print(
+        f"\nstore down {back_at - stopped_at:.1f} s: errors {sorted(errors)}; uploaded {waited:.1f} s after it "
+        f"returned, attempts {attempts}"
+    )
+    container = container_of(azurite)
+    for name in attempts:
+        path = local(directory, name)
+        assert container.download_blob(str(path.relative_to(directory))).readall() == path.read_bytes()
+    assert all(count >= 3 for count in attempts.values())
 
 
 def test_http_put_sends_the_files_bytes_and_deletes_them_after_a_verified_upload(
