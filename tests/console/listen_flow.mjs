@@ -82,9 +82,22 @@ async function playRecording(page) {
   await page.locator("#player-stop").click();
 }
 
+// The page asks for the recording with a ticket issued for another call: the daemon must refuse it.
+async function foreignTicket(page) {
+  seen.foreign = await page.evaluate(async ({ callId, recording, ticket }) => {
+    const url = `/api/v1/calls/${encodeURIComponent(callId)}/recordings/${recording}?ticket=${encodeURIComponent(ticket)}`;
+    const response = await fetch(url);
+    return { status: response.status, message: (await response.json()).error.message };
+  }, input);
+}
+
+// Chromium logs the 403 the last step provokes on purpose as a console error; that one is expected.
+const refusedOnPurpose = (text) => seen.steps.at(-1) === "another call's ticket" && /status of 403/.test(text);
+
 let page, row;
 runScenario(seen, [
-  ["listen", async (browser) => { page = await newPage(browser, seen); row = await listen(page); }],
+  ["listen", async (browser) => { page = await newPage(browser, seen, undefined, refusedOnPurpose); row = await listen(page); }],
   ["hang up", () => hangUp(page, row, seen)],
   ["play recording", () => playRecording(page)],
+  ["another call's ticket", () => foreignTicket(page)],
 ]);

@@ -200,7 +200,11 @@ def test_listening_to_a_live_call_and_playing_its_recording(
     body = call_body(call_id, "console-listen-1", nginx, sip_domain, account)
     status, reply = console_daemon.request("POST", "/RESTCall/call", body)
     assert status == 200, reply
-    seen = _run_browser(console_daemon, [], call_id, "listen_flow.mjs", recording=f"{call_id}_mix.wav")
+    status, other = console_daemon.request("GET", "/api/v1/calls/desk-other/tickets?purpose=recordings")
+    assert status == 200, other
+    seen = _run_browser(
+        console_daemon, [], call_id, "listen_flow.mjs", recording=f"{call_id}_mix.wav", ticket=other["ticket"]
+    )
     print(
         f"\nlistening: 440 Hz heard {seen['listenSeconds']} s after pressing Listen ({seen['listenLast']}); "
         f"recording: {seen['recordingSeconds']} s after Play ({seen['recordingLast']})"
@@ -211,3 +215,4 @@ def test_listening_to_a_live_call_and_playing_its_recording(
     assert any(f"{call_id}_mix.wav" in row and "complete" in row for row in seen["recordingRows"])
     assert "?ticket=" in seen["recordingSrc"] and FULL not in seen["recordingSrc"]
     assert seen["consoleErrors"] == []
+    assert seen["foreign"] == {"status": 403, "message": "the ticket is for another call"}
