@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CONFIG ?= conf/bridge.toml
 
-.PHONY: run test unit e2e demo lint bench .system-run .system-test .system-bench install-service clean
+.PHONY: run test unit e2e demo lint bench fuzz soak .system-run .system-test .system-bench install-service clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ bench: .system-bench $(VENV)/.bench-installed
 	$(PY) -m bench.video_call --seconds 20 --rounds 3
 	$(PY) -m bench.ingest --calls 100 --seconds 30 --rounds 3
 	$(PY) -m bench.one_call
+
+# The fuzz properties of tests/fuzz with a long budget (make test runs them with 150 examples each).
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(VENV)/.installed
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -s tests/fuzz -W ignore::DeprecationWarning
 
 PREFIX ?= /opt/sip-rtmp-bridge
 install-service: .system-run

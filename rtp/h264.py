@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 NAL_IDR, NAL_SPS, NAL_PPS = 5, 7, 8
 STAP_A, STAP_B, MTAP16, MTAP24, FU_A, FU_B = 24, 25, 26, 27, 28, 29
 _SEQ_MOD = 1 << 16
+# An access unit larger than this is a far end's fault or an attack (a 4K IDR is about 1-2 MB):
+# it is dropped as broken, so one endless run of fragments cannot grow the worker's memory.
+MAX_ACCESS_UNIT_BYTES = 4 * 1024 * 1024
 _SPROP_ITEM = re.compile(r"[A-Za-z0-9+/]+=*")
 
 
@@ -66,6 +69,7 @@ class DepacketizerStats:
     unsupported_packets: int = 0  # STAP-B, MTAP, FU-B
     malformed_packets: int = 0
     reordered_packets: int = 0
+    oversized_units: int = 0  # over MAX_ACCESS_UNIT_BYTES: dropped
 
 
 def parse_sprop(value: str) -> list[bytes]:
@@ -95,6 +99,7 @@ class _Unit:
     nals: list[bytes] = field(default_factory=list)
     fragment: bytearray | None = None
     broken: bool = False
+    size: int = 0  # bytes received for it so far
 
 
 class H264Depacketizer:
@@ -186,6 +191,12 @@ class H264Depacketizer:
     def _depacketize(self, unit: _Unit, payload: bytes) -> None:
         if not payload:
             self.stats.malformed_packets += 1
+            return
+        unit.size += len(payload)
+        if unit.size > MAX_ACCESS_UNIT_BYTES:
+            if not unit.broken:
+                self.stats.oversized_units += 1
+            unit.broken, unit.nals, unit.fragment = True, [], None
             return
         kind = payload[0] & 0x1F
         if 1 <= kind <= 23:

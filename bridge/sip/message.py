@@ -60,6 +60,10 @@ def parse_message(data: bytes) -> Request | Response:
         message.via  # noqa: B018  (validates every Via value)
         message.from_address  # noqa: B018
         message.to_address  # noqa: B018
+        # Address lists the call reads later (a malformed one must fail here, not inside a dialog)
+        message.contact  # noqa: B018
+        message.record_route  # noqa: B018
+        message.route  # noqa: B018
         length = message.content_length
     except SipParseError:
         raise

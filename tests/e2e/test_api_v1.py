@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from rest.auth import hash_token
 from tests.support.daemon import BridgeDaemon
@@ -177,24 +178,44 @@ def test_call_lifecycle_with_webhooks_and_live_events(
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT.*", receiver.events[-1]["timestamp"])
 
 
-def test_metrics_and_health(api: BridgeDaemon) -> None:
-    status, ready = api.request("GET", "/readyz", token="")
-    assert status == 200 and ready == {"ready": True, "problems": []}
+def metric_values(api: BridgeDaemon) -> dict[str, float]:
+    """/metrics (with the read token) parsed by prometheus_client's own parser: name{labels} -> value."""
     req = urllib.request.Request(api.base_url + "/metrics", headers={"Authorization": f"Bearer {READ}"})
     with urllib.request.urlopen(req, timeout=5) as reply:
         text = reply.read().decode()
-    values = dict(re.findall(r"^([a-z_]+(?:\{[^}]*\})?) ([0-9.e+-]+)$", text, re.M))
-    for name in (
-        "bridge_active_calls",
-        "bridge_rtp_packets",
-        "bridge_rtmp_bytes",
-        "process_resident_memory_bytes",
-        "process_cpu_seconds_total",
-        'bridge_event_loop_lag_ms{quantile="p99"}',
-    ):
-        assert name in values, name
-    assert float(values['bridge_calls_total{state="FINISH"}']) >= 1  # the lifecycle test's call
-    assert float(values["bridge_call_setup_seconds_count"]) >= 1
+    values = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return values
+
+
+def test_metrics_move_with_a_call_and_health_answers(
+    api: BridgeDaemon, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    status, ready = api.request("GET", "/readyz", token="")
+    assert status == 200 and ready == {"ready": True, "problems": []}
+    before = metric_values(api)
+    assert api.request("POST", "/api/v1/calls", body(nginx, sip_domain, account, "metrics-1"))[0] == 201
+    api.wait_state("metrics-1", {"ESTABLISHED"})
+    wait_until(lambda: nginx.stream_stat("metrics1") is not None, 10, "published")
+    time.sleep(2.5)  # the workers report counters once a second
+    during = metric_values(api)
+    api.request("DELETE", "/api/v1/calls/metrics-1")
+    api.wait_gone("metrics-1")
+    after = metric_values(api)
+    finished = 'bridge_calls_total{state="FINISH"}'
+    moved = {name: during[name] - before.get(name, 0) for name in ("bridge_rtp_packets", "bridge_rtmp_bytes")}
+    active = [values["bridge_active_calls"] for values in (before, during, after)]
+    print(f"\nmetrics: active calls {active}, during the call {moved}")
+    assert during["bridge_active_calls"] == before["bridge_active_calls"] + 1
+    assert after["bridge_active_calls"] == before["bridge_active_calls"]
+    assert during["bridge_rtp_packets"] - before.get("bridge_rtp_packets", 0) >= 100  # 50 packets a second
+    assert during["bridge_rtmp_bytes"] - before.get("bridge_rtmp_bytes", 0) >= 5000  # 32 kbit/s AAC
+    assert after.get(finished, 0) == before.get(finished, 0) + 1
+    assert after["bridge_call_setup_seconds_count"] == before.get("bridge_call_setup_seconds_count", 0) + 1
+    assert during["process_resident_memory_bytes"] > 0 and 'bridge_event_loop_lag_ms{quantile="p99"}' in during
 
 
 def test_history_survives_kill_9_and_marks_the_call_failed(

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.audio import dominant_frequency, pull_audio, silent_fraction
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.silent_uas import SilentUas, describe_silence
 from tests.support.waiting import wait_until
+from tests.support.wire import sdp_attributes
 
 pytestmark = pytest.mark.e2e
 
@@ -69,8 +73,6 @@ def test_terminate_sends_bye_through_the_sip_domain_and_conflicts_are_409(
     status, _ = daemon.request("POST", "/RESTCall/call", body)
     assert status == 200
     established = daemon.wait_state("term-1", {"ESTABLISHED"})
-    wait_until(lambda: daemon.call("term-1")["counters"]["silencePacketsSent"] > 25, 5, "silence sent")  # type: ignore[index]
-    assert "a=sendrecv" in daemon.log()  # hasVideo=true: sendrecv offer, answered with audio only
 
     status, conflict = daemon.request("POST", "/RESTCall/call", body)
     assert status == 409 and conflict["error"]["field"] == "callId"
@@ -130,3 +132,50 @@ def test_far_end_hold_and_resume_keep_the_stream_and_call_up(
     assert abs(dominant_frequency(pulled.samples, pulled.sample_rate) - 440.0) <= 5.0
     daemon.request("POST", "/RESTCall/terminate", {"callId": "hold-1"})
     daemon.wait_gone("hold-1", timeout=10)
+
+
+@pytest.fixture(scope="module")
+def capturing_far_end(workdir: Path, account: SipAccount) -> Iterator[tuple[SilentUas, Kamailio]]:
+    """A far end behind kamailio that keeps the SDP offers and the RTP it receives."""
+    uas = SilentUas()
+    domain = Kamailio(workdir / "capturing-domain", uas.port, account)
+    yield uas, domain
+    domain.stop()
+    uas.stop()
+
+
+@pytest.mark.parametrize(
+    ("has_audio", "has_video", "direction"), [("false", "true", "sendrecv"), ("false", "false", "recvonly")]
+)
+def test_what_the_far_end_receives_follows_has_audio_and_has_video(
+    capturing_far_end: tuple[SilentUas, Kamailio],
+    nginx: NginxRtmp,
+    account: SipAccount,
+    daemon: BridgeDaemon,
+    has_audio: str,
+    has_video: str,
+    direction: str,
+) -> None:
+    """The contract: either true → a sendrecv offer and 20 ms µ-law silence the far end receives for the
+    whole call (so it does not drop us); both false → recvonly and no RTP at all. Measured at the far end."""
+    uas, domain = capturing_far_end
+    call_id = f"offer-{direction}"
+    body = dict(call_body(call_id, call_id, nginx, domain, account), hasAudio=has_audio, hasVideo=has_video)
+    offers_before, packets_before = len(uas.offers), len(uas.rtp.packets())
+    status, reply = daemon.request("POST", "/RESTCall/call", body)
+    assert status == 200, reply
+    daemon.wait_state(call_id, {"ESTABLISHED"})
+    time.sleep(3.0)
+    daemon.request("POST", "/RESTCall/terminate", {"callId": call_id})
+    daemon.wait_gone(call_id)
+    offer = uas.offers[offers_before]
+    received = describe_silence(uas.rtp.packets()[packets_before:])
+    print(f"\n{call_id}: the offer's attributes {sdp_attributes(offer)}; the far end received {received}")
+    assert direction in sdp_attributes(offer)
+    assert {"sendrecv", "recvonly"} - {direction} & set(sdp_attributes(offer)) == set()
+    if direction == "recvonly":
+        assert received["count"] == 0
+        return
+    assert int(received["count"]) >= 140 and received["payloadTypes"] == [0] and received["allSilence"]  # type: ignore[call-overload]
+    assert received["timestampSteps"] == [160] and received["payloadBytes"] == [160]
+    assert 45 <= float(received["packetsPerSecond"]) <= 55 and float(received["maxGapMs"]) < 100  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ import pytest
 
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import NginxRtmp, direct_call_body
-from tests.support.silent_uas import SilentUas
+from tests.support.silent_uas import SilentUas, describe_silence
 
 pytestmark = pytest.mark.e2e
 
@@ -50,6 +50,12 @@ def test_no_rtp_for_timeout_hangs_up_with_bye_and_unpublishes(
     assert ended is not None
     assert ended["state"] == "FAILED" and ended["reason"] == "no RTP received for 2 s"
     assert ended["counters"]["packets"] == 0
-    assert ended["counters"]["silencePacketsSent"] >= 80  # sendrecv: 20 ms silence for ~2 s
+    # sendrecv: 20 ms of µ-law silence for the ~2 s the call was up, measured where it arrived
+    received = describe_silence(silent_far_end.rtp.packets())
+    print(f"\nthe far end received: {received}")
+    assert int(received["count"]) >= 80 and received["payloadTypes"] == [0] and received["allSilence"]
+    assert received["timestampSteps"] == [160] and received["sequenceSteps"] == [1]
+    assert received["payloadBytes"] == [160] and 45 <= float(received["packetsPerSecond"]) <= 55  # type: ignore[arg-type]
+    assert float(received["maxGapMs"]) < 100  # type: ignore[arg-type]
     assert silent_far_end.requests.count("BYE") == 1
     assert nginx.stream_stat("quiet1") is None

@@ -7,9 +7,13 @@ import re
 import signal
 from pathlib import Path
 
+import pytest
+
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
 from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
 
 TWO_WORKERS = "\n[media]\nworkers = 2\n"
 

@@ -22,6 +22,8 @@ from tests.support.secrets import register_secret
 from tests.support.silent_uas import SilentUas
 from tests.support.waiting import wait_until
 
+pytestmark = pytest.mark.e2e
+
 WATCHDOG_USEC = 400_000  # systemd pings are expected every WATCHDOG_USEC / 2 = 0.2 s
 
 

@@ -34,10 +34,10 @@ from fractions import Fraction
 import av
 import numpy as np
 import pylibsrtp
-from sipmessage import Request
 
-from rtp.g711 import encode_ulaw
+from tests.support.sip_text import SipText
 from tests.support.udp_peer import UdpPeer
+from tests.support.wire import ulaw_encode as encode_ulaw
 
 FPS, MTU_PAYLOAD = 25, 1100
 NTP_EPOCH_OFFSET = 2_208_988_800
@@ -223,9 +223,9 @@ class AvFarEnd(UdpPeer):
         elif request.method != "ACK":
             self.respond(request, source, 200, "OK", "av")
 
-    def _on_info(self, request: Request, source: tuple[str, int]) -> None:
+    def _on_info(self, request: SipText, source: tuple[str, int]) -> None:
         """RFC 5168 section 3: application/media_control+xml asking for picture_fast_update."""
-        kind = request.headers.get("Content-Type") or ""
+        kind = (request.all("content-type") or [""])[0]
         try:
             root = ET.fromstring(request.body)
         except ET.ParseError:
@@ -238,7 +238,7 @@ class AvFarEnd(UdpPeer):
         self._keyframe_asked.set()
         self.respond(request, source, 200, "OK", "av")
 
-    def _answer(self, request: Request, source: tuple[str, int]) -> None:
+    def _answer(self, request: SipText, source: tuple[str, int]) -> None:
         body = request.body.decode()
         self.log.offer = body
         host = re.search(r"^c=IN IP4 (\S+)", body, re.M)

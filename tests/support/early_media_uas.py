@@ -10,11 +10,9 @@ from __future__ import annotations
 import socket
 import time
 
-from sipmessage import Request
-
-from bridge.sip.sdp import parse_sdp
-from rtp.packet import RtpPacket
+from tests.support.sip_text import SipText
 from tests.support.udp_peer import UdpPeer, sdp_body, tone_frame
+from tests.support.wire import rtp, sdp_audio_address
 
 
 class EarlyMediaUas(UdpPeer):
@@ -24,7 +22,7 @@ class EarlyMediaUas(UdpPeer):
         self._rtp.bind(("127.0.0.1", 0))
         self.rtp_port = int(self._rtp.getsockname()[1])
         self._tone_target: tuple[str, int] | None = None
-        self._invite: Request | None = None
+        self._invite: SipText | None = None
         super().__init__()
         self.start_thread(self._play)
 
@@ -35,7 +33,7 @@ class EarlyMediaUas(UdpPeer):
         self.requests.append(message.method)
         if message.method == "INVITE":
             self._invite = message
-            self._tone_target = parse_sdp(message.body).audio_address()
+            self._tone_target = sdp_audio_address(message.body)
             sdp = sdp_body(self.rtp_port, "RTP/AVP 0", "rtpmap:0 PCMU/8000", "sendonly")
             self.respond(message, source, 183, "Session Progress", "early", sdp, user="early")
         elif message.method == "CANCEL" and self._invite is not None:
@@ -50,8 +48,7 @@ class EarlyMediaUas(UdpPeer):
             if target is None:
                 time.sleep(0.02)
                 continue
-            packet = RtpPacket(0, sequence & 0xFFFF, sequence * 160, 0x5151, tone_frame(sequence))
-            self._rtp.sendto(packet.serialize(), target)
+            self._rtp.sendto(rtp(0, sequence, sequence * 160, 0x5151, tone_frame(sequence)), target)
             sequence += 1
             time.sleep(max(0.0, start + sequence * 0.02 - time.monotonic()))
 

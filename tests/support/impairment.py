@@ -15,9 +15,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from bridge.sip.sdp import parse_sdp
-from rtp.packet import RtpPacket
 from tests.support.udp_peer import UdpPeer, sdp_body, tone_frame
+from tests.support.wire import rtp, sdp_audio_address
 
 
 @dataclass
@@ -94,7 +93,7 @@ class ImpairedToneUas(UdpPeer):
         if request.method != "INVITE":
             self.respond(request, source, 200, "OK", "impaired")
             return
-        self.relay.target = parse_sdp(request.body).audio_address()
+        self.relay.target = sdp_audio_address(request.body)
         sdp = sdp_body(self.relay.out_port, "RTP/AVP 0", "rtpmap:0 PCMU/8000", "sendonly")
         self.respond(request, source, 200, "OK", "impaired", sdp, user="tone")
         if self.started_at is None:
@@ -111,8 +110,7 @@ class ImpairedToneUas(UdpPeer):
             ssrc, ts_base = (0xA1, 0) if elapsed < settings.ssrc_change_at else (0xB2, 0x12345678)
             if not settings.pause[0] <= elapsed < settings.pause[1]:
                 # The timestamp follows time (it jumps over the pause); the sequence counts packets sent.
-                packet = RtpPacket(0, sequence & 0xFFFF, (ts_base + n * 160) & 0xFFFFFFFF, ssrc, tone_frame(n))
-                self._rtp.sendto(packet.serialize(), destination)
+                self._rtp.sendto(rtp(0, sequence, ts_base + n * 160, ssrc, tone_frame(n)), destination)
                 sequence += 1
             elif self.pause_started_at is None:
                 self.pause_started_at = time.time()

@@ -224,6 +224,7 @@ request_route {{
         sl_send_reply("302", "Moved Temporarily");
         exit;
     }}
+    if (has_body("application/sdp")) {{ xlog("L_INFO", "OFFER-CONNECTION callid=$ci $(rb{{line.sw,c=}})\n"); }}
     record_route();
     $ru = "sip:" + $rU + "@{far_end_host}:{far_end_port}";
     t_relay();

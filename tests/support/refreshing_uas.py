@@ -11,12 +11,10 @@ import socket
 import threading
 import time
 
-from sipmessage import URI, Address, CSeq, Parameters, Request, Response, Via
-
-from bridge.sip.message import SipParseError, build_response, new_branch, parse_message, serialize
-from bridge.sip.sdp import parse_sdp
-from rtp.packet import RtpPacket
+from tests.support import sip_text
+from tests.support.sip_text import SipText
 from tests.support.udp_peer import UdpPeer, tone_frame
+from tests.support.wire import rtp, sdp_audio_address
 
 
 def _udp_socket() -> socket.socket:
@@ -29,10 +27,12 @@ class RefreshingUas(UdpPeer):
     def __init__(self) -> None:
         self._rtp = [_udp_socket(), _udp_socket()]
         self.rtp_ports = [s.getsockname()[1] for s in self._rtp]
-        self.responses: dict[str, Response] = {}
+        self.responses: dict[str, SipText] = {}
         self._media = 0  # which RTP socket/SSRC plays
         self._target: tuple[str, int] | None = None
-        self._dialog: dict[str, object] = {}
+        self._dialog: dict[str, str] = {}
+        self._peer: tuple[str, int] = ("127.0.0.1", 0)
+        self._branches = 0
         super().__init__()
         self.start_thread(self._play)
 
@@ -50,37 +50,38 @@ class RefreshingUas(UdpPeer):
 
     def handle(self, data: bytes, source: tuple[str, int]) -> None:
         try:
-            message = parse_message(data)
-        except SipParseError:
+            message = sip_text.parse(data)
+        except (ValueError, IndexError):
             return
-        if isinstance(message, Response):
-            self.responses[message.cseq.method] = message
-            if message.cseq.method == "INVITE" and message.code == 200:
-                self._send_request("ACK", message.cseq.sequence, b"")
+        if not message.is_request:
+            self.responses[message.method] = message
+            if message.method == "INVITE" and message.status == 200:
+                self._send_request("ACK", int(message.header("cseq").split()[0]), b"")
         elif message.method == "INVITE":
             self._answer(message, source)
         elif message.method == "ACK" and "UPDATE" not in self.responses:
             threading.Thread(target=self._script, daemon=True).start()
         elif message.method != "ACK":
-            self.sock.sendto(serialize(build_response(message, 200, "OK")), source)
+            self.sock.sendto(sip_text.response(message, 200, "OK", "refresher"), source)
 
-    def _answer(self, invite: Request, source: tuple[str, int]) -> None:
-        self._target = parse_sdp(invite.body).audio_address()
-        response = build_response(invite, 200, "OK", to_tag="refresher")
-        response.headers.set("Contact", f"<sip:far@127.0.0.1:{self.port}>")
-        response.headers.set("Allow", "INVITE, ACK, BYE, UPDATE")
-        response.headers.set("Session-Expires", "90;refresher=uas")
-        response.headers.set("Require", "timer")
-        response.headers.set("Content-Type", "application/sdp")
-        response.body = self._sdp(0)
+    def _answer(self, invite: SipText, source: tuple[str, int]) -> None:
+        self._target = sdp_audio_address(invite.body)
+        headers = [
+            ("Contact", f"<sip:far@127.0.0.1:{self.port}>"),
+            ("Allow", "INVITE, ACK, BYE, UPDATE"),
+            ("Session-Expires", "90;refresher=uas"),
+            ("Require", "timer"),
+            ("Content-Type", "application/sdp"),
+        ]
+        # the dialog as RFC 3261 §12.1.1 sets it up at the UAS: remote target = the INVITE's Contact
         self._dialog = {
-            "to": invite.from_address,
-            "from": response.to_address,
-            "call_id": invite.call_id,
-            "target": invite.contact[0].uri,
-            "peer": source,
+            "to": invite.header("from"),
+            "from": f"{invite.header('to')};tag=refresher",
+            "call_id": invite.header("call-id"),
+            "target": invite.header("contact").strip("<>").split(">")[0],
         }
-        self.sock.sendto(serialize(response), source)
+        self._peer = source
+        self.sock.sendto(sip_text.response(invite, 200, "OK", "refresher", headers, self._sdp(0)), source)
 
     def _script(self) -> None:
         time.sleep(0.5)
@@ -90,22 +91,20 @@ class RefreshingUas(UdpPeer):
         self._send_request("INVITE", 2, self._sdp(1))
 
     def _send_request(self, method: str, sequence: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        target = self._dialog["target"]
-        assert isinstance(target, URI)
-        request = Request(method, target)
-        request.via = [Via("UDP", "127.0.0.1", self.port, Parameters(branch=new_branch()))]
-        request.from_address = self._dialog["from"]  # type: ignore[assignment]
-        request.to_address = self._dialog["to"]  # type: ignore[assignment]
-        request.call_id = str(self._dialog["call_id"])
-        request.cseq = CSeq(sequence, method)
-        request.max_forwards = 70
-        request.contact = [Address(uri=URI(scheme="sip", host="127.0.0.1", port=self.port, user="far"))]
-        for name, value in (headers or {}).items():
-            request.headers.set(name, value)
+        self._branches += 1
+        lines = [
+            ("Via", f"SIP/2.0/UDP 127.0.0.1:{self.port};branch=z9hG4bKrefresher{self._branches}"),
+            ("From", self._dialog["from"]),
+            ("To", self._dialog["to"]),
+            ("Call-ID", self._dialog["call_id"]),
+            ("CSeq", f"{sequence} {method}"),
+            ("Max-Forwards", "70"),
+            ("Contact", f"<sip:far@127.0.0.1:{self.port}>"),
+            *(headers or {}).items(),
+        ]
         if body:
-            request.headers.set("Content-Type", "application/sdp")
-            request.body = body
-        self.sock.sendto(serialize(request), self._dialog["peer"])  # type: ignore[arg-type]
+            lines.append(("Content-Type", "application/sdp"))
+        self.sock.sendto(sip_text.render(f"{method} {self._dialog['target']} SIP/2.0", lines, body), self._peer)
 
     def _play(self) -> None:
         sequence, start = 0, time.monotonic()
@@ -113,8 +112,7 @@ class RefreshingUas(UdpPeer):
             if self._target is not None:
                 ssrc = 0x1000 + self._media
                 seq = (sequence + 7000 * self._media) & 0xFFFF
-                packet = RtpPacket(0, seq, sequence * 160, ssrc, tone_frame(sequence))
-                self._rtp[self._media].sendto(packet.serialize(), self._target)
+                self._rtp[self._media].sendto(rtp(0, seq, sequence * 160, ssrc, tone_frame(sequence)), self._target)
                 sequence += 1
                 time.sleep(max(0.0, start + sequence * 0.02 - time.monotonic()))
             else:

@@ -1,28 +1,72 @@
-"""A far end that answers every INVITE and then sends no RTP at all (or answers 503).
+"""Far ends that answer every INVITE and send no RTP, and record what they receive.
 
-For conditions baresip cannot produce: a call that is up but silent (the bridge
-must hang up after ``rtp.timeout``), and a server that refuses with 503 (DNS failover).
+For conditions baresip cannot produce: a call that is up but silent (the bridge must hang up
+after ``rtp.timeout``), a server that refuses with 503 (DNS failover); and for measuring at the
+far end what the bridge sends: the SDP offer as received, every RTP packet with its arrival
+time (read with tests/support/wire.py, not the bridge's code), and RFC 4733 digits.
 """
 
 from __future__ import annotations
 
+import itertools
 import socket
+import threading
+import time
+from dataclasses import dataclass
 
-from rtp.dtmf import DtmfDecoder
-from rtp.packet import PacketError, parse_rtp
+from tests.support.sip_text import SipText
 from tests.support.udp_peer import UdpPeer, sdp_body
+from tests.support.wire import Rfc4733Digits, Rtp, read_rtp
 
-SILENT_SDP = sdp_body(9, "RTP/AVP 0", "sendrecv")  # port 9 (discard): it never sends RTP
+
+@dataclass(frozen=True)
+class Arrival:
+    at: float  # time.monotonic() when it was read
+    packet: Rtp
+
+
+class RtpCapture:
+    """An RTP socket on 127.0.0.1 that keeps every packet it receives."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = int(self.sock.getsockname()[1])
+        self.received: list[Arrival] = []
+        self.unparsable = 0
+        self.lock = threading.Lock()
+
+    def serve(self, running: callable) -> None:  # type: ignore[valid-type]
+        while running():
+            try:
+                data = self.sock.recv(2048)
+            except (TimeoutError, OSError):
+                continue
+            packet = read_rtp(data)
+            with self.lock:
+                if packet is None:
+                    self.unparsable += 1
+                else:
+                    self.received.append(Arrival(time.monotonic(), packet))
+
+    def packets(self, payload_type: int | None = None) -> list[Arrival]:
+        with self.lock:
+            return [a for a in self.received if payload_type is None or a.packet.payload_type == payload_type]
 
 
 class SilentUas(UdpPeer):
-    """Answers INVITE with ``status`` (200 by default, with SDP); BYE and others with 200."""
+    """Answers INVITE with ``status`` (200 by default, with an SDP naming its capture port) and BYE and
+    others with 200; never sends RTP. ``offers`` are the SDP bodies of the INVITEs it received."""
 
     def __init__(self, status: int = 200, unanswered: frozenset[str] = frozenset()) -> None:
         self.status = status
         self.unanswered = unanswered  # methods left without any response (a far end that went away)
         self.requests: list[str] = []
+        self.offers: list[bytes] = []
+        self.rtp = RtpCapture()
         super().__init__()
+        self.start_thread(lambda: self.rtp.serve(lambda: self.running))
 
     def handle(self, data: bytes, source: tuple[str, int]) -> None:
         request = self.parse_request(data)
@@ -34,33 +78,41 @@ class SilentUas(UdpPeer):
         if request.method == "INVITE" and self.status != 200:
             self.respond(request, source, self.status, "Service Unavailable", "x")
         elif request.method == "INVITE":
-            self.respond(request, source, 200, "OK", "silent", SILENT_SDP, user="silent")
+            self.offers.append(request.body)
+            sdp = sdp_body(self.rtp.port, "RTP/AVP 0", "rtpmap:0 PCMU/8000", "sendrecv")
+            self.respond(request, source, 200, "OK", "silent", sdp, user="silent")
         else:
             self.respond(request, source, 200, "OK", "silent")
 
+    def stop(self) -> None:
+        super().stop()
+        self.rtp.sock.close()
+
 
 class DtmfSinkUas(UdpPeer):
-    """Answers with PCMU + telephone-event and decodes the RFC 4733 digits it receives."""
+    """Answers with PCMU + telephone-event and decodes the RFC 4733 digits it receives (its own decoder)."""
 
     def __init__(self) -> None:
-        self.digits: list[str] = []
-        self._rtp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._rtp.bind(("127.0.0.1", 0))
-        self._rtp.settimeout(0.2)
-        self.rtp_port = int(self._rtp.getsockname()[1])
-        self._decoder = DtmfDecoder()
+        self.rtp = RtpCapture()
         super().__init__()
-        self.start_thread(self._receive_rtp)
+        self.start_thread(lambda: self.rtp.serve(lambda: self.running))
+
+    @property
+    def digits(self) -> list[str]:
+        decoder = Rfc4733Digits()
+        for arrival in self.rtp.packets(payload_type=101):
+            decoder.packet(arrival.packet.ssrc, arrival.packet.timestamp, arrival.packet.payload)
+        return decoder.digits
 
     def handle(self, data: bytes, source: tuple[str, int]) -> None:
-        request = self.parse_request(data)
+        request: SipText | None = self.parse_request(data)
         if request is None or request.method == "ACK":
             return
         if request.method != "INVITE":
             self.respond(request, source, 200, "OK", "sink")
             return
         sdp = sdp_body(
-            self.rtp_port,
+            self.rtp.port,
             "RTP/AVP 0 101",
             "rtpmap:0 PCMU/8000",
             "rtpmap:101 telephone-event/8000",
@@ -69,16 +121,26 @@ class DtmfSinkUas(UdpPeer):
         )
         self.respond(request, source, 200, "OK", "sink", sdp, user="sink")
 
-    def _receive_rtp(self) -> None:
-        while self.running:
-            try:
-                data = self._rtp.recv(2048)
-                packet = parse_rtp(data)
-            except (TimeoutError, OSError, PacketError):
-                continue
-            if packet.payload_type == 101:
-                self.digits += [e.digit for e in self._decoder.receive(packet.ssrc, packet.timestamp, packet.payload)]
-
     def stop(self) -> None:
         super().stop()
-        self._rtp.close()
+        self.rtp.sock.close()
+
+
+def describe_silence(arrivals: list[Arrival]) -> dict[str, object]:
+    """What a far end received of the bridge's keep-alive silence: count, payload types, timestamp
+    steps, the arrival rate and largest gap (packets due go out at the worker's tick, a few at a time),
+    and whether every payload is µ-law silence (0xFF)."""
+    packets = [a.packet for a in arrivals]
+    steps = {(b.timestamp - a.timestamp) & 0xFFFFFFFF for a, b in itertools.pairwise(packets)}
+    gaps = sorted(b.at - a.at for a, b in itertools.pairwise(arrivals))
+    return {
+        "count": len(packets),
+        "payloadTypes": sorted({p.payload_type for p in packets}),
+        "timestampSteps": sorted(steps),
+        "sequenceSteps": sorted({(b.sequence - a.sequence) & 0xFFFF for a, b in itertools.pairwise(packets)}),
+        "maxGapMs": round(gaps[-1] * 1000, 1) if gaps else None,
+        "spanSeconds": round(arrivals[-1].at - arrivals[0].at, 2) if arrivals else 0.0,
+        "packetsPerSecond": round((len(arrivals) - 1) / (arrivals[-1].at - arrivals[0].at), 1) if gaps else 0.0,
+        "allSilence": all(p.payload and set(p.payload) == {0xFF} for p in packets),
+        "payloadBytes": sorted({len(p.payload) for p in packets}),
+    }

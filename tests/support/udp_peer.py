@@ -1,4 +1,8 @@
-"""The skeleton of the scripted peers: a UDP socket on 127.0.0.1 served by one thread."""
+"""The skeleton of the scripted peers: a UDP socket on 127.0.0.1 served by one thread.
+
+They read and write SIP with tests/support/sip_text.py and RTP/SDP/G.711 with tests/support/wire.py,
+never with the bridge's own code.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,10 @@ import socket
 import threading
 
 import numpy as np
-from sipmessage import Request
 
-from bridge.sip.message import SipParseError, build_response, parse_message, serialize
-from rtp.g711 import encode_ulaw
+from tests.support import sip_text
+from tests.support.sip_text import SipText
+from tests.support.wire import ulaw_encode
 
 
 class UdpPeer:
@@ -33,17 +37,17 @@ class UdpPeer:
         raise NotImplementedError
 
     @staticmethod
-    def parse_request(data: bytes) -> Request | None:
+    def parse_request(data: bytes) -> SipText | None:
         """The SIP request in ``data``; None for responses and for what does not parse."""
         try:
-            message = parse_message(data)
-        except SipParseError:
+            message = sip_text.parse(data)
+            return message if message.is_request and message.all("cseq") else None
+        except (ValueError, IndexError):
             return None
-        return message if isinstance(message, Request) else None
 
     def respond(
         self,
-        request: Request,
+        request: SipText,
         source: tuple[str, int],
         code: int,
         phrase: str,
@@ -52,12 +56,10 @@ class UdpPeer:
         user: str = "",
     ) -> None:
         """Send a response; with ``sdp`` it carries our Contact (``user``@this port) and the SDP body."""
-        response = build_response(request, code, phrase, to_tag)
+        headers = []
         if sdp:
-            response.headers.set("Contact", f"<sip:{user}@127.0.0.1:{self.port}>")
-            response.headers.set("Content-Type", "application/sdp")
-            response.body = sdp.encode()
-        self.sock.sendto(serialize(response), source)
+            headers = [("Contact", f"<sip:{user}@127.0.0.1:{self.port}>"), ("Content-Type", "application/sdp")]
+        self.sock.sendto(sip_text.response(request, code, phrase, to_tag, headers, sdp.encode()), source)
 
     def _serve(self) -> None:
         while self.running:
@@ -83,4 +85,4 @@ def sdp_body(rtp_port: int, media: str, *attributes: str) -> str:
 def tone_frame(sequence: int, frequency: float = 440.0) -> bytes:
     """20 ms of a PCMU tone: frame ``sequence`` of a continuous sine at 8 kHz."""
     t = np.arange(sequence * 160, (sequence + 1) * 160) / 8000
-    return encode_ulaw((8000 * np.sin(2 * np.pi * frequency * t)).astype(np.int16))
+    return ulaw_encode((8000 * np.sin(2 * np.pi * frequency * t)).astype(np.int16))

@@ -1,17 +1,23 @@
-"""Helpers to play the far side of SIP exchanges in unit tests."""
+"""Helpers to play the far side of SIP exchanges in unit tests.
+
+What the far side says is built as text by ``tests/support/sip_text.py`` (written from RFC 3261,
+not from the bridge's builder or serializer); what the bridge sent is read with the bridge's
+parser only to get at its fields.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sipmessage import URI, Address, Parameters, Request, Response
+from sipmessage import URI, Address, Parameters, Request
 
 from bridge.sip.addressing import udp
 from bridge.sip.agent import SipAgent
 from bridge.sip.call import CallSettings
 from bridge.sip.digest import Credentials
-from bridge.sip.message import build_response, parse_message, serialize
+from bridge.sip.message import parse_message
 from bridge.sip.sdp import Direction, build_offer
+from tests.support import sip_text
 
 DOMAIN = udp("192.0.2.1", 5060)
 
@@ -39,7 +45,15 @@ SDP_ANSWER = (
 def parse_request(data: bytes) -> Request:
     message = parse_message(data)
     assert isinstance(message, Request)
+    message.raw = data  # type: ignore[attr-defined]  # what respond() answers, read as text
     return message
+
+
+def _as_text(request: Request) -> sip_text.SipText:
+    """The request as the far end reads it: its bytes on the wire (or, for a request a test built
+    without sending it, sipmessage's own rendering of it)."""
+    raw = getattr(request, "raw", None)
+    return sip_text.parse(raw if raw is not None else bytes(request))
 
 
 def respond(
@@ -51,24 +65,24 @@ def respond(
     headers: dict[str, str] | None = None,
     body: bytes = b"",
 ) -> bytes:
-    response: Response = build_response(request, code, phrase, to_tag=to_tag)
-    for name, value in (headers or {}).items():
-        response.headers.add(name, value)
-    response.body = body
-    return serialize(response)
+    extra = list((headers or {}).items())
+    return sip_text.response(_as_text(request), code, phrase, to_tag, extra, body)
 
 
 def in_dialog_request(method: str, ours: Request, answer: bytes, cseq: int = 1) -> bytes:
-    """A request from the far end within the dialog set up by ``answer`` to ``ours``."""
-    answered = parse_message(answer)
-    request = Request(method, ours.contact[0].uri)
-    request.headers.add("Via", f"SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKfar{method.lower()}{cseq}")
-    request.from_address = answered.to_address
-    request.to_address = Address(uri=ours.from_address.uri, parameters=ours.from_address.parameters)
-    request.call_id = ours.call_id
-    request.headers.add("CSeq", f"{cseq} {method}")
-    request.max_forwards = 70
-    return serialize(request)
+    """A request from the far end within the dialog set up by ``answer`` to ``ours`` (RFC 3261 §12.2.1.1:
+    to our Contact, From = the answer's To, To = our From, our Call-ID, a CSeq of its own)."""
+    answered, sent = sip_text.parse(answer), _as_text(ours)
+    contact = sent.header("contact").strip("<>").split(">")[0]
+    headers = [
+        ("Via", f"SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bKfar{method.lower()}{cseq}"),
+        ("From", answered.header("to")),
+        ("To", sent.header("from")),
+        ("Call-ID", sent.header("call-id")),
+        ("CSeq", f"{cseq} {method}"),
+        ("Max-Forwards", "70"),
+    ]
+    return sip_text.render(f"{method} {contact} SIP/2.0", headers)
 
 
 def with_tag(address: Address, tag: str) -> Address:

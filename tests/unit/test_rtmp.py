@@ -1,4 +1,6 @@
-"""AMF0, chunk framing and the publishing client core, against a scripted server."""
+"""AMF0, chunk framing and the publishing client core, judged by hand-checked byte vectors from the
+RTMP 1.0 specification and by pyrtmp (an implementation we did not write), which also frames and
+reads the scripted server's side."""
 
 from __future__ import annotations
 
@@ -17,15 +19,21 @@ from bridge.rtmp.client import (
 )
 from bridge.rtmp.flv import AUDIO
 from bridge.rtmp.url import RtmpUrlError, parse_target
+from tests.support import reference_rtmp as reference
 
 TARGET = parse_target("rtmp://127.0.0.1:1935/live?token=abc", "call-1?key=k")
 
 
-def test_amf0_round_trip_and_known_bytes() -> None:
+def test_amf0_known_bytes_and_pyrtmp_agree_both_ways() -> None:
+    # AMF0 (Adobe AMF0 specification §2.2-2.7): string marker 2, u16 length; number marker 0, float64 BE
     assert amf0.encode("connect", 1.0) == b"\x02\x00\x07connect" + b"\x00" + struct.pack("!d", 1.0)
     assert amf0.encode(None, True) == b"\x05\x01\x01"
-    values = ["a", 2.5, False, None, {"k": "v", "n": {"x": 1.0}}, [1.0, "b"]]
-    assert amf0.decode_all(amf0.encode(*values)) == values
+    assert amf0.encode({"a": 1.0}) == b"\x03\x00\x01a\x00" + struct.pack("!d", 1.0) + b"\x00\x00\x09"
+    # pyrtmp reads flat objects only (it leaves a nested object's end marker unread): as in RTMP commands
+    values = ["connect", 2.5, False, None, {"app": "live", "tcUrl": "rtmp://h/live", "fpad": False, "n": 7.0}]
+    assert reference.amf0_decode(amf0.encode(*values)) == values
+    assert amf0.decode_all(reference.amf0_encode(*values)) == values
+    assert amf0.decode_all(amf0.encode({"n": {"x": 1.0}}, [1.0, "b"])) == [{"n": {"x": 1.0}}, [1.0, "b"]]
 
 
 @pytest.mark.parametrize("data", [b"\x02\x00\x05ab", b"\x11", b"\x03\x00\x01k", b"\x03" * 40])
@@ -34,14 +42,39 @@ def test_amf0_rejects_malformed_data(data: bytes) -> None:
         amf0.decode_all(data)
 
 
-def test_chunks_round_trip_with_small_chunk_size_and_extended_timestamp() -> None:
-    writer, reader = ChunkWriter(), ChunkReader()
-    writer.chunk_size = reader.chunk_size = 100
-    messages = [RtmpMessage(8, 1, 40, b"a" * 250), RtmpMessage(8, 1, 0x1000000, b"b" * 130)]
-    data = b"".join(writer.write(4, m) for m in messages)
-    received = []
-    for i in range(0, len(data), 7):  # arbitrary TCP segmentation
-        reader.feed(data[i : i + 7])
+def test_chunk_bytes_match_the_specifications_layout() -> None:
+    """RTMP 1.0 §5.3.1: basic header (fmt 2 bits, csid 6), type-0 message header (timestamp u24,
+    length u24, type u8, stream id u32 little endian), then at most chunk-size bytes; the rest
+    follows in type-3 chunks (basic header 0xC0 | csid). Hand-written vectors."""
+    writer = ChunkWriter()
+    writer.chunk_size = 4
+    data = writer.write(4, RtmpMessage(8, 1, 40, b"abcdef"))
+    assert data == bytes.fromhex("04 000028 000006 08 01000000") + b"abcd" + bytes.fromhex("c4") + b"ef"
+    # §5.3.1.3: a timestamp of 0xFFFFFF or more is 0xFFFFFF in the header and an extended u32 after it,
+    # repeated after every type-3 basic header of the same message (as FFmpeg and nginx-rtmp expect)
+    data = writer.write(4, RtmpMessage(8, 1, 0x1000000, b"abcdef"))
+    extended = bytes.fromhex("01000000")
+    assert data == bytes.fromhex("04 ffffff 000006 08 01000000") + extended + b"abcd" + b"\xc4" + extended + b"ef"
+    reader = ChunkReader()
+    reader.chunk_size = 4
+    reader.feed(data)
+    assert reader.next_message() == RtmpMessage(8, 1, 0x1000000, b"abcdef")
+
+
+def test_our_chunks_are_read_by_pyrtmp_and_pyrtmps_by_ours() -> None:
+    writer = ChunkWriter()
+    writer.chunk_size = 100
+    messages = [RtmpMessage(8, 1, 40, b"a" * 250), RtmpMessage(8, 1, 60, b"b" * 30), RtmpMessage(9, 1, 60, b"v" * 99)]
+    ours = writer.write(6, RtmpMessage(1, 0, 0, struct.pack("!I", 100)))  # Set Chunk Size, as the client sends
+    ours += b"".join(writer.write(4, m) for m in messages)
+    read = reference.read_messages(ours)
+    assert [(type_id, stream, ts, payload) for _cs, type_id, stream, ts, payload in read[1:]] == [
+        (m.type_id, m.stream_id, m.timestamp, m.payload) for m in messages
+    ]
+    theirs = b"".join(reference.write_message(5, m.type_id, m.stream_id, m.timestamp, m.payload) for m in messages)
+    reader, received = ChunkReader(), []
+    for i in range(0, len(theirs), 7):  # arbitrary TCP segmentation
+        reader.feed(theirs[i : i + 7])
         while (message := reader.next_message()) is not None:
             received.append(message)
     assert received == messages
@@ -68,29 +101,32 @@ def test_reader_rejects_stream_starting_without_full_header() -> None:
 
 
 class ScriptedServer:
-    """Plays the server side of RTMP with our own chunk framing."""
+    """Plays the server side of RTMP with pyrtmp's chunk framing and AMF0 (not ours)."""
 
     def __init__(self) -> None:
-        self.writer = ChunkWriter()
-        self.reader = ChunkReader()
-        self.handshake_done = False
+        self.received = b""  # everything the client sent after the handshake (pyrtmp re-reads it all)
+        self.seen = 0
 
     def handshake(self, client_bytes: bytes) -> bytes:
         assert client_bytes[0] == 3 and len(client_bytes) == 1 + HANDSHAKE_SIZE
         return b"\x03" + b"S" * HANDSHAKE_SIZE + client_bytes[1:]
 
     def command(self, *values: amf0.AmfValue, stream_id: int = 0) -> bytes:
-        return self.writer.write(3, RtmpMessage(20, stream_id, 0, amf0.encode(*values)))
+        return reference.write_message(3, 20, stream_id, 0, reference.amf0_encode(*values))
+
+    def messages_from(self, data: bytes) -> list[tuple[int, int, int, int, bytes]]:
+        """The client's messages in ``data`` (its chunk streams go on from earlier data)."""
+        self.received += data
+        messages = reference.read_messages(self.received)
+        new, self.seen = messages[self.seen :], len(messages)
+        return new
 
     def commands_from(self, data: bytes) -> list[list[amf0.AmfValue]]:
-        self.reader.feed(data)
-        out = []
-        while (message := self.reader.next_message()) is not None:
-            if message.type_id == 1:
-                self.reader.chunk_size = struct.unpack("!I", message.payload)[0]
-            if message.type_id == 20:
-                out.append(amf0.decode_all(message.payload))
-        return out
+        return [
+            reference.amf0_decode(payload)
+            for _cs, type_id, *_rest, payload in self.messages_from(data)
+            if type_id == 20
+        ]
 
 
 def connect_client() -> tuple[RtmpClientCore, ScriptedServer]:
@@ -126,9 +162,8 @@ def test_full_publish_sequence_and_audio_after_publish_start() -> None:
     client.receive_data(server.command("onStatus", 0.0, None, started, stream_id=1))
     assert client.events == [PublishStarted()] and client.state is RtmpState.PUBLISHING
     client.send_media(AUDIO, 20, b"\xae\x01abc")
-    server.reader.feed(client.data_to_send())
-    audio = server.reader.next_message()
-    assert audio == RtmpMessage(8, 1, 20, b"\xae\x01abc")
+    (audio,) = server.messages_from(client.data_to_send())
+    assert audio[1:] == (8, 1, 20, b"\xae\x01abc")
     client.close()
     names = [c[0] for c in server.commands_from(client.data_to_send())]
     assert names == ["FCUnpublish", "deleteStream"] and client.state is RtmpState.CLOSED
@@ -146,17 +181,14 @@ def test_publish_rejection_and_connect_error_become_failures() -> None:
 def test_ping_is_answered_and_window_acknowledged() -> None:
     client, server = connect_client()
     client.data_to_send()
-    window = server.writer.write(2, RtmpMessage(5, 0, 0, struct.pack("!I", 100)))
-    ping = server.writer.write(2, RtmpMessage(4, 0, 0, struct.pack("!HI", 6, 1234)))
+    window = reference.write_message(2, 5, 0, 0, struct.pack("!I", 100))  # Window Acknowledgement Size
+    ping = reference.write_message(2, 4, 0, 0, struct.pack("!HI", 6, 1234))  # User Control: PingRequest
     client.receive_data(window + ping + b"")
-    server_view = ChunkReader()
-    server_view.chunk_size = 4096
-    server_view.feed(client.data_to_send())
-    replies = []
-    while (message := server_view.next_message()) is not None:
-        replies.append(message)
-    assert RtmpMessage(4, 0, 0, struct.pack("!HI", 7, 1234)) in replies
-    assert any(m.type_id == 3 for m in replies)  # acknowledgement of the window
+    replies = [
+        (type_id, payload) for _cs, type_id, _stream, _ts, payload in server.messages_from(client.data_to_send())
+    ]
+    assert (4, struct.pack("!HI", 7, 1234)) in replies  # PingResponse with the same timestamp
+    assert any(type_id == 3 for type_id, _ in replies)  # acknowledgement of the window
 
 
 def test_garbage_from_server_fails_cleanly() -> None:

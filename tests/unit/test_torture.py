@@ -179,3 +179,15 @@ def test_bare_ipv6_received_parameter_is_accepted() -> None:
         b"From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: v6\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
     )
     assert parse_message(response).via[0].parameters["received"] == "[::1]"
+
+
+@pytest.mark.parametrize("header", [b"Contact: garbage", b"Record-Route: <>, x", b"Route: ;;"])
+def test_a_malformed_address_header_is_a_parse_error_not_a_crash_later(header: bytes) -> None:
+    """Found by the fuzzer: a 200 OK whose Contact does not parse raised ValueError inside the dialog
+    (sipmessage parses address headers when first read); now the parser refuses the message."""
+    response = (
+        b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 192.0.2.2:5062;branch=z9hG4bKabc\r\nTo: <sip:uas@x>;tag=9\r\n"
+        b"From: <sip:b@x>;tag=a1\r\nCall-ID: c1@test\r\nCSeq: 1 INVITE\r\n" + header + b"\r\nContent-Length: 0\r\n\r\n"
+    )
+    with pytest.raises(SipParseError):
+        parse_message(response)
