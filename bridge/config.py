@@ -20,6 +20,7 @@ from bridge.ingest.config import IngestConfig
 from bridge.model import OutputSpec, VideoSpec
 from bridge.recording.config import RecordFormat, RecordingConfig
 from bridge.sip.codecs import check_codec_names
+from bridge.sip.inbound import InboundPolicy, parse_networks
 
 ENV_PREFIX = "BRIDGE_"
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(?P<port>\d{1,5})$")
@@ -64,6 +65,28 @@ class SipConfig(_Section):
     tls_ca_file: str = ""
     tls_verify: bool = True
     dns_servers: list[str] = Field(default_factory=list)
+    # Requests that belong to no call of ours (scanners, sweeps): "drop" them without a reply unless
+    # they come from a SIP domain of an active call or from trusted_sources; "reply" answers anyone.
+    unknown_requests: Literal["drop", "reply"] = "drop"
+    trusted_sources: list[str] = Field(default_factory=list)  # addresses or CIDR blocks
+    out_of_dialog_rate: float = Field(20.0, gt=0, description="answered stray requests per second")
+    max_message_bytes: int = Field(16384, ge=1500, le=65535, description="larger datagrams are dropped unread")
+
+    @field_validator("trusted_sources")
+    @classmethod
+    def _check_trusted(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
+
+    def inbound_policy(self) -> InboundPolicy:
+        rate = self.out_of_dialog_rate
+        return InboundPolicy(
+            self.unknown_requests,
+            parse_networks(self.trusted_sources),
+            rate,
+            max(1, int(rate * 2)),
+            self.max_message_bytes,
+        )
 
     @field_validator("dns_servers")
     @classmethod

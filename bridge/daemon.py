@@ -39,7 +39,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
     timers = TimerSettings(t1=config.sip.t1)
     sip_host, sip_port = split_host_port(config.sip.listen)
     sip_tls = client_context(config.sip.tls_ca_file, config.sip.tls_verify, "sip")
-    sip = await SipTransport.listen(SipAgent(timers), sip_host, sip_port, sip_tls)
+    sip = await SipTransport.listen(SipAgent(timers, config.sip.inbound_policy()), sip_host, sip_port, sip_tls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -124,6 +124,9 @@ class Reloader:
         logging.getLogger().setLevel(plan.config.log.level.upper())
         if self._services.media is not None:
             self._services.media.reconfigure(plan.config)
+        policy = plan.config.sip.inbound_policy()
+        policy.drops = self._services.sip.agent.policy.drops  # the counters go on
+        self._services.sip.agent.policy = policy
         if self._services.recordings is not None:
             self._services.recordings.configure(plan.config.recording)
         self._services.slate_images = await asyncio.to_thread(list_pictures, plan.config.video.slate_directory)

@@ -25,6 +25,7 @@ from bridge.looplag import LoopLagMonitor
 from bridge.media.encoder import new_encoder
 from bridge.services import Services
 from bridge.session_base import BaseSession
+from bridge.sip.inbound import REASONS
 from rest.common import MANAGER_KEY
 
 LAG_KEY = web.AppKey("loop_lag", LoopLagMonitor)
@@ -59,6 +60,13 @@ class _LiveCollector(Collector):
             lag.add_metric([quantile], summary[quantile])
         yield lag
         yield from self._sources(sessions)
+        dropped = CounterMetricFamily(
+            "bridge_sip_dropped", "SIP datagrams dropped without an answer, by reason", labels=["reason"]
+        )
+        drops = self._manager.services.sip.agent.policy.drops
+        for reason in REASONS:
+            dropped.add_metric([reason], drops.get(reason, 0))
+        yield dropped
         yield from self._workers()
 
     def _sources(self, sessions: list[BaseSession]) -> Iterator[Metric]:

@@ -7,38 +7,34 @@ address, which is what ``rport`` of RFC 3581 asks for).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
 
 from sipmessage import Request, Response
 
 from bridge.sip.addressing import Destination
 from bridge.sip.call import ALLOW, OutboundCall
 from bridge.sip.events import CallEvent
-from bridge.sip.message import SipParseError, build_response, new_tag, parse_message
+from bridge.sip.inbound import OVERSIZED, STRAY_RESPONSE, UNKNOWN_SOURCE, UNPARSABLE, InboundPolicy
+from bridge.sip.message import SipParseError, build_response, new_tag, parse_message, serialize
 from bridge.sip.registration import Registration, RegistrationEvent
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transaction import ServerTransaction, server_key
 
-
-@dataclass(frozen=True, slots=True)
-class MessageDropped:
-    """A datagram that was not valid SIP, or matched nothing; for logs and counters."""
-
-    source: Destination
-    reason: str
+_CALL_ID = re.compile(rb"^(?:Call-ID|i)[ \t]*:[ \t]*(\S+)", re.IGNORECASE | re.MULTILINE)
 
 
 class SipAgent:
     """Holds the active calls and the server transactions for requests we receive."""
 
-    def __init__(self, timers: TimerSettings | None = None) -> None:
+    def __init__(self, timers: TimerSettings | None = None, policy: InboundPolicy | None = None) -> None:
         self.timers = timers or TimerSettings()
+        self.policy = policy or InboundPolicy()
         self.calls: dict[str, OutboundCall] = {}
         self.outbox: list[tuple[bytes, Destination]] = []
         self.events: list[tuple[str, CallEvent | RegistrationEvent]] = []
         self.registrations: dict[str, Registration] = {}
-        self.dropped: list[MessageDropped] = []
         self._servers: dict[tuple[str, str, str], ServerTransaction] = {}
+        self._known_cache: tuple[float, set[str]] | None = None  # forgotten whenever a call changes
 
     def add_call(self, call: OutboundCall, now: float) -> None:
         """Start ``call`` (sends its INVITE)."""
@@ -85,10 +81,20 @@ class SipAgent:
         """Handle one UDP datagram; never raises for bad input."""
         if not data.strip():
             return  # RFC 5626 keep-alive (CRLF)
+        if len(data) > self.policy.max_message_bytes:
+            self.policy.drop(OVERSIZED, source.host)
+            return
+        if (
+            not self._ours(data)
+            and self.policy.mode == "drop"
+            and not self.policy.is_trusted(source.host, self._known(now))
+        ):
+            self.policy.drop(UNKNOWN_SOURCE, source.host)  # not even parsed: a flood costs next to nothing
+            return
         try:
             message = parse_message(data)
-        except SipParseError as exc:
-            self.dropped.append(MessageDropped(source, f"unparsable SIP: {exc}"))
+        except SipParseError:
+            self.policy.drop(UNPARSABLE, source.host)
             return
         if isinstance(message, Response):
             self._on_response(message, source, now)
@@ -126,12 +132,16 @@ class SipAgent:
             return
         call = self.calls.get(response.call_id)
         if call is None:
-            self.dropped.append(MessageDropped(source, f"response {response.code} for unknown call"))
+            self.policy.drop(STRAY_RESPONSE, source.host)
             return
         call.receive_response(response, now)
         self._collect(call)
 
     def _on_request(self, request: Request, source: Destination, now: float) -> None:
+        call = self.calls.get(request.call_id)
+        if call is None:
+            self._out_of_dialog(request, source, now)
+            return
         key = server_key(request)
         existing = self._servers.get(key)
         if existing is not None and request.method != "ACK":
@@ -139,7 +149,8 @@ class SipAgent:
             self.outbox.extend(existing.outbox)
             existing.outbox.clear()
             return
-        response = self._respond_to(request, source, now)
+        response = call.receive_request(request, source, now)
+        self._collect(call)
         if response is None:
             return
         server = ServerTransaction(request, source, now, self.timers)
@@ -148,14 +159,42 @@ class SipAgent:
         self.outbox.extend(server.outbox)
         server.outbox.clear()
 
-    def _respond_to(self, request: Request, source: Destination, now: float) -> Response | None:
-        call = self.calls.get(request.call_id)
-        if call is not None:
-            response = call.receive_request(request, source, now)
-            self._collect(call)
-            return response
-        if request.method == "ACK":
-            return None
+    def _out_of_dialog(self, request: Request, source: Destination, now: float) -> None:
+        """A request for no call of ours: dropped, or answered statelessly (bridge.sip.inbound)."""
+        if request.method == "ACK" or not self.policy.may_answer(source.host, self._known(now), now):
+            return
+        response = self._stray_response(request)
+        self.outbox.append((serialize(response), source))
+
+    def known_hosts(self) -> set[str]:
+        """Where our calls' and registrations' traffic comes from: their SIP domains (and alternates),
+        and each dialog's remote target and route set (a far end that sends its BYE directly)."""
+        hosts = set()
+        for call in self.calls.values():
+            hosts |= {d.host for d in (call.settings.destination, *call.settings.alternates)}
+            dialog = call.dialog
+            hosts |= {dialog.remote_target.host, *(route.uri.host for route in dialog.route_set)}
+        hosts |= {registration.settings.destination.host for registration in self.registrations.values()}
+        return {host.strip("[]") for host in hosts if host}
+
+    def _ours(self, data: bytes) -> bool:
+        """Whether the datagram's Call-ID is one of our calls' or registrations' (read without parsing the
+        message: in-dialog traffic is accepted from any address, as providers send it from several)."""
+        match = _CALL_ID.search(data, 0, data.find(b"\r\n\r\n"))
+        if match is None:
+            return False
+        call_id = match[1].decode("utf-8", "replace")
+        return call_id in self.calls or call_id in self.registrations
+
+    def _known(self, now: float) -> set[str]:
+        """:meth:`known_hosts`, recomputed when calls come or go and at most once a second otherwise."""
+        if self._known_cache is None or now - self._known_cache[0] >= 1.0:
+            self._known_cache = (now, self.known_hosts())
+        return self._known_cache[1]
+
+    @staticmethod
+    def _stray_response(request: Request) -> Response:
+        """RFC 3261 §8.2: OPTIONS 200 with Allow; in-dialog 481; INVITE 403; anything else 405."""
         if request.method == "OPTIONS":
             response = build_response(request, 200, "OK", to_tag=new_tag())
             response.headers.set("Allow", ALLOW)
@@ -169,6 +208,7 @@ class SipAgent:
         return response
 
     def _collect(self, call: OutboundCall) -> None:
+        self._known_cache = None
         self.outbox.extend(call.outbox)
         call.outbox.clear()
         self.events.extend((call.call_id, event) for event in call.events)
@@ -177,6 +217,7 @@ class SipAgent:
             del self.calls[call.call_id]
 
     def _collect_registration(self, registration: Registration) -> None:
+        self._known_cache = None
         self.outbox.extend(registration.outbox)
         registration.outbox.clear()
         self.events.extend((registration.call_id, event) for event in registration.events)

@@ -132,9 +132,9 @@ class SipTransport:
             outbox, self.agent.outbox = self.agent.outbox, []
             for data, destination in outbox:
                 self._send(data, destination)
-        for dropped in self.agent.dropped:
-            log.info("SIP from %s ignored: %s", dropped.source, dropped.reason)
-        self.agent.dropped.clear()
+        summary = self.agent.policy.summary(self._loop.time())
+        if summary is not None:
+            log.warning("%s", summary)
         events, self.agent.events = self.agent.events, []
         for call_id, event in events:
             handler = self._handlers.get(call_id)

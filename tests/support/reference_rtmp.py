@@ -9,6 +9,7 @@ byte vectors instead.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from typing import Any
 
 from bitstring import BitStream
@@ -38,7 +39,12 @@ def read_messages(data: bytes, chunk_size: int = 128) -> list[tuple[int, int, in
                 session.reader_chunk_size = int.from_bytes(chunk.payload[:4], "big")
         return found
 
-    return asyncio.run(read())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(read())
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:  # called from a test's own event loop
+        return pool.submit(asyncio.run, read()).result()
 
 
 def write_message(

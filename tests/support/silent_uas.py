@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass
 
 from tests.support.sip_text import SipText
-from tests.support.udp_peer import UdpPeer, sdp_body
-from tests.support.wire import Rfc4733Digits, Rtp, read_rtp
+from tests.support.udp_peer import UdpPeer, sdp_body, tone_frame
+from tests.support.wire import Rfc4733Digits, Rtp, read_rtp, rtp, sdp_audio_address
 
 
 @dataclass(frozen=True)
@@ -144,3 +144,32 @@ def describe_silence(arrivals: list[Arrival]) -> dict[str, object]:
         "allSilence": all(p.payload and set(p.payload) == {0xFF} for p in packets),
         "payloadBytes": sorted({len(p.payload) for p in packets}),
     }
+
+
+class ToneUas(SilentUas):
+    """A SilentUas that plays 440 Hz µ-law from its advertised RTP port to the offer's address."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.target: tuple[str, int] | None = None
+        self.start_thread(self._play)
+
+    def handle(self, data: bytes, source: tuple[str, int]) -> None:
+        request = self.parse_request(data)
+        if request is not None and request.method == "INVITE" and request.body:
+            self.target = sdp_audio_address(request.body)
+        elif request is not None and request.method == "BYE":
+            self.target = None
+        super().handle(data, source)
+
+    def _play(self) -> None:
+        sequence, start = 0, time.monotonic()
+        while self.running:
+            target = self.target
+            if target is None:
+                time.sleep(0.02)
+                start, sequence = time.monotonic(), 0
+                continue
+            self.rtp.sock.sendto(rtp(0, sequence, sequence * 160, 0x7070, tone_frame(sequence)), target)
+            sequence += 1
+            time.sleep(max(0.0, start + sequence * 0.02 - time.monotonic()))

@@ -8,6 +8,7 @@ from sipmessage import Request, Response
 
 from bridge.sip.addressing import udp
 from bridge.sip.agent import SipAgent
+from bridge.sip.inbound import InboundPolicy, parse_networks
 from bridge.sip.message import SipParseError, parse_message
 
 SDP = (
@@ -168,9 +169,9 @@ def test_dblreq_ignores_octets_past_content_length() -> None:
 def test_invalid_torture_messages_are_refused_cleanly(name: str) -> None:
     with pytest.raises(SipParseError):
         parse_message(INVALID[name])
-    agent = SipAgent()
+    agent = SipAgent(policy=InboundPolicy(trusted=parse_networks(["192.0.2.0/24"])))
     agent.receive_datagram(INVALID[name], udp("192.0.2.9", 5060), 0.0)
-    assert agent.outbox == [] and len(agent.dropped) == 1
+    assert agent.outbox == [] and dict(agent.policy.drops) == {"unparsable": 1}
 
 
 def test_bare_ipv6_received_parameter_is_accepted() -> None:
