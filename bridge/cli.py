@@ -11,6 +11,7 @@ from bridge import __version__
 from bridge.client_cli import add_client_commands, run_client
 from bridge.config import ConfigError, load_config
 from bridge.daemon import serve
+from bridge.history import HistoryUnavailable
 from bridge.logs import configure_logging
 
 
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(config.log.level, log_format)
     try:
         asyncio.run(serve(config, args.config))
-    except OSError as exc:
+    except (OSError, HistoryUnavailable) as exc:
         print(f"sip-rtmp-bridge: cannot start: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -203,6 +203,9 @@ class RtmpConfig(_Section):
     keep_call_on_failure: bool = False
     max_backlog_seconds: float = Field(10.0, gt=0)
     stall_seconds: float = Field(10.0, gt=0)
+    # Ask the server to acknowledge every this many bytes it reads (RTMP Window Acknowledgement Size);
+    # two windows unacknowledged for stall_seconds restart the connection. 0 = do not ask.
+    ack_window_bytes: int = Field(8192, ge=0, le=16 * 1024 * 1024)
     tls_ca_file: str = ""
     tls_verify: bool = True
 

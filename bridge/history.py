@@ -10,10 +10,12 @@ active are closed as FAILED "bridge restarted" at the next start.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +36,7 @@ CREATE INDEX IF NOT EXISTS calls_by_call_id ON calls (call_id, id);
 CREATE INDEX IF NOT EXISTS calls_by_created ON calls (created_at);
 """
 FINAL_STATES = ("FINISH", "FAILED", "BUSY")
+log = logging.getLogger("bridge.history")
 RESTARTED = "bridge restarted"
 
 
@@ -44,6 +47,26 @@ def make_private(path: Path) -> None:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
     os.chmod(path, 0o600)
+
+
+class HistoryUnavailable(RuntimeError):
+    """The history database cannot be opened; the message names the file and what to do."""
+
+
+RETRY_SECONDS = 1.0
+MAX_HELD_BACK = 100_000  # writes kept while the database refuses them (a few hundred bytes each)
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename a corrupt database (and its journal files) to ``<name>.corrupt-<UTC time>``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    path.rename(target)
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(target.with_name(target.name + suffix))
+    return target
 
 
 def _now() -> str:
@@ -59,13 +82,32 @@ class HistoryStore:
         self._retention = retention_days
         self._rows: dict[str, int] = {}  # active call_id -> row id
         self.recovered = 0
+        self.moved_aside: Path | None = None  # a corrupt database found at start-up, renamed
+        self.failures = 0  # write attempts that failed (disk full, I/O error, locked)
+        self.held_back = 0  # writes waiting for the database to take them again
         make_private(path)
-        with sqlite3.connect(path) as db:
+        try:
+            self._open_schema()
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                raise HistoryUnavailable(
+                    f"the call history {path} is locked by another process "
+                    "(another sip-rtmp-bridge with the same history.path?)"
+                ) from None
+            self.moved_aside = _move_aside(path)
+            log.error("the call history %s is unreadable (%s); moved aside to %s, a new one is started",
+                      path, exc, self.moved_aside)  # fmt: skip
+            make_private(path)
+            self._open_schema()
+        self._thread = threading.Thread(target=self._work, name="history-writer", daemon=True)
+        self._thread.start()
+
+    def _open_schema(self) -> None:
+        with sqlite3.connect(self.path, timeout=2) as db:
+            db.execute("PRAGMA quick_check").fetchall()
             db.executescript(SCHEMA)
             self.recovered = self._recover(db)
             self._expire(db)
-        self._thread = threading.Thread(target=self._work, name="history-writer", daemon=True)
-        self._thread.start()
 
     # -- writes (queued) ----------------------------------------------------------------
 
@@ -117,13 +159,67 @@ class HistoryStore:
         self._thread.join(timeout)
 
     def _work(self) -> None:
-        db = sqlite3.connect(self.path)
+        """Write every job in order. A write the database cannot take now (disk full, I/O error, a
+        lock) is held back with everything after it and retried every RETRY_SECONDS, so calls go on
+        and the history catches up when space returns; the problem is logged once, not per write."""
+        db = sqlite3.connect(self.path, timeout=5)
+        pending: deque[Callable[[sqlite3.Connection], None]] = deque()
+        failing = False
+        closing = False
         try:
-            while (job := self._jobs.get()) is not None:
-                with db:
-                    job(db)
+            while not (closing and not pending):
+                if not pending or failing:
+                    closing = self._take(pending, RETRY_SECONDS if failing else None) or closing
+                if not pending:
+                    continue
+                failing = self._write(db, pending, failing)
+                if failing and closing:
+                    break  # shutting down with the disk still full: what is held back is lost
         finally:
             db.close()
+
+    def _take(self, pending: deque[Callable[[sqlite3.Connection], None]], timeout: float | None) -> bool:
+        """Move queued jobs into ``pending`` (waiting up to ``timeout`` for the first); True on close."""
+        try:
+            job = self._jobs.get(timeout=timeout)
+            while True:
+                if job is None:
+                    return True
+                pending.append(job)
+                job = self._jobs.get_nowait()
+        except queue.Empty:
+            return False
+        finally:
+            while len(pending) > MAX_HELD_BACK:
+                pending.popleft()
+                log.error(
+                    "the call history %s: over %d writes held back; the oldest is dropped", self.path, MAX_HELD_BACK
+                )
+            self.held_back = len(pending)
+
+    def _write(
+        self, db: sqlite3.Connection, pending: deque[Callable[[sqlite3.Connection], None]], failing: bool
+    ) -> bool:
+        """Write ``pending`` in order; True while the database refuses writes."""
+        while pending:
+            try:
+                with db:
+                    pending[0](db)
+            except sqlite3.OperationalError as exc:  # full, I/O error, locked: try again later
+                self.failures += 1
+                if not failing:
+                    log.error("the call history %s cannot be written (%s); calls go on, %d write(s) held back "
+                              "and retried every %g s", self.path, exc, len(pending), RETRY_SECONDS)  # fmt: skip
+                self.held_back = len(pending)
+                return True
+            except sqlite3.Error as exc:  # a write that can never succeed: dropped, said once
+                log.error("the call history %s: a write was dropped: %s", self.path, exc)
+            pending.popleft()
+            if failing:
+                log.warning("the call history %s is written again; the held-back writes caught up", self.path)
+                failing = False
+        self.held_back = 0
+        return False
 
     # -- maintenance ----------------------------------------------------------------------
 

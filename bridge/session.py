@@ -43,6 +43,7 @@ from bridge.sip.target import TargetError, from_uri, request_uri
 from rtp.keyframes import MEDIA_CONTROL_TYPE, picture_fast_update
 from rtp.ports import PortsExhausted
 
+BYE_ANSWER_SECONDS = 4.0  # a hang-up's state waits this long for the far end's answer to BYE
 log = logging.getLogger("bridge.session")
 
 
@@ -255,14 +256,19 @@ class CallSession(BaseSession):
                     return CallState.FAILED, f"call not answered: {item.describe()}"
                 state = CallState.FINISH if item.cause is EndCause.REMOTE_HANGUP else CallState.FAILED
                 return state, item.describe()
-            elif isinstance(item, StopRequested | MediaFailed):
+            elif isinstance(item, StopRequested):
                 self.services.sip.hangup(self.sip_call_id)
-                await self._wait_for_sip_end()
-                state = CallState.FINISH if isinstance(item, StopRequested) else CallState.FAILED
-                return state, item.reason
+                await self._wait_for_sip_end(BYE_ANSWER_SECONDS)
+                return CallState.FINISH, item.reason
+            elif isinstance(item, MediaFailed):
+                # The far end may be gone (no RTP): the call ends now; the BYE goes on in the SIP agent
+                # (retransmitted until answered or Timer F) without holding the call or its stream.
+                self.services.sip.hangup(self.sip_call_id)
+                return CallState.FAILED, item.reason
 
     async def _wait_for_sip_end(self, timeout: float = 35.0) -> None:
-        """Wait for the BYE/CANCEL outcome (bounded: Timer F is 32 s)."""
+        """Wait for the BYE/CANCEL outcome (bounded: Timer F is 32 s; a hang-up waits BYE_ANSWER_SECONDS,
+        then the agent goes on retransmitting without the session)."""
         try:
             async with asyncio.timeout(timeout):
                 while not self._sip_over:

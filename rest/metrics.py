@@ -67,6 +67,14 @@ class _LiveCollector(Collector):
         for reason in REASONS:
             dropped.add_metric([reason], drops.get(reason, 0))
         yield dropped
+        history = self._manager.services.history
+        if history is not None:
+            yield GaugeMetricFamily(
+                "bridge_history_held_back_writes", "History writes waiting for the database", value=history.held_back
+            )
+            yield CounterMetricFamily(
+                "bridge_history_write_failures", "History write attempts the database refused", value=history.failures
+            )
         yield from self._workers()
 
     def _sources(self, sessions: list[BaseSession]) -> Iterator[Metric]:

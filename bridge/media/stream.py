@@ -12,8 +12,10 @@
   fail the stream at once: retrying would not change the answer.
 - Audio and video go through a backlog bounded in seconds: while the server cannot take
   it, the oldest messages are dropped (and counted) so latency cannot grow without bound.
-- Watchdog: nothing accepted by the socket for ``stall_seconds`` while publishing
-  restarts the connection.
+- Watchdog: nothing accepted by the socket for ``stall_seconds`` while publishing restarts
+  the connection; so does a server that stops acknowledging what we send (we ask it to
+  acknowledge every ``ack_window_bytes``): a server that stops reading keeps its kernel
+  taking our bytes into socket buffers of megabytes, minutes of audio.
 
 Reasons never carry a secret: the target is shown by its masked ``label`` and texts from
 the server are passed through ``scrub`` (a server may echo the stream key).
@@ -86,6 +88,8 @@ class StreamPublisher:
         self._failures: asyncio.Queue[RtmpPublishError] = asyncio.Queue()
         self._bytes_closed_connections = 0
         self._last_write: float | None = None
+        self._owed_since: float | None = None  # when the server came to owe us an acknowledgement
+        self._server_acknowledges = False  # it acknowledged on some connection: judge new ones from the start
         self._stopped = asyncio.Event()
         self._last_timestamp = 0
         self._awaiting_keyframe = True
@@ -120,14 +124,39 @@ class StreamPublisher:
         self._drain(now)
 
     def check_progress(self, now: float) -> None:
-        """The watchdog: a socket that has taken nothing for ``stall_seconds`` is restarted."""
+        """The watchdog: a connection whose socket has taken nothing, or whose server has acknowledged
+        nothing (``rtmp.ack_window_bytes``), for ``stall_seconds`` is restarted."""
         connection = self._connection
-        if connection is None or self._last_write is None or not self._backlog:
+        if connection is None:
             return
-        if now - self._last_write > self._config.stall_seconds:
-            log.warning("RTMP %s made no progress for %s s; restarting", self.label, self._config.stall_seconds)
-            self._failures.put_nowait(RtmpPublishError(f"no progress for {self._config.stall_seconds:g} s"))
-            connection.abort()
+        stall = self._config.stall_seconds
+        if self._last_write is not None and self._backlog and now - self._last_write > stall:
+            self._restart(connection, f"no progress for {stall:g} s")
+        elif self._acks_overdue(connection, now) > stall:
+            self._restart(connection, f"the server acknowledged nothing for {stall:g} s (it stopped reading)")
+
+    def _acks_overdue(self, connection: RtmpPublisher, now: float) -> float:
+        """Seconds since the server owes us an acknowledgement: two windows sent past its last one (or
+        since the connection began, once this server has shown it acknowledges). A server that never
+        acknowledged anything is judged by its socket alone."""
+        window, core = self._config.ack_window_bytes, connection.core
+        unacknowledged = core.unacknowledged
+        if unacknowledged is not None:
+            self._server_acknowledges = True
+        elif self._server_acknowledges:
+            unacknowledged = core.sent_after_handshake
+        if not window or unacknowledged is None or unacknowledged < 2 * window:
+            self._owed_since = None
+            return 0.0
+        if self._owed_since is None:
+            self._owed_since = now
+        return now - self._owed_since
+
+    def _restart(self, connection: RtmpPublisher, reason: str) -> None:
+        log.warning("RTMP %s: %s; restarting", self.label, reason)
+        self._owed_since = None
+        self._failures.put_nowait(RtmpPublishError(reason))
+        connection.abort()
 
     async def run(self) -> str:
         """Publish until :meth:`close`; returns the reason if the stream had to be given up ("" if closed)."""
@@ -180,6 +209,7 @@ class StreamPublisher:
             self._config.connect_timeout,
             self._tls,
             self._auth,
+            self._config.ack_window_bytes,
         )
         task = asyncio.get_running_loop().create_task(connection.run())
         published = False

@@ -76,9 +76,18 @@ class RtmpClientCore:
     """Publishes one stream to one server over one connection."""
 
     def __init__(
-        self, target: RtmpTarget, handshake_random: bytes | None = None, auth: PublishAuth | None = None
+        self,
+        target: RtmpTarget,
+        handshake_random: bytes | None = None,
+        auth: PublishAuth | None = None,
+        ack_window: int = 0,
     ) -> None:
+        """``ack_window``: ask the server to acknowledge every that many bytes it reads (section 5.4.4;
+        nginx-rtmp, FFmpeg and Wowza do), so a server that stops reading can be told from one whose
+        kernel still takes our bytes; 0 = do not ask."""
         self.target = target
+        self.ack_window_asked = ack_window
+        self.peer_acknowledged: int | None = None  # the last sequence number the server acknowledged
         self.auth = auth
         self.state = RtmpState.HANDSHAKE
         self.events: list[RtmpEvent] = []
@@ -128,6 +137,8 @@ class RtmpClientCore:
         self._out += s1
         self.state = RtmpState.CONNECTING
         self._send_control(SET_CHUNK_SIZE, struct.pack("!I", OUR_CHUNK_SIZE))
+        if self.ack_window_asked:
+            self._send_control(WINDOW_ACK_SIZE, struct.pack("!I", self.ack_window_asked))
         self._writer.chunk_size = OUR_CHUNK_SIZE
         self._send_connect()
         return rest
@@ -140,6 +151,8 @@ class RtmpClientCore:
             self._reader.chunk_size = size
         elif message.type_id == WINDOW_ACK_SIZE and len(message.payload) >= 4:
             self._ack_window = struct.unpack_from("!I", message.payload)[0]
+        elif message.type_id == ACKNOWLEDGEMENT and len(message.payload) >= 4:
+            self.peer_acknowledged = struct.unpack_from("!I", message.payload)[0]
         elif message.type_id == USER_CONTROL and len(message.payload) >= 6:
             self._on_user_control(message.payload)
         elif message.type_id == COMMAND_AMF0:
@@ -221,6 +234,18 @@ class RtmpClientCore:
             self._send_command("deleteStream", 7, None, float(self.stream_id))
         if self.state is not RtmpState.FAILED:
             self.state = RtmpState.CLOSED
+
+    @property
+    def sent_after_handshake(self) -> int:
+        """What the server's acknowledgements count: our bytes after C0, C1 and C2."""
+        return max(self.bytes_sent - (1 + 2 * HANDSHAKE_SIZE), 0)
+
+    @property
+    def unacknowledged(self) -> int | None:
+        """Bytes we sent that the server has not acknowledged yet (None: it has acknowledged nothing)."""
+        if self.peer_acknowledged is None:
+            return None
+        return (self.sent_after_handshake - self.peer_acknowledged) & 0xFFFFFFFF  # sequence numbers wrap at 2**32
 
     def data_to_send(self) -> bytes:
         data = bytes(self._out)

@@ -47,9 +47,10 @@ class RtmpPublisher:
         connect_timeout: float = 10.0,
         tls: ssl.SSLContext | None = None,
         auth: PublishAuth | None = None,
+        ack_window: int = 0,
     ) -> None:
         self.target = target
-        self.core = RtmpClientCore(target, auth=auth)
+        self.core = RtmpClientCore(target, auth=auth, ack_window=ack_window)
         self._on_failure = on_failure
         self._metadata = metadata or {}
         self._connect_timeout = connect_timeout

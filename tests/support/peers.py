@@ -82,7 +82,9 @@ http {{
 class NginxRtmp:
     """nginx with libnginx-mod-rtmp, application ``live``, and rtmp_stat over HTTP."""
 
-    def __init__(self, workdir: Path, name: str = "nginx") -> None:
+    def __init__(self, workdir: Path, name: str = "nginx", host: str = "127.0.0.1", netns: str = "") -> None:
+        """``host``/``netns``: listen on ``host`` inside the network namespace ``netns`` (tests/support/netns.py)."""
+        self.host, self.netns = host, netns
         self.dir = workdir / name
         (self.dir / "tmp").mkdir(parents=True, exist_ok=True)
         self.rtmp_port = free_port()
@@ -102,17 +104,18 @@ class NginxRtmp:
                 key=key,
             )
         )
+        if host != "127.0.0.1":
+            conf.write_text(conf.read_text().replace("listen 127.0.0.1:", f"listen {host}:"))
         (self.dir / "rec").mkdir(exist_ok=True)
         self._conf = conf
         self.start()
 
     def start(self) -> None:
-        self.process = PeerProcess(
-            "nginx",
-            ["nginx", "-p", str(self.dir), "-c", str(self._conf), "-e", str(self.dir / "error.log")],
-            self.dir / "stdout.log",
-        )
-        self.process.wait_for(lambda: _tcp_open(self.rtmp_port), 10, "RTMP listener")
+        argv = ["nginx", "-p", str(self.dir), "-c", str(self._conf), "-e", str(self.dir / "error.log")]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        self.process = PeerProcess("nginx", argv, self.dir / "stdout.log")
+        self.process.wait_for(lambda: _tcp_open(self.rtmp_port, self.host), 10, "RTMP listener")
 
     def recording(self, stream: str) -> Path:
         """The FLV nginx recorded for ``stream`` in application ``rec``."""
@@ -120,10 +123,10 @@ class NginxRtmp:
 
     @property
     def url(self) -> str:
-        return f"rtmp://127.0.0.1:{self.rtmp_port}/live"
+        return f"rtmp://{self.host}:{self.rtmp_port}/live"
 
     def stat(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/stat", timeout=2) as reply:
+        with urllib.request.urlopen(f"http://{self.host}:{self.http_port}/stat", timeout=2) as reply:
             return str(reply.read().decode())
 
     def stream_stat(self, name: str) -> str | None:
@@ -143,9 +146,9 @@ class NginxRtmp:
         self.process.stop()
 
 
-def _tcp_open(port: int) -> bool:
+def _tcp_open(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+        with socket.create_connection((host, port), timeout=0.2):
             return True
     except OSError:
         return False

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length",
            "c": "content-type", "k": "supported", "s": "subject", "e": "content-encoding"}  # fmt: skip
-# Copied from a request into its response, in this order (RFC 3261 §8.2.6.2).
-ECHOED = ("via", "from", "to", "call-id", "cseq")
+# Copied from a request into its response, in this order (RFC 3261 §8.2.6.2; Record-Route: §12.1.1,
+# which a dialog-creating response must carry back so in-dialog requests go through the proxy).
+ECHOED = ("via", "record-route", "from", "to", "call-id", "cseq")
 
 
 @dataclass

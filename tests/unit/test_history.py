@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import time
 from pathlib import Path
 
-from bridge.history import RESTARTED, HistoryStore
+import pytest
+
+from bridge.history import RESTARTED, HistoryStore, HistoryUnavailable
 
 
 def view(call_id: str, state: str, created: str = "2026-11-21T10:00:00+00:00") -> dict[str, object]:
@@ -76,3 +80,60 @@ def test_search_by_day_uses_since_and_until(tmp_path: Path) -> None:
     total, calls = store.search("FINISH", "2026-11-20", 10, 0)
     assert total == 2 and [c["callId"] for c in calls] == ["d21", "d20"]
     store.close()
+
+
+def test_writes_the_database_refuses_are_held_back_and_catch_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk (here: a write that raises as SQLite does when the disk is full) holds writes back in
+    order, says so once, and writes them all when the database takes them again."""
+    caplog.set_level(logging.INFO, logger="bridge.history")
+    store = HistoryStore(tmp_path / "h.sqlite3", 30)
+    refusals = iter([True, True, True])
+
+    def full_disk_then_ok(db: sqlite3.Connection) -> None:
+        if next(refusals, False):
+            raise sqlite3.OperationalError("database or disk is full")
+        db.execute("CREATE TABLE IF NOT EXISTS probe (n INTEGER)")
+
+    store.submit(full_disk_then_ok)
+    for index in range(5):
+        store.started({"callId": f"c{index}", "appKey": "", "createdAt": f"2026-12-0{index + 1}", "state": "PENDING",
+                       "reason": "accepted"})  # fmt: skip
+    time.sleep(0.2)
+    assert store.held_back == 6 and store.failures >= 1
+    store.wait_idle(timeout=10)
+    assert store.held_back == 0 and store.failures == 3
+    total, calls = store.search(None, None, 10, 0)
+    assert total == 5 and {c["callId"] for c in calls} == {f"c{i}" for i in range(5)}
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "cannot be written (database or disk is full)" in errors[0]
+    assert any("written again" in r.getMessage() for r in caplog.records)
+    store.close()
+
+
+def test_a_corrupt_history_is_moved_aside_and_a_new_one_started(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "history.sqlite3"
+    path.write_bytes(b"this is not an SQLite database" * 100)
+    store = HistoryStore(path, 30)
+    assert store.moved_aside is not None and store.moved_aside.read_bytes().startswith(b"this is not")
+    assert store.moved_aside.name.startswith("history.sqlite3.corrupt-")
+    store.started({"callId": "after", "appKey": "", "createdAt": "2026-12-06", "state": "PENDING", "reason": "x"})
+    store.wait_idle()
+    assert store.find("after") is not None
+    assert f"the call history {path} is unreadable" in caplog.text and str(store.moved_aside) in caplog.text
+    store.close()
+
+
+def test_a_history_locked_by_another_process_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite3"
+    HistoryStore(path, 30).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(HistoryUnavailable, match=f"the call history {path} is locked by another process"):
+            HistoryStore(path, 30)
+    finally:
+        holder.close()

@@ -216,3 +216,16 @@ def test_a_chunk_stream_may_start_with_a_type_1_header_but_not_type_2() -> None:
     strict.feed(bytes([0x84, 0, 0, 5]) + b"abc")  # fmt 2, csid 4: no length, cannot start a stream
     with pytest.raises(ChunkError):
         strict.next_message()
+
+
+def test_the_client_asks_for_acknowledgements_and_reads_them() -> None:
+    """Section 5.4.4: our Window Acknowledgement Size after the handshake; the server's Acknowledgement
+    (type 3, a sequence number of bytes it read) tells how much of what we sent it has read."""
+    client = RtmpClientCore(TARGET, handshake_random=bytes(HANDSHAKE_SIZE - 8), ack_window=4096)
+    server = ScriptedServer()
+    client.receive_data(server.handshake(client.data_to_send()))
+    messages = server.messages_from(client.data_to_send()[HANDSHAKE_SIZE:])
+    assert (5, struct.pack("!I", 4096)) in [(type_id, payload) for _cs, type_id, _st, _ts, payload in messages]
+    assert client.unacknowledged is None
+    client.receive_data(reference.write_message(2, 3, 0, 0, struct.pack("!I", 100)))
+    assert client.unacknowledged == client.bytes_sent - (1 + 2 * HANDSHAKE_SIZE) - 100  # the handshake is not counted

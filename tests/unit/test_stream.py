@@ -32,6 +32,10 @@ async def test_backlog_is_bounded_by_seconds_and_drops_the_oldest() -> None:
     assert changes == [(StreamState.UNPUBLISHED, "call ended")]
 
 
+class _Core:
+    unacknowledged: int | None = None
+
+
 class _StuckConnection:
     """A connection whose socket takes nothing (a stalled server)."""
 
@@ -39,8 +43,41 @@ class _StuckConnection:
     bytes_sent = 0
     aborted = False
 
+    def __init__(self) -> None:
+        self.core = _Core()
+
     def abort(self) -> None:
         self.aborted = True
+
+
+class _UnreadConnection(_StuckConnection):
+    """A server whose kernel takes every byte but whose application reads nothing: no acknowledgements."""
+
+    writable = True
+
+
+async def test_watchdog_restarts_a_connection_whose_server_stops_acknowledging() -> None:
+    config = RtmpConfig(stall_seconds=3.0, ack_window_bytes=4096)
+    stream = StreamPublisher(parse_target("rtmp://127.0.0.1:1/live", "s"), {}, config, lambda *_: None)
+    unread = _UnreadConnection()
+    stream._connection = unread  # type: ignore[assignment]
+    for now, unacknowledged in [(10.0, 4000), (11.0, 8000), (12.0, 8200), (14.0, 9000), (14.9, 12000)]:
+        unread.core.unacknowledged = unacknowledged
+        stream.check_progress(now)
+        assert not unread.aborted, now  # owed since 12.0 (two windows), not yet for 3 s
+    unread.core.unacknowledged = 12500
+    stream.check_progress(15.1)
+    assert unread.aborted
+    assert str(stream._failures.get_nowait()) == "the server acknowledged nothing for 3 s (it stopped reading)"
+
+
+async def test_a_server_that_never_acknowledges_is_judged_by_its_socket_alone() -> None:
+    config = RtmpConfig(stall_seconds=3.0, ack_window_bytes=4096)
+    stream = StreamPublisher(parse_target("rtmp://127.0.0.1:1/live", "s"), {}, config, lambda *_: None)
+    unread = _UnreadConnection()  # unacknowledged stays None: no acknowledgement ever came
+    stream._connection = unread  # type: ignore[assignment]
+    stream.check_progress(100.0)
+    assert not unread.aborted
 
 
 async def test_watchdog_restarts_a_connection_that_takes_nothing() -> None:
