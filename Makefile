@@ -68,6 +68,12 @@ FUZZ_EXAMPLES ?= 20000
 fuzz: $(VENV)/.installed
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -s tests/fuzz -W ignore::DeprecationWarning
 
+# 50 concurrent calls of 2 minutes, replaced as they end, for 30 minutes (about 750 calls) through a
+# bad network: memory and open-file slopes, sockets, tasks, history and streams at the end.
+SOAK_ARGS ?= --calls 50 --call-seconds 120 --minutes 30
+soak: .system-test $(VENV)/.installed
+	$(PY) -m bench.soak $(SOAK_ARGS) --json soak.json
+
 PREFIX ?= /opt/sip-rtmp-bridge
 install-service: .system-run
 	id -u sip-rtmp-bridge >/dev/null 2>&1 || useradd --system --home-dir /nonexistent --shell /usr/sbin/nologin sip-rtmp-bridge

@@ -11,12 +11,16 @@ streams from one socket, which is what keeps it cheap.
 
 It runs in a child process controlled over a multiprocessing pipe:
 ``("media", name, host, port)`` starts a media-only stream, ``("pause",)`` stops sending,
-``("report",)`` answers with the counters, ``("quit",)`` ends it.
+``("impair", loss, duplicate, jitter_seconds)`` makes every stream cross a bad network (the
+impairment relay's model: packets lost, duplicated and delayed by a random jitter, hence
+reordered), ``("report",)`` answers with the counters, ``("quit",)`` ends it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import random
 import socket
 import struct
 import time
@@ -101,6 +105,11 @@ class LoadGenerator:
         self.ticks = 0
         self.invites = 0
         self.start = asyncio.get_running_loop().time()
+        self.impairment: tuple[float, float, float] | None = None  # loss, duplicate, jitter seconds
+        self._random = random.Random(11)
+        self._delayed: list[tuple[float, int, bytes, tuple[str, int]]] = []
+        self._count = 0
+        self.lost = self.duplicated = 0
 
     def add(self, name: str, destination: tuple[str, int]) -> Stream:
         per_interval = round(CLICK_INTERVAL / FRAME_SECONDS)
@@ -122,10 +131,29 @@ class LoadGenerator:
                 self.late_ticks += 1
             if not self.sending:
                 continue
-            elapsed_frames = int((loop.time() - start) / FRAME_SECONDS)
+            now = loop.time()
+            elapsed_frames = int((now - start) / FRAME_SECONDS)
             for stream in self.streams.values():
                 while stream.active and stream.frames_sent < elapsed_frames - stream.first_frame:
-                    self.rtp.sendto(stream.packet(), stream.destination)
+                    self._send(stream.packet(), stream.destination, now)
+            while self._delayed and self._delayed[0][0] <= now:
+                _due, _n, packet, destination = heapq.heappop(self._delayed)
+                self.rtp.sendto(packet, destination)
+
+    def _send(self, packet: bytes, destination: tuple[str, int], now: float) -> None:
+        """At once, or through the impairment: lost, duplicated, delayed by up to the jitter."""
+        if self.impairment is None:
+            self.rtp.sendto(packet, destination)
+            return
+        loss, duplicate, jitter = self.impairment
+        if self._random.random() < loss:
+            self.lost += 1
+            return
+        copies = 2 if self._random.random() < duplicate else 1
+        self.duplicated += copies - 1
+        for _ in range(copies):
+            self._count += 1
+            heapq.heappush(self._delayed, (now + self._random.uniform(0, jitter), self._count, packet, destination))
 
     def sip_received(self, data: bytes, source: tuple[str, int]) -> None:
         try:
@@ -170,6 +198,8 @@ class LoadGenerator:
             "ticks": self.ticks,
             "lateTicks": self.late_ticks,
             "invites": self.invites,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
         }
 
 
@@ -196,6 +226,8 @@ async def _serve(conn: Connection, sip_port: int, rtp_port: int) -> None:
             generator.add(command[1], (command[2], command[3]))
         elif command[0] == "pause":
             generator.sending = False
+        elif command[0] == "impair":
+            generator.impairment = (float(command[1]), float(command[2]), float(command[3]))
         elif command[0] == "report":
             conn.send(generator.report())
     sender.cancel()

@@ -1,8 +1,10 @@
-"""nginx-rtmp for the capacity bench: many connections, every stream recorded, publish times noted.
+"""nginx-rtmp for the benches: many connections, every stream recorded (``rec``) or not (``live``),
+publishes and unpublishes noted.
 
-nginx calls ``on_publish`` before it accepts a publish; a small HTTP server in the bench
-answers 200 and notes the wall-clock time per stream name, which gives "POST to
-publish start" as the RTMP server saw it.
+nginx calls ``on_publish`` before it accepts a publish and ``on_publish_done`` when its publisher
+goes; a small HTTP server in the bench answers 200 and notes the wall-clock time per stream name,
+which gives "POST to publish start" as the RTMP server saw it, and how often each stream was
+published and unpublished.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ rtmp {{
             record_unique off;
             notify_method get;
             on_publish http://127.0.0.1:{hook_port}/publish;
+            on_publish_done http://127.0.0.1:{hook_port}/publish_done;
+        }}
+        application live {{
+            live on;
+            notify_method get;
+            on_publish http://127.0.0.1:{hook_port}/publish;
+            on_publish_done http://127.0.0.1:{hook_port}/publish_done;
         }}
     }}
 }}
@@ -50,6 +59,8 @@ class PublishHook(ThreadingHTTPServer):
 
     def __init__(self) -> None:
         self.published: dict[str, float] = {}
+        self.publishes: dict[str, int] = {}  # name -> how many times it was published
+        self.unpublishes: dict[str, int] = {}  # name -> how many times its publisher went away
         super().__init__(("127.0.0.1", free_port()), _HookHandler)
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
@@ -59,8 +70,13 @@ class _HookHandler(BaseHTTPRequestHandler):
     server: PublishHook
 
     def do_GET(self) -> None:
-        name = parse_qs(urlsplit(self.path).query).get("name", [""])[0]
-        self.server.published.setdefault(name, time.time())
+        url = urlsplit(self.path)
+        name = parse_qs(url.query).get("name", [""])[0]
+        if url.path == "/publish_done":
+            self.server.unpublishes[name] = self.server.unpublishes.get(name, 0) + 1
+        else:
+            self.server.published.setdefault(name, time.time())
+            self.server.publishes[name] = self.server.publishes.get(name, 0) + 1
         self.send_response(200)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -91,6 +107,11 @@ class BenchRtmpServer:
     @property
     def url(self) -> str:
         return f"rtmp://127.0.0.1:{self.rtmp_port}/rec"
+
+    @property
+    def live_url(self) -> str:
+        """The same server without recording (a soak's hundreds of streams would fill the disk)."""
+        return f"rtmp://127.0.0.1:{self.rtmp_port}/live"
 
     def recording(self, name: str) -> Path:
         return self.dir / "rec" / f"{name}.flv"

@@ -15,7 +15,7 @@ from bridge.session import CallSession
 from bridge.session_base import BaseSession
 
 log = logging.getLogger("bridge.calls")
-RECENT_CALLS_KEPT = 1000
+RECENT_CALLS_KEPT = 200  # ended calls kept in memory (older ones are read from the history)
 
 
 class DuplicateCall(Exception):

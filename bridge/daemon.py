@@ -16,6 +16,7 @@ from bridge.fdlimit import ensure_headroom
 from bridge.history import HistoryStore
 from bridge.looplag import LoopLagMonitor
 from bridge.media.pool import MediaWorkerPool
+from bridge.recording.service import Recordings
 from bridge.recording.startup import open_recordings
 from bridge.reload import Reloader
 from bridge.sdnotify import Notifier
@@ -51,15 +52,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
     wanted_calls = min(config.limits.max_calls, services.ports.capacity)
     services.max_calls_by_descriptors = ensure_headroom(wanted_calls)
     services.slate_images = await asyncio.to_thread(list_pictures, config.video.slate_directory)
-    services.history = await asyncio.to_thread(
-        HistoryStore, config.history.resolved_path(), config.history.retention_days
-    )
-    if services.history.recovered:
-        log.warning(
-            "%d call(s) were active when the bridge stopped; marked FAILED (bridge restarted)",
-            services.history.recovered,
-        )
-    services.recordings = await asyncio.to_thread(open_recordings, config, services.history, services.bus)
+    recordings = await _open_state(config, services)
     try:
         async with asyncio.TaskGroup() as group:
             services.media = MediaWorkerPool(config, services.ports, config.media.worker_count)
@@ -67,7 +60,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             manager = CallManager(services, group)
             lag = LoopLagMonitor()
             lag_task = group.create_task(lag.run())
-            recordings_task = group.create_task(services.recordings.run())
+            recordings_task = group.create_task(recordings.run())
             webhooks = WebhookDispatcher(config, services.bus)
             webhook_task = group.create_task(webhooks.run())
             bridge_metrics = BridgeMetrics(manager, lag, services.bus)
@@ -101,6 +94,20 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             await asyncio.to_thread(services.history.close)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
+
+
+async def _open_state(config: BridgeConfig, services: Services) -> Recordings:
+    """The call history and the recordings (repaired after a crash), opened off the event loop."""
+    services.history = await asyncio.to_thread(
+        HistoryStore, config.history.resolved_path(), config.history.retention_days
+    )
+    if services.history.recovered:
+        log.warning(
+            "%d call(s) were active when the bridge stopped; marked FAILED (bridge restarted)",
+            services.history.recovered,
+        )
+    services.recordings = await asyncio.to_thread(open_recordings, config, services.history, services.bus)
+    return services.recordings
 
 
 def _on_stop_signal(stop: asyncio.Event) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.calls import CallManager
-from bridge.media.call_media import zero_counters
+from bridge.media.counters import zero_counters
 from rest.common import MANAGER_KEY
 from rest.errors import RequestError
 

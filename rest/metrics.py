@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sys
 from collections import Counter as Tally
 from collections.abc import Iterator
 from datetime import datetime
@@ -22,7 +24,7 @@ from bridge.bus import EventBus
 from bridge.calls import CallManager
 from bridge.ingest.config import INGEST_PROTOCOLS
 from bridge.looplag import LoopLagMonitor
-from bridge.media.encoder import new_encoder
+from bridge.media.probe import probe_arguments
 from bridge.services import Services
 from bridge.session_base import BaseSession
 from bridge.sip.inbound import REASONS
@@ -30,6 +32,8 @@ from rest.common import MANAGER_KEY
 
 LAG_KEY = web.AppKey("loop_lag", LoopLagMonitor)
 FINAL = {"FINISH", "FAILED", "BUSY"}
+PROBE_TIMEOUT = 30.0  # seconds for the encoder probe process to start and open the encoder
+log = logging.getLogger("bridge.rest")
 
 
 class _LiveCollector(Collector):
@@ -59,6 +63,7 @@ class _LiveCollector(Collector):
         for quantile in ("p50", "p99", "max"):
             lag.add_metric([quantile], summary[quantile])
         yield lag
+        yield GaugeMetricFamily("bridge_tasks", "asyncio tasks alive in the daemon", value=len(asyncio.all_tasks()))
         yield from self._sources(sessions)
         dropped = CounterMetricFamily(
             "bridge_sip_dropped", "SIP datagrams dropped without an answer, by reason", labels=["reason"]
@@ -115,6 +120,12 @@ class _LiveCollector(Collector):
         )
         cpu = GaugeMetricFamily("bridge_media_worker_cpu_seconds", "Media worker CPU seconds", labels=["worker"])
         rss = GaugeMetricFamily("bridge_media_worker_rss_bytes", "Media worker resident memory", labels=["worker"])
+        tasks = GaugeMetricFamily("bridge_media_worker_tasks", "asyncio tasks alive in the worker", labels=["worker"])
+        gc_ms = GaugeMetricFamily(
+            "bridge_media_worker_gc_ms",
+            "The worker's last full garbage collection after calls ended",
+            labels=["worker"],
+        )
         for row in pool.stats():
             label = str(row["worker"])
             up.add_metric([label], 1.0 if row["alive"] else 0.0)
@@ -123,7 +134,9 @@ class _LiveCollector(Collector):
                 lag.add_metric([label, quantile], value)
             cpu.add_metric([label], row["cpuSeconds"])
             rss.add_metric([label], row["rssBytes"])
-        yield from (up, calls, lag, cpu, rss)
+            tasks.add_metric([label], row["tasks"])
+            gc_ms.add_metric([label], row["gcMs"])
+        yield from (up, calls, lag, cpu, rss, tasks, gc_ms)
         yield from _stage_profile(pool.stats())
         yield GaugeMetricFamily(
             "bridge_media_worker_restarts", "Media workers restarted after dying", value=pool.restarts
@@ -228,9 +241,32 @@ def add_health_routes(app: web.Application, bridge_metrics: BridgeMetrics, lag: 
 
 
 async def check_encoder(services: Services) -> None:
-    """Open an encoder once at start-up, off the loop, so /readyz can say whether it works."""
+    """Open an encoder once, in a probe process, so /readyz can say whether it works.
+
+    The probe (:mod:`bridge.media.probe`) keeps PyAV out of the daemon, as media workers do.
+    """
     ready = False
-    with contextlib.suppress(Exception):
-        await asyncio.to_thread(new_encoder, services.config.media.default_output())
-        ready = True
+    with contextlib.suppress(OSError, TimeoutError):
+        ready = await _probe_encoder(probe_arguments(services.config.media.default_output()))
     services.encoder_ready = ready  # one assignment: /readyz never flips while a reload re-checks
+
+
+async def _probe_encoder(arguments: list[str]) -> bool:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bridge.media.probe",
+        *arguments,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, errors = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    if process.returncode != 0:
+        log.error("%s", errors.decode(errors="replace").strip() or f"encoder probe exited {process.returncode}")
+    return process.returncode == 0

@@ -12,6 +12,7 @@ if ! python3 -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)
 fi
 if [ "$target" = "test" ] || [ "$target" = "bench" ]; then
   packages+=(nginx libnginx-mod-rtmp kamailio kamailio-tls-modules baresip baresip-ffmpeg ffmpeg openssl libnginx-mod-stream systemd)
+  packages+=(iproute2)  # network namespaces, ss: the fault tests
   packages+=(chromium)  # the web console's browser tests (driven by playwright-core from npm)
   command -v npm >/dev/null || packages+=(nodejs npm)
 fi

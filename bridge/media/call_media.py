@@ -50,56 +50,6 @@ WATCHDOG_SECONDS = 10.0
 RESTART_ENCODER = "restart the encoder"
 
 
-COUNTER_NAMES = (
-    "packets",
-    "lost",
-    "latePackets",
-    "duplicatePackets",
-    "concealedMs",
-    "silenceInsertedSeconds",
-    "comfortNoiseMs",
-    "jitterMs",
-    "levelDbfs",
-    "framesEncoded",
-    "encodeSeconds",
-    "bytesPublished",
-    "messagesPublished",
-    "audioMessagesDropped",
-    "videoFramesSent",
-    "reconnects",
-    "reconnectAttempts",
-    "delayEstimateMs",
-    "foreignPackets",
-    "ssrcChanges",
-    "dtmfPackets",
-    "rtcpPackets",
-    "rtcpReportsSent",
-    "silencePacketsSent",
-    "dtmfSent",
-    "srtpFailures",
-    "encoderRestarts",
-)
-
-
-DESTINATION_COUNTER_NAMES = (
-    "bytesPublished",
-    "messagesPublished",
-    "messagesDropped",
-    "videoFramesSent",
-    "reconnects",
-    "reconnectAttempts",
-    "connections",
-)
-
-
-def zero_counters(destinations: int = 1) -> dict[str, Any]:
-    """The counters of a call whose media has not reported yet (same keys as :meth:`CallMedia.counters`)."""
-    counters: dict[str, Any] = dict.fromkeys(COUNTER_NAMES, 0)
-    counters["levelDbfs"] = -120.0
-    counters["destinations"] = [dict.fromkeys(DESTINATION_COUNTER_NAMES, 0) for _ in range(destinations)]
-    return counters
-
-
 class CallMedia:
     def __init__(
         self,

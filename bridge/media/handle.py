@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from bridge.media import protocol as p
-from bridge.media.call_media import zero_counters
+from bridge.media.counters import zero_counters
 from bridge.media.far_end import FarEndMedia
 from bridge.media.stream import StreamState
 from bridge.sip.events import MediaChanged

@@ -305,6 +305,8 @@ class MediaWorkerPool:
                     "loopLagMs": stats.loop_lag_ms if stats else {},
                     "cpuSeconds": round(stats.cpu_seconds, 3) if stats else 0.0,
                     "rssBytes": stats.rss_bytes if stats else 0,
+                    "tasks": stats.tasks if stats else 0,
+                    "gcMs": stats.gc_ms if stats else 0.0,
                     "stages": stats.stages if stats else {},
                 }
             )

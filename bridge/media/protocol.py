@@ -210,6 +210,8 @@ class WorkerStats(_Message):
     loop_lag_ms: dict[str, float]
     cpu_seconds: float
     rss_bytes: int
+    tasks: int = 0  # asyncio tasks alive in the worker (a leak shows as growth)
+    gc_ms: float = 0.0  # the last full garbage collection after calls ended, in milliseconds
     stages: dict[str, float] = {}  # per-stage seconds and calls, only under the stage profiler
 
 

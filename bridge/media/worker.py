@@ -44,6 +44,7 @@ from rtp.ports import PortsExhausted
 
 log = logging.getLogger("bridge.worker")
 STATS_INTERVAL = 1.0
+COLLECT_AFTER_STOP_SECONDS = 5.0
 
 
 @dataclass
@@ -68,6 +69,8 @@ class MediaWorker:
         self.slates = SlateCache()  # slate GOPs, encoded once per picture and settings in this worker
         self.ticker = Ticker()  # one timer for every call's media tick
         self.files = FileWriter()  # every recording's file I/O, on its own thread
+        self._collection: asyncio.TimerHandle | None = None  # the full collection after calls ended
+        self.gc_ms = 0.0  # how long the last one took
         self.group: asyncio.TaskGroup | None = None
 
     def send(self, message: p._Message) -> None:
@@ -206,6 +209,25 @@ class MediaWorker:
                 call.video_endpoint.close()
             REDACTOR.unregister(*call.secrets)
         self.send(p.MediaStopped(call=call_id, counters=counters))
+        self._collect_soon()
+
+    def _collect_soon(self) -> None:
+        """A full garbage collection a few seconds after calls end (one for a burst of them).
+
+        A call's media objects reference each other (callbacks hold their owners), so they are
+        freed by the cyclic collector, not by reference counting; with the collector tuned to
+        stay off the media path (:func:`tune_garbage_collector`) a full collection would come
+        only after some twenty million allocations, and ended calls' encoders and buffers piled
+        up meanwhile (the soak measured 13 MiB a minute at 20 calls replaced every 30 s).
+        """
+        if self._collection is None:
+            self._collection = asyncio.get_running_loop().call_later(COLLECT_AFTER_STOP_SECONDS, self._collect)
+
+    def _collect(self) -> None:
+        self._collection = None
+        started = time.perf_counter()
+        gc.collect()
+        self.gc_ms = round((time.perf_counter() - started) * 1000, 2)
 
     def _note(self, call_id: str, kind: str, details: dict[str, object]) -> None:
         self.send(p.MediaNote(call=call_id, kind=kind, details=details, counters=self._counters(call_id)))
@@ -235,6 +257,8 @@ class MediaWorker:
             loop_lag_ms=self.lag.summary(),
             cpu_seconds=time.process_time(),
             rss_bytes=_rss_bytes(),
+            tasks=len(asyncio.all_tasks()),
+            gc_ms=self.gc_ms,
             stages=stage_profile.report(),
         )
 
@@ -294,6 +318,8 @@ async def serve_worker(fd: int) -> None:
         lag.cancel()
         await worker.stop_all()
         worker.ticker.close()
+        if worker._collection is not None:
+            worker._collection.cancel()
     await asyncio.to_thread(worker.files.stop)
     writer.close()
 

@@ -113,9 +113,7 @@ def test_a_tcp_black_hole_mid_stream_is_detected_and_the_call_ends_with_the_reas
         ended = daemon.wait_state("black-hole", {"FAILED"}, timeout=20)
         ended_after = time.monotonic() - cut
         pattern = f"IN-DIALOG BYE callid={re.escape(call['sipCallId'])}"
-        print(
-            f"\nblack hole: a new connection {detected:.1f} s after the cut; the call ended {ended_after:.1f} s after it"
-        )
+        print(f"\nblack hole: a new connection {detected:.1f} s after the cut; call ended {ended_after:.1f} s after")
         print(f"with the reason: {ended['reason']}")
         assert detected <= 2 + 2 + 1.5  # two ack windows at 32 kbit/s, then rtmp.stall_seconds
         # detected, then rtmp.max_reconnect_seconds of attempts (checked as each attempt ends: at most one more
@@ -137,7 +135,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(directory)]).returncode != 0:
         pytest.fail("mounting a tmpfs needs root (CI runs as root)")
     yield directory
-    subprocess.run(["umount", str(directory)], check=False)
+    subprocess.run(["umount", "--lazy", str(directory)], check=False)
 
 
 def fill(directory: Path) -> Path:

@@ -31,6 +31,12 @@ def _metric(daemon: BridgeDaemon, name: str) -> float:
     return float(match.group(1))
 
 
+def _maps_pyav(pid: int) -> bool:
+    """Whether the process has PyAV's extension modules mapped (read from the kernel, not from us)."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return re.search(r"/av/[\w/]*\.so|/av\.libs/", maps) is not None
+
+
 def test_killed_worker_costs_only_its_calls_and_is_restarted(
     tmp_path: Path, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
 ) -> None:
@@ -47,6 +53,8 @@ def test_killed_worker_costs_only_its_calls_and_is_restarted(
         wait_until(lambda: _packets(daemon, "survivor") > 50, 5, "survivor receiving RTP")
 
         killed_pid = victim["mediaWorker"]["pid"]
+        assert _maps_pyav(killed_pid)  # encoding happens here ...
+        assert not _maps_pyav(daemon.process.proc.pid)  # ... and never in the daemon
         os.kill(killed_pid, signal.SIGKILL)
 
         ended = daemon.wait_state("victim", {"FAILED"}, timeout=10)

@@ -154,4 +154,4 @@ def test_a_full_disk_stops_the_recording_not_the_call(
         assert silent_fraction(stream.segment(0.5, stream.seconds - 0.3), stream.sample_rate) == 0
     finally:
         daemon.stop()
-        subprocess.run(["umount", str(directory)], check=False)
+        subprocess.run(["umount", "--lazy", str(directory)], check=False)

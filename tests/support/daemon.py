@@ -59,6 +59,7 @@ class BridgeDaemon:
         self.rest_port = free_port()
         self.sip_port = free_udp_tcp_pair()
         first, last = free_even_range(rtp_ports)
+        self.rtp_range = f"{first}-{last}"
         self.config_path = self.dir / "bridge.toml"
         self.config_path.write_text(
             CONFIG.format(
