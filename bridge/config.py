@@ -10,6 +10,7 @@ import json
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -281,7 +282,22 @@ class LimitsConfig(_Section):
 
 class HistoryConfig(_Section):
     path: str = ""  # "" = history.sqlite3 in $STATE_DIRECTORY (systemd), else in the working directory
+    # PostgreSQL instead of the SQLite file, e.g. "postgresql://bridge:secret@db.example.com/bridge"
+    # (libpq URL; its query may add sslmode=verify-full etc.); shared by every node of a cluster.
+    url: str = Field("", max_length=2048)
     retention_days: float = Field(30.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if value and urllib.parse.urlsplit(value).scheme not in ("postgresql", "postgres"):
+            raise ValueError("must be a postgresql:// URL (or empty for the SQLite file history.path)")
+        return value
+
+    def secrets(self) -> list[str]:
+        """The password in ``url``, kept out of logs."""
+        password = urllib.parse.urlsplit(self.url).password if self.url else None
+        return [password] if password else []
 
     def resolved_path(self) -> Path:
         if self.path:

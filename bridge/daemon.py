@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 from pathlib import Path
 
 from aiohttp import web
@@ -13,7 +14,8 @@ from aiohttp import web
 from bridge.calls import CallManager
 from bridge.config import BridgeConfig, split_host_port
 from bridge.fdlimit import ensure_headroom
-from bridge.history import HistoryStore
+from bridge.history import HistoryStore, history_backend
+from bridge.logs import REDACTOR
 from bridge.looplag import LoopLagMonitor
 from bridge.media.pool import MediaWorkerPool
 from bridge.recording.service import Recordings
@@ -98,8 +100,10 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
 
 async def _open_state(config: BridgeConfig, services: Services) -> Recordings:
     """The call history and the recordings (repaired after a crash), opened off the event loop."""
+    REDACTOR.register(*config.history.secrets())
+    backend = history_backend(config.history.url, config.history.resolved_path())
     services.history = await asyncio.to_thread(
-        HistoryStore, config.history.resolved_path(), config.history.retention_days
+        HistoryStore, backend, config.history.retention_days, socket.gethostname()
     )
     if services.history.recovered:
         log.warning(

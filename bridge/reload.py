@@ -41,6 +41,7 @@ RESTART_ONLY = frozenset(
         "rtmp.tls_ca_file",
         "rtmp.tls_verify",
         "history.path",
+        "history.url",
         "history.retention_days",
         "recording.directory",
     }

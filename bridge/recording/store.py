@@ -10,32 +10,12 @@ died: repaired and marked so at the next start or at once), or ``deleted`` (rete
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
 from bridge.history import HistoryStore
+from bridge.history.database import Connection
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS recordings (
-    id INTEGER PRIMARY KEY,
-    call_id TEXT NOT NULL,
-    call_created TEXT NOT NULL,
-    app_key TEXT NOT NULL DEFAULT '',
-    path TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    format TEXT NOT NULL,
-    track TEXT NOT NULL,
-    state TEXT NOT NULL,
-    reason TEXT NOT NULL DEFAULT '',
-    bytes INTEGER NOT NULL DEFAULT 0,
-    duration REAL NOT NULL DEFAULT 0,
-    upload TEXT NOT NULL DEFAULT '{}',
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS recordings_by_call ON recordings (call_id, call_created);
-CREATE INDEX IF NOT EXISTS recordings_by_state ON recordings (state);
-"""
 COLUMNS = "call_id, call_created, app_key, path, name, format, track, state, reason, bytes, duration, upload"
 
 
@@ -52,9 +32,7 @@ def _row(values: tuple[Any, ...]) -> dict[str, Any]:
 
 class RecordingStore:
     def __init__(self, history: HistoryStore) -> None:
-        self._history = history
-        with sqlite3.connect(history.path) as db:
-            db.executescript(SCHEMA)
+        self._history = history  # its migrations made the table (bridge/history/schema.py)
 
     def changed(self, call_id: str, call_created: str, app_key: str, note: dict[str, Any]) -> None:
         """A ``recording`` note from the media worker: insert the file or update its state and size."""
@@ -71,15 +49,16 @@ class RecordingStore:
             int(note.get("bytes", 0)),
             float(note.get("durationSeconds", 0.0)),
             _now(),
+            self._history.node,
         )
 
-        def upsert(db: sqlite3.Connection) -> None:
+        def upsert(db: Connection) -> None:
             db.execute(
                 "INSERT INTO recordings (call_id, call_created, app_key, path, name, format, track, state, reason,"
-                " bytes, duration, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " bytes, duration, updated_at, node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT(path) DO UPDATE SET name = excluded.name, state = excluded.state,"
-                " reason = excluded.reason, bytes = MAX(excluded.bytes, bytes), duration = excluded.duration,"
-                " updated_at = excluded.updated_at",
+                " reason = excluded.reason, duration = excluded.duration, updated_at = excluded.updated_at,"
+                " bytes = CASE WHEN excluded.bytes > recordings.bytes THEN excluded.bytes ELSE recordings.bytes END",
                 values,
             )
 
@@ -92,7 +71,7 @@ class RecordingStore:
         values = {key: json.dumps(value) if key == "upload" else value for key, value in fields.items()}
         assignments = ", ".join(f"{key} = ?" for key in values)
 
-        def write(db: sqlite3.Connection) -> None:
+        def write(db: Connection) -> None:
             db.execute(
                 f"UPDATE recordings SET {assignments}, updated_at = ? WHERE path = ?", (*values.values(), _now(), path)
             )
@@ -102,22 +81,23 @@ class RecordingStore:
     # -- reads (off the loop) -------------------------------------------------------------
 
     def _select(self, where: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
-        with sqlite3.connect(self._history.path, timeout=5) as db:
-            rows = db.execute(f"SELECT {COLUMNS} FROM recordings WHERE {where} ORDER BY id", args).fetchall()
+        rows = self._history.read(f"SELECT {COLUMNS} FROM recordings WHERE {where} ORDER BY id", args)
         return [_row(row) for row in rows]
 
     def for_call(self, call_id: str, call_created: str) -> list[dict[str, Any]]:
         return self._select("call_id = ? AND call_created = ?", (call_id, call_created))
 
     def in_states(self, *states: str) -> list[dict[str, Any]]:
+        """This node's files in these states (in a shared history, other nodes' files are theirs)."""
         marks = ",".join("?" * len(states))
-        return self._select(f"state IN ({marks})", states)
+        condition, args = self._history.mine
+        return self._select(f"state IN ({marks}) AND {condition}", (*states, *args))
 
     def uploads_pending(self) -> list[dict[str, Any]]:
         """Files whose upload had not finished when the daemon stopped (resumed at start-up)."""
         return [
             row
-            for row in self._select("upload != '{}'", ())
+            for row in self._select(f"upload != '{{}}' AND {self._history.mine[0]}", self._history.mine[1])
             if row["upload"].get("state") in ("pending", "retrying", "uploading")
         ]
 

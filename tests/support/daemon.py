@@ -34,6 +34,7 @@ level = "{level}"
 
 [history]
 path = "{history}"
+url = "{history_url}"
 """
 
 
@@ -49,6 +50,7 @@ class BridgeDaemon:
         token: str = "",
         extra_config: str = "",
         rtp_ports: int = 40,
+        history_url: str = "",
     ) -> None:
         self.token = token
         register_secret(token)
@@ -70,6 +72,7 @@ class BridgeDaemon:
                 rtp_timeout=rtp_timeout,
                 level=level,
                 history=self.dir / "history.sqlite3",
+                history_url=history_url,
             )
             + extra_config
         )
