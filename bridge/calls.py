@@ -7,15 +7,18 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable
 
+from bridge.cluster.keys import stream_digest
+from bridge.cluster.registry import Claim, Conflict, RegistryUnavailable
 from bridge.logs import REDACTOR
 from bridge.media.handle import STOP_TIMEOUT
-from bridge.model import CallSpec
+from bridge.model import CallSpec, utc_now
 from bridge.services import Services
 from bridge.session import CallSession
 from bridge.session_base import BaseSession
 
 log = logging.getLogger("bridge.calls")
 RECENT_CALLS_KEPT = 200  # ended calls kept in memory (older ones are read from the history)
+SessionFactory = Callable[[CallSpec, Services], BaseSession]
 
 
 class DuplicateCall(Exception):
@@ -34,6 +37,14 @@ class AtCapacity(Exception):
         self.code = code
 
 
+def describe_conflict(spec: CallSpec, conflict: Conflict) -> tuple[str, str]:
+    """The field and message of a 409 for a callId or stream held elsewhere in the cluster."""
+    if conflict.field == "callId":
+        return "callId", f"call {spec.call_id!r} is already active on node {conflict.holder!r} of the cluster"
+    field = "rtmpStream" if len(spec.destinations) == 1 else "outputs"
+    return field, f"a destination of this call is already published by call {conflict.holder!r} in the cluster"
+
+
 class CallManager:
     """Starts one session task per call in the daemon's TaskGroup and tracks them."""
 
@@ -47,17 +58,33 @@ class CallManager:
         self.shutting_down = False
         self._deadlines: dict[str, asyncio.TimerHandle] = {}
 
-    def start(self, spec: CallSpec, create: Callable[[CallSpec, Services], BaseSession] = CallSession) -> BaseSession:
+    async def admit(self, spec: CallSpec, create: SessionFactory = CallSession) -> BaseSession:
+        """:meth:`start`, after the cluster made the callId and streams this node's (``[cluster]``):
+        a duplicate on any node is a 409, Redis out of reach a 503; without a cluster, just start."""
+        cluster = self.services.cluster
+        if cluster is None:
+            return self.start(spec, create)
+        stream_keys = self._check_admission(spec)
+        claim = Claim(
+            spec.call_id, tuple(stream_digest(key) for key in stream_keys), spec.app_key, utc_now().isoformat()
+        )
+        try:
+            conflict = await cluster.claim(claim)
+        except RegistryUnavailable as exc:
+            message = f"{exc}; new calls are refused until it returns, retry later"
+            raise AtCapacity(message, "registry_unavailable") from None
+        if conflict is not None:
+            raise DuplicateCall(*describe_conflict(spec, conflict))
+        try:
+            return self.start(spec, create)
+        except BaseException:
+            await cluster.release(spec.call_id)
+            raise
+
+    def start(self, spec: CallSpec, create: SessionFactory = CallSession) -> BaseSession:
         """Admit and start a call (a SIP call unless ``create`` makes another kind of session);
         raise :class:`DuplicateCall` on conflicts, :class:`AtCapacity` at a limit."""
-        if self.shutting_down:
-            raise AtCapacity(
-                "the bridge is shutting down and accepts no new calls; retry on another instance", "shutting_down"
-            )
-        self.check_capacity()
-        if spec.call_id in self.sessions:
-            raise DuplicateCall("callId", f"call {spec.call_id!r} is already active")
-        stream_keys = self._check_destinations(spec)
+        stream_keys = self._check_admission(spec)
         REDACTOR.register(*spec.secrets())
         session = create(spec, self.services)
         self.sessions[spec.call_id] = session
@@ -67,6 +94,17 @@ class CallManager:
         if self.services.history is not None:
             self.services.history.started(session.stored_view())
         return session
+
+    def _check_admission(self, spec: CallSpec) -> list[str]:
+        """The checks every new call passes on this node; the destinations' dedupe keys."""
+        if self.shutting_down:
+            raise AtCapacity(
+                "the bridge is shutting down and accepts no new calls; retry on another instance", "shutting_down"
+            )
+        self.check_capacity()
+        if spec.call_id in self.sessions:
+            raise DuplicateCall("callId", f"call {spec.call_id!r} is already active")
+        return self._check_destinations(spec)
 
     def _check_destinations(self, spec: CallSpec) -> list[str]:
         """One publisher per stream: a destination of an active call (or twice in this one) is a 409."""
@@ -155,4 +193,6 @@ class CallManager:
                 self.services.history.ended(session.stored_view())
             while len(self.recent) > RECENT_CALLS_KEPT:
                 self.recent.popitem(last=False)
+            if self.services.cluster is not None:
+                await self.services.cluster.release(call_id)
             log.info("call %s removed (%s: %s)", call_id, session.state.value, session.reason)

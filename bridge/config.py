@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bridge.cluster.config import ClusterConfig
 from bridge.ingest.config import IngestConfig
 from bridge.model import OutputSpec, VideoSpec
 from bridge.recording.config import RecordFormat, RecordingConfig
@@ -340,6 +341,7 @@ class BridgeConfig(_Section):
     console: ConsoleConfig = ConsoleConfig()
     ingest: IngestConfig = IngestConfig()
     recording: RecordingConfig = RecordingConfig()
+    cluster: ClusterConfig = ClusterConfig()
 
 
 def apply_environment(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

@@ -6,12 +6,12 @@ import asyncio
 import logging
 import os
 import signal
-import socket
 from pathlib import Path
 
 from aiohttp import web
 
 from bridge.calls import CallManager
+from bridge.cluster.startup import leave_cluster, open_cluster
 from bridge.config import BridgeConfig, split_host_port
 from bridge.fdlimit import ensure_headroom
 from bridge.history import HistoryStore, history_backend
@@ -60,6 +60,8 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             services.media = MediaWorkerPool(config, services.ports, config.media.worker_count)
             await services.media.start(group)
             manager = CallManager(services, group)
+            cluster = open_cluster(services, manager)
+            cluster_task = group.create_task(cluster.run()) if cluster is not None else None
             lag = LoopLagMonitor()
             lag_task = group.create_task(lag.run())
             recordings_task = group.create_task(recordings.run())
@@ -81,6 +83,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             watchdog_task.cancel()
             reload_task.cancel()
             await manager.terminate_all(config.limits.shutdown_timeout)
+            await leave_cluster(cluster, cluster_task)
             await runner.cleanup()
             await services.media.close()
             await webhooks.drain(timeout=3.0)
@@ -103,7 +106,7 @@ async def _open_state(config: BridgeConfig, services: Services) -> Recordings:
     REDACTOR.register(*config.history.secrets())
     backend = history_backend(config.history.url, config.history.resolved_path())
     services.history = await asyncio.to_thread(
-        HistoryStore, backend, config.history.retention_days, socket.gethostname()
+        HistoryStore, backend, config.history.retention_days, config.cluster.node
     )
     if services.history.recovered:
         log.warning(

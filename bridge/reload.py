@@ -44,6 +44,12 @@ RESTART_ONLY = frozenset(
         "history.url",
         "history.retention_days",
         "recording.directory",
+        "cluster.redis_url",
+        "cluster.name",
+        "cluster.node_id",
+        "cluster.advertise_url",
+        "cluster.heartbeat_seconds",
+        "cluster.node_ttl_seconds",
     }
 )
 

@@ -7,6 +7,7 @@ import ssl
 from dataclasses import dataclass, field
 
 from bridge.bus import EventBus
+from bridge.cluster.registry import ClusterRegistry
 from bridge.config import BridgeConfig, split_host_port
 from bridge.history import HistoryStore
 from bridge.ingest.feed_socket import FeedSocket
@@ -37,6 +38,7 @@ class Services:
     feed: FeedSocket = field(default_factory=FeedSocket)  # ingest calls' RTP to the media workers
     ingest_stats: IngestStats = field(default_factory=IngestStats)
     recordings: Recordings | None = None  # started by the daemon (its store lives in the history database)
+    cluster: ClusterRegistry | None = None  # [cluster]: callIds and streams unique across nodes (Redis)
 
     def workers(self) -> MediaWorkerPool:
         if self.media is None:

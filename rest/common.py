@@ -211,7 +211,7 @@ async def admit(request: web.Request, model: type[CallRequest] | type[ApiCallReq
             "connection.appKey",
         )
     try:
-        return manager.start(spec)
+        return await manager.admit(spec)
     except DuplicateCall as exc:
         raise RequestError(409, "conflict", str(exc), exc.field) from None
     except AtCapacity as exc:

@@ -1,0 +1,1 @@
+"""Several bridges sharing one Redis: the registry of calls and nodes (``[cluster]``)."""

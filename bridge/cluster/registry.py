@@ -1,0 +1,223 @@
+"""This node's side of the cluster registry in Redis (``[cluster]``): claims, heartbeat, lost nodes.
+
+- :meth:`ClusterRegistry.claim` makes a callId and its streams this node's in one atomic step
+  (a Lua script): a duplicate on any node is a conflict, never a race.
+- :meth:`ClusterRegistry.run` sends the heartbeat (a key with a TTL, and the node's record), then
+  looks for nodes whose heartbeat expired: one survivor (a lock with a TTL) releases their calls'
+  keys and reports each call once to ``on_node_lost``. A node that learns it was declared lost
+  (it stalled past the TTL) ends its calls, as its claims are gone.
+- While Redis cannot be reached ``available`` is False: new calls are refused, calls in progress
+  go on, and when it returns the node claims its calls again (a restarted Redis may have lost them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.cluster.config import ClusterConfig
+from bridge.cluster.keys import CLAIM, RELEASE, Keys
+
+log = logging.getLogger("bridge.cluster")
+LOST_MARK_SECONDS = 3600  # how long a lost node's tombstone waits for it to come back and see it
+
+
+class RegistryUnavailable(Exception):
+    """Redis cannot be reached: no new call can be made unique across the cluster now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    field: str  # "callId" or "stream"
+    holder: str  # the node holding the callId, or the callId publishing the stream
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    call_id: str
+    streams: tuple[str, ...]  # digests (bridge.cluster.keys.stream_digest)
+    app: str = ""
+    created: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LostCall:
+    call_id: str
+    node: str
+    app: str
+    created: str
+
+
+NodeLost = Callable[[str, list[LostCall]], None]
+
+
+def _text(value: bytes | str) -> str:
+    """The client decodes replies (decode_responses); its types still allow bytes."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+Load = Callable[[], dict[str, Any]]
+
+
+class ClusterRegistry:
+    def __init__(self, config: ClusterConfig, load: Load, on_node_lost: NodeLost, on_declared_lost: Callable[[], None]):
+        from redis.asyncio import Redis
+
+        self.config = config
+        self.node = config.node
+        self.keys = Keys(config.name)
+        self._redis = Redis.from_url(
+            config.redis_url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0
+        )
+        self._claim_script = self._redis.register_script(CLAIM)
+        self._release_script = self._redis.register_script(RELEASE)
+        self._load = load
+        self._on_node_lost = on_node_lost
+        self._on_declared_lost = on_declared_lost
+        self.claims: dict[str, Claim] = {}  # this node's active calls, claimed again after an outage
+        self._unreleased: list[Claim] = []  # releases Redis did not take (an outage): done on its return
+        self.available = False
+        self.reaped = 0  # calls of lost nodes this node ended
+
+    async def claim(self, claim: Claim) -> Conflict | None:
+        """Make the call and its streams this node's, or say who holds them."""
+        keys = [self.keys.call(claim.call_id), self.keys.calls_of(self.node)]
+        keys += [self.keys.stream(digest) for digest in claim.streams]
+        args = [self.node, claim.call_id, " ".join(claim.streams), claim.app, claim.created]
+        result = await self._call(self._claim_script, keys, args)
+        if result:
+            return Conflict(str(result[0]), str(result[1]))
+        self.claims[claim.call_id] = claim
+        return None
+
+    async def release(self, call_id: str) -> None:
+        """The call ended here: its callId and streams are free again (retried by the next reconcile)."""
+        claim = self.claims.pop(call_id, None)
+        if claim is not None:
+            try:
+                await self._release(self.node, claim.call_id, claim.streams)
+            except RegistryUnavailable:
+                self._unreleased.append(claim)
+
+    async def _release(self, node: str, call_id: str, streams: tuple[str, ...]) -> None:
+        keys = [self.keys.call(call_id), self.keys.calls_of(node), *(self.keys.stream(d) for d in streams)]
+        await self._call(self._release_script, keys, [node, call_id])
+
+    async def _call(self, script: Any, keys: list[str], args: list[str]) -> Any:
+        from redis.exceptions import RedisError
+
+        try:
+            return await script(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            self._set_available(False, exc)
+            raise RegistryUnavailable(f"the cluster registry (Redis) cannot be reached: {exc}") from None
+
+    def _set_available(self, available: bool, problem: BaseException | None = None) -> None:
+        if available != self.available:
+            if available:
+                log.info("cluster %s: Redis reachable; node %s registered", self.config.name, self.node)
+            else:
+                log.error("cluster %s: Redis unreachable (%s); new calls are refused, calls in progress go on",
+                          self.config.name, problem)  # fmt: skip
+        self.available = available
+
+    async def run(self) -> None:
+        """Heartbeat and watch for lost nodes every ``cluster.heartbeat_seconds``, until cancelled."""
+        from redis.exceptions import RedisError
+
+        while True:
+            try:
+                returned = not self.available
+                await self._heartbeat()
+                if returned:
+                    await self._reconcile()
+                self._set_available(True)
+                await self._reap_lost_nodes()
+            except (RedisError, OSError, RegistryUnavailable) as exc:
+                self._set_available(False, exc)
+            await asyncio.sleep(self.config.heartbeat_seconds)
+
+    async def _heartbeat(self) -> None:
+        if await self._redis.delete(f"{self.keys.namespace}:lost:{self.node}"):
+            log.error("cluster %s: this node was declared lost (no heartbeat for %g s); its calls end",
+                      self.config.name, self.config.node_ttl_seconds)  # fmt: skip
+            self.claims.clear()
+            self._on_declared_lost()
+        record = {"advertise_url": self.config.advertise_url, "heartbeat": f"{time.time():.3f}", **self._load()}
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self.keys.alive(self.node), "1", px=int(self.config.node_ttl_seconds * 1000))
+            pipe.hset(self.keys.node(self.node), mapping={k: str(v) for k, v in record.items()})
+            pipe.sadd(self.keys.nodes, self.node)
+            await pipe.execute()
+
+    async def _reconcile(self) -> None:
+        """After an outage: releases that failed, then this node's calls claimed again."""
+        pending, self._unreleased = self._unreleased, []
+        for claim in pending:
+            await self._release(self.node, claim.call_id, claim.streams)
+        for claim in list(self.claims.values()):
+            conflict = await self.claim(claim)
+            if conflict is not None and not (conflict.field == "callId" and conflict.holder == self.node):
+                log.error("cluster %s: call %s could not be claimed again after the outage (%s held by %s)",
+                          self.config.name, claim.call_id, conflict.field, conflict.holder)  # fmt: skip
+
+    async def _reap_lost_nodes(self) -> None:
+        for node in await self._members(self.keys.nodes):
+            if node == self.node or await self._redis.exists(self.keys.alive(node)):
+                continue
+            lock_ms = int(self.config.node_ttl_seconds * 1000)
+            if not await self._redis.set(self.keys.reap(node), self.node, nx=True, px=lock_ms):
+                continue  # another survivor is on it
+            lost = await self._release_node(node)
+            self.reaped += len(lost)
+            log.warning("cluster %s: node %s lost (no heartbeat for %g s); %d call(s) ended FAILED \"node lost\"",
+                        self.config.name, node, self.config.node_ttl_seconds, len(lost))  # fmt: skip
+            self._on_node_lost(node, lost)
+
+    async def _release_node(self, node: str) -> list[LostCall]:
+        lost = []
+        for call_id in await self._members(self.keys.calls_of(node)):
+            record = await self._record(self.keys.call(call_id))
+            if record.get("node") != node:
+                continue
+            streams = tuple(record.get("streams", "").split())
+            await self._release(node, call_id, streams)
+            lost.append(LostCall(call_id, node, record.get("app", ""), record.get("created", "")))
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.calls_of(node), self.keys.node(node))
+            pipe.srem(self.keys.nodes, node)
+            pipe.set(f"{self.keys.namespace}:lost:{node}", "1", ex=LOST_MARK_SECONDS)
+            await pipe.execute()
+        return lost
+
+    async def nodes(self) -> dict[str, dict[str, str]]:
+        """Every live node's record (for /metrics and the API)."""
+        result = {}
+        for node in await self._members(self.keys.nodes):
+            record = await self._record(self.keys.node(node))
+            if record:
+                result[node] = record
+        return result
+
+    async def _members(self, key: str) -> list[str]:
+        return sorted(_text(member) for member in await self._redis.smembers(key))
+
+    async def _record(self, key: str) -> dict[str, str]:
+        return {_text(field): _text(value) for field, value in (await self._redis.hgetall(key)).items()}
+
+    async def close(self) -> None:
+        """Leave the cluster cleanly (graceful stop): no survivor needs to reap this node."""
+        from redis.exceptions import RedisError
+
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self.keys.alive(self.node), self.keys.node(self.node), self.keys.calls_of(self.node))
+                pipe.srem(self.keys.nodes, self.node)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("cluster %s: could not leave cleanly: %s", self.config.name, exc)
+        await self._redis.aclose()

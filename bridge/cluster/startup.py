@@ -1,0 +1,53 @@
+"""Joining the cluster at start-up (``[cluster]``), and leaving it at a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from bridge.calls import CallManager
+from bridge.cluster.node_loss import NODE_LOST, mark_lost_in_history, publish_lost_calls
+from bridge.cluster.registry import ClusterRegistry, LostCall
+from bridge.logs import REDACTOR
+from bridge.services import Services
+
+log = logging.getLogger("bridge.cluster")
+
+
+def _load(manager: CallManager) -> dict[str, Any]:
+    services = manager.services
+    capacity = min(services.config.limits.max_calls, services.ports.capacity)
+    return {"capacity": capacity, "calls": len(manager.sessions), "draining": int(manager.shutting_down)}
+
+
+def open_cluster(services: Services, manager: CallManager) -> ClusterRegistry | None:
+    """The registry, when ``cluster.redis_url`` is set; :meth:`ClusterRegistry.run` is the caller's task."""
+    config = services.config.cluster
+    if not config.enabled:
+        return None
+    REDACTOR.register(*config.secrets())
+
+    def node_lost(node: str, calls: list[LostCall]) -> None:
+        publish_lost_calls(services.bus, node, calls)
+        if services.history is not None:
+            mark_lost_in_history(services.history, node, calls)
+
+    def declared_lost() -> None:
+        for session in list(manager.sessions.values()):
+            session.terminate(f"{NODE_LOST}: this node missed its heartbeat and its calls were ended")
+
+    registry = ClusterRegistry(config, lambda: _load(manager), node_lost, declared_lost)
+    services.cluster = registry
+    log.info("cluster %s: node %s, Redis %s", config.name, registry.node, REDACTOR.redact(config.redis_url))
+    return registry
+
+
+async def leave_cluster(registry: ClusterRegistry | None, task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if registry is not None:
+        await registry.close()

@@ -1,0 +1,148 @@
+"""Bridges sharing one Redis (``[cluster]``), against Debian's redis-server; redis-cli reads the keys.
+
+- a callId or a stream in use on one node is a 409 on another, and free again when the call ends;
+- a node killed with SIGKILL: within cluster.node_ttl_seconds + 5 s a survivor ends its calls
+  FAILED "node lost", one webhook each (three nodes race for it), and the callIds can be reused;
+- Redis restarted mid-call: the call goes on publishing without a gap, new calls get 503 with the
+  reason meanwhile and succeed once it is back, and the registry holds the call again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.audio import dominant_frequency, pull_audio
+from tests.support.daemon import BridgeDaemon
+from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.redis_server import RedisServer
+from tests.support.waiting import wait_until
+from tests.support.webhook_receiver import WebhookReceiver
+
+pytestmark = pytest.mark.e2e
+SECRET = "cluster-webhook-secret-0123456789"
+TTL = 3.0
+
+
+@pytest.fixture(scope="module")
+def redis(workdir: Path) -> Iterator[RedisServer]:
+    server = RedisServer(workdir / "redis")
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def webhooks() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver(SECRET)
+    yield receiver
+    receiver.stop()
+
+
+def _node(tmp_path: Path, node: str, redis: RedisServer, webhooks: WebhookReceiver, name: str) -> BridgeDaemon:
+    extra = (
+        f'\n[cluster]\nredis_url = "{redis.url}"\nname = "{name}"\nnode_id = "{node}"\n'
+        f"heartbeat_seconds = 0.5\nnode_ttl_seconds = {TTL}\n"
+        f'\n[webhooks]\ndefault_app = "hooks"\n\n[apps.hooks]\nurl = "{webhooks.url}"\nsecret = "{SECRET}"\n'
+    )
+    return BridgeDaemon(tmp_path / node, extra_config=extra)
+
+
+def _post(node: BridgeDaemon, call_id: str, stream: str, nginx: NginxRtmp, domain: Kamailio,
+          account: SipAccount) -> tuple[int, Any]:  # fmt: skip
+    status, reply = node.request("POST", "/RESTCall/call", call_body(call_id, stream, nginx, domain, account))
+    return status, reply
+
+
+def test_callids_and_streams_are_unique_across_nodes_and_free_again_after_the_call(
+    tmp_path: Path, redis: RedisServer, webhooks: WebhookReceiver, nginx: NginxRtmp, far_end: Baresip,
+    sip_domain: Kamailio, account: SipAccount,
+) -> None:  # fmt: skip
+    a, b = (_node(tmp_path, node, redis, webhooks, "unique") for node in ("node-a", "node-b"))
+    try:
+        assert _post(a, "u-1", "ustream", nginx, sip_domain, account)[0] == 200
+        a.wait_state("u-1", {"ESTABLISHED"})
+        status, reply = _post(b, "u-1", "another", nginx, sip_domain, account)
+        assert status == 409 and reply["error"]["field"] == "callId" and "node-a" in reply["error"]["message"], reply
+        status, reply = _post(b, "u-2", "ustream", nginx, sip_domain, account)
+        assert status == 409 and reply["error"]["field"] == "rtmpStream" and "u-1" in reply["error"]["message"], reply
+        assert redis.cli("HGET", "unique:call:u-1", "node") == "node-a"
+        streams = redis.keys("unique:stream:*")
+        assert len(streams) == 1 and redis.cli("GET", streams[0]) == "u-1" and "ustream" not in streams[0]
+        a.request("POST", "/RESTCall/terminate", {"callId": "u-1"})
+        a.wait_gone("u-1")
+        wait_until(lambda: not redis.keys("unique:call:*") and not redis.keys("unique:stream:*"), 5, "keys released")
+        assert _post(b, "u-1", "ustream", nginx, sip_domain, account)[0] == 200
+        b.wait_state("u-1", {"ESTABLISHED"})
+    finally:
+        for node in (a, b):
+            node.stop()
+    wait_until(lambda: not redis.keys("unique:*"), 5, "both nodes left the cluster cleanly")
+
+
+def test_a_killed_nodes_calls_end_node_lost_once_and_their_callids_are_reused(
+    tmp_path: Path, redis: RedisServer, webhooks: WebhookReceiver, nginx: NginxRtmp, far_end: Baresip,
+    sip_domain: Kamailio, account: SipAccount,
+) -> None:  # fmt: skip
+    a, b, c = (_node(tmp_path, node, redis, webhooks, "lost") for node in ("node-a", "node-b", "node-c"))
+    try:
+        for call_id in ("k-1", "k-2"):
+            assert _post(a, call_id, call_id.replace("-", ""), nginx, sip_domain, account)[0] == 200
+            a.wait_state(call_id, {"ESTABLISHED"})
+        a.kill()
+        killed = time.monotonic()
+
+        def lost(call_id: str) -> list[dict[str, object]]:
+            return [e for e in webhooks.events if e["callId"] == call_id and e.get("reason") == "node lost"]
+
+        wait_until(lambda: lost("k-1") and lost("k-2"), TTL + 5, "node lost webhooks")
+        after = time.monotonic() - killed
+        time.sleep(2 * 0.5 + 1)  # every survivor has looked again since
+        print(f"\nnode killed: its calls ended 'node lost' {after:.1f} s later (TTL {TTL:g} s)")
+        assert len(lost("k-1")) == 1 and len(lost("k-2")) == 1, webhooks.events
+        assert lost("k-1")[0]["state"] == "FAILED" and lost("k-1")[0]["node"] == "node-a"
+        assert not redis.keys("lost:call:*") and not redis.keys("lost:stream:*")
+        assert not [key for key in redis.keys("lost:*node-a") if key.split(":")[1] in ("node", "alive", "calls")]
+        assert redis.cli("SISMEMBER", "lost:nodes", "node-a") == "(integer) 0"
+        assert redis.cli("GET", "lost:lost:node-a") == "1"  # the tombstone a stalled node-a would find
+        assert _post(b, "k-1", "k1", nginx, sip_domain, account)[0] == 200  # the callId and stream are free
+        b.wait_state("k-1", {"ESTABLISHED"})
+    finally:
+        for node in (a, b, c):
+            node.stop()
+
+
+def test_redis_restarted_mid_call_the_call_goes_on_and_new_calls_wait_for_it(
+    tmp_path: Path, redis: RedisServer, webhooks: WebhookReceiver, nginx: NginxRtmp, far_end: Baresip,
+    sip_domain: Kamailio, account: SipAccount,
+) -> None:  # fmt: skip
+    a = _node(tmp_path, "node-a", redis, webhooks, "outage")
+    try:
+        assert _post(a, "r-1", "rstream", nginx, sip_domain, account)[0] == 200
+        a.wait_state("r-1", {"ESTABLISHED"})
+        wait_until(lambda: nginx.stream_stat("rstream") is not None, 10, "published")
+        pulled: list[object] = []
+        puller = threading.Thread(target=lambda: pulled.append(pull_audio(f"{nginx.url}/rstream", 8.0)))
+        puller.start()
+        time.sleep(1.5)
+        redis.stop()
+        stopped = time.monotonic()
+        status, reply = _post(a, "r-2", "rstream2", nginx, sip_domain, account)
+        assert status == 503 and reply["error"]["code"] == "registry_unavailable", reply
+        assert "Redis" in reply["error"]["message"] and "retry later" in reply["error"]["message"]
+        time.sleep(2.0)
+        redis.start()
+        wait_until(lambda: _post(a, "r-2", "rstream2", nginx, sip_domain, account)[0] == 200, 10, "new call accepted")
+        print(f"\nRedis down {time.monotonic() - stopped:.1f} s; a new call was accepted once it returned")
+        puller.join(20)
+        audio = pulled[0]
+        assert audio.max_timestamp_gap_ms <= 30, audio.max_timestamp_gap_ms  # type: ignore[attr-defined]
+        assert abs(dominant_frequency(audio.segment(4.0, 7.0), audio.sample_rate) - 440) < 5  # type: ignore[attr-defined]
+        assert a.call("r-1")["state"] == "ESTABLISHED"  # type: ignore[index]
+        wait_until(lambda: redis.cli("HGET", "outage:call:r-1", "node") == "node-a", 5, "r-1 claimed again")
+    finally:
+        a.stop()
