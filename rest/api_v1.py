@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from bridge.media.handle import DtmfUnavailable
 from bridge.model import CallState
 from bridge.session_base import BaseSession
+from rest.cluster_forward import FORWARDED
+from rest.cluster_list import cluster_page
 from rest.common import MANAGER_KEY, admit, read_json, session_json, validation_error
 from rest.errors import RequestError
 from rest.models import ApiCallRequest, DtmfRequest
@@ -50,10 +52,16 @@ async def list_calls(request: web.Request) -> web.Response:
     offset = _int_query(request, "offset", 0, 10**9)
     sessions = [*manager.sessions.values(), *reversed(manager.recent.values())]
     sessions = [s for s in sessions if state is None or s.state.value == state]
-    page = sessions[offset : offset + limit]
-    return web.json_response(
-        {"calls": [session_json(s) for s in page], "total": len(sessions), "limit": limit, "offset": offset}
-    )
+    registry = manager.services.cluster
+    if registry is None:
+        page = [session_json(s) for s in sessions[offset : offset + limit]]
+        return web.json_response({"calls": page, "total": len(sessions), "limit": limit, "offset": offset})
+    mine = [dict(session_json(s), node=registry.node) for s in sessions[: offset + limit]]
+    if FORWARDED in request.headers:  # a node gathering the cluster's list: this node's part only
+        return web.json_response({"calls": mine, "total": len(sessions), "limit": limit, "offset": 0})
+    calls, total, unreachable = await cluster_page(request, registry, mine, len(sessions), offset + limit)
+    body = {"calls": calls[offset : offset + limit], "total": total, "limit": limit, "offset": offset}
+    return web.json_response({**body, "unreachableNodes": unreachable} if unreachable else body)
 
 
 async def get_call(request: web.Request) -> web.Response:

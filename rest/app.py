@@ -12,6 +12,7 @@ from bridge.logs import REDACTOR
 from bridge.tickets import Tickets
 from rest.api_v1 import add_api_v1_routes
 from rest.auth import Authenticator
+from rest.cluster_forward import close_client, forward_middleware, open_client
 from rest.common import MANAGER_KEY
 from rest.console import add_console_routes
 from rest.errors import errors_middleware
@@ -30,9 +31,13 @@ def create_app(manager: CallManager) -> web.Application:
     config = manager.services.config
     tickets = Tickets()
     auth = Authenticator(config.auth, config.rest.listen, tickets)
-    app = web.Application(
-        client_max_size=config.limits.max_body_bytes, middlewares=[errors_middleware, auth.middleware]
-    )
+    middlewares = [errors_middleware, auth.middleware]
+    if config.cluster.enabled:  # after authentication: only an authorised request is forwarded
+        middlewares.append(forward_middleware)
+    app = web.Application(client_max_size=config.limits.max_body_bytes, middlewares=middlewares)
+    if config.cluster.enabled:
+        app.on_startup.append(open_client)
+        app.on_cleanup.append(close_client)
     app[MANAGER_KEY] = manager
     REDACTOR.register(*(route.secret for route in config.ingest.routes.values()))  # tokens in upgrade URLs
     app[AUTH_KEY] = auth

@@ -233,6 +233,7 @@ class CallView(_Open):
     timeline: list[dict[str, object]]
     sipLadder: list[LadderEntryView]
     counters: dict[str, object]
+    node: str | None = None  # [cluster]: the node that owns the call (in cluster-wide lists)
 
 
 class CallPage(_Open):
@@ -240,6 +241,7 @@ class CallPage(_Open):
     total: int
     limit: int
     offset: int
+    unreachableNodes: list[str] | None = None  # [cluster]: nodes whose calls are missing from this page
 
 
 class CallEvents(_Open):

@@ -64,6 +64,11 @@ class ClusterConfig(BaseModel):
 
     @model_validator(mode="after")
     def _ttl_above_heartbeat(self) -> ClusterConfig:
+        if self.enabled and not self.advertise_url:
+            raise ValueError(
+                "cluster.advertise_url is required with cluster.redis_url: the URL other nodes use to reach "
+                "this node's API, e.g. http://10.0.0.5:9091"
+            )
         if self.node_ttl_seconds < 2 * self.heartbeat_seconds:
             raise ValueError("cluster.node_ttl_seconds must be at least twice cluster.heartbeat_seconds")
         return self

@@ -11,6 +11,7 @@ is stored as the SHA-256 of its destination key: the stream name is the CDN's se
 - ``<ns>:alive:<node>``    string with a TTL: the heartbeat
 - ``<ns>:nodes``           set: every node that has joined
 - ``<ns>:reap:<node>``     string with a TTL: the survivor ending a lost node's calls
+- ``<ns>:ended:<callId>``  string with a TTL: the node where the call ended (it answers for it)
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ class Keys:
     def nodes(self) -> str:
         return f"{self.namespace}:nodes"
 
+    def ended(self, call_id: str) -> str:
+        return f"{self.namespace}:ended:{call_id}"
+
     def reap(self, node: str) -> str:
         return f"{self.namespace}:reap:{node}"
 
@@ -51,33 +55,38 @@ def stream_digest(dedupe_key: str) -> str:
     return hashlib.sha256(dedupe_key.encode()).hexdigest()
 
 
-# KEYS: call, calls_of(node), stream... ; ARGV: node, callId, streams (space-separated digests), app, created
-# Returns nil when claimed, else {"callId", holder node} or {"stream", holder callId}.
+# KEYS: call, calls_of(node), node(node), stream... ; ARGV: node, callId, streams (space-separated), app, created
+# Returns nil when claimed, else {"callId", holder node} or {"stream", holder callId}. The node's
+# record counts the call at once, so the next placement sees it before the next heartbeat.
 CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {'callId', redis.call('HGET', KEYS[1], 'node') or ''}
 end
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local holder = redis.call('GET', KEYS[i])
   if holder then return {'stream', holder} end
 end
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'streams', ARGV[3], 'app', ARGV[4], 'created', ARGV[5])
-for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[2]) end
+for i = 4, #KEYS do redis.call('SET', KEYS[i], ARGV[2]) end
 redis.call('SADD', KEYS[2], ARGV[2])
+if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HINCRBY', KEYS[3], 'calls', 1) end
 return nil
 """
 
-# KEYS: call, calls_of(node), stream... ; ARGV: node, callId
-# Releases only what this node's call still holds: once the callId was released and claimed
-# again (here or on another node), a late release from the old owner touches nothing of it.
+# KEYS: call, calls_of(node), node(node), ended(callId), stream... ; ARGV: node, callId, seconds to keep
+# an "ended here" pointer (0: none, as for a lost node's calls). Releases only what this node's call
+# still holds: once the callId was released and claimed again (here or on another node), a late
+# release from the old owner touches nothing of it.
 RELEASE = """
 redis.call('SREM', KEYS[2], ARGV[2])
 if redis.call('HGET', KEYS[1], 'node') ~= ARGV[1] then
   return 0
 end
 redis.call('DEL', KEYS[1])
-for i = 3, #KEYS do
+for i = 5, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[2] then redis.call('DEL', KEYS[i]) end
 end
+if redis.call('HGET', KEYS[3], 'calls') then redis.call('HINCRBY', KEYS[3], 'calls', -1) end
+if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[3]) end
 return 1
 """

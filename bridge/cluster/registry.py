@@ -21,9 +21,11 @@ from typing import Any
 
 from bridge.cluster.config import ClusterConfig
 from bridge.cluster.keys import CLAIM, RELEASE, Keys
+from bridge.cluster.placement import NodeRecord
 
 log = logging.getLogger("bridge.cluster")
 LOST_MARK_SECONDS = 3600  # how long a lost node's tombstone waits for it to come back and see it
+ENDED_POINTER_SECONDS = 600  # how long other nodes send questions about an ended call to its node
 
 
 class RegistryUnavailable(Exception):
@@ -85,7 +87,7 @@ class ClusterRegistry:
 
     async def claim(self, claim: Claim) -> Conflict | None:
         """Make the call and its streams this node's, or say who holds them."""
-        keys = [self.keys.call(claim.call_id), self.keys.calls_of(self.node)]
+        keys = [self.keys.call(claim.call_id), self.keys.calls_of(self.node), self.keys.node(self.node)]
         keys += [self.keys.stream(digest) for digest in claim.streams]
         args = [self.node, claim.call_id, " ".join(claim.streams), claim.app, claim.created]
         result = await self._call(self._claim_script, keys, args)
@@ -103,9 +105,11 @@ class ClusterRegistry:
             except RegistryUnavailable:
                 self._unreleased.append(claim)
 
-    async def _release(self, node: str, call_id: str, streams: tuple[str, ...]) -> None:
-        keys = [self.keys.call(call_id), self.keys.calls_of(node), *(self.keys.stream(d) for d in streams)]
-        await self._call(self._release_script, keys, [node, call_id])
+    async def _release(self, node: str, call_id: str, streams: tuple[str, ...], keep_ended: bool = True) -> None:
+        keys = [self.keys.call(call_id), self.keys.calls_of(node), self.keys.node(node), self.keys.ended(call_id)]
+        keys += [self.keys.stream(digest) for digest in streams]
+        keep = str(ENDED_POINTER_SECONDS if keep_ended else 0)
+        await self._call(self._release_script, keys, [node, call_id, keep])
 
     async def _call(self, script: Any, keys: list[str], args: list[str]) -> Any:
         from redis.exceptions import RedisError
@@ -185,7 +189,7 @@ class ClusterRegistry:
             if record.get("node") != node:
                 continue
             streams = tuple(record.get("streams", "").split())
-            await self._release(node, call_id, streams)
+            await self._release(node, call_id, streams, keep_ended=False)
             lost.append(LostCall(call_id, node, record.get("app", ""), record.get("created", "")))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(self.keys.calls_of(node), self.keys.node(node))
@@ -202,6 +206,19 @@ class ClusterRegistry:
             if record:
                 result[node] = record
         return result
+
+    async def records(self) -> list[NodeRecord]:
+        """The live nodes' records, for placement."""
+        return [r for node, fields in (await self.nodes()).items() if (r := NodeRecord.parse(node, fields))]
+
+    async def owner(self, call_id: str) -> NodeRecord | None:
+        """The other node that holds ``call_id``, or where it ended in the last ENDED_POINTER_SECONDS."""
+        node = await self._redis.hget(self.keys.call(call_id), "node") or await self._redis.get(
+            self.keys.ended(call_id)
+        )
+        if node is None or _text(node) == self.node:
+            return None
+        return NodeRecord.parse(_text(node), await self._record(self.keys.node(_text(node))))
 
     async def _members(self, key: str) -> list[str]:
         return sorted(_text(member) for member in await self._redis.smembers(key))

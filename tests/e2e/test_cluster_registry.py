@@ -26,7 +26,10 @@ def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
 
 
 def _registry(redis: RedisServer, node: str, reports: list[tuple[str, str, list[LostCall]]]) -> ClusterRegistry:
-    config = ClusterConfig(redis_url=redis.url, name="reg", node_id=node, heartbeat_seconds=0.2, node_ttl_seconds=0.5)
+    config = ClusterConfig(
+        redis_url=redis.url, name="reg", node_id=node, advertise_url=f"http://{node}:9091",
+        heartbeat_seconds=0.2, node_ttl_seconds=0.5,
+    )  # fmt: skip
     return ClusterRegistry(config, dict, lambda lost, calls: reports.append((node, lost, calls)), lambda: None)
 
 

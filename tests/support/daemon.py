@@ -51,6 +51,7 @@ class BridgeDaemon:
         extra_config: str = "",
         rtp_ports: int = 40,
         history_url: str = "",
+        start: bool = True,
     ) -> None:
         self.token = token
         register_secret(token)
@@ -78,7 +79,8 @@ class BridgeDaemon:
         )
         self._env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self._starts = 0
-        self.start()
+        if start:
+            self.start()
 
     def start(self) -> None:
         self._starts += 1
@@ -107,10 +109,16 @@ class BridgeDaemon:
         return f"http://127.0.0.1:{self.rest_port}"
 
     def request(
-        self, method: str, path: str, body: Any = None, token: str | None = None, raw: bytes | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         token = self.token if token is None else token
         if token:
             headers["Authorization"] = f"Bearer {token}"

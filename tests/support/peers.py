@@ -379,6 +379,7 @@ class Kamailio:
 BARESIP_CONFIG = """
 poll_method epoll
 sip_listen {sip_host}:{port}
+call_max_calls 16
 net_interface {host}
 rtp_ports {rtp_first}-{rtp_last}
 audio_player aubridge,nil

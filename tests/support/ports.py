@@ -28,20 +28,39 @@ def free_udp_tcp_pair() -> int:
     raise RuntimeError("no free port pair found")
 
 
+_HANDED_OUT: list[range] = []  # blocks given to peers of this run: a port goes to one peer only
+
+
 def free_even_range(size: int) -> tuple[int, int]:
-    """A block of ``size`` UDP ports starting at an even number, all free now."""
-    for base in range(30000, 60000, 200):
+    """A block of ``size`` UDP ports starting at an even number, all free now and given to no other
+    peer of this run (daemons and far ends bind their ports only when calls start)."""
+    base = 30000
+    while base + size <= 60000:
         ports = range(base, base + size)
-        sockets = []
-        try:
-            for port in ports:
-                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base, base + size - 1
-        except OSError:
+        taken = [given.stop for given in _HANDED_OUT if ports.start < given.stop and given.start < ports.stop]
+        if taken:
+            base = max(taken) + max(taken) % 2
             continue
-        finally:
-            for sock in sockets:
-                sock.close()
+        busy = _first_busy(ports)
+        if busy is None:
+            _HANDED_OUT.append(ports)
+            return base, base + size - 1
+        base = busy + 1 + (busy + 1) % 2
     raise RuntimeError("no free UDP port range found")
+
+
+def _first_busy(ports: range) -> int | None:
+    """The first port of ``ports`` that cannot be bound now, or None if all can."""
+    sockets = []
+    try:
+        for port in ports:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sockets.append(sock)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return port
+        return None
+    finally:
+        for sock in sockets:
+            sock.close()

@@ -11,7 +11,9 @@ from bridge.cluster.keys import Keys, stream_digest
 
 def test_no_redis_url_means_no_cluster() -> None:
     assert not ClusterConfig().enabled
-    assert ClusterConfig(redis_url="redis://127.0.0.1:6379/0").enabled
+    assert ClusterConfig(redis_url="redis://127.0.0.1:6379/0", advertise_url="http://10.0.0.5:9091").enabled
+    with pytest.raises(ValidationError, match="advertise_url is required"):
+        ClusterConfig(redis_url="redis://127.0.0.1:6379/0")
 
 
 @pytest.mark.parametrize(
@@ -34,7 +36,8 @@ def test_the_ttl_must_outlast_two_heartbeats() -> None:
 
 
 def test_the_redis_password_is_a_secret_and_keys_are_namespaced() -> None:
-    assert ClusterConfig(redis_url="redis://:hunter2-secret@127.0.0.1/0").secrets() == ["hunter2-secret"]
+    config = ClusterConfig(redis_url="redis://:hunter2-secret@127.0.0.1/0", advertise_url="http://a:9091")
+    assert config.secrets() == ["hunter2-secret"]
     keys = Keys("prod")
     assert keys.call("c1") == "prod:call:c1" and keys.alive("n1") == "prod:alive:n1" and keys.nodes == "prod:nodes"
     digest = stream_digest("rtmp://a.rtmp.youtube.com/live2/abcd-efgh-ijkl-mnop")

@@ -1,0 +1,40 @@
+"""Which node takes a new call: the one with the most headroom (no I/O here).
+
+Headroom is a node's capacity (``limits.max_calls``, bounded by its RTP ports) minus its calls, as
+its record in Redis says (the heartbeat writes both; each claim adds one at once). A draining node
+takes nothing. Ties go to the node that received the request, saving a hop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    node: str
+    url: str
+    capacity: int
+    calls: int
+    draining: bool
+
+    @property
+    def headroom(self) -> int:
+        return 0 if self.draining else self.capacity - self.calls
+
+    @classmethod
+    def parse(cls, node: str, record: dict[str, str]) -> NodeRecord | None:
+        """A record as stored, or None if it is incomplete (a node still joining)."""
+        try:
+            return cls(node, record["advertise_url"], int(record["capacity"]), int(record["calls"]),
+                       record.get("draining", "0") == "1")  # fmt: skip
+        except (KeyError, ValueError):
+            return None
+
+
+def choose(records: list[NodeRecord], me: str) -> NodeRecord | None:
+    """The node to place a call on, or None when no node has room."""
+    open_nodes = [record for record in records if record.headroom > 0]
+    if not open_nodes:
+        return None
+    return max(open_nodes, key=lambda record: (record.headroom, record.node == me))
