@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
@@ -56,6 +57,10 @@ class CallManager:
         self._streams: dict[str, str] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.shutting_down = False
+        self.draining = False  # `sip-rtmp-bridge drain`: no new calls; stop when the last one ends
+        self.on_drained: Callable[[], None] = lambda: None  # the daemon's graceful stop
+        self._empty = asyncio.Event()
+        self._empty.set()
         self._deadlines: dict[str, asyncio.TimerHandle] = {}
 
     async def admit(self, spec: CallSpec, create: SessionFactory = CallSession) -> BaseSession:
@@ -88,6 +93,7 @@ class CallManager:
         REDACTOR.register(*spec.secrets())
         session = create(spec, self.services)
         self.sessions[spec.call_id] = session
+        self._empty.clear()
         self._streams.update(dict.fromkeys(stream_keys, spec.call_id))
         self._tasks[spec.call_id] = self._group.create_task(self._run(session, stream_keys))
         self._arm_duration_limit(session)
@@ -100,6 +106,11 @@ class CallManager:
         if self.shutting_down:
             raise AtCapacity(
                 "the bridge is shutting down and accepts no new calls; retry on another instance", "shutting_down"
+            )
+        if self.draining:
+            raise AtCapacity(
+                "this bridge is draining (sip-rtmp-bridge drain) and takes no new calls; retry on another node",
+                "draining",
             )
         self.check_capacity()
         if spec.call_id in self.sessions:
@@ -161,6 +172,23 @@ class CallManager:
             session.terminate()
         return session
 
+    def drain(self, timeout: float) -> asyncio.Task[None] | None:
+        """Take no new calls; call :attr:`on_drained` when the last call has ended, or after ``timeout``
+        seconds (the daemon then stops as on SIGTERM, hanging up what is left). None if already draining."""
+        if self.draining or self.shutting_down:
+            return None
+        self.draining = True
+        return self._group.create_task(self._wait_drained(timeout))
+
+    async def _wait_drained(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._empty.wait(), timeout)
+        left = len(self.sessions)
+        log.warning(
+            "drained: %s; stopping", f"{left} call(s) still active after {timeout:g} s" if left else "no calls left"
+        )
+        self.on_drained()
+
     async def terminate_all(self, timeout: float) -> None:
         """Refuse new calls, hang up every call and wait (bounded) for them to finish."""
         self.shutting_down = True
@@ -180,6 +208,8 @@ class CallManager:
         finally:
             call_id = session.spec.call_id
             self.sessions.pop(call_id, None)
+            if not self.sessions:
+                self._empty.set()
             for key in stream_keys:
                 self._streams.pop(key, None)
             self._tasks.pop(call_id, None)

@@ -1,4 +1,4 @@
-"""``sip-rtmp-bridge call|calls|show|hangup|dtmf|watch|hash-token``: the REST API from a shell.
+"""``sip-rtmp-bridge call|calls|show|hangup|dtmf|watch|drain|hash-token``: the REST API from a shell.
 
 The API address comes from ``--url``, ``$BRIDGE_URL`` or the config's ``rest.listen``;
 the token from ``$BRIDGE_TOKEN`` (never from the command line, where ``ps`` shows it).
@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -85,6 +86,9 @@ def add_client_commands(
     watch.add_argument("--call-id")
     watch.add_argument("--count", type=int, default=0, help="stop after this many events")
     command("hash-token", "print the sha256 to put in [[auth.tokens]] for $BRIDGE_TOKEN")
+    drain = command("drain", "take no new calls; stop (exit 0) once this node's calls have ended")
+    drain.add_argument("--timeout", type=float, default=3600.0, help="hang up what is left after this many seconds")
+    drain.add_argument("--wait", action="store_true", help="return only when the daemon has stopped")
 
 
 def run_client(args: argparse.Namespace, config: BridgeConfig) -> int:
@@ -203,4 +207,28 @@ def _draw(table: dict[str, dict[str, Any]]) -> None:
     print("\x1b[2J\x1b[H" + "\n".join(lines), flush=True)
 
 
-_COMMANDS = {"call": _call, "calls": _calls, "show": _show, "hangup": _hangup, "dtmf": _dtmf, "watch": _watch}
+def _drain(client: ApiClient, args: argparse.Namespace) -> int:
+    node = client.call("POST", "/api/v1/node/drain", {"timeoutSeconds": args.timeout})
+    print(f"{node['node']}: draining, {node['activeCalls']} call(s) left; it stops when they end "
+          f"(at most {node['timeoutSeconds']:g} s)")  # fmt: skip
+    while args.wait:
+        try:
+            client.call("GET", "/api/v1/node")
+        except ApiError as exc:
+            if not str(exc).startswith("cannot reach"):
+                raise
+            print(f"{node['node']}: stopped")  # no answer any more: the daemon has exited
+            return 0
+        time.sleep(1.0)
+    return 0
+
+
+_COMMANDS = {
+    "call": _call,
+    "calls": _calls,
+    "show": _show,
+    "hangup": _hangup,
+    "dtmf": _dtmf,
+    "watch": _watch,
+    "drain": _drain,
+}

@@ -60,6 +60,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             services.media = MediaWorkerPool(config, services.ports, config.media.worker_count)
             await services.media.start(group)
             manager = CallManager(services, group)
+            manager.on_drained = stop.set  # drained: stop as on SIGTERM, exit 0
             cluster = open_cluster(services, manager)
             cluster_task = group.create_task(cluster.run()) if cluster is not None else None
             lag = LoopLagMonitor()

@@ -19,6 +19,7 @@ from rest.errors import errors_middleware
 from rest.events import add_event_routes
 from rest.ingest import add_ingest_routes
 from rest.listen import add_listen_routes
+from rest.node import add_node_routes
 from rest.openapi import add_openapi_routes
 from rest.recordings import add_recording_routes
 from rest.restcall import add_restcall_routes
@@ -50,4 +51,5 @@ def create_app(manager: CallManager) -> web.Application:
     add_console_routes(app, config.console.enabled)
     add_ingest_routes(app)
     add_twiml_routes(app)
+    add_node_routes(app)
     return app

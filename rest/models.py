@@ -291,3 +291,11 @@ class TicketView(_Open):
     ticket: str
     expiresAt: int
     url: str | None = None  # the listen URL (purpose listen)
+
+
+class DrainRequest(BaseModel):
+    """``POST /api/v1/node/drain``: how long the node's calls may run before it hangs them up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timeoutSeconds: float = Field(3600.0, gt=0, le=7 * 86400)

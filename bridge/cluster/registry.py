@@ -145,6 +145,15 @@ class ClusterRegistry:
                 self._set_available(False, exc)
             await asyncio.sleep(self.config.heartbeat_seconds)
 
+    async def announce(self) -> None:
+        """Write this node's record now (e.g. draining), not at the next heartbeat; quiet if Redis is away."""
+        from redis.exceptions import RedisError
+
+        try:
+            await self._heartbeat()
+        except (RedisError, OSError) as exc:
+            self._set_available(False, exc)
+
     async def _heartbeat(self) -> None:
         if await self._redis.delete(f"{self.keys.namespace}:lost:{self.node}"):
             log.error("cluster %s: this node was declared lost (no heartbeat for %g s); its calls end",

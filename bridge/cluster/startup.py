@@ -19,7 +19,11 @@ log = logging.getLogger("bridge.cluster")
 def _load(manager: CallManager) -> dict[str, Any]:
     services = manager.services
     capacity = min(services.config.limits.max_calls, services.ports.capacity)
-    return {"capacity": capacity, "calls": len(manager.sessions), "draining": int(manager.shutting_down)}
+    return {
+        "capacity": capacity,
+        "calls": len(manager.sessions),
+        "draining": int(manager.draining or manager.shutting_down),
+    }
 
 
 def open_cluster(services: Services, manager: CallManager) -> ClusterRegistry | None:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount
+from tests.support.redis_server import RedisServer
 
 REQUIRED = ("nginx", "kamailio", "baresip")
 
@@ -58,3 +59,11 @@ def daemon(workdir: Path) -> Iterator[BridgeDaemon]:
     bridge = BridgeDaemon(workdir)
     yield bridge
     bridge.stop()
+
+
+@pytest.fixture(scope="module")
+def redis(workdir: Path) -> Iterator[RedisServer]:
+    """A redis-server for the cluster tests (keys namespaced per test by cluster.name)."""
+    server = RedisServer(workdir / "redis")
+    yield server
+    server.stop()

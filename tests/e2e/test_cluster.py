@@ -31,13 +31,6 @@ SECRET = "cluster-webhook-secret-0123456789"
 TTL = 3.0  # cluster.node_ttl_seconds of tests.support.cluster
 
 
-@pytest.fixture(scope="module")
-def redis(workdir: Path) -> Iterator[RedisServer]:
-    server = RedisServer(workdir / "redis")
-    yield server
-    server.stop()
-
-
 @pytest.fixture()
 def webhooks() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver(SECRET)

@@ -25,13 +25,6 @@ pytestmark = pytest.mark.e2e
 CAPACITY = {"node-a": 1, "node-b": 2, "node-c": 3}
 
 
-@pytest.fixture(scope="module")
-def redis(workdir: Path) -> Iterator[RedisServer]:
-    server = RedisServer(workdir / "redis-api")
-    yield server
-    server.stop()
-
-
 @pytest.fixture()
 def cluster(tmp_path: Path, redis: RedisServer) -> Iterator[dict[str, BridgeDaemon]]:
     nodes: dict[str, BridgeDaemon] = {}

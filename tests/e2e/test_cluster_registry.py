@@ -7,7 +7,6 @@ A release after the callId was claimed again elsewhere frees nothing of the new 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,13 +15,6 @@ from bridge.cluster.registry import Claim, ClusterRegistry, LostCall
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    yield server
-    server.stop()
 
 
 def _registry(redis: RedisServer, node: str, reports: list[tuple[str, str, list[LostCall]]]) -> ClusterRegistry:
