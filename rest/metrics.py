@@ -28,6 +28,7 @@ from bridge.media.probe import probe_arguments
 from bridge.services import Services
 from bridge.session_base import BaseSession
 from bridge.sip.inbound import REASONS
+from rest.cluster_metrics import ClusterCollector
 from rest.common import MANAGER_KEY
 
 LAG_KEY = web.AppKey("loop_lag", LoopLagMonitor)
@@ -162,7 +163,12 @@ class BridgeMetrics:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
         self.registry.register(_LiveCollector(manager, lag))
+        if manager.services.cluster is not None:
+            self.registry.register(ClusterCollector(manager.services.cluster))
         self.calls = Counter("bridge_calls", "Calls by final state", ["state"], registry=self.registry)
+        self.stream_failures = Counter(
+            "bridge_stream_failures", "Destinations given up (stream FAILED)", registry=self.registry
+        )
         self.setup = Histogram(
             "bridge_call_setup_seconds",
             "From request to answer",
@@ -177,6 +183,8 @@ class BridgeMetrics:
             self._observe((await self._subscription.get()).to_json())
 
     def _observe(self, event: dict[str, object]) -> None:
+        if event["type"] == "stream.state" and event.get("state") == "FAILED":
+            self.stream_failures.inc()
         if event["type"] != "call.state":
             return
         call_id, state = str(event["callId"]), str(event["state"])

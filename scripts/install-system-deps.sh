@@ -13,7 +13,7 @@ fi
 if [ "$target" = "test" ] || [ "$target" = "bench" ]; then
   packages+=(nginx libnginx-mod-rtmp kamailio kamailio-tls-modules baresip baresip-ffmpeg ffmpeg openssl libnginx-mod-stream systemd)
   packages+=(iproute2)  # network namespaces, ss: the fault tests
-  packages+=(postgresql redis-server)  # history.url and [cluster] against the real servers
+  packages+=(postgresql redis-server prometheus)  # history.url and [cluster] against the real servers; promtool
   packages+=(chromium)  # the web console's browser tests (driven by playwright-core from npm)
   command -v npm >/dev/null || packages+=(nodejs npm)
 fi

@@ -84,6 +84,8 @@ class ClusterRegistry:
         self._unreleased: list[Claim] = []  # releases Redis did not take (an outage): done on its return
         self.available = False
         self.reaped = 0  # calls of lost nodes this node ended
+        self.lost_nodes = 0  # nodes this node found lost and reaped
+        self.last_records: list[NodeRecord] = []  # every live node, as read at the last heartbeat (metrics)
 
     async def claim(self, claim: Claim) -> Conflict | None:
         """Make the call and its streams this node's, or say who holds them."""
@@ -141,6 +143,7 @@ class ClusterRegistry:
                     await self._reconcile()
                 self._set_available(True)
                 await self._reap_lost_nodes()
+                self.last_records = await self.records()
             except (RedisError, OSError, RegistryUnavailable) as exc:
                 self._set_available(False, exc)
             await asyncio.sleep(self.config.heartbeat_seconds)
@@ -187,6 +190,7 @@ class ClusterRegistry:
                 continue  # another survivor is on it
             lost = await self._release_node(node)
             self.reaped += len(lost)
+            self.lost_nodes += 1
             log.warning("cluster %s: node %s lost (no heartbeat for %g s); %d call(s) ended FAILED \"node lost\"",
                         self.config.name, node, self.config.node_ttl_seconds, len(lost))  # fmt: skip
             self._on_node_lost(node, lost)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from rest.cluster_forward import FORWARDED
 from tests.support.audio import dominant_frequency, pull_audio
@@ -41,6 +42,15 @@ def webhooks() -> Iterator[WebhookReceiver]:
 def _node(tmp_path: Path, node: str, redis: RedisServer, webhooks: WebhookReceiver, name: str) -> BridgeDaemon:
     hooks = f'\n[webhooks]\ndefault_app = "hooks"\n\n[apps.hooks]\nurl = "{webhooks.url}"\nsecret = "{SECRET}"\n'
     return cluster_node(tmp_path, node, redis, name, extra=hooks)
+
+
+def _metric(node: BridgeDaemon, name: str) -> float:
+    """One sample of the node's /metrics, read with prometheus_client's own parser."""
+    for family in text_string_to_metric_families(node.raw("GET", "/metrics")):
+        for sample in family.samples:
+            if sample.name == name and not sample.labels:
+                return float(sample.value)
+    raise AssertionError(f"{name} not in /metrics")
 
 
 def _post(node: BridgeDaemon, call_id: str, stream: str, nginx: NginxRtmp, domain: Kamailio,
@@ -104,6 +114,10 @@ def test_a_killed_nodes_calls_end_node_lost_once_and_their_callids_are_reused(
         assert not [key for key in redis.keys("lost:*node-a") if key.split(":")[1] in ("node", "alive", "calls")]
         assert redis.cli("SISMEMBER", "lost:nodes", "node-a") == "(integer) 0"
         assert redis.cli("GET", "lost:lost:node-a") == "1"  # the tombstone a stalled node-a would find
+        survivors = (b, c)
+        assert sum(_metric(node, "bridge_cluster_lost_nodes_total") for node in survivors) == 1
+        assert sum(_metric(node, "bridge_cluster_lost_calls_total") for node in survivors) == 2
+        wait_until(lambda: _metric(b, "bridge_cluster_nodes") == 2, 3, "two nodes left in the metrics")
         assert _post(b, "k-1", "k1", nginx, sip_domain, account)[0] == 200  # the callId and stream are free
         b.wait_state("k-1", {"ESTABLISHED"})
     finally:
@@ -129,7 +143,8 @@ def test_redis_restarted_mid_call_the_call_goes_on_and_new_calls_wait_for_it(
         status, reply = _post(a, "r-2", "rstream2", nginx, sip_domain, account)
         assert status == 503 and reply["error"]["code"] == "registry_unavailable", reply
         assert "Redis" in reply["error"]["message"] and "retry later" in reply["error"]["message"]
-        time.sleep(2.0)
+        wait_until(lambda: _metric(a, "bridge_cluster_registry_up") == 0, 3, "registry down in the metrics")
+        time.sleep(1.0)
         redis.start()
         wait_until(lambda: _post(a, "r-2", "rstream2", nginx, sip_domain, account)[0] == 200, 10, "new call accepted")
         print(f"\nRedis down {time.monotonic() - stopped:.1f} s; a new call was accepted once it returned")
@@ -139,5 +154,6 @@ def test_redis_restarted_mid_call_the_call_goes_on_and_new_calls_wait_for_it(
         assert abs(dominant_frequency(audio.segment(4.0, 7.0), audio.sample_rate) - 440) < 5  # type: ignore[attr-defined]
         assert a.call("r-1")["state"] == "ESTABLISHED"  # type: ignore[index]
         wait_until(lambda: redis.cli("HGET", "outage:call:r-1", "node") == "node-a", 5, "r-1 claimed again")
+        assert _metric(a, "bridge_cluster_registry_up") == 1
     finally:
         a.stop()
