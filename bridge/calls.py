@@ -81,7 +81,7 @@ class CallManager:
         if conflict is not None:
             raise DuplicateCall(*describe_conflict(spec, conflict))
         try:
-            return self.start(spec, create)
+            return self.start(spec, create)  # checks again: limits may have been reached while Redis answered
         except BaseException:
             await cluster.release(spec.call_id)
             raise

@@ -46,6 +46,7 @@ class Backend(Protocol):
     dialect: str
     label: str  # how logs name the database: a file path, or a URL without its password
     shared: bool  # other nodes write to it too: recovery touches this node's rows only
+    corruption: str  # why a corrupt database was moved aside at start-up ("" if none was)
 
     def connect(self) -> Connection: ...
 

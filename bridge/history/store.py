@@ -16,7 +16,6 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bridge.history.database import Backend, Connection
@@ -48,7 +47,7 @@ class HistoryStore:
         self.moved_aside = backend.prepare()  # a corrupt database found at start-up, renamed
         if self.moved_aside is not None:
             log.error("the call history %s is unreadable (%s); moved aside to %s, a new one is started",
-                      backend.label, getattr(backend, "corruption", ""), self.moved_aside)  # fmt: skip
+                      backend.label, backend.corruption, self.moved_aside)  # fmt: skip
         connection = backend.connect()
         try:
             with connection.transaction():
@@ -246,8 +245,3 @@ class HistoryStore:
             f"SELECT view FROM calls WHERE {clause} ORDER BY id DESC LIMIT ? OFFSET ?", (*args, limit, offset)
         )
         return int(total), [json.loads(row[0]) for row in rows]
-
-    @property
-    def path(self) -> Path | None:
-        """The SQLite file, when the history is one."""
-        return getattr(self.backend, "path", None)
