@@ -29,6 +29,14 @@ MAX_HELD_BACK = 100_000  # writes kept while the database refuses them (a few hu
 Job = Callable[[Connection], None]
 
 
+class _Idle:
+    """A marker queued by ``wait_idle``: set once everything queued before it is written. It runs
+    outside any transaction and is not a write (a marker whose commit failed would count as one)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -39,7 +47,7 @@ class HistoryStore:
     def __init__(self, backend: Backend, retention_days: float, node: str = "") -> None:
         self.backend = backend
         self.node = node
-        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._jobs: queue.Queue[Job | _Idle | None] = queue.Queue()
         self._retention = retention_days
         self._rows: dict[str, int] = {}  # active call_id -> row id
         self.failures = 0  # write attempts that failed (disk full, I/O error, lost connection)
@@ -106,9 +114,9 @@ class HistoryStore:
 
     def wait_idle(self, timeout: float = 5.0) -> None:
         """Block until what is queued now has been written (off the loop: tests, start-up)."""
-        done = threading.Event()
-        self._jobs.put(lambda _db: done.set())
-        done.wait(timeout)
+        marker = _Idle()
+        self._jobs.put(marker)
+        marker.event.wait(timeout)
 
     flush = wait_idle  # the name tests and shutdown use
 
@@ -121,7 +129,7 @@ class HistoryStore:
         lost connection) is held back with everything after it and retried every RETRY_SECONDS, so
         calls go on and the history catches up when it can; the problem is logged once, not per write."""
         db: Connection | None = None
-        pending: deque[Job] = deque()
+        pending: deque[Job | _Idle] = deque()
         failing = False
         closing = False
         try:
@@ -151,7 +159,7 @@ class HistoryStore:
             log.debug("the call history %s: cannot connect: %s", self.backend.label, exc)
             return None
 
-    def _take(self, pending: deque[Job], timeout: float | None) -> bool:
+    def _take(self, pending: deque[Job | _Idle], timeout: float | None) -> bool:
         """Move queued jobs into ``pending`` (waiting up to ``timeout`` for the first); True on close."""
         try:
             job = self._jobs.get(timeout=timeout)
@@ -167,22 +175,27 @@ class HistoryStore:
                 pending.popleft()
                 log.error("the call history %s: over %d writes held back; the oldest is dropped",
                           self.backend.label, MAX_HELD_BACK)  # fmt: skip
-            self.held_back = len(pending)
+            self.held_back = _writes(pending)
 
-    def _write(self, db: Connection, pending: deque[Job], failing: bool) -> bool:
+    def _write(self, db: Connection, pending: deque[Job | _Idle], failing: bool) -> bool:
         """Write ``pending`` in order; True while the database refuses writes."""
         while pending:
+            job = pending[0]
+            if isinstance(job, _Idle):
+                job.event.set()
+                pending.popleft()
+                continue
             try:
                 with db.transaction():
-                    pending[0](db)
+                    job(db)
             except Exception as exc:
                 if self.backend.transient(exc):  # full, I/O error, lost connection: try again later
                     self.failures += 1
                     if not failing:
                         log.error("the call history %s cannot be written (%s); calls go on, %d write(s) held "
-                                  "back and retried every %g s", self.backend.label, exc, len(pending),
+                                  "back and retried every %g s", self.backend.label, exc, _writes(pending),
                                   RETRY_SECONDS)  # fmt: skip
-                    self.held_back = len(pending)
+                    self.held_back = _writes(pending)
                     return True
                 if not self.backend.database_error(exc):
                     raise
@@ -245,3 +258,7 @@ class HistoryStore:
             f"SELECT view FROM calls WHERE {clause} ORDER BY id DESC LIMIT ? OFFSET ?", (*args, limit, offset)
         )
         return int(total), [json.loads(row[0]) for row in rows]
+
+
+def _writes(pending: deque[Job | _Idle]) -> int:
+    return sum(not isinstance(job, _Idle) for job in pending)
