@@ -1,7 +1,9 @@
 """In-process event bus: call and stream state changes, DTMF and other timeline events.
 
 Sessions publish; webhooks, Server-Sent Events, metrics and the history store
-subscribe. Publishing never blocks: each subscriber has its own bounded queue, and a
+subscribe. In a cluster, other nodes' events are relayed (bridge.cluster.feed) to the
+subscriptions that asked for them (SSE) only: everything else sees each event once, where the
+call is. Publishing never blocks: each subscriber has its own bounded queue, and a
 subscriber that falls behind loses its oldest events (counted), never the caller's time.
 """
 
@@ -40,8 +42,9 @@ class BusEvent:
 
 
 class Subscription:
-    def __init__(self, bus: EventBus, limit: int, call_id: str | None) -> None:
+    def __init__(self, bus: EventBus, limit: int, call_id: str | None, remote: bool = False) -> None:
         self._bus = bus
+        self.remote = remote  # also other nodes' events (relayed)
         self.queue: asyncio.Queue[BusEvent] = asyncio.Queue()
         self.limit = limit
         self.call_id = call_id
@@ -72,8 +75,14 @@ class EventBus:
         for subscription in list(self._subscriptions):
             subscription.offer(event)
 
-    def subscribe(self, limit: int = 1000, call_id: str | None = None) -> Subscription:
-        subscription = Subscription(self, limit, call_id)
+    def relay(self, event: BusEvent) -> None:
+        """Another node's event, for the subscriptions that want the whole cluster's."""
+        for subscription in list(self._subscriptions):
+            if subscription.remote:
+                subscription.offer(event)
+
+    def subscribe(self, limit: int = 1000, call_id: str | None = None, remote: bool = False) -> Subscription:
+        subscription = Subscription(self, limit, call_id, remote)
         self._subscriptions.append(subscription)
         return subscription
 

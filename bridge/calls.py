@@ -7,10 +7,12 @@ import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 from bridge.cluster.keys import stream_digest
 from bridge.cluster.registry import Claim, Conflict, RegistryUnavailable
 from bridge.logs import REDACTOR
+from bridge.media.counters import zero_counters
 from bridge.media.handle import STOP_TIMEOUT
 from bridge.model import CallSpec, utc_now
 from bridge.services import Services
@@ -165,6 +167,19 @@ class CallManager:
     def find(self, call_id: str) -> BaseSession | None:
         """An active call, or one of the last ended ones (to read its final state)."""
         return self.sessions.get(call_id) or self.recent.get(call_id)
+
+    def stats(self, call_id: str | None) -> list[dict[str, Any]]:
+        """The counters of every active call (or of ``call_id``): ``calls.stats`` events' entries."""
+        return [
+            {
+                "callId": session.spec.call_id,
+                "state": session.state.value,
+                "streamState": session.stream_state.value,
+                "counters": {**zero_counters(), **session.counters()},  # all keys, even before media starts
+            }
+            for session in self.sessions.values()
+            if call_id is None or session.spec.call_id == call_id
+        ]
 
     def terminate(self, call_id: str) -> BaseSession | None:
         session = self.sessions.get(call_id)

@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from bridge.calls import CallManager
-from bridge.cluster.startup import leave_cluster, open_cluster
+from bridge.cluster.startup import leave_cluster, open_cluster, run_cluster
 from bridge.config import BridgeConfig, split_host_port
 from bridge.fdlimit import ensure_headroom
 from bridge.history import HistoryStore, history_backend
@@ -62,7 +62,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             manager = CallManager(services, group)
             manager.on_drained = stop.set  # drained: stop as on SIGTERM, exit 0
             cluster = open_cluster(services, manager)
-            cluster_task = group.create_task(cluster.run()) if cluster is not None else None
+            cluster_task = group.create_task(run_cluster(cluster, services.cluster_feed)) if cluster else None
             lag = LoopLagMonitor()
             lag_task = group.create_task(lag.run())
             recordings_task = group.create_task(recordings.run())

@@ -7,6 +7,7 @@ import ssl
 from dataclasses import dataclass, field
 
 from bridge.bus import EventBus
+from bridge.cluster.feed import ClusterFeed
 from bridge.cluster.registry import ClusterRegistry
 from bridge.config import BridgeConfig, split_host_port
 from bridge.history import HistoryStore
@@ -39,6 +40,7 @@ class Services:
     ingest_stats: IngestStats = field(default_factory=IngestStats)
     recordings: Recordings | None = None  # started by the daemon (its store lives in the history database)
     cluster: ClusterRegistry | None = None  # [cluster]: callIds and streams unique across nodes (Redis)
+    cluster_feed: ClusterFeed | None = None  # [cluster]: the other nodes' events and counters (SSE)
 
     def workers(self) -> MediaWorkerPool:
         if self.media is None:

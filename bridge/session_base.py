@@ -218,7 +218,13 @@ class BaseSession:
             "mediaWorker": self._media_worker(),
             "recordings": self.recordings_view(),
             **self.identity(),
+            **self._node(),
         }
+
+    def _node(self) -> dict[str, str]:
+        """In a cluster, the node that owns the call (views, webhooks, the shared history)."""
+        cluster = self.services.config.cluster
+        return {"node": cluster.node} if cluster.enabled else {}
 
     def _media_worker(self) -> dict[str, int] | None:
         """Which media worker process runs this call's media (while it has one)."""

@@ -56,7 +56,7 @@ async def list_calls(request: web.Request) -> web.Response:
     if registry is None:
         page = [session_json(s) for s in sessions[offset : offset + limit]]
         return web.json_response({"calls": page, "total": len(sessions), "limit": limit, "offset": offset})
-    mine = [dict(session_json(s), node=registry.node) for s in sessions[: offset + limit]]
+    mine = [session_json(s) for s in sessions[: offset + limit]]  # each with its node
     if FORWARDED in request.headers:  # a node gathering the cluster's list: this node's part only
         return web.json_response({"calls": mine, "total": len(sessions), "limit": limit, "offset": 0})
     calls, total, unreachable = await cluster_page(request, registry, mine, len(sessions), offset + limit)

@@ -21,8 +21,6 @@ async def cluster_page(
     request: web.Request, registry: ClusterRegistry, local: list[dict[str, Any]], total: int, wanted: int
 ) -> tuple[list[dict[str, Any]], int, list[str]]:
     """Up to ``wanted`` calls (offset + limit) of every node, newest first; the total; unreachable nodes."""
-    for call in local:
-        call["node"] = registry.node
     others = [record for record in await _records(registry) if record.node != registry.node]
     answers = await asyncio.gather(*(_ask(request, record, wanted) for record in others))
     calls, unreachable = list(local), []

@@ -3,6 +3,10 @@
 Every bus event (call.state, stream.state, call.event) is sent as it happens. With
 ``stats=N`` (1-60) a ``calls.stats`` event also comes every N seconds with the counters of
 every active call (one event for all calls, so a dashboard needs no polling).
+
+In a cluster (``[cluster]``) the stream shows the whole cluster: other nodes' events arrive
+through the cluster feed (bridge.cluster.feed), ``calls.stats`` lists every node's active calls,
+and every event and call carries ``node``; event ids are then ``<node>.<id>``.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
+from bridge.bus import BusEvent
 from bridge.calls import CallManager
-from bridge.media.counters import zero_counters
 from rest.common import MANAGER_KEY
 from rest.errors import RequestError
 
@@ -33,21 +37,26 @@ def _stats_interval(request: web.Request) -> float | None:
 
 
 def stats_event(manager: CallManager, call_id: str | None) -> dict[str, Any]:
-    """The counters of every active call (or of ``call_id``), as one ``calls.stats`` payload."""
-    calls = [
-        {
-            "callId": session.spec.call_id,
-            "state": session.state.value,
-            "streamState": session.stream_state.value,
-            "counters": {**zero_counters(), **session.counters()},  # all keys, even before media starts
-        }
-        for session in manager.sessions.values()
-        if call_id is None or session.spec.call_id == call_id
-    ]
+    """The counters of every active call (or of ``call_id``), as one ``calls.stats`` payload;
+    in a cluster, every node's, each with its ``node``."""
+    calls = manager.stats(call_id)
+    feed = manager.services.cluster_feed
+    if feed is not None:
+        calls = [{**call, "node": feed.node} for call in calls]
+        calls += [call for call in feed.remote_calls() if call_id is None or call.get("callId") == call_id]
     return {"type": "calls.stats", "calls": calls}
 
 
-def _frame(event_id: int | None, kind: str, payload: dict[str, Any]) -> bytes:
+def _event_frame(event: BusEvent, node: str | None) -> bytes:
+    """One bus event; in a cluster with the node it happened on (``node``), in its id too."""
+    if node is None:
+        return _frame(event.id, event.type, event.to_json())
+    payload = event.to_json()
+    payload.setdefault("node", node)
+    return _frame(f"{payload['node']}.{event.id}", event.type, payload)
+
+
+def _frame(event_id: int | str | None, kind: str, payload: dict[str, Any]) -> bytes:
     data = json.dumps(payload, separators=(",", ":"))
     prefix = f"id: {event_id}\n" if event_id is not None else ""
     return f"{prefix}event: {kind}\ndata: {data}\n\n".encode()
@@ -57,7 +66,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     manager = request.app[MANAGER_KEY]
     interval = _stats_interval(request)
     call_id = request.query.get("callId")
-    subscription = manager.services.bus.subscribe(limit=1000, call_id=call_id)
+    feed = manager.services.cluster_feed
+    node = feed.node if feed is not None else None
+    subscription = manager.services.bus.subscribe(limit=1000, call_id=call_id, remote=feed is not None)
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
@@ -77,7 +88,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 if interval is None:
                     await response.write(b": heartbeat\n\n")
                 continue
-            await response.write(_frame(event.id, event.type, event.to_json()))
+            await response.write(_event_frame(event, node))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:

@@ -164,7 +164,10 @@ class IngestConnection:
                     if events is None:
                         return
                     for event in events:
-                        self._handle(event)
+                        if isinstance(event, StreamStarted):
+                            await self._start(event)  # claimed across the cluster first ([cluster])
+                        else:
+                            self._handle(event)
                     if self._core.started is not None:
                         until_start.reschedule(None)
         except TimeoutError:
@@ -192,20 +195,18 @@ class IngestConnection:
         elif isinstance(event, DigitReceived):
             if session is not None:
                 session.digit(event)
-        elif isinstance(event, StreamStarted):
-            self._start(event)
         elif isinstance(event, StreamStopped):
             self._end(CallState.FINISH, event.reason, NORMAL_CLOSURE)
         elif isinstance(event, Violation):
             self._end(CallState.FAILED, f"protocol error ({event.code}): {event.reason}", event.code)
 
-    def _start(self, started: StreamStarted) -> None:
+    async def _start(self, started: StreamStarted) -> None:
         config = self._manager.services.config
         try:
             spec = ingest_spec(self._name, self._route, started, config, self._manager.services.slate_images)
             source = IngestSource(self._name, self._route.protocol, started.platform_id, started.tracks)
             factory = IngestSession.factory(source, RtpFeed(started.encoding, started.rate), self.close)
-            session = self._manager.start(spec, factory)
+            session = await self._manager.admit(spec, factory)
         except SpecError as exc:
             return self._end(CallState.FAILED, str(exc), POLICY_VIOLATION)
         except DuplicateCall as exc:

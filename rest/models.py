@@ -293,6 +293,30 @@ class TicketView(_Open):
     url: str | None = None  # the listen URL (purpose listen)
 
 
+class NodeView(_Open):
+    node: str
+    cluster: str | None = None
+    draining: bool
+    activeCalls: int
+
+
+class ClusterNode(_Open):
+    node: str
+    url: str
+    capacity: int
+    calls: int
+    headroom: int
+    draining: bool
+
+
+class NodeList(_Open):
+    """``GET /api/v1/nodes``: every live node of the cluster (this node alone without one)."""
+
+    cluster: str | None = None
+    nodes: list[ClusterNode]
+    registryUp: bool
+
+
 class DrainRequest(BaseModel):
     """``POST /api/v1/node/drain``: how long the node's calls may run before it hangs them up."""
 

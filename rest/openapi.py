@@ -15,8 +15,11 @@ from rest.models import (
     CallEvents,
     CallPage,
     CallView,
+    DrainRequest,
     DtmfRequest,
     ErrorBody,
+    NodeList,
+    NodeView,
     Readiness,
     RecordingList,
     TicketView,
@@ -44,6 +47,9 @@ def _schemas() -> dict[str, Any]:
         CallPage,
         CallEvents,
         ErrorBody,
+        NodeView,
+        NodeList,
+        DrainRequest,
         Readiness,
         DtmfRequest,
         RecordingList,
@@ -153,6 +159,7 @@ def _paths() -> dict[str, Any]:
             },
         },
         **_recording_paths(),
+        **_node_paths(),
         "/api/v1/history": {
             "get": {
                 "summary": "Stored calls, newest first",
@@ -265,6 +272,36 @@ def _recording_paths() -> dict[str, Any]:
                     "200": {"description": "audio/aac", "content": {"audio/aac": {}}},
                     **_errors("401", "403", "409", "429"),
                 },
+            },
+        },
+    }
+
+
+def _node_paths() -> dict[str, Any]:
+    return {
+        "/api/v1/node": {
+            "get": {
+                "summary": "This node: its id, cluster, calls and whether it drains",
+                "operationId": "showNode",
+                "responses": {"200": _json("NodeView", "this node"), **_errors("401", "429")},
+            },
+        },
+        "/api/v1/node/drain": {
+            "post": {
+                "summary": "Drain this node: no new calls; it exits 0 when its calls have ended or at the timeout",
+                "operationId": "drainNode",
+                "requestBody": {
+                    "required": False,
+                    "content": {"application/json": {"schema": {"$ref": _REF.format(model="DrainRequest")}}},
+                },
+                "responses": {"202": _json("NodeView", "draining"), **_errors("400", "401", "403", "429")},
+            },
+        },
+        "/api/v1/nodes": {
+            "get": {
+                "summary": "Every live node of the cluster (capacity, calls, headroom, draining)",
+                "operationId": "listNodes",
+                "responses": {"200": _json("NodeList", "the nodes"), **_errors("401", "429")},
             },
         },
     }

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from bridge.calls import CallManager
+from bridge.cluster.feed import ClusterFeed
 from bridge.cluster.node_loss import NODE_LOST, mark_lost_in_history, publish_lost_calls
 from bridge.cluster.registry import ClusterRegistry, LostCall
 from bridge.logs import REDACTOR
@@ -44,8 +45,17 @@ def open_cluster(services: Services, manager: CallManager) -> ClusterRegistry | 
 
     registry = ClusterRegistry(config, lambda: _load(manager), node_lost, declared_lost)
     services.cluster = registry
+    services.cluster_feed = ClusterFeed(config, services.bus, lambda: manager.stats(None))
     log.info("cluster %s: node %s, Redis %s", config.name, registry.node, REDACTOR.redact(config.redis_url))
     return registry
+
+
+async def run_cluster(registry: ClusterRegistry, feed: ClusterFeed | None) -> None:
+    """The heartbeat and the event feed, until cancelled."""
+    async with asyncio.TaskGroup() as group:
+        group.create_task(registry.run())
+        if feed is not None:
+            group.create_task(feed.run())
 
 
 async def leave_cluster(registry: ClusterRegistry | None, task: asyncio.Task[None] | None) -> None:

@@ -2,7 +2,8 @@
 
 Capacities 1, 2 and 3 (limits.max_calls): six calls POSTed to random nodes fill them exactly, as
 redis-cli counts them; a seventh gets 503. GET, DTMF and DELETE sent to nodes that do not own the
-call take effect where the call is: the far end receives the digits, kamailio sees the BYE.
+call take effect where the call is: the far end receives the digits, kamailio sees the BYE. An SSE
+client of one node sees another node's call: its states, its counters, its node.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from rest.cluster_forward import FORWARDED
 from tests.support.cluster import cluster_node
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body, direct_call_body
 from tests.support.redis_server import RedisServer
 from tests.support.silent_uas import DtmfSinkUas
+from tests.support.sse import SseCollector
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -95,3 +98,28 @@ def test_dtmf_sent_to_another_node_reaches_the_far_end(
         wait_until(lambda: sink.digits == ["4", "7", "#"], 5, "digits at the far end")
     finally:
         sink.stop()
+
+
+def test_an_sse_client_of_one_node_sees_the_calls_of_the_others(
+    cluster: dict[str, BridgeDaemon], redis: RedisServer, nginx: NginxRtmp, far_end: Baresip,
+    sip_domain: Kamailio, account: SipAccount,
+) -> None:  # fmt: skip
+    events = SseCollector(cluster["node-a"], "/api/v1/events?stats=1")
+    try:
+        body = call_body("e-1", "e1", nginx, sip_domain, account)
+        assert cluster["node-c"].request("POST", "/RESTCall/call", body, headers={FORWARDED: "test"})[0] == 200
+        wait_until(lambda: any(e.data["state"] == "ESTABLISHED" for e in events.of("call.state", "e-1")), 20, "up")
+        wait_until(lambda: any(s["counters"]["packets"] > 0 for s in events.stats_of("e-1")), 10, "counters")
+        assert {s["node"] for s in events.stats_of("e-1")} == {"node-c"}
+        status, nodes = cluster["node-b"].request("GET", "/api/v1/nodes")
+        assert status == 200 and nodes["cluster"] == "api" and nodes["registryUp"] is True
+        by_node = {entry["node"]: entry for entry in nodes["nodes"]}
+        assert sorted(by_node) == ["node-a", "node-b", "node-c"] and by_node["node-c"]["calls"] == 1
+        assert by_node["node-c"]["headroom"] == 2 and by_node["node-a"]["url"] == cluster["node-a"].base_url
+        assert cluster["node-b"].request("DELETE", "/api/v1/calls/e-1")[0] == 202
+        wait_until(lambda: any(e.data["state"] == "FINISH" for e in events.of("call.state", "e-1")), 10, "ended")
+    finally:
+        events.stop()
+    states = events.of("call.state", "e-1")
+    assert all(e.data["node"] == "node-c" and e.id.startswith("node-c.") for e in states), states
+    wait_until(lambda: not redis.keys("api:call:e-1"), 5, "e-1 released")

@@ -1,0 +1,140 @@
+"""The cluster's live events on every node: one Redis pub/sub channel, ``<cluster.name>:feed``.
+
+Each node publishes what its own bus carries (call.state, stream.state, call.event: the payloads
+SSE clients get, so nothing secret) and, every STATS_SECONDS, the counters of its active calls.
+Each node relays the other nodes' events to its SSE subscribers only (webhooks, history and
+metrics see each event once, on the node that owns the call) and keeps their latest counters for
+``calls.stats``. While Redis is away the feed is quiet and starts again when it returns; events
+of that time are not replayed (clients reload the list when their stream reconnects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bridge.bus import BusEvent, EventBus
+from bridge.cluster.config import ClusterConfig
+
+log = logging.getLogger("bridge.cluster")
+STATS_SECONDS = 1.0  # how often each node publishes its calls' counters
+RETRY_SECONDS = 1.0  # after Redis refused: wait, then subscribe or publish again
+Stats = Callable[[], list[dict[str, Any]]]
+
+
+def event_message(node: str, event: BusEvent) -> str:
+    return json.dumps({"kind": "event", "node": node, "event": event.to_json()}, separators=(",", ":"))
+
+
+def stats_message(node: str, calls: list[dict[str, Any]]) -> str:
+    return json.dumps({"kind": "stats", "node": node, "calls": calls}, separators=(",", ":"))
+
+
+def parse_event(payload: dict[str, Any], node: str) -> BusEvent | None:
+    """A remote node's event as a BusEvent (its own id and time kept, ``node`` set); None if malformed."""
+    try:
+        data = dict(payload)
+        kind, call_id, app = str(data.pop("type")), str(data.pop("callId")), str(data.pop("appKey", ""))
+        event_id, at = int(data.pop("id")), str(data.pop("timestamp"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    data.setdefault("node", node)
+    return BusEvent(kind, call_id, app, data, id=event_id, at=at)
+
+
+class ClusterFeed:
+    def __init__(self, config: ClusterConfig, bus: EventBus, stats: Stats) -> None:
+        from redis.asyncio import Redis
+
+        self.node = config.node
+        self.channel = f"{config.name}:feed"
+        self._bus = bus
+        self._stats = stats
+        self._stale_after = config.node_ttl_seconds
+        self._redis = Redis.from_url(
+            config.redis_url, decode_responses=True, socket_timeout=None, socket_connect_timeout=2.0
+        )
+        self._remote_stats: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # node -> (received, calls)
+        self.relayed = 0  # other nodes' events passed to this node's SSE clients
+        self.not_published = 0  # this node's events Redis did not take (an outage)
+
+    def remote_calls(self) -> list[dict[str, Any]]:
+        """The other nodes' active calls with their counters, as last published (``node`` set)."""
+        fresh = time.monotonic() - self._stale_after
+        return [
+            {**call, "node": node}
+            for node, (received, calls) in sorted(self._remote_stats.items())
+            if received >= fresh
+            for call in calls
+        ]
+
+    async def run(self) -> None:
+        """Publish this node's events and counters, receive the others', until cancelled."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._publish())
+                group.create_task(self._receive())
+        finally:
+            await self._redis.aclose()
+
+    async def _publish(self) -> None:
+        subscription = self._bus.subscribe(limit=10_000)
+        loop = asyncio.get_running_loop()
+        next_stats = loop.time()
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(subscription.get(), max(0.0, next_stats - loop.time()))
+                    await self._send(event_message(self.node, event))
+                except TimeoutError:
+                    next_stats = loop.time() + STATS_SECONDS
+                    await self._send(stats_message(self.node, self._stats()))
+        finally:
+            subscription.close()
+
+    async def _send(self, message: str) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            await self._redis.publish(self.channel, message)
+        except (RedisError, OSError):
+            self.not_published += 1  # the registry logs the outage once; the feed stays quiet
+
+    async def _receive(self) -> None:
+        from redis.exceptions import RedisError
+
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        self._take(message.get("data"))
+            except (RedisError, OSError) as exc:
+                log.debug("cluster feed: %s; subscribing again in %g s", exc, RETRY_SECONDS)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+            await asyncio.sleep(RETRY_SECONDS)
+
+    def _take(self, data: object) -> None:
+        """One message of the channel; our own and malformed ones are ignored."""
+        try:
+            message = json.loads(data) if isinstance(data, str) else None
+        except ValueError:
+            return
+        if not isinstance(message, dict) or message.get("node") == self.node:
+            return
+        node = str(message.get("node"))
+        if message.get("kind") == "stats" and isinstance(message.get("calls"), list):
+            self._remote_stats[node] = (time.monotonic(), [c for c in message["calls"] if isinstance(c, dict)])
+        elif message.get("kind") == "event" and isinstance(message.get("event"), dict):
+            event = parse_event(message["event"], node)
+            if event is not None:
+                self.relayed += 1
+                self._bus.relay(event)
