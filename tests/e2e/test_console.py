@@ -1,6 +1,7 @@
 """The web console in a real browser (Debian chromium + playwright-core) against the real daemon,
 kamailio, baresip and nginx-rtmp: sign in, field errors, start a call from the form, watch it,
-details, hang up from the row, history, phone width, read-only token. The browser side is
+details, hang up from the row, history, phone width, read-only token; a cluster of two nodes seen
+from one of them (node column, per-node view, a hang-up of the other node's call). The browser side is
 tests/console/console_flow.mjs; this test starts the peers, runs it and checks what it saw
 against the daemon's own API and the RTMP server.
 """
@@ -20,9 +21,12 @@ import numpy as np
 import pytest
 
 from rest.auth import hash_token
+from rest.cluster_forward import FORWARDED
+from tests.support.cluster import cluster_node
 from tests.support.daemon import BridgeDaemon
 from tests.support.ingest_senders import Script, Sender
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.redis_server import RedisServer
 from tests.support.secrets import register_secret
 from tests.support.waiting import wait_until
 
@@ -68,13 +72,12 @@ def far_end(workdir: Path) -> Iterator[Baresip]:
     peer.stop()
 
 
-@pytest.fixture(scope="module")
-def console_daemon(workdir: Path, nginx: NginxRtmp) -> Iterator[BridgeDaemon]:
+def _console_env() -> dict[str, str]:
     tokens = [
         {"sha256": hash_token(FULL), "scope": "full", "name": "operator"},
         {"sha256": hash_token(READ), "scope": "read", "name": "wallboard"},
     ]
-    env = {
+    return {
         "BRIDGE_AUTH__REQUIRED": "always",
         "BRIDGE_AUTH__TOKENS": json.dumps(tokens),
         "BRIDGE_LIMITS__ALLOWED_RTMP_HOSTS": '["127.0.0.1"]',
@@ -83,6 +86,11 @@ def console_daemon(workdir: Path, nginx: NginxRtmp) -> Iterator[BridgeDaemon]:
         "BRIDGE_WEBHOOKS__DEFAULT_APP": "private",
         "BRIDGE_APPS__PRIVATE": json.dumps({"reveal_stream_names": True}),
     }
+
+
+@pytest.fixture(scope="module")
+def console_daemon(workdir: Path, nginx: NginxRtmp) -> Iterator[BridgeDaemon]:
+    env = _console_env()
     desk = (
         f'[ingest.routes.desk]\nprotocol = "twilio"\nsecret = "{TWILIO_TOKEN}"\nrtmp_url = "{nginx.url}"\n'
         'stream = "desk-{callId}"\n'
@@ -216,3 +224,30 @@ def test_listening_to_a_live_call_and_playing_its_recording(
     assert "?ticket=" in seen["recordingSrc"] and FULL not in seen["recordingSrc"]
     assert seen["consoleErrors"] == []
     assert seen["foreign"] == {"status": 403, "message": "the ticket is for another call"}
+
+
+def test_a_cluster_in_the_console(
+    tmp_path: Path, redis: RedisServer, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio, account: SipAccount
+) -> None:
+    """Signed in on node-a: both nodes' calls with a Node column, the nodes bar with their load, the
+    per-node view of node-b, and node-b's call hung up from node-a's console (kamailio sees the BYE)."""
+    _require_browser()
+    env = {**_console_env(), "BRIDGE_LIMITS__MAX_CALLS": "4"}
+    a, b = (cluster_node(tmp_path, node, redis, "console", env=env, token=FULL) for node in ("node-a", "node-b"))
+    try:
+        for daemon, call_id in ((a, "ca-1"), (b, "cb-1")):  # each call made on its node
+            body = call_body(call_id, call_id.replace("-", ""), nginx, sip_domain, account)
+            assert daemon.request("POST", "/RESTCall/call", body, headers={FORWARDED: "test"})[0] == 200
+            daemon.wait_state(call_id, {"ESTABLISHED"})
+        sip_call_id = b.call("cb-1")["sipCallId"]  # type: ignore[index]
+        seen = _run_browser(a, [], "cb-1", "cluster_flow.mjs", otherCallId="ca-1")
+        assert seen["nodeHeader"] is True and seen["rows"] == {"ca-1": "node-a", "cb-1": "node-b"}
+        assert seen["bar"] == ["All nodes", "node-a1/4 calls", "node-b1/4 calls"]
+        assert seen["nodeView"] == {"title": "Live calls on node-b", "rows": ["cb-1"]}
+        assert seen["detailsNode"] == "node-b" and seen["endedState"] == "FINISH" and seen["consoleErrors"] == []
+        # What node-b and kamailio saw, not what the console says.
+        assert re.search(f"IN-DIALOG BYE callid={re.escape(sip_call_id)}", sip_domain.log())
+        assert b.call("cb-1")["state"] == "FINISH" and a.call("ca-1")["state"] == "ESTABLISHED"  # type: ignore[index]
+    finally:
+        for daemon in (a, b):
+            daemon.stop()

@@ -9,9 +9,15 @@ from tests.support.redis_server import RedisServer
 
 
 def cluster_node(
-    workdir: Path, node: str, redis: RedisServer, name: str, extra: str = "", env: dict[str, str] | None = None
+    workdir: Path,
+    node: str,
+    redis: RedisServer,
+    name: str,
+    extra: str = "",
+    env: dict[str, str] | None = None,
+    token: str = "",
 ) -> BridgeDaemon:
-    daemon = BridgeDaemon(workdir / node, env=env, rtp_ports=20, start=False)
+    daemon = BridgeDaemon(workdir / node, env=env, rtp_ports=20, start=False, token=token)
     daemon.config_path.write_text(
         daemon.config_path.read_text()
         + f'\n[cluster]\nredis_url = "{redis.url}"\nname = "{name}"\nnode_id = "{node}"\n'

@@ -1,4 +1,5 @@
-// The console: sign-in, views (#/calls, #/new, #/calls/<id>, #/history), live events, row actions.
+// The console: sign-in, views (#/calls, #/calls?node=<id>, #/new, #/calls/<id>, #/history), live events,
+// row actions.
 
 import { ApiError, followEvents, forgetToken, request, savedToken, saveToken } from "./api.js";
 import { CallsTable } from "./calls.js";
@@ -6,6 +7,7 @@ import { CallDetails } from "./details.js";
 import { notice } from "./dom.js";
 import { focusCallForm, setUpCallForm } from "./form.js";
 import { HistoryView } from "./history.js";
+import { NodesBar } from "./nodes.js";
 import { Player } from "./player.js";
 import { CallStore } from "./store.js";
 
@@ -16,6 +18,7 @@ const player = new Player();
 const table = new CallsTable(store, { hangUp: confirmHangUp, dtmf: askDtmf, listen: (id) => player.listen(id) });
 const details = new CallDetails(store, settings, player);
 const history = new HistoryView();
+const nodesBar = new NodesBar(table);
 let events = null; // AbortController of the event stream
 
 function showView(name) {
@@ -38,6 +41,10 @@ function route() {
   details.hide();
   const view = { "#/new": "new", "#/history": "history" }[hash] || "calls";
   showView(view);
+  if (view === "calls") {
+    const node = hash.match(/^#\/calls\?node=(.+)$/);
+    nodesBar.select(node ? decodeURIComponent(node[1]) : null);
+  }
   if (view === "new") {
     if (settings.scope === "read") notice("This token is read-only: it cannot start calls.", "warning");
     focusCallForm();
@@ -64,6 +71,7 @@ async function signIn(token) {
   document.querySelector('#nav a[data-view="new"]').hidden = me.scope === "read";
   if (me.scope === "read") notice("Read-only token: you can watch calls but not start, hang up or send DTMF.", "warning");
   await store.load();
+  await nodesBar.start();
   startEvents();
 }
 
@@ -91,6 +99,7 @@ function startEvents() {
 
 function signOut(message) {
   events?.abort();
+  nodesBar.stop();
   forgetToken();
   document.getElementById("nav").hidden = true;
   document.getElementById("who").hidden = true;

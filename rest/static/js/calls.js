@@ -13,12 +13,31 @@ export class CallsTable {
     this.body = document.getElementById("calls-body");
     this.rows = new Map();
     this.canAct = true;
+    this.clustered = false; // one node of a cluster: the Node column is shown
+    this.nodeFilter = null; // the per-node view: only this node's calls
+  }
+
+  setClustered(clustered) {
+    if (clustered === this.clustered) return;
+    this.clustered = clustered;
+    document.querySelector('#calls-table th[data-col="node"]').hidden = !clustered;
+    for (const row of this.rows.values()) row.cells.node.hidden = !clustered;
+  }
+
+  setNodeFilter(node) {
+    this.nodeFilter = node;
+    this.render();
+  }
+
+  shown(call) {
+    return this.nodeFilter === null || call.node === this.nodeFilter;
   }
 
   render() {
-    const calls = this.store.ordered();
+    const calls = this.store.ordered().filter((call) => this.shown(call));
+    const visible = new Set(calls.map((call) => call.callId));
     for (const [callId, row] of this.rows) {
-      if (!this.store.calls.has(callId)) {
+      if (!visible.has(callId)) {
         row.tr.remove();
         this.rows.delete(callId);
       }
@@ -36,10 +55,11 @@ export class CallsTable {
   addRow(call) {
     const cells = {};
     const tr = element("tr", { "data-call-id": call.callId });
-    for (const key of ["callId", "callee", "state", "streamState", "duration", "packets", "loss", "jitter"]) {
+    for (const key of ["callId", "callee", "node", "state", "streamState", "duration", "packets", "loss", "jitter"]) {
       cells[key] = element("td", { "data-label": labelOf(key), "data-col": key });
       tr.append(cells[key]);
     }
+    cells.node.hidden = !this.clustered;
     cells.meter = element("meter", { min: LEVEL_FLOOR, max: 0, low: -45, high: -6, optimum: -20, value: LEVEL_FLOOR });
     cells.levelText = element("span", { class: "level-text" });
     tr.append(element("td", { "data-label": "Level", "data-col": "level" }, [cells.meter, cells.levelText]));
@@ -78,6 +98,7 @@ export class CallsTable {
     const ended = FINAL_STATES.has(call.state);
     set(cells.callId, call.callId);
     set(cells.callee, partyLabel(call));
+    set(cells.node, call.node || "");
     setBadge(cells.state, call.state, call.reason);
     setBadge(cells.streamState, call.streamState, "");
     const started = answeredAt(call);
@@ -104,6 +125,7 @@ function labelOf(key) {
   return {
     callId: "Call ID",
     callee: "Callee or source",
+    node: "Node",
     state: "Call",
     streamState: "Stream",
     duration: "Duration",

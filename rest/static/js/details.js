@@ -76,6 +76,7 @@ export class CallDetails {
       ["Reason", call.reason || "–"],
       [isIngest(call) ? "Caller" : "Callee", partyLabel(call)],
       ["Source", element("span", { "data-field": "source" }, [sourceLabel(call)])],
+      ...(call.node ? [["Node", element("span", { "data-field": "node" }, [call.node])]] : []),
       ["Created", dateTime(call.createdAt)],
       ["Media", element("span", { id: "media-summary" }, [mediaSummary(call)])],
       ["RTMP target", element("span", {}, [element("code", {}, [call.rtmpTarget || "–"]), " ", copy])],
