@@ -197,7 +197,8 @@ class CallManager:
 
     async def _wait_drained(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._empty.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._empty.wait()
         left = len(self.sessions)
         log.warning(
             "drained: %s; stopping", f"{left} call(s) still active after {timeout:g} s" if left else "no calls left"

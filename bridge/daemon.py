@@ -84,9 +84,13 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             watchdog_task.cancel()
             reload_task.cancel()
             await manager.terminate_all(config.limits.shutdown_timeout)
+            log.debug("stopping: calls ended; leaving the cluster")
             await leave_cluster(cluster, cluster_task)
+            log.debug("stopping: closing the REST listener")
             await runner.cleanup()
+            log.debug("stopping: closing the media workers")
             await services.media.close()
+            log.debug("stopping: last webhooks")
             await webhooks.drain(timeout=3.0)
             lag_task.cancel()
             recordings_task.cancel()
@@ -122,8 +126,19 @@ def _on_stop_signal(stop: asyncio.Event) -> None:
     """First SIGTERM/SIGINT: graceful shutdown. A second one: exit now, without hanging up."""
     if stop.is_set():
         log.warning("second stop signal: exiting immediately; active calls are not hung up")
+        _log_stuck_tasks()
         os._exit(1)
     stop.set()
+
+
+def _log_stuck_tasks() -> None:
+    """What the graceful stop was still waiting for (debug level: for a bug report)."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    for task in asyncio.all_tasks():
+        frames = task.get_stack(limit=8)
+        where = " <- ".join(f"{f.f_code.co_name} ({f.f_code.co_filename}:{f.f_lineno})" for f in reversed(frames))
+        log.debug("still running: %s: %s", task.get_name(), where)
 
 
 def _status(manager: CallManager) -> str:

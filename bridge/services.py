@@ -19,6 +19,7 @@ from bridge.sip.addressing import Destination, Transport
 from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
+from bridge.tickets import Tickets
 from rtp.ports import PortAllocator
 
 
@@ -40,6 +41,7 @@ class Services:
     ingest_stats: IngestStats = field(default_factory=IngestStats)
     recordings: Recordings | None = None  # started by the daemon (its store lives in the history database)
     cluster: ClusterRegistry | None = None  # [cluster]: callIds and streams unique across nodes (Redis)
+    tickets: Tickets = field(default_factory=Tickets)  # listen and recording URLs (shared key in a cluster)
     cluster_feed: ClusterFeed | None = None  # [cluster]: the other nodes' events and counters (SSE)
 
     def workers(self) -> MediaWorkerPool:

@@ -4,7 +4,9 @@ An ``<audio>`` element cannot send an Authorization header, so the console asks 
 (with its token) and puts it in the URL of the live listen stream or of a recording. A ticket is
 ``<payload>.<signature>``: the payload names the call, the purpose (``listen`` or
 ``recordings``) and the expiry; the signature is HMAC-SHA256 under a key made at start-up, so
-tickets need no storage and die with the process. A ticket authorises requests that start
+tickets need no storage and die with the process. In a cluster every node signs with one key kept
+in Redis (``<cluster.name>:tickets-key``, made by the first node), so a ticket one node issued
+opens the URL on any node. A ticket authorises requests that start
 before it expires (a listen stream started in time goes on).
 """
 
@@ -31,6 +33,10 @@ def _unb64(text: str) -> bytes:
 class Tickets:
     def __init__(self, key: bytes | None = None) -> None:
         self._key = key or secrets.token_bytes(32)
+
+    def use_key(self, key: bytes) -> None:
+        """Sign and check with ``key`` from now on (the cluster's shared key)."""
+        self._key = key
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())

@@ -9,7 +9,6 @@ from aiohttp import web
 
 from bridge.calls import CallManager
 from bridge.logs import REDACTOR
-from bridge.tickets import Tickets
 from rest.api_v1 import add_api_v1_routes
 from rest.auth import Authenticator
 from rest.cluster_forward import close_client, forward_middleware, open_client
@@ -30,7 +29,7 @@ AUTH_KEY = web.AppKey("auth", Authenticator)
 
 def create_app(manager: CallManager) -> web.Application:
     config = manager.services.config
-    tickets = Tickets()
+    tickets = manager.services.tickets
     auth = Authenticator(config.auth, config.rest.listen, tickets)
     middlewares = [errors_middleware, auth.middleware]
     if config.cluster.enabled:  # after authentication: only an authorised request is forwarded

@@ -86,9 +86,10 @@ async def _relay(request: web.Request, target: NodeRecord, me: str) -> web.Strea
     headers[FORWARDED] = me
     body = await request.read() if request.can_read_body else None
     url = target.url.rstrip("/") + request.rel_url.raw_path_qs
+    response = web.StreamResponse()
     try:
         async with request.app[CLIENT_KEY].request(request.method, url, headers=headers, data=body) as answer:
-            response = web.StreamResponse(status=answer.status)
+            response.set_status(answer.status)
             for name in ANSWER_HEADERS:
                 if name in answer.headers:
                     response.headers[name] = answer.headers[name]
@@ -96,10 +97,12 @@ async def _relay(request: web.Request, target: NodeRecord, me: str) -> web.Strea
             async for chunk in answer.content.iter_any():
                 await response.write(chunk)
             await response.write_eof()
-            return response
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (aiohttp.ClientError, TimeoutError, ConnectionResetError) as exc:
+        if response.prepared:
+            return response  # the client or the owner went away mid-answer: the relay ends with it
         message = f"node {target.node} ({target.url}) did not answer: {exc or type(exc).__name__}; retry later"
         raise RequestError(502, "node_unreachable", message, headers={"Retry-After": "2"}) from None
+    return response
 
 
 async def open_client(app: web.Application) -> None:

@@ -83,7 +83,8 @@ async def events(request: web.Request) -> web.StreamResponse:
                 next_stats = loop.time() + interval
             wait = HEARTBEAT_SECONDS if interval is None else max(0.0, next_stats - loop.time())
             try:
-                event = await asyncio.wait_for(subscription.get(), wait)
+                async with asyncio.timeout(wait):
+                    event = await subscription.get()
             except TimeoutError:
                 if interval is None:
                     await response.write(b": heartbeat\n\n")

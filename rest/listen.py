@@ -56,10 +56,13 @@ async def listen(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "audio/aac", "Cache-Control": "no-store"})
     response.enable_chunked_encoding()
     await response.prepare(request)
-    async with session.media.listening() as frames:
-        while (batch := await frames.get()) is not None:
-            await response.write(adts(batch, audio.sample_rate, audio.channels))
-    await response.write_eof()
+    try:
+        async with session.media.listening() as frames:
+            while (batch := await frames.get()) is not None:
+                await response.write(adts(batch, audio.sample_rate, audio.channels))
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # the player went away: that is how a listener stops listening
     return response
 
 

@@ -270,7 +270,8 @@ async def _probe_encoder(arguments: list[str]) -> bool:
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        _, errors = await asyncio.wait_for(process.communicate(), PROBE_TIMEOUT)
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            _, errors = await process.communicate()
     except TimeoutError:
         process.kill()
         await process.wait()

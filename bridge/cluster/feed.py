@@ -89,7 +89,8 @@ class ClusterFeed:
         try:
             while True:
                 try:
-                    event = await asyncio.wait_for(subscription.get(), max(0.0, next_stats - loop.time()))
+                    async with asyncio.timeout(max(0.0, next_stats - loop.time())):  # never wait_for (see decisions)
+                        event = await subscription.get()
                     await self._send(event_message(self.node, event))
                 except TimeoutError:
                     next_stats = loop.time() + STATS_SECONDS

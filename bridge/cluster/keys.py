@@ -43,6 +43,15 @@ class Keys:
     def nodes(self) -> str:
         return f"{self.namespace}:nodes"
 
+    @property
+    def epoch(self) -> str:
+        """A random value the first node sets: a new one means Redis lost its data (restarted empty)."""
+        return f"{self.namespace}:epoch"
+
+    @property
+    def tickets_key(self) -> str:
+        return f"{self.namespace}:tickets-key"
+
     def ended(self, call_id: str) -> str:
         return f"{self.namespace}:ended:{call_id}"
 
@@ -55,9 +64,10 @@ def stream_digest(dedupe_key: str) -> str:
     return hashlib.sha256(dedupe_key.encode()).hexdigest()
 
 
-# KEYS: call, calls_of(node), node(node), stream... ; ARGV: node, callId, streams (space-separated), app, created
+# KEYS: call, calls_of(node), node(node), stream... ; ARGV: node, callId, streams (space-separated), app, created,
+# count ("1": a new call, "0": a call claimed again after an outage, already in the node's count).
 # Returns nil when claimed, else {"callId", holder node} or {"stream", holder callId}. The node's
-# record counts the call at once, so the next placement sees it before the next heartbeat.
+# record counts a new call at once, so the next placement sees it before the next heartbeat.
 CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {'callId', redis.call('HGET', KEYS[1], 'node') or ''}
@@ -69,7 +79,7 @@ end
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'streams', ARGV[3], 'app', ARGV[4], 'created', ARGV[5])
 for i = 4, #KEYS do redis.call('SET', KEYS[i], ARGV[2]) end
 redis.call('SADD', KEYS[2], ARGV[2])
-if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HINCRBY', KEYS[3], 'calls', 1) end
+if ARGV[6] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HINCRBY', KEYS[3], 'calls', 1) end
 return nil
 """
 

@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -86,12 +88,17 @@ class ClusterRegistry:
         self.reaped = 0  # calls of lost nodes this node ended
         self.lost_nodes = 0  # nodes this node found lost and reaped
         self.last_records: list[NodeRecord] = []  # every live node, as read at the last heartbeat (metrics)
+        self.on_shared_key: Callable[[bytes], None] | None = None  # the cluster's ticket key, once known
+        self._shared_key: str | None = None
+        self._epoch: str | None = None  # Redis's data generation, as the last heartbeat read it
+        self._data_lost = False  # the epoch changed: Redis restarted without its data
 
-    async def claim(self, claim: Claim) -> Conflict | None:
-        """Make the call and its streams this node's, or say who holds them."""
+    async def claim(self, claim: Claim, new: bool = True) -> Conflict | None:
+        """Make the call and its streams this node's, or say who holds them (``new``: count it in
+        the node's record now; a call claimed again after an outage is counted already)."""
         keys = [self.keys.call(claim.call_id), self.keys.calls_of(self.node), self.keys.node(self.node)]
         keys += [self.keys.stream(digest) for digest in claim.streams]
-        args = [self.node, claim.call_id, " ".join(claim.streams), claim.app, claim.created]
+        args = [self.node, claim.call_id, " ".join(claim.streams), claim.app, claim.created, "1" if new else "0"]
         result = await self._call(self._claim_script, keys, args)
         if result:
             return Conflict(str(result[0]), str(result[1]))
@@ -139,8 +146,11 @@ class ClusterRegistry:
             try:
                 returned = not self.available
                 await self._heartbeat()
-                if returned:
+                if returned or self._data_lost:
+                    self._data_lost = False
                     await self._reconcile()
+                    await self._share_key(again=True)
+                await self._share_key()
                 self._set_available(True)
                 await self._reap_lost_nodes()
                 self.last_records = await self.records()
@@ -168,7 +178,25 @@ class ClusterRegistry:
             pipe.set(self.keys.alive(self.node), "1", px=int(self.config.node_ttl_seconds * 1000))
             pipe.hset(self.keys.node(self.node), mapping={k: str(v) for k, v in record.items()})
             pipe.sadd(self.keys.nodes, self.node)
-            await pipe.execute()
+            pipe.set(self.keys.epoch, secrets.token_hex(8), nx=True)
+            pipe.get(self.keys.epoch)
+            epoch = _text((await pipe.execute())[-1])
+        if self._epoch is not None and epoch != self._epoch:
+            log.warning("cluster %s: Redis restarted without its data; this node claims its calls again",
+                        self.config.name)  # fmt: skip
+            self._data_lost = True
+        self._epoch = epoch
+
+    async def _share_key(self, again: bool = False) -> None:
+        """The key every node signs tickets with: made by the first node, read by the others; after
+        an outage (``again``) the key this node knows is offered back, should Redis have lost it."""
+        if self.on_shared_key is None or (self._shared_key is not None and not again):
+            return
+        await self._redis.set(self.keys.tickets_key, self._shared_key or secrets.token_hex(32), nx=True)
+        value = await self._redis.get(self.keys.tickets_key)
+        if value and _text(value) != self._shared_key:
+            self._shared_key = _text(value)
+            self.on_shared_key(hashlib.sha256(self._shared_key.encode()).digest())  # any text will do
 
     async def _reconcile(self) -> None:
         """After an outage: releases that failed, then this node's calls claimed again."""
@@ -176,7 +204,7 @@ class ClusterRegistry:
         for claim in pending:
             await self._release(self.node, claim.call_id, claim.streams)
         for claim in list(self.claims.values()):
-            conflict = await self.claim(claim)
+            conflict = await self.claim(claim, new=False)
             if conflict is not None and not (conflict.field == "callId" and conflict.holder == self.node):
                 log.error("cluster %s: call %s could not be claimed again after the outage (%s held by %s)",
                           self.config.name, claim.call_id, conflict.field, conflict.holder)  # fmt: skip

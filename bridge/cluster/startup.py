@@ -44,6 +44,7 @@ def open_cluster(services: Services, manager: CallManager) -> ClusterRegistry | 
             session.terminate(f"{NODE_LOST}: this node missed its heartbeat and its calls were ended")
 
     registry = ClusterRegistry(config, lambda: _load(manager), node_lost, declared_lost)
+    registry.on_shared_key = services.tickets.use_key
     services.cluster = registry
     services.cluster_feed = ClusterFeed(config, services.bus, lambda: manager.stats(None))
     log.info("cluster %s: node %s, Redis %s", config.name, registry.node, REDACTOR.redact(config.redis_url))

@@ -192,7 +192,8 @@ class StreamPublisher:
 
     async def _stopped_within(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopped.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._stopped.wait()
         return self._stopped.is_set()
 
     async def _publish_once(self) -> tuple[RtmpPublishError | None, bool]:

@@ -82,7 +82,8 @@ class RtmpPublisher:
     async def run(self) -> None:
         """Connect and keep reading until the connection ends; report failures."""
         try:
-            reader = await asyncio.wait_for(self._connect(), self._connect_timeout)
+            async with asyncio.timeout(self._connect_timeout):
+                reader = await self._connect()
             await self._read_loop(reader)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
@@ -94,7 +95,8 @@ class RtmpPublisher:
     async def wait_published(self, timeout: float) -> None:
         """Return once NetStream.Publish.Start arrived; raise :class:`RtmpPublishError` otherwise."""
         try:
-            await asyncio.wait_for(asyncio.shield(self._published), timeout)
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(self._published)
         except TimeoutError:
             raise RtmpPublishError("RTMP server did not confirm publish in time") from None
 
@@ -113,7 +115,8 @@ class RtmpPublisher:
         self.core.close()
         self._flush()
         with contextlib.suppress(TimeoutError, OSError):
-            await asyncio.wait_for(self._writer.drain(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._writer.drain()
         self._writer.close()
 
     def abort(self) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.daemon import BridgeDaemon
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount
+from tests.support.postgres import PostgresServer
 from tests.support.redis_server import RedisServer
 
 REQUIRED = ("nginx", "kamailio", "baresip")
@@ -67,3 +68,10 @@ def redis(workdir: Path) -> Iterator[RedisServer]:
     server = RedisServer(workdir / "redis")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    server.close()

@@ -16,8 +16,12 @@ def cluster_node(
     extra: str = "",
     env: dict[str, str] | None = None,
     token: str = "",
+    history_url: str = "",
+    rtp_ports: int = 20,
 ) -> BridgeDaemon:
-    daemon = BridgeDaemon(workdir / node, env=env, rtp_ports=20, start=False, token=token)
+    daemon = BridgeDaemon(
+        workdir / node, env=env, rtp_ports=rtp_ports, start=False, token=token, history_url=history_url
+    )
     daemon.config_path.write_text(
         daemon.config_path.read_text()
         + f'\n[cluster]\nredis_url = "{redis.url}"\nname = "{name}"\nnode_id = "{node}"\n'

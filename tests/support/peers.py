@@ -379,7 +379,7 @@ class Kamailio:
 BARESIP_CONFIG = """
 poll_method epoll
 sip_listen {sip_host}:{port}
-call_max_calls 16
+call_max_calls {max_calls}
 net_interface {host}
 rtp_ports {rtp_first}-{rtp_last}
 audio_player aubridge,nil
@@ -419,8 +419,10 @@ class Baresip:
         user: str = "uas",
         host: str = "127.0.0.1",
         video: tuple[int, int, int] | None = None,
+        max_calls: int = 16,
     ) -> None:
-        """``video`` = (width, height, fps): also send H.264 from baresip's fake camera (avcodec, libx264)."""
+        """``video`` = (width, height, fps): also send H.264 from baresip's fake camera (avcodec, libx264);
+        ``max_calls``: calls at once (each has RTP ports of its own)."""
         self.host = host
         uri_host = f"[{host}]" if ":" in host else host
         self.dir = workdir / ("baresip" if host == "127.0.0.1" else "baresip6")
@@ -428,9 +430,10 @@ class Baresip:
         self.port = free_udp_tcp_pair()
         self.ctrl_port = free_port()
         self.user = user
-        first, last = free_even_range(20)
+        first, last = free_even_range(20 if max_calls <= 16 else 4 * max_calls)  # RTP and RTCP, to spare
         (self.dir / "config").write_text(
             BARESIP_CONFIG.format(
+                max_calls=max_calls,
                 port=self.port,
                 rtp_first=first,
                 rtp_last=last,

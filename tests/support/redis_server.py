@@ -42,6 +42,12 @@ class RedisServer:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True)
         return sorted(line for line in result.stdout.splitlines() if line)
 
+    def members(self, key: str) -> list[str]:
+        """SMEMBERS, sorted."""
+        argv = ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "--raw", "SMEMBERS", key]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True)
+        return sorted(line for line in result.stdout.splitlines() if line)
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop()
