@@ -53,7 +53,7 @@ lint: $(VENV)/.installed
 # A capacity ramp with ffmpeg-per-call at 100 and 200 calls (~15 min), where the media worker's
 # time goes at 100 calls (~3 min), what a slate and a second destination cost (bridge vs
 # ffmpeg-per-call, ~15 min), the AAC coders' CPU against speech quality (~2 min), a video call
-# against an audio-only one (~3 min), then one call's setup latency.
+# against an audio-only one (~3 min), what a cluster costs its Redis (~2 min), then one call's setup latency.
 bench: .system-bench $(VENV)/.bench-installed
 	$(PY) -m bench.capacity --ramp 100,200,300 --seconds 30 --baseline-calls 100,200 --json bench-capacity.json
 	$(PY) -m bench.stages --calls 100 --seconds 30
@@ -61,6 +61,8 @@ bench: .system-bench $(VENV)/.bench-installed
 	$(PY) -m bench.coder --rate 16000 --bitrate 32000
 	$(PY) -m bench.video_call --seconds 20 --rounds 3
 	$(PY) -m bench.ingest --calls 100 --seconds 30 --rounds 3
+	$(PY) -m bench.cluster_redis --nodes 3 --calls 60 --seconds 20
+	$(PY) -m bench.cluster_redis --nodes 6 --calls 60 --seconds 20
 	$(PY) -m bench.one_call
 
 # The fuzz properties of tests/fuzz with a long budget (make test runs them with 150 examples each).

@@ -75,6 +75,9 @@ async def events(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     loop = asyncio.get_running_loop()
     next_stats = loop.time()
+    watching = feed if interval is not None else None
+    if watching is not None:
+        watching.watchers += 1  # the other nodes publish their counters while this is above 0
     try:
         await response.write(b": connected\n\n")
         while True:
@@ -94,6 +97,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         subscription.close()
+        if watching is not None:
+            watching.watchers -= 1
     with contextlib.suppress(ConnectionResetError):
         await response.write_eof()
     return response

@@ -1,7 +1,9 @@
 """The cluster's live events on every node: one Redis pub/sub channel, ``<cluster.name>:feed``.
 
 Each node publishes what its own bus carries (call.state, stream.state, call.event: the payloads
-SSE clients get, so nothing secret) and, every STATS_SECONDS, the counters of its active calls.
+SSE clients get, so nothing secret) and, every STATS_SECONDS while another node has an SSE client
+that asked for counters (its record's ``watchers``), the counters of its active calls: a cluster
+nobody watches spends nothing on them.
 Each node relays the other nodes' events to its SSE subscribers only (webhooks, history and
 metrics see each event once, on the node that owns the call) and keeps their latest counters for
 ``calls.stats``. While Redis is away the feed is quiet and starts again when it returns; events
@@ -48,13 +50,15 @@ def parse_event(payload: dict[str, Any], node: str) -> BusEvent | None:
 
 
 class ClusterFeed:
-    def __init__(self, config: ClusterConfig, bus: EventBus, stats: Stats) -> None:
+    def __init__(self, config: ClusterConfig, bus: EventBus, stats: Stats, wanted: Callable[[], bool]) -> None:
         from redis.asyncio import Redis
 
         self.node = config.node
         self.channel = f"{config.name}:feed"
         self._bus = bus
         self._stats = stats
+        self._stats_wanted = wanted
+        self.watchers = 0  # this node's SSE clients with ?stats= (in its record: the others then publish)
         self._stale_after = config.node_ttl_seconds
         self._redis = Redis.from_url(
             config.redis_url, decode_responses=True, socket_timeout=None, socket_connect_timeout=2.0
@@ -94,7 +98,8 @@ class ClusterFeed:
                     await self._send(event_message(self.node, event))
                 except TimeoutError:
                     next_stats = loop.time() + STATS_SECONDS
-                    await self._send(stats_message(self.node, self._stats()))
+                    if self._stats_wanted():
+                        await self._send(stats_message(self.node, self._stats()))
         finally:
             subscription.close()
 

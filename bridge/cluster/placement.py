@@ -17,6 +17,7 @@ class NodeRecord:
     capacity: int
     calls: int
     draining: bool
+    watchers: int = 0  # SSE clients of this node that asked for every node's counters (calls.stats)
 
     @property
     def headroom(self) -> int:
@@ -27,7 +28,7 @@ class NodeRecord:
         """A record as stored, or None if it is incomplete (a node still joining)."""
         try:
             return cls(node, record["advertise_url"], int(record["capacity"]), int(record["calls"]),
-                       record.get("draining", "0") == "1")  # fmt: skip
+                       record.get("draining", "0") == "1", int(record.get("watchers", "0")))  # fmt: skip
         except (KeyError, ValueError):
             return None
 

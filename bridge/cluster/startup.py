@@ -24,6 +24,7 @@ def _load(manager: CallManager) -> dict[str, Any]:
         "capacity": capacity,
         "calls": len(manager.sessions),
         "draining": int(manager.draining or manager.shutting_down),
+        "watchers": services.cluster_feed.watchers if services.cluster_feed is not None else 0,
     }
 
 
@@ -46,7 +47,10 @@ def open_cluster(services: Services, manager: CallManager) -> ClusterRegistry | 
     registry = ClusterRegistry(config, lambda: _load(manager), node_lost, declared_lost)
     registry.on_shared_key = services.tickets.use_key
     services.cluster = registry
-    services.cluster_feed = ClusterFeed(config, services.bus, lambda: manager.stats(None))
+    def stats_wanted() -> bool:
+        return any(record.watchers > 0 for record in registry.last_records if record.node != registry.node)
+
+    services.cluster_feed = ClusterFeed(config, services.bus, lambda: manager.stats(None), stats_wanted)
     log.info("cluster %s: node %s, Redis %s", config.name, registry.node, REDACTOR.redact(config.redis_url))
     return registry
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.capacity import Settings, passes, run_bridge, run_ffmpeg
+from bench.cluster_redis import run as run_cluster_redis
 from bench.ingest import run_ingest
 from bench.outputs import run as run_outputs
 from bench.outputs import summary_rows
@@ -105,3 +106,11 @@ def test_ingest_bench_measures_websocket_calls(tmp_path: Path) -> None:
     assert continuity["maxTimelineGapMs"] <= 100
     assert continuity["shortestRecordingSeconds"] >= seconds
     assert result["cpuPercentPerCall"] > 0
+
+
+def test_cluster_redis_bench_reads_redis_counters_per_phase(tmp_path: Path) -> None:
+    rows = {row["phase"]: row for row in run_cluster_redis(2, 4, 2.0, tmp_path)}
+    print(f"\ncluster Redis smoke: {rows}")
+    assert list(rows) == ["2 nodes idle", "4 calls placed", "4 calls up", "4 calls up, 1 console", "4 calls hung up"]
+    assert rows["2 nodes idle"]["commands"] > 1 and "evalsha" in rows["4 calls placed"]["top"]  # the claim script
+    assert rows["4 calls up, 1 console"]["kibOut"] > rows["4 calls up"]["kibOut"]  # counters published when watched

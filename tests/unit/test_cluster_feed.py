@@ -15,7 +15,7 @@ CONFIG = ClusterConfig(redis_url="redis://127.0.0.1:1/0", name="t", node_id="me"
 
 
 def _feed(bus: EventBus) -> ClusterFeed:
-    return ClusterFeed(CONFIG, bus, lambda: [])
+    return ClusterFeed(CONFIG, bus, lambda: [], lambda: True)
 
 
 def test_another_nodes_event_reaches_cluster_subscriptions_only() -> None:
