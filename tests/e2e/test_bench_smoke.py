@@ -23,11 +23,11 @@ CALLS = 20
 
 
 def test_capacity_bench_measures_bridge_and_ffmpeg_with_the_same_input(tmp_path: Path) -> None:
-    settings = Settings(seconds=8.0, output=OutputSpec("aac", 16000, 32000, "fast"), samples=2, workers=2)
+    settings = Settings(seconds=5.0, output=OutputSpec("aac", 16000, 32000, "fast"), samples=2, workers=2)
     bridge = run_bridge(CALLS, settings, tmp_path / "bridge")
     print(f"\nbridge smoke: {bridge}")
     assert bridge["calls"] == CALLS and bridge["cpuPercentPerCall"] > 0 and bridge["pssMiBPerCall"] > 0
-    assert bridge["packets"]["sent"] > CALLS * 50 * 8  # every stream sent at real time for the window
+    assert bridge["packets"]["sent"] > CALLS * 50 * settings.seconds  # every stream sent at real time for the window
     assert bridge["packets"]["processedFraction"] > 0.99
     assert bridge["continuity"]["recordings"] == CALLS and bridge["continuity"]["recordingErrors"] == 0
     assert bridge["sampled"]["streams"] == 2 and bridge["sampled"]["latencyMs"]["n"] >= 2  # clicks were found
@@ -51,7 +51,7 @@ def test_capacity_bench_measures_bridge_and_ffmpeg_with_the_same_input(tmp_path:
 
 
 def test_outputs_bench_measures_slate_and_a_second_destination(tmp_path: Path) -> None:
-    base = Settings(seconds=5.0, output=OutputSpec("aac", 16000, 32000, "fast"), samples=1, workers=1)
+    base = Settings(seconds=2.5, output=OutputSpec("aac", 16000, 32000, "fast"), samples=1, workers=1)
     video = VideoSpec("slate", "", 640, 360, 10, 2.0)
     results = run_outputs(4, base, video, tmp_path, baseline=("slate",))  # the full comparison is make bench
     print("\n" + "\n".join(" | ".join(row) for row in summary_rows(results)))

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_short_soak_loses_nothing_and_leaves_nothing_behind(tmp_path: Path) -> None:
-    result = run(Soak(calls=8, call_seconds=10.0, minutes=0.75, sample_seconds=5.0), tmp_path)
+    result = run(Soak(calls=8, call_seconds=6.0, minutes=0.4, sample_seconds=3.0), tmp_path)
     print()
     print_summary(result, slopes=False)
     assert result["calls"] >= 20 and result["refused"] == 0
