@@ -85,7 +85,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             reload_task.cancel()
             await manager.terminate_all(config.limits.shutdown_timeout)
             log.debug("stopping: calls ended; leaving the cluster")
-            await leave_cluster(cluster, cluster_task)
+            await leave_cluster(cluster, services.cluster_feed, cluster_task)
             log.debug("stopping: closing the REST listener")
             await runner.cleanup()
             log.debug("stopping: closing the media workers")

@@ -27,6 +27,7 @@ log = logging.getLogger("bridge.cluster")
 STATS_SECONDS = 1.0  # how often each node publishes its calls' counters
 RETRY_SECONDS = 1.0  # after Redis refused: wait, then subscribe or publish again
 Stats = Callable[[], list[dict[str, Any]]]
+_STOP = BusEvent("feed.stop", "", "", {})  # wakes the publisher to end (see ClusterFeed.stop)
 
 
 def event_message(node: str, event: BusEvent) -> str:
@@ -60,10 +61,18 @@ class ClusterFeed:
         self._stats_wanted = wanted
         self.watchers = 0  # this node's SSE clients with ?stats= (in its record: the others then publish)
         self._stale_after = config.node_ttl_seconds
+        # Publishing must never wait long on a Redis that stopped answering; a subscriber waits for
+        # messages as long as there are none (TCP keepalive finds a dead peer).
         self._redis = Redis.from_url(
-            config.redis_url, decode_responses=True, socket_timeout=None, socket_connect_timeout=2.0
+            config.redis_url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0
         )
+        self._subscriber = Redis.from_url(
+            config.redis_url, decode_responses=True, socket_timeout=None, socket_connect_timeout=2.0,
+            socket_keepalive=True,
+        )  # fmt: skip
         self._remote_stats: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # node -> (received, calls)
+        self._stopping = False
+        self._outbox = bus.subscribe(limit=10_000)  # this node's events, to publish
         self.relayed = 0  # other nodes' events passed to this node's SSE clients
         self.not_published = 0  # this node's events Redis did not take (an outage)
 
@@ -77,25 +86,34 @@ class ClusterFeed:
             for call in calls
         ]
 
+    def stop(self) -> None:
+        """End both loops at their next step. Not only a cancellation: a client library that turns
+        a cancellation into its own error (which the loops survive, as they must survive Redis
+        errors) would otherwise keep a stopping node waiting for ever."""
+        self._stopping = True
+        self._outbox.queue.put_nowait(_STOP)
+
     async def run(self) -> None:
-        """Publish this node's events and counters, receive the others', until cancelled."""
+        """Publish this node's events and counters, receive the others', until stopped."""
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._publish())
                 group.create_task(self._receive())
         finally:
             await self._redis.aclose()
+            await self._subscriber.aclose()
 
     async def _publish(self) -> None:
-        subscription = self._bus.subscribe(limit=10_000)
+        subscription = self._outbox
         loop = asyncio.get_running_loop()
         next_stats = loop.time()
         try:
-            while True:
+            while not self._stopping:
                 try:
                     async with asyncio.timeout(max(0.0, next_stats - loop.time())):  # never wait_for (see decisions)
                         event = await subscription.get()
-                    await self._send(event_message(self.node, event))
+                    if event is not _STOP:
+                        await self._send(event_message(self.node, event))
                 except TimeoutError:
                     next_stats = loop.time() + STATS_SECONDS
                     if self._stats_wanted():
@@ -114,19 +132,21 @@ class ClusterFeed:
     async def _receive(self) -> None:
         from redis.exceptions import RedisError
 
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        while not self._stopping:
+            pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
+                while not self._stopping:
+                    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=RETRY_SECONDS)
+                    if message is not None and message.get("type") == "message":
                         self._take(message.get("data"))
             except (RedisError, OSError) as exc:
                 log.debug("cluster feed: %s; subscribing again in %g s", exc, RETRY_SECONDS)
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
-            await asyncio.sleep(RETRY_SECONDS)
+            if not self._stopping:
+                await asyncio.sleep(RETRY_SECONDS)
 
     def _take(self, data: object) -> None:
         """One message of the channel; our own and malformed ones are ignored."""

@@ -64,10 +64,11 @@ def stream_digest(dedupe_key: str) -> str:
     return hashlib.sha256(dedupe_key.encode()).hexdigest()
 
 
-# KEYS: call, calls_of(node), node(node), stream... ; ARGV: node, callId, streams (space-separated), app, created,
-# count ("1": a new call, "0": a call claimed again after an outage, already in the node's count).
+# KEYS: call, calls_of(node), node(node), stream... ; ARGV: node, callId, streams (space-separated), app, created
 # Returns nil when claimed, else {"callId", holder node} or {"stream", holder callId}. The node's
-# record counts a new call at once, so the next placement sees it before the next heartbeat.
+# calls set is what placement counts (SCARD): it changes in the same step as the claim, so the
+# next placement sees the call at once. (A count in the node's record, raised here and written by
+# the heartbeat, once lost a claim made between the heartbeat's reading and its writing.)
 CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return {'callId', redis.call('HGET', KEYS[1], 'node') or ''}
@@ -79,7 +80,6 @@ end
 redis.call('HSET', KEYS[1], 'node', ARGV[1], 'streams', ARGV[3], 'app', ARGV[4], 'created', ARGV[5])
 for i = 4, #KEYS do redis.call('SET', KEYS[i], ARGV[2]) end
 redis.call('SADD', KEYS[2], ARGV[2])
-if ARGV[6] == '1' and redis.call('EXISTS', KEYS[3]) == 1 then redis.call('HINCRBY', KEYS[3], 'calls', 1) end
 return nil
 """
 
@@ -96,7 +96,6 @@ redis.call('DEL', KEYS[1])
 for i = 5, #KEYS do
   if redis.call('GET', KEYS[i]) == ARGV[2] then redis.call('DEL', KEYS[i]) end
 end
-if redis.call('HGET', KEYS[3], 'calls') then redis.call('HINCRBY', KEYS[3], 'calls', -1) end
 if tonumber(ARGV[3]) > 0 then redis.call('SET', KEYS[4], ARGV[1], 'EX', ARGV[3]) end
 return 1
 """

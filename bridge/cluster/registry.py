@@ -92,13 +92,13 @@ class ClusterRegistry:
         self._shared_key: str | None = None
         self._epoch: str | None = None  # Redis's data generation, as the last heartbeat read it
         self._data_lost = False  # the epoch changed: Redis restarted without its data
+        self._stopping = False
 
-    async def claim(self, claim: Claim, new: bool = True) -> Conflict | None:
-        """Make the call and its streams this node's, or say who holds them (``new``: count it in
-        the node's record now; a call claimed again after an outage is counted already)."""
+    async def claim(self, claim: Claim) -> Conflict | None:
+        """Make the call and its streams this node's, or say who holds them."""
         keys = [self.keys.call(claim.call_id), self.keys.calls_of(self.node), self.keys.node(self.node)]
         keys += [self.keys.stream(digest) for digest in claim.streams]
-        args = [self.node, claim.call_id, " ".join(claim.streams), claim.app, claim.created, "1" if new else "0"]
+        args = [self.node, claim.call_id, " ".join(claim.streams), claim.app, claim.created]
         result = await self._call(self._claim_script, keys, args)
         if result:
             return Conflict(str(result[0]), str(result[1]))
@@ -138,11 +138,16 @@ class ClusterRegistry:
                           self.config.name, problem)  # fmt: skip
         self.available = available
 
+    def stop(self) -> None:
+        """End :meth:`run` at its next step (a cancellation a Redis call turned into its own error
+        would be survived like any Redis error)."""
+        self._stopping = True
+
     async def run(self) -> None:
-        """Heartbeat and watch for lost nodes every ``cluster.heartbeat_seconds``, until cancelled."""
+        """Heartbeat and watch for lost nodes every ``cluster.heartbeat_seconds``, until stopped."""
         from redis.exceptions import RedisError
 
-        while True:
+        while not self._stopping:
             try:
                 returned = not self.available
                 await self._heartbeat()
@@ -204,7 +209,7 @@ class ClusterRegistry:
         for claim in pending:
             await self._release(self.node, claim.call_id, claim.streams)
         for claim in list(self.claims.values()):
-            conflict = await self.claim(claim, new=False)
+            conflict = await self.claim(claim)
             if conflict is not None and not (conflict.field == "callId" and conflict.holder == self.node):
                 log.error("cluster %s: call %s could not be claimed again after the outage (%s held by %s)",
                           self.config.name, claim.call_id, conflict.field, conflict.holder)  # fmt: skip
@@ -240,12 +245,18 @@ class ClusterRegistry:
         return lost
 
     async def nodes(self) -> dict[str, dict[str, str]]:
-        """Every live node's record (for /metrics and the API)."""
+        """Every live node's record, its ``calls`` counted from its calls set (one round trip)."""
+        members = await self._members(self.keys.nodes)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for node in members:
+                pipe.hgetall(self.keys.node(node))
+                pipe.scard(self.keys.calls_of(node))
+            answers = await pipe.execute()
         result = {}
-        for node in await self._members(self.keys.nodes):
-            record = await self._record(self.keys.node(node))
+        for node, fields, calls in zip(members, answers[::2], answers[1::2], strict=True):
+            record = {_text(field): _text(value) for field, value in fields.items()}
             if record:
-                result[node] = record
+                result[node] = {**record, "calls": str(calls)}
         return result
 
     async def records(self) -> list[NodeRecord]:

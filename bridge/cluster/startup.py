@@ -47,6 +47,7 @@ def open_cluster(services: Services, manager: CallManager) -> ClusterRegistry | 
     registry = ClusterRegistry(config, lambda: _load(manager), node_lost, declared_lost)
     registry.on_shared_key = services.tickets.use_key
     services.cluster = registry
+
     def stats_wanted() -> bool:
         return any(record.watchers > 0 for record in registry.last_records if record.node != registry.node)
 
@@ -63,7 +64,13 @@ async def run_cluster(registry: ClusterRegistry, feed: ClusterFeed | None) -> No
             group.create_task(feed.run())
 
 
-async def leave_cluster(registry: ClusterRegistry | None, task: asyncio.Task[None] | None) -> None:
+async def leave_cluster(
+    registry: ClusterRegistry | None, feed: ClusterFeed | None, task: asyncio.Task[None] | None
+) -> None:
+    """Stop the heartbeat and the feed (flags first, then a cancellation), then leave cleanly."""
+    for part in (registry, feed):
+        if part is not None:
+            part.stop()
     if task is not None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

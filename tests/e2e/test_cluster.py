@@ -4,7 +4,8 @@
 - a node killed with SIGKILL: within cluster.node_ttl_seconds + 5 s a survivor ends its calls
   FAILED "node lost", one webhook each (three nodes race for it), and the callIds can be reused;
 - Redis restarted mid-call: the call goes on publishing without a gap, new calls get 503 with the
-  reason meanwhile and succeed once it is back, and the registry holds the call again.
+  reason meanwhile and succeed once it is back, and the registry holds the call again;
+- a Twilio Media Stream whose CallSid is live on another node is refused with close code 1008.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rest.cluster_forward import FORWARDED
 from tests.support.audio import dominant_frequency, pull_audio
 from tests.support.cluster import cluster_node
 from tests.support.daemon import BridgeDaemon
+from tests.support.ingest_senders import Script, Sender
 from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
@@ -158,3 +160,25 @@ def test_redis_restarted_mid_call_the_call_goes_on_and_new_calls_wait_for_it(
         assert _metric(a, "bridge_cluster_registry_up") == 1
     finally:
         a.stop()
+
+
+def test_an_ingest_call_live_on_one_node_is_refused_on_another(
+    tmp_path: Path, redis: RedisServer, webhooks: WebhookReceiver, nginx: NginxRtmp
+) -> None:
+    token = "cluster-twilio-auth-token-0a1b2c3d4e"
+    route = f'\n[ingest.routes.desk]\nprotocol = "twilio"\nsecret = "{token}"\nrtmp_url = "{nginx.url}"\n'
+    route += 'stream = "desk-{callId}"\n'
+    a, b = (cluster_node(tmp_path, node, redis, "ingest", extra=route) for node in ("node-a", "node-b"))
+    call_sid = "CA" + "c1u57e" * 5 + "01"
+    try:
+        first = Sender("twilio", f"ws://127.0.0.1:{a.rest_port}/ingest/desk", token, Script(seconds=8), call_sid)
+        first.start()
+        wait_until(lambda: redis.cli("HGET", f"ingest:call:{call_sid}", "node") == "node-a", 10, "claimed on node-a")
+        second = Sender("twilio", f"ws://127.0.0.1:{b.rest_port}/ingest/desk", token, Script(seconds=3), call_sid)
+        refused = second.start().join(15)
+        assert refused.close_code == 1008 and "node-a" in refused.close_reason, refused
+        assert first.join(20).close_code == 1000  # the first stream ran to its end undisturbed
+        wait_until(lambda: not redis.keys(f"ingest:call:{call_sid}"), 5, "released after the stream")
+    finally:
+        for node in (a, b):
+            node.stop()
