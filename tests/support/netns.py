@@ -8,10 +8,14 @@ without a reset, as a dead NAT or a cut link looks); :meth:`restore` removes it.
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
+import time
 
 import pytest
+
+_made = itertools.count()  # each namespace of a run gets its own names and subnet, whatever the last one left
 
 
 def _ip(*args: str) -> None:
@@ -20,9 +24,10 @@ def _ip(*args: str) -> None:
 
 class Namespace:
     def __init__(self, index: int = 0) -> None:
-        tag = f"{os.getpid() % 10000}{index}"
+        serial = next(_made)
+        tag = f"{os.getpid() % 10000}{index}{serial % 100}"
         self.name, self.outer, self.inner = f"brns{tag}", f"brA{tag}", f"brB{tag}"
-        subnet = 10 + (os.getpid() + index) % 200
+        subnet = 10 + (os.getpid() + index * 37 + serial) % 200
         self.host_address, self.address = f"10.77.{subnet}.1", f"10.77.{subnet}.2"
         try:
             _ip("netns", "add", self.name)
@@ -52,5 +57,13 @@ class Namespace:
         return [line.split()[0] for line in lines if line.strip()]
 
     def close(self) -> None:
-        subprocess.run(["ip", "netns", "del", self.name], check=False, capture_output=True)
+        """Remove the namespace and the veth pair; a namespace still busy (a peer inside it was just
+        stopped) is tried again for a few seconds."""
         subprocess.run(["ip", "link", "del", self.outer], check=False, capture_output=True)
+        for _ in range(25):
+            done = subprocess.run(["ip", "netns", "del", self.name], check=False, capture_output=True, text=True)
+            listed = subprocess.run(["ip", "netns", "list"], check=False, capture_output=True, text=True).stdout
+            if self.name not in listed.split():
+                return
+            time.sleep(0.2)
+        print(f"network namespace {self.name} could not be removed: {done.stderr.strip()}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -21,8 +22,19 @@ from tests.support.wire import Rfc4733Digits, Rtp, read_rtp, rtp, sdp_audio_addr
 
 @dataclass(frozen=True)
 class Arrival:
-    at: float  # time.monotonic() when it was read
+    at: float  # when the kernel received it (SO_TIMESTAMPNS, seconds): not when this busy process read it
     packet: Rtp
+
+
+SO_TIMESTAMPNS = 35  # Linux <asm-generic/socket.h>; the control message type is the same number
+
+
+def _kernel_time(ancillary: list[tuple[int, int, bytes]]) -> float:
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(data) >= 16:
+            seconds, nanoseconds = struct.unpack("qq", data[:16])
+            return float(seconds + nanoseconds / 1e9)
+    return time.time()
 
 
 class RtpCapture:
@@ -31,6 +43,7 @@ class RtpCapture:
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.settimeout(0.2)
         self.port = int(self.sock.getsockname()[1])
         self.received: list[Arrival] = []
@@ -40,7 +53,7 @@ class RtpCapture:
     def serve(self, running: callable) -> None:  # type: ignore[valid-type]
         while running():
             try:
-                data = self.sock.recv(2048)
+                data, ancillary, _, _ = self.sock.recvmsg(2048, 256)
             except (TimeoutError, OSError):
                 continue
             packet = read_rtp(data)
@@ -48,7 +61,7 @@ class RtpCapture:
                 if packet is None:
                     self.unparsable += 1
                 else:
-                    self.received.append(Arrival(time.monotonic(), packet))
+                    self.received.append(Arrival(_kernel_time(ancillary), packet))
 
     def packets(self, payload_type: int | None = None) -> list[Arrival]:
         with self.lock:
