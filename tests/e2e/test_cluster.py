@@ -4,7 +4,8 @@
 - a node killed with SIGKILL: within cluster.node_ttl_seconds + 5 s a survivor ends its calls
   FAILED "node lost", one webhook each (three nodes race for it), and the callIds can be reused;
 - Redis restarted mid-call: the call goes on publishing without a gap, new calls get 503 with the
-  reason meanwhile and succeed once it is back, and the registry holds the call again;
+  reason meanwhile and succeed once it is back, and the registry holds the call again, also after
+  a FLUSHALL that no command noticed;
 - a Twilio Media Stream whose CallSid is live on another node is refused with close code 1008.
 """
 
@@ -158,6 +159,9 @@ def test_redis_restarted_mid_call_the_call_goes_on_and_new_calls_wait_for_it(
         assert a.call("r-1")["state"] == "ESTABLISHED"  # type: ignore[index]
         wait_until(lambda: redis.cli("HGET", "outage:call:r-1", "node") == "node-a", 5, "r-1 claimed again")
         assert _metric(a, "bridge_cluster_registry_up") == 1
+        redis.cli("FLUSHALL")  # Redis loses its data without a failed command (a restart between two heartbeats)
+        wait_until(lambda: redis.cli("HGET", "outage:call:r-1", "node") == "node-a", 3, "r-1 claimed after FLUSHALL")
+        assert "r-1" in [redis.cli("GET", key) for key in redis.keys("outage:stream:*")]  # its stream held again too
     finally:
         a.stop()
 
