@@ -4,6 +4,8 @@ Each node publishes what its own bus carries (call.state, stream.state, call.eve
 SSE clients get, so nothing secret) and, every STATS_SECONDS while another node has an SSE client
 that asked for counters (its record's ``watchers``), the counters of its active calls: a cluster
 nobody watches spends nothing on them.
+DTMF digits cross Redis masked while ``log.mask_dtmf`` is on (as in logs and the stored history):
+the owner node's own SSE stream, the API and webhooks still carry them.
 Each node relays the other nodes' events to its SSE subscribers only (webhooks, history and
 metrics see each event once, on the node that owns the call) and keeps their latest counters for
 ``calls.stats``. While Redis is away the feed is quiet and starts again when it returns; events
@@ -22,6 +24,7 @@ from typing import Any
 
 from bridge.bus import BusEvent, EventBus
 from bridge.cluster.config import ClusterConfig
+from bridge.destinations import mask_dtmf
 
 log = logging.getLogger("bridge.cluster")
 STATS_SECONDS = 1.0  # how often each node publishes its calls' counters
@@ -30,8 +33,11 @@ Stats = Callable[[], list[dict[str, Any]]]
 _STOP = BusEvent("feed.stop", "", "", {})  # wakes the publisher to end (see ClusterFeed.stop)
 
 
-def event_message(node: str, event: BusEvent) -> str:
-    return json.dumps({"kind": "event", "node": node, "event": event.to_json()}, separators=(",", ":"))
+def event_message(node: str, event: BusEvent, mask_digits: bool) -> str:
+    payload = event.to_json()
+    if mask_digits:
+        payload = mask_dtmf(payload)  # a call.event's "event" and "digit(s)" are a timeline entry's
+    return json.dumps({"kind": "event", "node": node, "event": payload}, separators=(",", ":"))
 
 
 def stats_message(node: str, calls: list[dict[str, Any]]) -> str:
@@ -51,7 +57,9 @@ def parse_event(payload: dict[str, Any], node: str) -> BusEvent | None:
 
 
 class ClusterFeed:
-    def __init__(self, config: ClusterConfig, bus: EventBus, stats: Stats, wanted: Callable[[], bool]) -> None:
+    def __init__(
+        self, config: ClusterConfig, bus: EventBus, stats: Stats, wanted: Callable[[], bool], mask_digits: bool = True
+    ) -> None:
         from redis.asyncio import Redis
 
         self.node = config.node
@@ -59,6 +67,7 @@ class ClusterFeed:
         self._bus = bus
         self._stats = stats
         self._stats_wanted = wanted
+        self._mask_digits = mask_digits
         self.watchers = 0  # this node's SSE clients with ?stats= (in its record: the others then publish)
         self._stale_after = config.node_ttl_seconds
         # Publishing must never wait long on a Redis that stopped answering; a subscriber waits for
@@ -113,7 +122,7 @@ class ClusterFeed:
                     async with asyncio.timeout(max(0.0, next_stats - loop.time())):  # never wait_for (see decisions)
                         event = await subscription.get()
                     if event is not _STOP:
-                        await self._send(event_message(self.node, event))
+                        await self._send(event_message(self.node, event, self._mask_digits))
                 except TimeoutError:
                     next_stats = loop.time() + STATS_SECONDS
                     if self._stats_wanted():

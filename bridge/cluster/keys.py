@@ -7,7 +7,7 @@ is stored as the SHA-256 of its destination key: the stream name is the CDN's se
 - ``<ns>:call:<callId>``   hash: node, streams (space-separated digests), app, created
 - ``<ns>:stream:<digest>`` string: the callId publishing it
 - ``<ns>:calls:<node>``    set: the node's callIds
-- ``<ns>:node:<node>``     hash: the node's record (advertise URL, capacity, load, draining)
+- ``<ns>:node:<node>``     hash: the node's record (advertise URL, capacity, draining, watchers)
 - ``<ns>:alive:<node>``    string with a TTL: the heartbeat
 - ``<ns>:nodes``           set: every node that has joined
 - ``<ns>:reap:<node>``     string with a TTL: the survivor ending a lost node's calls

@@ -1,8 +1,9 @@
 """Which node takes a new call: the one with the most headroom (no I/O here).
 
-Headroom is a node's capacity (``limits.max_calls``, bounded by its RTP ports) minus its calls, as
-its record in Redis says (the heartbeat writes both; each claim adds one at once). A draining node
-takes nothing. Ties go to the node that received the request, saving a hop.
+Headroom is a node's capacity (``limits.max_calls``, bounded by its RTP ports) minus its calls: the
+capacity from the node's record (the heartbeat writes it), the calls counted from its calls set in
+Redis (each claim adds to it in the same step). A draining node takes nothing. Ties go to the node
+that received the request, saving a hop.
 """
 
 from __future__ import annotations
@@ -25,9 +26,10 @@ class NodeRecord:
 
     @classmethod
     def parse(cls, node: str, record: dict[str, str]) -> NodeRecord | None:
-        """A record as stored, or None if it is incomplete (a node still joining)."""
+        """A record as stored, or None if it is incomplete (a node still joining). ``calls`` is
+        counted from the node's calls set by :meth:`ClusterRegistry.nodes` (0 where not needed)."""
         try:
-            return cls(node, record["advertise_url"], int(record["capacity"]), int(record["calls"]),
+            return cls(node, record["advertise_url"], int(record["capacity"]), int(record.get("calls", "0")),
                        record.get("draining", "0") == "1", int(record.get("watchers", "0")))  # fmt: skip
         except (KeyError, ValueError):
             return None

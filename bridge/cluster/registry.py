@@ -245,7 +245,8 @@ class ClusterRegistry:
         return lost
 
     async def nodes(self) -> dict[str, dict[str, str]]:
-        """Every live node's record, its ``calls`` counted from its calls set (one round trip)."""
+        """Every live node's record with its ``calls`` counted from its calls set (one round trip):
+        the set changes in the claim's own step, a count in the record would lag behind it."""
         members = await self._members(self.keys.nodes)
         async with self._redis.pipeline(transaction=False) as pipe:
             for node in members:

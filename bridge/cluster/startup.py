@@ -22,7 +22,6 @@ def _load(manager: CallManager) -> dict[str, Any]:
     capacity = min(services.config.limits.max_calls, services.ports.capacity)
     return {
         "capacity": capacity,
-        "calls": len(manager.sessions),
         "draining": int(manager.draining or manager.shutting_down),
         "watchers": services.cluster_feed.watchers if services.cluster_feed is not None else 0,
     }
@@ -51,7 +50,8 @@ def open_cluster(services: Services, manager: CallManager) -> ClusterRegistry | 
     def stats_wanted() -> bool:
         return any(record.watchers > 0 for record in registry.last_records if record.node != registry.node)
 
-    services.cluster_feed = ClusterFeed(config, services.bus, lambda: manager.stats(None), stats_wanted)
+    mask = services.config.log.mask_dtmf
+    services.cluster_feed = ClusterFeed(config, services.bus, lambda: manager.stats(None), stats_wanted, mask)
     log.info("cluster %s: node %s, Redis %s", config.name, registry.node, REDACTOR.redact(config.redis_url))
     return registry
 

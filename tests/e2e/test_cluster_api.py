@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import random
 import re
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,11 +95,19 @@ def test_dtmf_sent_to_another_node_reaches_the_far_end(
         owner = redis.cli("HGET", "api:call:d-1", "node")
         wait_until(lambda: (cluster[owner].call("d-1") or {}).get("state") == "ESTABLISHED", 20, "d-1 up")
         other = cluster[next(node for node in sorted(cluster) if node != owner)]
+        feed = subprocess.Popen(  # what crosses Redis, read by redis-cli (log.mask_dtmf is on by default)
+            ["redis-cli", "-p", str(redis.port), "--raw", "SUBSCRIBE", "api:feed"], stdout=subprocess.PIPE, text=True
+        )
+        time.sleep(0.3)
         status, reply = other.request("POST", "/api/v1/calls/d-1/dtmf", {"digits": "47#"})
         assert status == 202, reply
         wait_until(lambda: sink.digits == ["4", "7", "#"], 5, "digits at the far end")
+        time.sleep(0.5)
     finally:
         sink.stop()
+    feed.terminate()
+    crossed = feed.communicate(timeout=5)[0]
+    assert '"event":"dtmf-sent"' in crossed and "47#" not in crossed, crossed[-2000:]
 
 
 def test_an_sse_client_of_one_node_sees_the_calls_of_the_others(

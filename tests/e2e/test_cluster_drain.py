@@ -24,13 +24,6 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.e2e
 
 
-def _bytes_in(nginx: NginxRtmp, stream: str) -> int:
-    stat = nginx.stream_stat(stream)
-    if stat is None:
-        return 0
-    start = stat.index("<bytes_in>") + len("<bytes_in>")
-    return int(stat[start : stat.index("</bytes_in>")])
-
 
 def test_a_drained_node_takes_no_new_calls_keeps_its_own_and_exits_0_when_they_end(
     tmp_path: Path, redis: RedisServer, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio,
@@ -42,7 +35,7 @@ def test_a_drained_node_takes_no_new_calls_keeps_its_own_and_exits_0_when_they_e
         body = call_body("dr-1", "dr1", nginx, sip_domain, account)
         assert a.request("POST", "/RESTCall/call", body, headers={FORWARDED: "test"})[0] == 200
         a.wait_state("dr-1", {"ESTABLISHED"})
-        wait_until(lambda: _bytes_in(nginx, "dr1") > 0, 10, "dr-1 publishing")
+        wait_until(lambda: nginx.bytes_in("dr1") > 0, 10, "dr-1 publishing")
         drain = [sys.executable, "-m", "bridge", "drain", "--url", a.base_url, "--timeout", "120"]
         result = subprocess.run(drain, capture_output=True, text=True, timeout=30, env=dict(os.environ), check=False)
         print(f"\n{result.stdout.strip()}")
@@ -51,9 +44,9 @@ def test_a_drained_node_takes_no_new_calls_keeps_its_own_and_exits_0_when_they_e
         status, reply = a.request("POST", "/RESTCall/call", call_body("dr-2", "dr2", nginx, sip_domain, account))
         assert status == 200, reply
         assert redis.cli("HGET", "drain:call:dr-2", "node") == "node-b"  # placed on the other node
-        before = _bytes_in(nginx, "dr1")
+        before = nginx.bytes_in("dr1")
         time.sleep(3)
-        assert _bytes_in(nginx, "dr1") > before and a.call("dr-1")["state"] == "ESTABLISHED"  # type: ignore[index]
+        assert nginx.bytes_in("dr1") > before and a.call("dr-1")["state"] == "ESTABLISHED"  # type: ignore[index]
         assert b.request("DELETE", "/api/v1/calls/dr-1")[0] == 202  # forwarded to node-a
         hung_up = time.monotonic()
         exit_code = a.process.proc.wait(20)

@@ -139,16 +139,9 @@ def _thirty_calls(day: Day, nginx: NginxRtmp, domain: Kamailio, account: SipAcco
     counts = {node: day.calls_on(node) for node in names}
     print(f"\n{CALLS} calls on capacities {CAPACITY}: placed {counts}")
     assert counts == {"node-a": 15, "node-b": 10, "node-c": 5}  # 5 left on each: placed by headroom
-    wait_until(lambda: all(_bytes_in(nginx, f"s{i}") > 0 for i in range(CALLS)), 15, "every stream at nginx-rtmp")
+    wait_until(lambda: all(nginx.bytes_in(f"s{i}") > 0 for i in range(CALLS)), 15, "every stream at nginx-rtmp")
     day.timed(f"{CALLS} streams publishing (nginx-rtmp statistics)", started)
 
-
-def _bytes_in(nginx: NginxRtmp, stream: str) -> int:
-    stat = nginx.stream_stat(stream)
-    if stat is None:
-        return 0
-    start = stat.index("<bytes_in>") + len("<bytes_in>")
-    return int(stat[start : stat.index("</bytes_in>")])
 
 
 def _listen_on_another_node(day: Day) -> None:

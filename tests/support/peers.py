@@ -136,6 +136,12 @@ class NginxRtmp:
                 return str(block)
         return None
 
+    def bytes_in(self, name: str) -> int:
+        """What nginx-rtmp received of ``name`` so far (its <bytes_in>), 0 if not published."""
+        stat = self.stream_stat(name)
+        found = re.search(r"<bytes_in>(\d+)</bytes_in>", stat or "")
+        return int(found.group(1)) if found else 0
+
     def unpublished(self) -> list[str]:
         """Stream names nginx reported as unpublished (on_publish_done), oldest first."""
         log = self.dir / "publish_done.log"

@@ -22,7 +22,7 @@ def test_another_nodes_event_reaches_cluster_subscriptions_only() -> None:
     bus = EventBus()
     sse, webhooks = bus.subscribe(remote=True), bus.subscribe()
     event = BusEvent("call.state", "c-1", "app", {"state": "ESTABLISHED", "reason": "200 OK"}, id=41, at="2026-12-06")
-    _feed(bus)._take(event_message("other", event))
+    _feed(bus)._take(event_message("other", event, mask_digits=True))
     assert webhooks.queue.empty() and sse.queue.qsize() == 1
     got = sse.queue.get_nowait()
     assert got.to_json() == {
@@ -58,3 +58,12 @@ def test_the_other_nodes_counters_are_kept_with_their_node_until_stale() -> None
     received, calls = feed._remote_stats["b"]
     feed._remote_stats["b"] = (received - CONFIG.node_ttl_seconds - 1, calls)  # a node silent for longer than the TTL
     assert feed.remote_calls() == []
+
+
+def test_dtmf_digits_cross_redis_masked_unless_masking_is_off() -> None:
+    sent = BusEvent("call.event", "c-1", "app", {"event": "dtmf-sent", "digits": "4711#"}, id=3, at="t")
+    received = BusEvent("call.event", "c-1", "app", {"event": "dtmf", "digit": "9"}, id=4, at="t")
+    for event, secret in ((sent, "4711#"), (received, '"9"')):
+        masked = event_message("me", event, mask_digits=True)
+        assert secret not in masked and "dtmf" in masked, masked
+        assert secret in event_message("me", event, mask_digits=False)
