@@ -53,21 +53,17 @@ def _minus(phase: dict[str, int], idle: dict[str, int]) -> dict[str, int]:
 
 
 def _row(phase: str, delta: dict[str, int], per: float, unit: str) -> dict[str, Any]:
-    top = sorted(
-        (
-            (n, v)
-            for n, v in delta.items()
-            if not n.startswith("total_") and n not in ("info", "ping") and v > 0.05 * per
-        ),
-        key=lambda item: -item[1],
-    )[:4]
+    counted = {n: v / per for n, v in delta.items() if not n.startswith("total_") and n not in ("info", "ping")}
+    by_command = {name: rate for name, rate in counted.items() if rate > 0}
+    top = sorted(((n, r) for n, r in by_command.items() if r > 0.05), key=lambda item: -item[1])[:4]
     return {
         "phase": phase,
         "unit": unit,
         "commands": delta["total_commands_processed"] / per,
         "kibIn": delta["total_net_input_bytes"] / per / 1024,
         "kibOut": delta["total_net_output_bytes"] / per / 1024,
-        "top": {name: count / per for name, count in top},
+        "top": dict(top),
+        "byCommand": by_command,
     }
 
 

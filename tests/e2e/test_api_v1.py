@@ -200,7 +200,12 @@ def test_metrics_move_with_a_call_and_health_answers(
     assert api.request("POST", "/api/v1/calls", body(nginx, sip_domain, account, "metrics-1"))[0] == 201
     api.wait_state("metrics-1", {"ESTABLISHED"})
     wait_until(lambda: nginx.stream_stat("metrics1") is not None, 10, "published")
-    time.sleep(2.5)  # the workers report counters once a second
+    def moved_enough() -> bool:  # the workers report counters once a second, later on a busy host
+        now = metric_values(api)
+        packets = now.get("bridge_rtp_packets", 0) - before.get("bridge_rtp_packets", 0)
+        return packets >= 100 and now.get("bridge_rtmp_bytes", 0) - before.get("bridge_rtmp_bytes", 0) >= 5000
+
+    wait_until(moved_enough, 10, "the call's packets and bytes in the metrics")
     during = metric_values(api)
     api.request("DELETE", "/api/v1/calls/metrics-1")
     api.wait_gone("metrics-1")
