@@ -51,8 +51,22 @@ def _check_host_port(value: str) -> str:
 
 class RestConfig(_Section):
     listen: str = "127.0.0.1:9091"
+    # Host header values accepted besides the listen address and localhost (DNS rebinding):
+    # the names clients and a reverse proxy use to reach this listener, e.g. ["bridge.example.com"].
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # Origins of web pages allowed to call the API from a browser (CORS); every other page's
+    # request is refused (403). The console's own origin is always allowed.
+    cors_origins: list[str] = Field(default_factory=list)
+    # Idle keep-alive connections are closed after this long; at most max_connections are open.
+    keepalive_seconds: float = Field(30.0, gt=0, le=3600)
+    max_connections: int = Field(1024, ge=16, le=65536)
 
     _check_listen = field_validator("listen")(_check_host_port)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _lower_hosts(cls, value: list[str]) -> list[str]:
+        return [host.strip().lower().strip("[]") for host in value if host.strip()]
 
 
 class SipConfig(_Section):

@@ -128,6 +128,7 @@ class Reloader:
         self._services.config = plan.config
         self._webhooks.config = plan.config
         self._auth.configure(plan.config.auth)
+        self._auth.configure_browsers(plan.config)
         logging.getLogger().setLevel(plan.config.log.level.upper())
         if self._services.media is not None:
             self._services.media.reconfigure(plan.config)

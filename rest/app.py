@@ -31,6 +31,7 @@ def create_app(manager: CallManager) -> web.Application:
     config = manager.services.config
     tickets = manager.services.tickets
     auth = Authenticator(config.auth, config.rest.listen, tickets)
+    auth.configure_browsers(config)
     middlewares = [errors_middleware, auth.middleware]
     if config.cluster.enabled:  # after authentication: only an authorised request is forwarded
         middlewares.append(forward_middleware)

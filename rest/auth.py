@@ -13,13 +13,15 @@ import hmac
 import ipaddress
 import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from bridge.config import AuthConfig, split_host_port
+from bridge.config import AuthConfig, BridgeConfig, split_host_port
 from bridge.tickets import Tickets
+from rest.browser import BrowserGuard
 from rest.errors import error_response
 
 CONSOLE_PREFIX = "/console/"
@@ -77,7 +79,16 @@ class Authenticator:
         self.tickets = tickets or Tickets()
         host = split_host_port(listen)[0]
         self._loopback = host == "localhost" or _is_loopback(host)
+        self._listen_host = host
+        self.guard = BrowserGuard(host, (), config.cors_origins)
         self.configure(config)
+
+    def configure_browsers(self, config: BridgeConfig) -> None:
+        """Hosts and origins a browser may use (``rest.allowed_hosts``, ``rest.cors_origins``; rest/browser.py)."""
+        origins = [*config.rest.cors_origins, *config.auth.cors_origins]  # auth.cors_origins: the older name
+        hosts = [*config.rest.allowed_hosts, *_url_hosts(config.cluster.advertise_url, config.ingest.public_url)]
+        self.guard = BrowserGuard(self._listen_host, hosts, origins)
+        self._cors = set(origins)
 
     def configure(self, config: AuthConfig) -> None:
         """Take tokens, rate limits and CORS origins from ``config`` (at start and on SIGHUP)."""
@@ -99,6 +110,9 @@ class Authenticator:
 
     @web.middleware
     async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        refused = self.guard.refusal(request)
+        if refused is not None:
+            return refused
         if request.method == "OPTIONS" and self._cors:
             return self._cors_headers(request, web.Response(status=204))
         if request.path in OPEN_PATHS or is_console_path(request.path) or request.path.startswith(SELF_AUTHENTICATED):
@@ -142,6 +156,11 @@ class Authenticator:
             response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
             response.headers["Vary"] = "Origin"
         return response
+
+
+def _url_hosts(*urls: str) -> list[str]:
+    """The host names in configured URLs of this listener (the cluster's advertise_url, ingest's public_url)."""
+    return [host for host in (urllib.parse.urlsplit(url).hostname for url in urls if url) if host]
 
 
 def _is_loopback(host: str) -> bool:
