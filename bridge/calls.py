@@ -92,7 +92,7 @@ class CallManager:
         """Admit and start a call (a SIP call unless ``create`` makes another kind of session);
         raise :class:`DuplicateCall` on conflicts, :class:`AtCapacity` at a limit."""
         stream_keys = self._check_admission(spec)
-        REDACTOR.register(*spec.secrets())
+        REDACTOR.register(*spec.secrets(), owner=spec.call_id)
         session = create(spec, self.services)
         self.sessions[spec.call_id] = session
         self._empty.clear()
@@ -229,7 +229,7 @@ class CallManager:
             for key in stream_keys:
                 self._streams.pop(key, None)
             self._tasks.pop(call_id, None)
-            REDACTOR.unregister(*session.spec.secrets())
+            REDACTOR.unregister(*session.spec.secrets(), owner=call_id)
             deadline = self._deadlines.pop(call_id, None)
             if deadline is not None:
                 deadline.cancel()
@@ -241,4 +241,6 @@ class CallManager:
                 self.recent.popitem(last=False)
             if self.services.cluster is not None:
                 await self.services.cluster.release(call_id)
-            log.info("call %s removed (%s: %s)", call_id, session.state.value, session.reason)
+            log.info(
+                "call %s removed (%s: %s)", call_id, session.state.value, session.reason, extra={"call_id": call_id}
+            )

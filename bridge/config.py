@@ -87,6 +87,11 @@ class SipConfig(_Section):
     trusted_sources: list[str] = Field(default_factory=list)  # addresses or CIDR blocks
     out_of_dialog_rate: float = Field(20.0, gt=0, description="answered stray requests per second")
     max_message_bytes: int = Field(16384, ge=1500, le=65535, description="larger datagrams are dropped unread")
+    # Connections accepted on the SIP TCP listener: no complete message within tcp_idle_seconds
+    # closes one; at most tcp_max_connections in all and tcp_max_per_source from one address.
+    tcp_idle_seconds: float = Field(32.0, gt=0, le=3600)
+    tcp_max_connections: int = Field(256, ge=1, le=65536)
+    tcp_max_per_source: int = Field(16, ge=1, le=65536)
 
     @field_validator("trusted_sources")
     @classmethod
@@ -293,6 +298,10 @@ class LimitsConfig(_Section):
     # with a burst of call set-ups. 0 turns a check off.
     max_worker_cpu: float = Field(0.85, ge=0, le=1)
     max_worker_lag_ms: float = Field(250.0, ge=0)
+    # Long-lived HTTP streams (SSE events, listen): at most this many per token (or per ticket's
+    # call) and max_streams in all; ingest WebSockets: at most max_calls per route.
+    max_streams_per_token: int = Field(32, ge=1, le=65536)
+    max_streams: int = Field(256, ge=1, le=65536)
 
 
 class HistoryConfig(_Section):

@@ -13,7 +13,8 @@ from aiohttp import web
 from bridge.calls import CallManager
 from bridge.cluster.startup import leave_cluster, open_cluster, run_cluster
 from bridge.config import BridgeConfig, split_host_port
-from bridge.fdlimit import ensure_headroom
+from bridge.connlimit import ACCEPT_ERRORS
+from bridge.fdlimit import connection_budget, ensure_headroom
 from bridge.history import HistoryStore, history_backend
 from bridge.logs import REDACTOR
 from bridge.looplag import LoopLagMonitor
@@ -31,6 +32,7 @@ from bridge.slate_files import list_pictures
 from bridge.tls import client_context
 from bridge.webhooks import WebhookDispatcher
 from rest.app import AUTH_KEY, create_app
+from rest.listener import start_rest
 from rest.metrics import BridgeMetrics, add_health_routes, check_encoder
 from rtp.ports import PortAllocator
 
@@ -43,8 +45,10 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
     sip_host, sip_port = split_host_port(config.sip.listen)
     sip_tls = client_context(config.sip.tls_ca_file, config.sip.tls_verify, "sip")
     sip = await SipTransport.listen(SipAgent(timers, config.sip.inbound_policy()), sip_host, sip_port, sip_tls)
+    sip.configure_tcp(config.sip.tcp_max_connections, config.sip.tcp_max_per_source, config.sip.tcp_idle_seconds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(ACCEPT_ERRORS.handle)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _on_stop_signal, stop)
     notifier = Notifier()
@@ -52,7 +56,8 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
     rtmp_tls = client_context(config.rtmp.tls_ca_file, config.rtmp.tls_verify, "rtmp")
     services = Services(config, sip, PortAllocator(*config.rtp.ports), timers, resolver, rtmp_tls)
     wanted_calls = min(config.limits.max_calls, services.ports.capacity)
-    services.max_calls_by_descriptors = ensure_headroom(wanted_calls)
+    services.max_calls_by_descriptors = ensure_headroom(wanted_calls, connection_budget(config))
+    services.connection_limits["sip_tcp"] = sip.tcp_limiter
     services.slate_images = await asyncio.to_thread(list_pictures, config.video.slate_directory)
     recordings = await _open_state(config, services)
     try:
@@ -151,8 +156,5 @@ async def _start_rest(
 ) -> web.AppRunner:
     app = create_app(manager)
     add_health_routes(app, bridge_metrics, lag)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    host, port = split_host_port(config.rest.listen)
-    await web.TCPSite(runner, host, port).start()
+    runner, manager.services.connection_limits["rest"] = await start_rest(app, config.rest)
     return runner

@@ -31,7 +31,7 @@ class SecretRedactor(SecretIndex, logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if self:
-            record.msg = self.redact(record.getMessage())
+            record.msg = self.redact(record.getMessage(), getattr(record, "call_id", None))
             record.args = None
         return True
 
@@ -39,11 +39,27 @@ class SecretRedactor(SecretIndex, logging.Filter):
 REDACTOR = SecretRedactor()
 
 
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\t"}
+
+
+def escape_controls(text: str) -> str:
+    """``text`` on one line: CR, LF and other control characters as escapes (tabs stay).
+
+    Messages carry text from the network (SIP headers, reasons, URLs); escaped, a newline in
+    them cannot start a forged log line.
+    """
+    return text.translate(_CONTROLS)
+
+
 class TextFormatter(logging.Formatter):
-    """``time LEVEL logger: message``; a traceback is masked like the message."""
+    """``time LEVEL logger: message`` on one line; a traceback is masked like the message."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = escape_controls(record.message)
+        return super().formatMessage(record)
 
     def formatException(self, ei: Any) -> str:
         return REDACTOR.redact(super().formatException(ei))

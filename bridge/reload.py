@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.config import BridgeConfig, ConfigError, load_config
-from bridge.fdlimit import ensure_headroom
+from bridge.fdlimit import connection_budget, ensure_headroom
 from bridge.services import Services
 from bridge.slate_files import list_pictures
 from bridge.webhooks import WebhookDispatcher
@@ -30,6 +30,10 @@ log = logging.getLogger("bridge.reload")
 RESTART_ONLY = frozenset(
     {
         "rest.listen",
+        "rest.keepalive_seconds",
+        "rest.max_connections",
+        "limits.max_streams",
+        "limits.max_streams_per_token",
         "sip.listen",
         "sip.t1",
         "sip.tls_ca_file",
@@ -135,12 +139,14 @@ class Reloader:
         policy = plan.config.sip.inbound_policy()
         policy.drops = self._services.sip.agent.policy.drops  # the counters go on
         self._services.sip.agent.policy = policy
+        sip = plan.config.sip
+        self._services.sip.configure_tcp(sip.tcp_max_connections, sip.tcp_max_per_source, sip.tcp_idle_seconds)
         if self._services.recordings is not None:
             self._services.recordings.configure(plan.config.recording)
         self._services.slate_images = await asyncio.to_thread(list_pictures, plan.config.video.slate_directory)
         if "limits.max_calls" in plan.applied:
             wanted = min(plan.config.limits.max_calls, self._services.ports.capacity)
-            self._services.max_calls_by_descriptors = ensure_headroom(wanted)
+            self._services.max_calls_by_descriptors = ensure_headroom(wanted, connection_budget(plan.config))
         if any(key.startswith("media.") for key in plan.applied):
             await check_encoder(self._services)
         log.log(logging.WARNING if plan.refused else logging.INFO, "%s", plan.describe())

@@ -10,6 +10,7 @@ from bridge.bus import EventBus
 from bridge.cluster.feed import ClusterFeed
 from bridge.cluster.registry import ClusterRegistry
 from bridge.config import BridgeConfig, split_host_port
+from bridge.connlimit import ConnectionLimiter
 from bridge.history import HistoryStore
 from bridge.ingest.feed_socket import FeedSocket
 from bridge.ingest.stats import IngestStats
@@ -41,6 +42,8 @@ class Services:
     ingest_stats: IngestStats = field(default_factory=IngestStats)
     recordings: Recordings | None = None  # started by the daemon (its store lives in the history database)
     cluster: ClusterRegistry | None = None  # [cluster]: callIds and streams unique across nodes (Redis)
+    # Connection caps by listener (rest, sip_tcp), read by the metrics (refusals) at scrape time.
+    connection_limits: dict[str, ConnectionLimiter] = field(default_factory=dict)
     tickets: Tickets = field(default_factory=Tickets)  # listen and recording URLs (shared key in a cluster)
     cluster_feed: ClusterFeed | None = None  # [cluster]: the other nodes' events and counters (SSE)
 

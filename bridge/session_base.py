@@ -46,6 +46,7 @@ class BaseSession:
     def __init__(self, spec: CallSpec, services: Services) -> None:
         self.spec = spec
         self.services = services
+        self._log = {"call_id": spec.call_id}  # the record's owner: only this call's secrets mask it
         self.destinations = views_for(spec.destinations, spec.reveal_stream_names)
         self.state = CallState.PENDING
         self.reason = "accepted"
@@ -141,7 +142,9 @@ class BaseSession:
     def _on_stream_state(self, index: int, state: StreamState, reason: str) -> None:
         view = self.destinations[index]
         view.changed(state, reason)
-        log.info("call %s: stream %d %s %s (%s)", self.spec.call_id, index, view.label, state.value, reason)
+        log.info(
+            "call %s: stream %d %s %s (%s)", self.spec.call_id, index, view.label, state.value, reason, extra=self._log
+        )
         self._publish(
             "stream.state",
             state=state.value,
@@ -163,14 +166,14 @@ class BaseSession:
         self.timeline.append(entry)
         logged = mask_dtmf(entry) if self.services.config.log.mask_dtmf else entry
         shown = {key: value for key, value in logged.items() if key not in ("at", "event")}
-        log.info("call %s: %s %s", self.spec.call_id, kind, shown)
+        log.info("call %s: %s %s", self.spec.call_id, kind, shown, extra=self._log)
         self._publish("call.event", event=kind, **details)
 
     def _set_state(self, state: CallState, reason: str) -> None:
         self.state = state
         self.reason = reason
         self.history.append(StateChange(state, reason, utc_now()))
-        log.info("call %s: %s (%s)", self.spec.call_id, state.value, reason, extra={"call_id": self.spec.call_id})
+        log.info("call %s: %s (%s)", self.spec.call_id, state.value, reason, extra=self._log)
         self._publish("call.state", state=state.value, reason=reason)
         if self.services.history is not None:
             self.services.history.state_changed(self.spec.call_id, state.value, reason)

@@ -22,6 +22,7 @@ from rest.node import add_node_routes
 from rest.openapi import add_openapi_routes
 from rest.recordings import add_recording_routes
 from rest.restcall import add_restcall_routes
+from rest.streams import STREAM_LIMITS_KEY, StreamLimits
 from rest.twiml import add_twiml_routes
 
 AUTH_KEY = web.AppKey("auth", Authenticator)
@@ -42,6 +43,8 @@ def create_app(manager: CallManager) -> web.Application:
     app[MANAGER_KEY] = manager
     REDACTOR.register(*(route.secret for route in config.ingest.routes.values()))  # tokens in upgrade URLs
     app[AUTH_KEY] = auth
+    app[STREAM_LIMITS_KEY] = streams = StreamLimits(config)
+    manager.services.connection_limits.update(streams=streams.streams, ingest=streams.ingest)
     add_restcall_routes(app)
     add_api_v1_routes(app)
     add_recording_routes(app)

@@ -20,8 +20,10 @@ from aiohttp import web
 
 from bridge.bus import BusEvent
 from bridge.calls import CallManager
+from rest.auth import CALLER_KEY
 from rest.common import MANAGER_KEY
 from rest.errors import RequestError
+from rest.streams import STREAM_LIMITS_KEY
 
 HEARTBEAT_SECONDS = 15.0
 MAX_STATS_SECONDS = 60
@@ -63,6 +65,12 @@ def _frame(event_id: int | str | None, kind: str, payload: dict[str, Any]) -> by
 
 
 async def events(request: web.Request) -> web.StreamResponse:
+    limits = request.app[STREAM_LIMITS_KEY]
+    with limits.slot(limits.streams, request[CALLER_KEY].name):
+        return await _events(request)
+
+
+async def _events(request: web.Request) -> web.StreamResponse:
     manager = request.app[MANAGER_KEY]
     interval = _stats_interval(request)
     call_id = request.query.get("callId")

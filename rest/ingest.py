@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiohttp import WSMessage, WSMsgType, web
 
 from bridge.calls import AtCapacity, CallManager, DuplicateCall
+from bridge.connlimit import Throttle
 from bridge.ingest.acs import AcsStream
 from bridge.ingest.config import IngestRoute
 from bridge.ingest.core import MAX_MESSAGE_BYTES, StreamCore
@@ -43,7 +45,9 @@ from bridge.ingest.twilio import TwilioStream
 from bridge.model import CallState
 from rest.common import MANAGER_KEY
 from rest.errors import error_response
+from rest.streams import STREAM_LIMITS_KEY
 
+REFUSAL_LOG = Throttle(60.0)
 log = logging.getLogger("bridge.ingest")
 READ_LIMIT_BYTES = 4 * MAX_MESSAGE_BYTES
 START_TIMEOUT = 10.0  # seconds from the upgrade to the stream's start message
@@ -91,11 +95,13 @@ async def ingest(request: web.Request) -> web.StreamResponse:
         return refused
     # aiohttp drops a connection whose message exceeds max_msg_size without a close frame; below
     # that hard bound, a message over MAX_MESSAGE_BYTES gets a proper 1009 from us.
-    socket = web.WebSocketResponse(max_msg_size=READ_LIMIT_BYTES, autoclose=True)
-    await socket.prepare(request)
-    query = {key: value for key, value in request.query.items() if key != "token"}
-    core = CORES[route.protocol](query, dict(request.headers))
-    code = await IngestConnection(socket, name, route, core, manager).serve()
+    limits = request.app[STREAM_LIMITS_KEY]
+    with limits.slot(limits.ingest, name):
+        socket = web.WebSocketResponse(max_msg_size=READ_LIMIT_BYTES, autoclose=True)
+        await socket.prepare(request)
+        query = {key: value for key, value in request.query.items() if key != "token"}
+        core = CORES[route.protocol](query, dict(request.headers))
+        code = await IngestConnection(socket, name, route, core, manager).serve()
     stats.closed[(name, route.protocol, code)] += 1
     return socket
 
@@ -104,7 +110,10 @@ def _refusal(request: web.Request, name: str, route: IngestRoute, manager: CallM
     """The answer to an upgrade that must not become a call (403, 409, 503), or None."""
     refusal = authenticate(request, route)
     if refusal is not None:
-        log.warning("ingest route %s: refused a connection from %s: %s", name, request.remote, refusal)
+        if REFUSAL_LOG.allow(time.monotonic()):  # anyone can cause it: one line a minute at most
+            held = REFUSAL_LOG.take_suppressed()
+            more = f" ({held} more refused since the last such line)" if held else ""
+            log.warning("ingest route %s: refused a connection from %s: %s%s", name, request.remote, refusal, more)
         return error_response(403, "forbidden", refusal)
     call_id = request.query.get("callId")
     if call_id in manager.sessions:

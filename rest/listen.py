@@ -16,8 +16,10 @@ from aiohttp import web
 
 from bridge.recording.adts import adts
 from bridge.tickets import PURPOSES, Tickets
+from rest.auth import CALLER_KEY
 from rest.common import MANAGER_KEY
 from rest.errors import RequestError
+from rest.streams import STREAM_LIMITS_KEY
 
 TICKETS_KEY = web.AppKey("tickets", Tickets)
 
@@ -41,6 +43,14 @@ async def issue_ticket(request: web.Request) -> web.Response:
 
 
 async def listen(request: web.Request) -> web.StreamResponse:
+    limits = request.app[STREAM_LIMITS_KEY]
+    caller = request[CALLER_KEY].name
+    key = f"ticket:{request.match_info['callId']}" if caller.startswith("ticket:") else caller
+    with limits.slot(limits.streams, key):
+        return await _listen(request)
+
+
+async def _listen(request: web.Request) -> web.StreamResponse:
     call_id = request.match_info["callId"]
     session = request.app[MANAGER_KEY].sessions.get(call_id)
     if session is None or session.media is None or not session.media.started:

@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 
 from bridge.bus import EventBus
 from bridge.calls import CallManager
+from bridge.connlimit import ACCEPT_ERRORS
 from bridge.ingest.config import INGEST_PROTOCOLS
 from bridge.looplag import LoopLagMonitor
 from bridge.media.probe import probe_arguments
@@ -82,6 +83,28 @@ class _LiveCollector(Collector):
                 "bridge_history_write_failures", "History write attempts the database refused", value=history.failures
             )
         yield from self._workers()
+        yield from self._connections()
+
+    def _connections(self) -> Iterator[Metric]:
+        """Connections anyone can open (REST, SIP TCP, streams): open, refused at a cap, closed idle."""
+        services = self._manager.services
+        opened = GaugeMetricFamily("bridge_connections_open", "Open connections by listener", labels=["listener"])
+        refused = CounterMetricFamily(
+            "bridge_connections_refused", "Connections refused at a cap", labels=["listener", "reason"]
+        )
+        for name, limiter in sorted(services.connection_limits.items()):
+            opened.add_metric([name], limiter.count)
+            for reason, count in sorted(limiter.refused.items()):
+                refused.add_metric([name, reason], count)
+        yield from (opened, refused)
+        yield CounterMetricFamily(
+            "bridge_sip_tcp_idle_closed",
+            "Accepted SIP TCP connections closed with no complete message within sip.tcp_idle_seconds",
+            value=services.sip.tcp_idle_closed,
+        )
+        yield CounterMetricFamily(
+            "bridge_accept_errors", "accept() failures for want of descriptors", value=ACCEPT_ERRORS.count
+        )
 
     def _sources(self, sessions: list[BaseSession]) -> Iterator[Metric]:
         """Active calls by how they arrived, and the ingest endpoints' refusals and closes."""

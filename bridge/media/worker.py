@@ -120,7 +120,7 @@ class MediaWorker:
         if call is None or call.media is not None:
             log.warning("worker %d: start for unknown or started call %s ignored", self.index, message.call)
             return
-        REDACTOR.register(*message.secrets)
+        REDACTOR.register(*message.secrets, owner=message.call)
         call.secrets = message.secrets
         remote = RemoteMedia(
             message.address,
@@ -207,7 +207,7 @@ class MediaWorker:
             call.endpoint.close()
             if call.video_endpoint is not None:
                 call.video_endpoint.close()
-            REDACTOR.unregister(*call.secrets)
+            REDACTOR.unregister(*call.secrets, owner=call_id)
         self.send(p.MediaStopped(call=call_id, counters=counters))
         self._collect_soon()
 

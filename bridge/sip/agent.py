@@ -77,29 +77,32 @@ class SipAgent:
             self._collect(call)
         return sent
 
-    def receive_datagram(self, data: bytes, source: Destination, now: float) -> None:
-        """Handle one UDP datagram; never raises for bad input."""
+    def receive_datagram(self, data: bytes, source: Destination, now: float) -> bool:
+        """Handle one UDP datagram or stream message; never raises for bad input.
+
+        False when it was dropped (too large, unparsable, or for none of our calls and not
+        answered): a stranger's TCP connection is closed on that (bridge.sip.connections).
+        """
         if not data.strip():
-            return  # RFC 5626 keep-alive (CRLF)
+            return True  # RFC 5626 keep-alive (CRLF)
         if len(data) > self.policy.max_message_bytes:
             self.policy.drop(OVERSIZED, source.host)
-            return
+            return False
         if (
             not self._ours(data)
             and self.policy.mode == "drop"
             and not self.policy.is_trusted(source.host, self._known(now))
         ):
             self.policy.drop(UNKNOWN_SOURCE, source.host)  # not even parsed: a flood costs next to nothing
-            return
+            return False
         try:
             message = parse_message(data)
         except SipParseError:
             self.policy.drop(UNPARSABLE, source.host)
-            return
+            return False
         if isinstance(message, Response):
-            self._on_response(message, source, now)
-        else:
-            self._on_request(message, source, now)
+            return self._on_response(message, source, now)
+        return self._on_request(message, source, now)
 
     def get_timer(self) -> float | None:
         deadlines = [c.get_timer() for c in self.calls.values()]
@@ -124,47 +127,49 @@ class SipAgent:
             if server.terminated:
                 del self._servers[key]
 
-    def _on_response(self, response: Response, source: Destination, now: float) -> None:
+    def _on_response(self, response: Response, source: Destination, now: float) -> bool:
         registration = self.registrations.get(response.call_id)
         if registration is not None:
             registration.receive_response(response, now)
             self._collect_registration(registration)
-            return
+            return True
         call = self.calls.get(response.call_id)
         if call is None:
             self.policy.drop(STRAY_RESPONSE, source.host)
-            return
+            return False
         call.receive_response(response, now)
         self._collect(call)
+        return True
 
-    def _on_request(self, request: Request, source: Destination, now: float) -> None:
+    def _on_request(self, request: Request, source: Destination, now: float) -> bool:
         call = self.calls.get(request.call_id)
         if call is None:
-            self._out_of_dialog(request, source, now)
-            return
+            return self._out_of_dialog(request, source, now)
         key = server_key(request)
         existing = self._servers.get(key)
         if existing is not None and request.method != "ACK":
             existing.receive_retransmission()
             self.outbox.extend(existing.outbox)
             existing.outbox.clear()
-            return
+            return True
         response = call.receive_request(request, source, now)
         self._collect(call)
         if response is None:
-            return
+            return True
         server = ServerTransaction(request, source, now, self.timers)
         server.respond(response, now)
         self._servers[key] = server
         self.outbox.extend(server.outbox)
         server.outbox.clear()
+        return True
 
-    def _out_of_dialog(self, request: Request, source: Destination, now: float) -> None:
+    def _out_of_dialog(self, request: Request, source: Destination, now: float) -> bool:
         """A request for no call of ours: dropped, or answered statelessly (bridge.sip.inbound)."""
         if request.method == "ACK" or not self.policy.may_answer(source.host, self._known(now), now):
-            return
+            return False
         response = self._stray_response(request)
         self.outbox.append((serialize(response), source))
+        return True
 
     def known_hosts(self) -> set[str]:
         """Where our calls' and registrations' traffic comes from: their SIP domains (and alternates),

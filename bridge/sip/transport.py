@@ -11,6 +11,7 @@ import logging
 import ssl
 from collections.abc import Callable
 
+from bridge.connlimit import ConnectionLimiter
 from bridge.sip.addressing import Destination, Transport, udp
 from bridge.sip.agent import SipAgent
 from bridge.sip.call import OutboundCall
@@ -67,17 +68,33 @@ class SipTransport:
             return transport
         raise OSError(f"no port on {host} is free for both SIP UDP and TCP")
 
+    def configure_tcp(self, max_connections: int, max_per_source: int, idle_seconds: float) -> None:
+        """Limits of the TCP listener (sip.tcp_max_connections, tcp_max_per_source, tcp_idle_seconds)."""
+        self._pool.limiter.configure(max_connections, max_per_source)
+        self._pool.idle_seconds = idle_seconds
+
+    @property
+    def tcp_limiter(self) -> ConnectionLimiter:
+        return self._pool.limiter
+
+    @property
+    def tcp_idle_closed(self) -> int:
+        """Accepted connections closed because no complete message came within sip.tcp_idle_seconds."""
+        return self._pool.idle_closed
+
     @property
     def local_address(self) -> tuple[str, int]:
         assert self._udp is not None
         host, port = self._udp.get_extra_info("sockname")[:2]
         return (host, port)
 
-    def received(self, data: bytes, source: Destination) -> None:
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("SIP from %s\n%s", source, redact_message(data))
-        self.agent.receive_datagram(data, source, self._loop.time())
+    def received(self, data: bytes, source: Destination) -> bool:
+        """One datagram or stream message; False when it was dropped under sip.unknown_requests = "drop"."""
+        kept = self.agent.receive_datagram(data, source, self._loop.time())
+        if kept and log.isEnabledFor(logging.DEBUG):  # after the policy: a stranger's text is never logged
+            log.debug("SIP from %s: %s", source, redact_message(data))
         self._flush()
+        return kept or self.agent.policy.mode != "drop"
 
     def place_call(self, call: OutboundCall, on_event: EventHandler) -> None:
         self._handlers[call.call_id] = on_event
@@ -117,7 +134,8 @@ class SipTransport:
             self._udp.close()
 
     def _connection_failed(self, destination: Destination, reason: str) -> None:
-        log.info("SIP %s", reason)
+        if reason:
+            log.info("SIP %s", reason)
         self.agent.transport_failed(destination, self._loop.time())
         self._flush()
 
@@ -144,7 +162,7 @@ class SipTransport:
 
     def _send(self, data: bytes, destination: Destination) -> None:
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("SIP to %s\n%s", destination, redact_message(data))
+            log.debug("SIP to %s: %s", destination, redact_message(data))
         if destination.transport is Transport.UDP:
             if self._udp is not None:
                 self._udp.sendto(data, destination.address)

@@ -200,6 +200,7 @@ def test_metrics_move_with_a_call_and_health_answers(
     assert api.request("POST", "/api/v1/calls", body(nginx, sip_domain, account, "metrics-1"))[0] == 201
     api.wait_state("metrics-1", {"ESTABLISHED"})
     wait_until(lambda: nginx.stream_stat("metrics1") is not None, 10, "published")
+
     def moved_enough() -> bool:  # the workers report counters once a second, later on a busy host
         now = metric_values(api)
         packets = now.get("bridge_rtp_packets", 0) - before.get("bridge_rtp_packets", 0)

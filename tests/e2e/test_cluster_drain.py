@@ -24,7 +24,6 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.e2e
 
 
-
 def test_a_drained_node_takes_no_new_calls_keeps_its_own_and_exits_0_when_they_end(
     tmp_path: Path, redis: RedisServer, nginx: NginxRtmp, far_end: Baresip, sip_domain: Kamailio,
     account: SipAccount,

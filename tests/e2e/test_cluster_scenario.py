@@ -143,7 +143,6 @@ def _thirty_calls(day: Day, nginx: NginxRtmp, domain: Kamailio, account: SipAcco
     day.timed(f"{CALLS} streams publishing (nginx-rtmp statistics)", started)
 
 
-
 def _listen_on_another_node(day: Day) -> None:
     """A ticket from one node that does not own the call opens the listen URL on the other one."""
     owner = day.owner("s-10")

@@ -52,6 +52,7 @@ class BridgeDaemon:
         rtp_ports: int = 40,
         history_url: str = "",
         start: bool = True,
+        open_files: int = 0,
     ) -> None:
         self.token = token
         register_secret(token)
@@ -78,6 +79,7 @@ class BridgeDaemon:
             + extra_config
         )
         self._env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        self._prefix = ["prlimit", f"--nofile={open_files}:{open_files}"] if open_files else []
         self._starts = 0
         if start:
             self.start()
@@ -86,7 +88,7 @@ class BridgeDaemon:
         self._starts += 1
         self.process = PeerProcess(
             "sip-rtmp-bridge",
-            [sys.executable, "-m", "bridge", "--config", str(self.config_path)],
+            [*self._prefix, sys.executable, "-m", "bridge", "--config", str(self.config_path)],
             self.dir / f"daemon{'' if self._starts == 1 else self._starts}.log",
             env=self._env,
             cwd=Path(__file__).resolve().parents[2],

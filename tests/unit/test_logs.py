@@ -92,3 +92,42 @@ def test_many_calls_secrets_come_and_go_without_masking_the_wrong_ones() -> None
     assert redactor.redact(line) == f"published {keys[100]} and ••••efgh"
     redactor.register("stream-key-0400")  # a prefix of a registered key: the longer one wins
     assert redactor.redact(keys[400]) == "••••efgh" and redactor.redact("stream-key-0400!") == "••••!"
+
+
+def test_a_calls_secret_does_not_mask_another_calls_records(
+    restore_root_logger: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A password chosen equal to another call's id blanks only its own call's lines (review finding 7)."""
+    configure_logging("info", "text")
+    REDACTOR.register("victim-call-0001", owner="attacker-call")
+    try:
+        log = logging.getLogger("bridge.session")
+        log.info("call %s: %s", "victim-call-0001", "FINISH", extra={"call_id": "victim-call-0001"})
+        log.info("call %s: password %s", "attacker-call", "victim-call-0001", extra={"call_id": "attacker-call"})
+        log.info("no call's line: %s", "victim-call-0001")
+    finally:
+        REDACTOR.unregister("victim-call-0001", owner="attacker-call")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith("call victim-call-0001: FINISH")  # the victim's own line, intact
+    assert "victim-call-0001" not in lines[1] and "••••0001" in lines[1]  # the owner's line: masked
+    assert "victim-call-0001" not in lines[2]  # a line of no call: every secret masks it
+
+
+def test_a_secret_two_calls_share_masks_both_until_both_end() -> None:
+    index = SecretRedactor()
+    index.register("shared-password-1", owner="a")
+    index.register("shared-password-1", owner="b")
+    index.unregister("shared-password-1", owner="a")
+    assert "shared-password-1" not in index.redact("b: shared-password-1", "b")
+    assert index.redact("a: shared-password-1", "a") == "a: shared-password-1"  # a ended: not a's any more
+    index.unregister("shared-password-1", owner="b")
+    assert not index
+
+
+def test_text_lines_escape_control_characters(restore_root_logger: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """Remote text with CR/LF cannot forge a log line (review finding 6)."""
+    configure_logging("info", "text")
+    logging.getLogger("bridge.sip").info("reason %s", "busy\r\n2026-12-07 00:00:00,000 ERROR forged: line\x1b[2J")
+    out = capsys.readouterr().err
+    assert len(out.splitlines()) == 1
+    assert "busy\\r\\n2026-12-07 00:00:00,000 ERROR forged: line\\x1b[2J" in out
