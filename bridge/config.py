@@ -17,9 +17,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bridge import netpolicy
 from bridge.cluster.config import ClusterConfig
 from bridge.ingest.config import IngestConfig
 from bridge.model import OutputSpec, VideoSpec
+from bridge.netpolicy import NetworkPolicy
 from bridge.recording.config import RecordFormat, RecordingConfig
 from bridge.sip.codecs import check_codec_names
 from bridge.sip.inbound import InboundPolicy, parse_networks
@@ -46,6 +48,11 @@ class _Section(BaseModel):
 
 def _check_host_port(value: str) -> str:
     split_host_port(value)
+    return value
+
+
+def _check_cidrs(value: list[str]) -> list[str]:
+    netpolicy.parse_networks(value)
     return value
 
 
@@ -92,6 +99,14 @@ class SipConfig(_Section):
     tcp_idle_seconds: float = Field(32.0, gt=0, le=3600)
     tcp_max_connections: int = Field(256, ge=1, le=65536)
     tcp_max_per_source: int = Field(16, ge=1, le=65536)
+    # CIDR blocks a call's SIP domain may resolve to (empty = any); link-local and cloud metadata
+    # addresses are refused whatever this says.
+    allowed_networks: list[str] = Field(default_factory=list)
+
+    _check_networks = field_validator("allowed_networks")(_check_cidrs)
+
+    def network_policy(self) -> NetworkPolicy:
+        return NetworkPolicy(self.allowed_networks, "sip.allowed_networks")
 
     @field_validator("trusted_sources")
     @classmethod
@@ -229,6 +244,14 @@ class RtmpConfig(_Section):
     ack_window_bytes: int = Field(8192, ge=0, le=16 * 1024 * 1024)
     tls_ca_file: str = ""
     tls_verify: bool = True
+    # CIDR blocks RTMP destinations may be in, checked after DNS resolution at connect time
+    # (empty = any); link-local and cloud metadata addresses are refused whatever this says.
+    allowed_networks: list[str] = Field(default_factory=list)
+
+    _check_networks = field_validator("allowed_networks")(_check_cidrs)
+
+    def network_policy(self) -> NetworkPolicy:
+        return NetworkPolicy(self.allowed_networks, "rtmp.allowed_networks")
 
 
 class LogConfig(_Section):

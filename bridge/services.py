@@ -17,7 +17,7 @@ from bridge.ingest.stats import IngestStats
 from bridge.media.pool import MediaWorkerPool, WorkerUnavailable
 from bridge.recording.service import Recordings
 from bridge.sip.addressing import Destination, Transport
-from bridge.sip.dns import SipResolver
+from bridge.sip.dns import ResolveError, SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
 from bridge.tickets import Tickets
@@ -57,8 +57,14 @@ class Services:
         return split_host_port(self.config.sip.listen)[0]
 
     async def resolve_sip(self, domain: str, port: int | None, transport: Transport) -> list[Destination]:
-        """The SIP domain's servers in the order to try them (RFC 3263), looked up without blocking."""
-        return await self.resolver.targets(domain, port, transport)
+        """The SIP domain's servers in the order to try them (RFC 3263), looked up without blocking,
+        less the addresses the network policy refuses (sip.allowed_networks, link-local, metadata)."""
+        found = await self.resolver.targets(domain, port, transport)
+        policy = self.config.sip.network_policy()
+        allowed = [target for target in found if policy.refusal(target.host) is None]
+        if not allowed:
+            raise ResolveError(f"sipDomain {domain!r} is refused: {policy.refusal(found[0].host)}")
+        return allowed
 
     async def local_address_towards(self, destination: Destination) -> str:
         """``sip.public_address``, or the address of the interface routing to ``destination``.

@@ -49,7 +49,7 @@ def validation_error(exc: ValidationError) -> RequestError:
 def to_spec(body: CallRequest | ApiCallRequest, config: BridgeConfig, slate_images: frozenset[str]) -> CallSpec:
     connection = body.connection
     defaults = Defaults(config.media.default_output(), config.video.default_video(), slate_images)
-    destinations = _destinations(body, defaults, config.limits.allowed_rtmp_hosts)
+    destinations = _destinations(body, defaults, config)
     secure_signalling = connection.sipTransport.lower() == "tls" or body.callee.lower().startswith("sips:")
     if (connection.srtp or config.rtp.srtp) == "mandatory" and not secure_signalling:
         raise RequestError(
@@ -64,6 +64,9 @@ def to_spec(body: CallRequest | ApiCallRequest, config: BridgeConfig, slate_imag
         from_uri(connection.sipLogin, connection.sipDomain)
     except TargetError as exc:
         raise RequestError(400, "invalid_field", str(exc), exc.field) from None
+    refused = config.sip.network_policy().refusal(connection.sipDomain)
+    if refused is not None:
+        raise RequestError(400, "invalid_field", f"sipDomain: {refused}", "connection.sipDomain")
     app = config.apps.get(connection.appKey) or config.apps.get(config.webhooks.default_app)
     record = _record_formats(body, app, config, destinations)
     return CallSpec(
@@ -146,8 +149,10 @@ def _asked(body: CallRequest | ApiCallRequest) -> list[_Asked]:
 
 
 def _destinations(
-    body: CallRequest | ApiCallRequest, defaults: Defaults, allowed_hosts: list[str]
+    body: CallRequest | ApiCallRequest, defaults: Defaults, config: BridgeConfig
 ) -> tuple[DestinationSpec, ...]:
+    allowed_hosts = config.limits.allowed_rtmp_hosts
+    policy = config.rtmp.network_policy()
     output = body.output or Output()
     audio = AudioChoice(output.codec, output.sampleRate, output.bitrate, output.aacCoder)
     call_video = _video_choice(output.video)
@@ -161,6 +166,9 @@ def _destinations(
         if allowed_hosts and target.host.lower() not in {host.lower() for host in allowed_hosts}:
             message = f"RTMP host {target.host!r} is not in limits.allowed_rtmp_hosts"
             raise RequestError(400, "invalid_field", message, asked.prefix + "rtmpUrl")
+        refused = policy.refusal(target.host)
+        if refused is not None:
+            raise RequestError(400, "invalid_field", f"rtmpUrl: {refused}", asked.prefix + "rtmpUrl")
         own_video = _video_choice(asked.video)
         try:
             resolved.append(

@@ -211,6 +211,7 @@ class StreamPublisher:
             self._tls,
             self._auth,
             self._config.ack_window_bytes,
+            self._config.network_policy().refusal,
         )
         task = asyncio.get_running_loop().create_task(connection.run())
         published = False

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 import aiohttp
+import yarl
 
 from bridge.recording.config import UploadConfig
 
@@ -104,7 +105,7 @@ class AzureTarget:
                 if not self.config.azure_container_url:
                     with contextlib.suppress(ResourceExistsError):
                         await container.create_container()
-                blob = container.get_blob_client(file.relative)
+                blob = container.get_blob_client("/".join(_checked(part) for part in file.relative.split("/")))
                 blocks = []
                 index = 0
                 async for data in chunks(file.path, file.size):
@@ -130,8 +131,22 @@ class HttpPutTarget:
         self.config = config
 
     def url_for(self, file: UploadFile) -> str:
-        values = {**file.placeholders, "path": file.relative, "name": Path(file.relative).name}
-        return re.sub(r"{([^{}]+)}", lambda m: quote(values.get(m[1], ""), safe="/"), self.config.http_url)
+        """The template with its placeholders filled, each value percent-encoded with nothing kept
+        (RFC 3986 §2.1), ``{path}`` segment by segment; raises UploadFailed for a dot segment or a
+        URL whose path, once dot segments are removed (RFC 3986 §5.2.4, as HTTP clients do), leaves
+        the template's fixed prefix (a callId of ``../../x`` must not reach another tenant's folder)."""
+        values = {**file.placeholders, "name": Path(file.relative).name}
+
+        def fill(match: re.Match[str]) -> str:
+            if match[1] == "path":
+                return "/".join(_segment(part) for part in file.relative.split("/"))
+            return _segment(values.get(match[1], ""))
+
+        url = _PLACEHOLDER.sub(fill, self.config.http_url)
+        prefix = _fixed_prefix(self.config.http_url)
+        if not yarl.URL(url, encoded=True).path.startswith(yarl.URL(prefix, encoded=True).path):
+            raise UploadFailed("the filled upload URL leaves upload.http_url's fixed prefix; not uploaded")
+        return url
 
     async def put(self, file: UploadFile) -> str:
         url = self.url_for(file)
@@ -155,6 +170,31 @@ class HttpPutTarget:
         except (aiohttp.ClientError, OSError) as exc:
             raise UploadFailed(f"HTTP: {type(exc).__name__}: {exc}") from None
         return without_query(url)
+
+
+_PLACEHOLDER = re.compile(r"{([^{}]+)}")
+
+
+def _segment(value: str) -> str:
+    """One path segment: percent-encoded with nothing safe; ``.``, ``..`` and empty refused."""
+    if value in ("", ".", ".."):
+        raise UploadFailed(f"a placeholder value {value!r} would make an empty or dot path segment; not uploaded")
+    return quote(value, safe="")
+
+
+def _checked(part: str) -> str:
+    """A blob name segment as it is, once :func:`_segment` finds nothing wrong with it."""
+    _segment(part)
+    return part
+
+
+def _fixed_prefix(template: str) -> str:
+    """What every filled URL must start with: the template up to its first placeholder, and
+    within the path only whole segments (``…/rec-{callId}`` keeps ``…/``)."""
+    head = template.split("{", 1)[0]
+    scheme_end = head.find("://") + 3
+    slash = head.rfind("/")
+    return head if "?" in head or slash < scheme_end else head[: slash + 1]
 
 
 def target_for(config: UploadConfig) -> Target | None:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 
+from bridge.netpolicy import short_reason
 from bridge.rtmp.amf0 import AmfValue
 from bridge.rtmp.auth import PublishAuth
 from bridge.rtmp.client import AuthFailed, AuthRetry, PublishStarted, RtmpClientCore, RtmpFailed, RtmpState
@@ -48,8 +50,10 @@ class RtmpPublisher:
         tls: ssl.SSLContext | None = None,
         auth: PublishAuth | None = None,
         ack_window: int = 0,
+        refusal: Callable[[str], str | None] | None = None,
     ) -> None:
         self.target = target
+        self._refusal = refusal or (lambda address: None)  # the network policy (bridge.netpolicy)
         self.core = RtmpClientCore(target, auth=auth, ack_window=ack_window)
         self._on_failure = on_failure
         self._metadata = metadata or {}
@@ -85,9 +89,14 @@ class RtmpPublisher:
             async with asyncio.timeout(self._connect_timeout):
                 reader = await self._connect()
             await self._read_loop(reader)
+        except RtmpRefused as exc:
+            self._fail(exc)
         except (OSError, TimeoutError, ssl.SSLError) as exc:
-            reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
-            self._fail(RtmpPublishError(f"RTMP connection to {self.target.host}:{self.target.port} failed: {reason}"))
+            # The detail to the log only: in the API it would tell a caller what listens where.
+            log.info(
+                "RTMP connection to %s:%d failed: %s", self.target.host, self.target.port, exc or type(exc).__name__
+            )
+            self._fail(RtmpPublishError(f"RTMP connection to {self.target.host} failed: {short_reason(exc)}"))
         finally:
             if self._writer is not None:
                 self._writer.close()
@@ -126,16 +135,33 @@ class RtmpPublisher:
             self._writer.transport.abort()
 
     async def _connect(self) -> asyncio.StreamReader:
+        """Resolve without blocking, drop the addresses the network policy refuses, connect to the
+        first of the rest that answers (TLS checks the URL's host name, not the address)."""
         context = (self._tls or ssl.create_default_context()) if self.target.tls else None
-        reader, writer = await asyncio.open_connection(
-            self.target.host,
-            self.target.port,
-            ssl=context,
-            server_hostname=self.target.host if context else None,
-        )
-        self._writer = writer
-        self._flush()
-        return reader
+        addresses = await self._allowed_addresses()
+        error: OSError | None = None
+        for address in addresses:
+            try:
+                reader, writer = await asyncio.open_connection(
+                    address, self.target.port, ssl=context, server_hostname=self.target.host if context else None
+                )
+            except OSError as exc:  # ssl.SSLError too
+                error = exc
+                continue
+            self._writer = writer
+            self._flush()
+            return reader
+        assert error is not None
+        raise error
+
+    async def _allowed_addresses(self) -> list[str]:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(self.target.host, self.target.port, type=socket.SOCK_STREAM)
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+        allowed = [address for address in addresses if self._refusal(address) is None]
+        if not allowed:
+            raise RtmpRefused(f"RTMP host {self.target.host} is refused: {self._refusal(addresses[0])}")
+        return allowed
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         while True:

@@ -10,6 +10,10 @@ from bridge.sip.addressing import Destination, Transport
 
 
 def is_ip_literal(host: str) -> bool:
+    """An IPv4 address or an IPv6 address (bracketed or not) as RFC 3261 §25.1's host grammar has
+    them: no IPv6 zone (``%scope``), which Python's ipaddress accepts with any text after it."""
+    if "%" in host:
+        return False
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:

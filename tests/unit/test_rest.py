@@ -87,6 +87,14 @@ async def client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
         ({"rtmpUrl": "http://cdn/live"}, "rtmpUrl"),
         ({"rtmpStream": ""}, "rtmpStream"),
         ({"connection": {"sipRegisterRequired": "perhaps"}}, "connection.sipRegisterRequired"),
+        # security review 2026-12-07: an IPv6 zone carrying SIP syntax (finding 5), SSRF literals (4)
+        ({"callee": "fe80::1%1>;tag=forged, <sip:evil.example>;x="}, "callee"),
+        ({"connection": {"sipDomain": "fe80::1%1>;tag=forged"}}, "connection.sipDomain"),
+        ({"connection": {"sipDomain": "169.254.169.254"}}, "connection.sipDomain"),
+        ({"connection": {"sipDomain": "[::ffff:169.254.169.254]"}}, "connection.sipDomain"),
+        ({"connection": {"sipDomain": "[fe80::1]"}}, "connection.sipDomain"),
+        ({"rtmpUrl": "rtmp://169.254.169.254/live"}, "rtmpUrl"),
+        ({"rtmpUrl": "rtmp://[fd00:ec2::254]:1935/live"}, "rtmpUrl"),
     ],
 )
 async def test_bad_fields_are_400_naming_the_field(client: TestClient, changes: dict[str, Any], field: str) -> None:  # type: ignore[type-arg]
