@@ -6,12 +6,13 @@ Every key can be set as ``BRIDGE_<SECTION>__<KEY>``, e.g.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
 import tomllib
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -426,9 +427,39 @@ def load_config(path: Path | None, environ: Mapping[str, str] | None = None) -> 
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     data = apply_environment(data, os.environ if environ is None else environ)
     try:
-        return BridgeConfig.model_validate(data)
+        config = BridgeConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    check_extras(config)
+    return config
+
+
+# Optional parts: (is it configured?, the module it imports, the extra that installs it, what asks for it)
+_EXTRAS: tuple[tuple[Callable[[BridgeConfig], bool], str, str, str], ...] = (
+    (lambda c: c.cluster.enabled, "redis.asyncio", "cluster", "[cluster] redis_url"),
+    (lambda c: bool(c.history.url), "psycopg", "postgres", "history.url"),
+    (
+        lambda c: c.recording.upload.kind == "azure",
+        "azure.storage.blob.aio",
+        "azure",
+        'recording.upload.kind = "azure"',
+    ),
+)
+
+
+def check_extras(config: BridgeConfig) -> None:
+    """Raise :class:`ConfigError` naming the extra to install when a configured optional part's
+    package is missing (one line at start-up instead of a traceback when it is first used)."""
+    for configured, module, extra, asked_by in _EXTRAS:
+        if not configured(config):
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ConfigError(
+                f"{asked_by} needs the {extra!r} extra, which is not installed: "
+                f"pip install 'sip-rtmp-bridge[{extra}]' (in the daemon's virtual environment)"
+            ) from None
 
 
 def _describe(exc: ValidationError) -> str:

@@ -74,7 +74,7 @@ async def _call_id(request: web.Request) -> str | None:
     if call_id is None and request.method == "POST" and request.path == "/RESTCall/terminate":
         try:
             body = json.loads(await request.read() or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         found = body.get("callId") if isinstance(body, dict) else None
         return found if isinstance(found, str) else None

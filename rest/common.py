@@ -33,6 +33,8 @@ async def read_json(request: web.Request) -> Any:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
+    except RecursionError:  # e.g. 40,000 nested "[": the decoder's stack, not a server error
+        raise RequestError(400, "invalid_json", "request body is nested too deeply; no field needs that") from None
 
 
 def validation_error(exc: ValidationError) -> RequestError:

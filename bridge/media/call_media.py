@@ -94,6 +94,7 @@ class CallMedia:
         self.sender = self._new_sender(remote, now) if send_silence else None
         self.outputs = CallOutputs(destinations, config.rtmp, rtmp_tls, on_stream_state, note)
         self.pipeline: MediaPipeline | None = None
+        self._retired = (0, 0.0)  # frames and encode seconds of pipelines replaced or closed
         self.telephone_event = remote.telephone_event
         self.encoder_restarts = 0
         self.video = self._new_video(remote, video_endpoint)
@@ -168,6 +169,7 @@ class CallMedia:
             self.outputs.publish(flushed, asyncio.get_running_loop().time())
             if self.recorder is not None:
                 self.recorder.aac(flushed[0])
+            self._retire(self.pipeline)
             self.pipeline = None
         if self.recorder is not None:
             await self.recorder.close()
@@ -321,8 +323,14 @@ class CallMedia:
         assert self.pipeline is not None
         self.encoder_restarts += 1
         self._note("encoder-restart", reason=f"no encoded audio for {WATCHDOG_SECONDS:g} s")
+        self._retire(self.pipeline)
         self.pipeline = self._new_pipeline(now, self.pipeline.clock)
         self.outputs.attach(self.pipeline, {})
+
+    def _retire(self, pipeline: MediaPipeline) -> None:
+        """Keep what a pipeline encoded: the call's counters outlive its encoders (and the call)."""
+        frames, seconds = self._retired
+        self._retired = (frames + pipeline.encoded_packets, seconds + pipeline.encode_seconds)
 
     def _next_deadline(self) -> float:
         """The pipeline's next batch, the next RTCP report, and 20 ms DTMF pacing while digits go out.
@@ -405,8 +413,8 @@ class CallMedia:
             "comfortNoiseMs": playout.comfort_noise_samples // per_ms,
             "jitterMs": round(receiver.stats.jitter_ms, 2),
             "levelDbfs": pipeline.level_dbfs if pipeline else -120.0,
-            "framesEncoded": pipeline.encoded_packets if pipeline else 0,
-            "encodeSeconds": round(pipeline.encode_seconds, 4) if pipeline else 0.0,
+            "framesEncoded": self._retired[0] + (pipeline.encoded_packets if pipeline else 0),
+            "encodeSeconds": round(self._retired[1] + (pipeline.encode_seconds if pipeline else 0.0), 4),
             "bytesPublished": _total(destinations, "bytesPublished"),
             "messagesPublished": _total(destinations, "messagesPublished"),
             "audioMessagesDropped": _total(destinations, "messagesDropped"),

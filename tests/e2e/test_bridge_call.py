@@ -39,6 +39,7 @@ def test_tone_reaches_the_player_and_far_end_hangup_ends_everything(
     wait_until(audio_on_server, 15, "stream with AAC audio on nginx-rtmp")
     print(f"\nPOST -> AAC audio on the RTMP server: {(time.monotonic() - posted) * 1000:.0f} ms")
     assert daemon.wait_state("tone-1", {"ESTABLISHED"})["state"] == "ESTABLISHED"
+    established_at = time.monotonic()
 
     pulled = pull_audio(f"{nginx.url}/tone1", seconds=6.0)
     assert pulled.codec == "aac"
@@ -55,9 +56,14 @@ def test_tone_reaches_the_player_and_far_end_hangup_ends_everything(
     assert counters["packets"] > 250 and counters["bytesPublished"] > 10_000
 
     far_end.hangup()
+    hung_up_at = time.monotonic()
     daemon.wait_gone("tone-1", timeout=10)
     ended = daemon.call("tone-1")
     assert ended is not None and ended["state"] == "FINISH" and "remote hangup" in ended["reason"]
+    # The final counters keep what the encoders did (review finding 14: 0 after the encoders closed):
+    # at least 80 % of the AAC frames (1,024 samples at 16 kHz) the test's own clock says the call lasted.
+    frames_due = (hung_up_at - established_at) * 16_000 / 1024
+    assert ended["counters"]["framesEncoded"] >= 0.8 * frames_due and ended["counters"]["encodeSeconds"] > 0
     wait_until(lambda: nginx.stream_stat("tone1") is None, 10, "stream unpublished on nginx-rtmp")
     assert account.password not in daemon.log()  # the daemon logs every SIP message at debug level
 

@@ -111,6 +111,9 @@ async def test_missing_field_and_bad_json(client: TestClient) -> None:  # type: 
     assert reply.status == 400 and (await reply.json())["error"]["field"] == "connection.sipDomain"
     reply = await client.post("/RESTCall/call", data=b"{not json")
     assert reply.status == 400 and (await reply.json())["error"]["code"] == "invalid_json"
+    for path in ("/RESTCall/call", "/api/v1/calls"):  # review finding 11: a RecursionError and a 500 before
+        reply = await client.post(path, data=b"[" * 40_000, headers={"Content-Type": "application/json"})
+        assert reply.status == 400 and (await reply.json())["error"]["code"] == "invalid_json"
 
 
 async def test_string_booleans_and_ports_are_accepted_and_password_never_returned(client: TestClient) -> None:  # type: ignore[type-arg]
