@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 DEFAULT_CHUNK_SIZE = 128
 MAX_CHUNK_SIZE = 0xFFFFFF
 MAX_MESSAGE_SIZE = 4 * 1024 * 1024
+# A server may open up to 65,599 chunk streams (section 5.3.1.1), each holding a partial message:
+# bounded, a hostile server cannot make us hold more than this however it interleaves them.
+MAX_CHUNK_STREAMS = 64
+MAX_PARTIAL_BYTES = 2 * MAX_MESSAGE_SIZE
 EXTENDED_TIMESTAMP = 0xFFFFFF
 
 
@@ -79,6 +83,7 @@ class ChunkReader:
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self._buffer = bytearray()
         self._streams: dict[int, _ChunkStreamState] = {}
+        self._partial_bytes = 0  # held in unfinished messages, all chunk streams together
 
     def feed(self, data: bytes) -> None:
         self._buffer += data
@@ -109,7 +114,11 @@ class ChunkReader:
         state.partial += self._buffer[header_length : header_length + take]
         del self._buffer[: header_length + take]
         if len(state.partial) < state.length:
+            self._partial_bytes += take
+            if self._partial_bytes > MAX_PARTIAL_BYTES:
+                raise ChunkError(f"more than {MAX_PARTIAL_BYTES} bytes of unfinished messages")
             return None, True
+        self._partial_bytes -= len(state.partial) - take
         payload = bytes(state.partial)
         state.partial.clear()
         message = RtmpMessage(state.type_id, state.stream_id, state.timestamp, payload)
@@ -170,6 +179,8 @@ class ChunkReader:
         return pos
 
     def _commit_headers(self, csid: int, state: _ChunkStreamState) -> None:
+        if csid not in self._streams and len(self._streams) >= MAX_CHUNK_STREAMS:
+            raise ChunkError(f"more than {MAX_CHUNK_STREAMS} chunk streams")
         self._streams[csid] = state
 
 

@@ -10,6 +10,7 @@ whatever its media, so that an answer can carry exactly the offer's lines
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -223,10 +224,20 @@ def _apply_media_line(media: MediaDescription, kind: str, value: str) -> None:
 
 
 def _connection_address(value: str) -> str:
+    """The address of a ``c=`` line (RFC 4566 §5.7): an IP address only. A host name there would
+    have to be resolved before every ``sendto`` (a blocking lookup on the media worker's loop, and a
+    name a far end could point anywhere); far ends use IP addresses (RFC 3264 §5)."""
     match = _CONNECTION.match(value)
     if match is None:
         raise SdpError(f"malformed connection line c={value}")
-    return match["address"]
+    address = match["address"]
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise SdpError(
+            f"the connection line names a host ({address[:64]!r}); only IP addresses are supported"
+        ) from None
+    return address
 
 
 def build_offer(

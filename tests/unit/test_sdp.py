@@ -94,6 +94,8 @@ def test_an_answer_mirrors_every_offered_line_and_rejects_the_others_with_port_0
         b"v=0\r\nm=audio 4000 RTP/AVP 0\r\n",  # no c=
         b"v=0\r\nc=IN IP4 192.0.2.9\r\nm=audio x RTP/AVP 0\r\n",
         b"v=0\r\nc=IN IP4 192.0.2.9\r\nm=audio 4000 RTP/AVP zero\r\n",
+        b"v=0\r\nc=IN IP4 media.example.com\r\nm=audio 4000 RTP/AVP 0\r\n",  # a name: no lookup on the loop
+        b"v=0\r\nc=IN IP4 192.0.2.9\r\nm=audio 4000 RTP/AVP 0\r\nc=IN IP4 rtp.example.com\r\n",
         b"\xff\xfe",
     ],
 )
