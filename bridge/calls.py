@@ -173,6 +173,7 @@ class CallManager:
         return [
             {
                 "callId": session.spec.call_id,
+                "appKey": session.spec.app_key,
                 "state": session.state.value,
                 "streamState": session.stream_state.value,
                 "counters": {**zero_counters(), **session.counters()},  # all keys, even before media starts

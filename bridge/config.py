@@ -272,8 +272,12 @@ class TokenConfig(_Section):
     """A bearer token, stored as its SHA-256 hex digest (``sip-rtmp-bridge hash-token`` prints it)."""
 
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    scope: Literal["read", "full"] = "full"
+    # "read": GET only, DTMF digits masked, no listening or recordings; "listen": read, plus
+    # listening to calls and downloading their recordings; "full": everything.
+    scope: Literal["read", "listen", "full"] = "full"
     name: str = ""
+    # The appKeys whose calls this token may see and act on (empty = every app's).
+    apps: list[str] = Field(default_factory=list)
 
 
 class AuthConfig(_Section):

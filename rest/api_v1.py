@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from bridge.media.handle import DtmfUnavailable
 from bridge.model import CallState
 from bridge.session_base import BaseSession
+from rest.access import caller_of, check_app, shown, visible
 from rest.cluster_forward import FORWARDED
 from rest.cluster_list import cluster_page
 from rest.common import MANAGER_KEY, admit, read_json, session_json, validation_error
@@ -25,12 +26,13 @@ def _session(request: web.Request) -> BaseSession:
     session = request.app[MANAGER_KEY].find(call_id)
     if session is None:
         raise RequestError(404, "not_found", f"no call {call_id!r} is active or recently ended", "callId")
+    check_app(request, session.spec.app_key, call_id)
     return session
 
 
 async def create_call(request: web.Request) -> web.Response:
     session = await admit(request, ApiCallRequest)
-    response = web.json_response(session_json(session), status=201)
+    response = web.json_response(shown(request, session_json(session)), status=201)
     response.headers["Location"] = f"/api/v1/calls/{session.spec.call_id}"
     return response
 
@@ -51,25 +53,26 @@ async def list_calls(request: web.Request) -> web.Response:
     limit = _int_query(request, "limit", 50, MAX_PAGE)
     offset = _int_query(request, "offset", 0, 10**9)
     sessions = [*manager.sessions.values(), *reversed(manager.recent.values())]
-    sessions = [s for s in sessions if state is None or s.state.value == state]
+    caller = caller_of(request)
+    sessions = [s for s in sessions if (state is None or s.state.value == state) and caller.sees(s.spec.app_key)]
     registry = manager.services.cluster
     if registry is None:
-        page = [session_json(s) for s in sessions[offset : offset + limit]]
+        page = [shown(request, session_json(s)) for s in sessions[offset : offset + limit]]
         return web.json_response({"calls": page, "total": len(sessions), "limit": limit, "offset": offset})
-    mine = [session_json(s) for s in sessions[: offset + limit]]  # each with its node
+    mine = [shown(request, session_json(s)) for s in sessions[: offset + limit]]  # each with its node
     if FORWARDED in request.headers:  # a node gathering the cluster's list: this node's part only
         return web.json_response({"calls": mine, "total": len(sessions), "limit": limit, "offset": 0})
     calls, total, unreachable = await cluster_page(request, registry, mine, len(sessions), offset + limit)
-    body = {"calls": calls[offset : offset + limit], "total": total, "limit": limit, "offset": offset}
+    body = {"calls": visible(request, calls)[offset : offset + limit], "total": total, "limit": limit, "offset": offset}
     return web.json_response({**body, "unreachableNodes": unreachable} if unreachable else body)
 
 
 async def get_call(request: web.Request) -> web.Response:
     """An active or recent call, else the stored history (e.g. after a restart)."""
     session = request.app[MANAGER_KEY].find(request.match_info["callId"])
-    if session is not None:
-        return web.json_response(session_json(session))
-    return web.json_response(await _from_history(request))
+    view = session_json(session) if session is not None else await _from_history(request)
+    check_app(request, str(view.get("appKey", "")), request.match_info["callId"])
+    return web.json_response(shown(request, view))
 
 
 async def _from_history(request: web.Request) -> dict[str, object]:
@@ -103,8 +106,9 @@ async def search_history(request: web.Request) -> web.Response:
         raise RequestError(400, "invalid_field", f"state must be one of {', '.join(CallState.__members__)}", "state")
     since, until = _time_query(request, "since"), _time_query(request, "until")
     limit, offset = _int_query(request, "limit", 50, MAX_PAGE), _int_query(request, "offset", 0, 10**9)
-    total, calls = await asyncio.to_thread(history.search, state, since, limit, offset, until)
-    return web.json_response({"calls": calls, "total": total, "limit": limit, "offset": offset})
+    apps = caller_of(request).apps
+    total, calls = await asyncio.to_thread(history.search, state, since, limit, offset, until, apps)
+    return web.json_response({"calls": visible(request, calls), "total": total, "limit": limit, "offset": offset})
 
 
 async def hang_up(request: web.Request) -> web.Response:
@@ -112,12 +116,12 @@ async def hang_up(request: web.Request) -> web.Response:
     if session.state.final:
         raise RequestError(409, "conflict", "the call has already ended", "callId")
     request.app[MANAGER_KEY].terminate(request.match_info["callId"])
-    return web.json_response(session_json(session), status=202)
+    return web.json_response(shown(request, session_json(session)), status=202)
 
 
 async def call_events(request: web.Request) -> web.Response:
     session = _session(request)
-    view = session_json(session)
+    view = shown(request, session_json(session))
     return web.json_response(
         {key: view[key] for key in ("callId", "history", "streamHistory", "timeline", "sipLadder")}
     )

@@ -45,7 +45,16 @@ def hash_token(token: str) -> str:
 @dataclass(slots=True)
 class Caller:
     name: str
-    scope: str  # "read" or "full"
+    scope: str  # "read", "listen" or "full"
+    apps: frozenset[str] | None = None  # the appKeys whose calls it may see; None = every app's
+
+    def sees(self, app_key: str) -> bool:
+        return self.apps is None or app_key in self.apps
+
+    @property
+    def hears(self) -> bool:
+        """May listen to calls and download recordings (scope listen or full)."""
+        return self.scope in ("listen", "full")
 
 
 CALLER_KEY = web.RequestKey("caller", Caller)
@@ -71,6 +80,8 @@ class TokenBucket:
 
 # What a ticket (?ticket=, bridge/tickets.py) may open instead of a token: a call's listen stream
 # and its recording files.
+# What only scopes listen and full may open: tickets, a call's listen stream and its recordings.
+HEARING_PATH = re.compile(r"^/api/v1/calls/[^/]+/(?:tickets|listen|recordings)(?:/|$)")
 TICKET_PATH = re.compile(r"^/api/v1/calls/(?P<call>[^/]+)/(?:(?P<listen>listen)|recordings/[^/]+)$")
 
 
@@ -92,7 +103,10 @@ class Authenticator:
 
     def configure(self, config: AuthConfig) -> None:
         """Take tokens, rate limits and CORS origins from ``config`` (at start and on SIGHUP)."""
-        self._tokens = [(t.sha256, Caller(t.name or f"token-{i + 1}", t.scope)) for i, t in enumerate(config.tokens)]
+        self._tokens = [
+            (t.sha256, Caller(t.name or f"token-{i + 1}", t.scope, frozenset(t.apps) if t.apps else None))
+            for i, t in enumerate(config.tokens)
+        ]
         self.required = config.required == "always" or (config.required == "auto" and not self._loopback)
         self._limiter = TokenBucket(config.rate_per_second, config.burst)
         self._cors = set(config.cors_origins)
@@ -126,8 +140,11 @@ class Authenticator:
             response.headers["WWW-Authenticate"] = 'Bearer realm="sip-rtmp-bridge"'
             return response
         caller = caller or Caller("anonymous", "full")
-        if caller.scope == "read" and request.method not in READ_METHODS:
+        if caller.scope != "full" and request.method not in READ_METHODS:
             return error_response(403, "forbidden", f"token {caller.name!r} is read-only")
+        if not caller.hears and HEARING_PATH.match(request.path):
+            message = f"token {caller.name!r} (scope read) may not listen or fetch recordings; give it scope listen"
+            return error_response(403, "forbidden", message)
         wait = self._limiter.take(caller.name, time.monotonic()) if caller.name != "anonymous" else 0.0
         if wait:
             response = error_response(429, "rate_limited", "too many requests; slow down")
@@ -145,7 +162,7 @@ class Authenticator:
         refusal = self.tickets.check(request.query["ticket"], match["call"], purpose, time.time())
         if refusal is not None:
             return error_response(403, "forbidden", refusal)
-        request[CALLER_KEY] = Caller(f"ticket:{purpose}", "read")
+        request[CALLER_KEY] = Caller(f"ticket:{purpose}", "listen")
         return await handler(request)
 
     def _cors_headers(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:

@@ -17,6 +17,7 @@ from bridge.recording.config import check_record_formats
 from bridge.rtmp.url import RtmpUrlError, parse_target
 from bridge.session_base import BaseSession
 from bridge.sip.target import TargetError, from_uri, request_uri
+from rest.auth import CALLER_KEY
 from rest.errors import RequestError
 from rest.models import LENIENT, ApiCallRequest, CallRequest, Output, Video
 
@@ -213,6 +214,10 @@ async def admit(request: web.Request, model: type[CallRequest] | type[ApiCallReq
         raise validation_error(exc) from None
     config = manager.services.config
     spec = to_spec(body, config, manager.services.slate_images)
+    caller = request.get(CALLER_KEY)
+    if caller is not None and not caller.sees(spec.app_key):
+        message = f"token {caller.name!r} may not start calls for appKey {spec.app_key!r} (it is bound to other apps)"
+        raise RequestError(403, "forbidden", message, "connection.appKey")
     if config.apps and spec.app_key not in config.apps and not config.webhooks.default_app:
         raise RequestError(
             400,

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bridge.bus import BusEvent
 from bridge.calls import CallManager
+from rest.access import caller_of, shown_event
 from rest.auth import CALLER_KEY
 from rest.common import MANAGER_KEY
 from rest.errors import RequestError
@@ -49,11 +50,19 @@ def stats_event(manager: CallManager, call_id: str | None) -> dict[str, Any]:
     return {"type": "calls.stats", "calls": calls}
 
 
-def _event_frame(event: BusEvent, node: str | None) -> bytes:
-    """One bus event; in a cluster with the node it happened on (``node``), in its id too."""
+def _visible_stats(request: web.Request, call_id: str | None) -> dict[str, Any]:
+    """:func:`stats_event` with only the calls of the caller's apps."""
+    stats = stats_event(request.app[MANAGER_KEY], call_id)
+    caller = caller_of(request)
+    return {**stats, "calls": [call for call in stats["calls"] if caller.sees(str(call.get("appKey", "")))]}
+
+
+def _event_frame(request: web.Request, event: BusEvent, node: str | None) -> bytes:
+    """One bus event as the caller may see it; in a cluster with the node it happened on (``node``),
+    in its id too."""
+    payload = shown_event(request, event.to_json())
     if node is None:
-        return _frame(event.id, event.type, event.to_json())
-    payload = event.to_json()
+        return _frame(event.id, event.type, payload)
     payload.setdefault("node", node)
     return _frame(f"{payload['node']}.{event.id}", event.type, payload)
 
@@ -71,7 +80,7 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 
 async def _events(request: web.Request) -> web.StreamResponse:
-    manager = request.app[MANAGER_KEY]
+    manager, caller = request.app[MANAGER_KEY], caller_of(request)
     interval = _stats_interval(request)
     call_id = request.query.get("callId")
     feed = manager.services.cluster_feed
@@ -90,7 +99,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
         await response.write(b": connected\n\n")
         while True:
             if interval is not None and loop.time() >= next_stats:
-                await response.write(_frame(None, "calls.stats", stats_event(manager, call_id)))
+                await response.write(_frame(None, "calls.stats", _visible_stats(request, call_id)))
                 next_stats = loop.time() + interval
             wait = HEARTBEAT_SECONDS if interval is None else max(0.0, next_stats - loop.time())
             try:
@@ -100,7 +109,8 @@ async def _events(request: web.Request) -> web.StreamResponse:
                 if interval is None:
                     await response.write(b": heartbeat\n\n")
                 continue
-            await response.write(_event_frame(event, node))
+            if caller.sees(event.app_key):
+                await response.write(_event_frame(request, event, node))
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:

@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bridge.recording.adts import adts
 from bridge.tickets import PURPOSES, Tickets
+from rest.access import check_call_app
 from rest.auth import CALLER_KEY
 from rest.common import MANAGER_KEY
 from rest.errors import RequestError
@@ -26,6 +27,7 @@ TICKETS_KEY = web.AppKey("tickets", Tickets)
 
 async def issue_ticket(request: web.Request) -> web.Response:
     call_id = request.match_info["callId"]
+    await check_call_app(request, call_id)
     purpose = request.query.get("purpose", "listen")
     if purpose not in PURPOSES:
         raise RequestError(400, "invalid_field", f"purpose must be one of {', '.join(PURPOSES)}", "purpose")
@@ -52,6 +54,7 @@ async def listen(request: web.Request) -> web.StreamResponse:
 
 async def _listen(request: web.Request) -> web.StreamResponse:
     call_id = request.match_info["callId"]
+    await check_call_app(request, call_id)
     session = request.app[MANAGER_KEY].sessions.get(call_id)
     if session is None or session.media is None or not session.media.started:
         raise RequestError(409, "conflict", f"call {call_id!r} has no live audio to listen to", "callId")

@@ -14,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bridge.calls import CallManager
+from rest.access import check_call_app
 from rest.common import MANAGER_KEY
 from rest.errors import RequestError
 
@@ -52,6 +53,7 @@ async def call_recordings(manager: CallManager, call_id: str) -> list[dict[str, 
 
 async def list_recordings(request: web.Request) -> web.Response:
     call_id = request.match_info["callId"]
+    await check_call_app(request, call_id)
     files = await call_recordings(request.app[MANAGER_KEY], call_id)
     shown = []
     for file in files:
@@ -64,6 +66,7 @@ async def list_recordings(request: web.Request) -> web.Response:
 
 async def download_recording(request: web.Request) -> web.StreamResponse:
     call_id, name = request.match_info["callId"], request.match_info["name"]
+    await check_call_app(request, call_id)
     manager = request.app[MANAGER_KEY]
     files = await call_recordings(manager, call_id)
     found = next((file for file in files if file.get("name") == name), None)

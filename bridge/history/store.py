@@ -244,14 +244,24 @@ class HistoryStore:
         return json.loads(rows[0][0]) if rows else None
 
     def search(
-        self, state: str | None, since: str | None, limit: int, offset: int, until: str | None = None
+        self,
+        state: str | None,
+        since: str | None,
+        limit: int,
+        offset: int,
+        until: str | None = None,
+        apps: frozenset[str] | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
-        """Calls newest first; ``since``/``until``: created at or after / before these ISO times."""
+        """Calls newest first; ``since``/``until``: created at or after / before these ISO times;
+        ``apps``: only these appKeys' calls (a token bound to apps)."""
         where, args = ["1 = 1"], []
         for condition, value in (("state = ?", state), ("created_at >= ?", since), ("created_at < ?", until)):
             if value:
                 where.append(condition)
                 args.append(value)
+        if apps is not None:
+            where.append(f"app_key IN ({', '.join('?' * len(apps)) or 'NULL'})")
+            args.extend(sorted(apps))
         clause = " AND ".join(where)
         total = self.read(f"SELECT COUNT(*) FROM calls WHERE {clause}", tuple(args))[0][0]
         rows = self.read(

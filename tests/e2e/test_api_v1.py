@@ -26,8 +26,9 @@ from tests.support.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.e2e
 FULL, READ, BURST = "full-token-0123456789", "read-token-0123456789", "burst-token-0123456789"
+LISTEN, OTHER_APP = "listen-token-0123456789", "other-app-token-0123456789"
 SECRET = "hook-secret-0123456789"
-register_secret(FULL, READ, BURST, SECRET)
+register_secret(FULL, READ, BURST, LISTEN, OTHER_APP, SECRET)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,8 @@ def api(workdir: Path, receiver: WebhookReceiver) -> Iterator[BridgeDaemon]:
         {"sha256": hash_token(FULL), "scope": "full", "name": "ops"},
         {"sha256": hash_token(READ), "scope": "read", "name": "dashboard"},
         {"sha256": hash_token(BURST), "scope": "read", "name": "burst"},
+        {"sha256": hash_token(LISTEN), "scope": "listen", "name": "supervisor"},
+        {"sha256": hash_token(OTHER_APP), "scope": "full", "name": "tenant-b", "apps": ["other"]},
     ]
     env = {
         "BRIDGE_AUTH__REQUIRED": "always",
@@ -299,6 +302,7 @@ def test_dtmf_is_sent_as_rfc4733_events(api: BridgeDaemon, nginx: NginxRtmp, rec
         while len(sink.digits) < 4 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert sink.digits == ["1", "#", "9", "A"]
+        _scopes_and_apps(api, payload)
         api.request("DELETE", "/api/v1/calls/dtmf-1")
         api.wait_gone("dtmf-1")
         assert api.request("POST", "/api/v1/calls/dtmf-1/dtmf", {"digits": "1"})[0] == 409
@@ -310,6 +314,28 @@ def test_dtmf_is_sent_as_rfc4733_events(api: BridgeDaemon, nginx: NginxRtmp, rec
         wait_until(lambda: any(e.get("digits") == "1#9A" for e in receiver.events), 10, "the signed webhook")
     finally:
         sink.stop()
+
+
+def _scopes_and_apps(api: BridgeDaemon, payload: dict[str, Any]) -> None:
+    """Review finding 12: a read token neither hears calls nor reads digits; a token bound to
+    another app neither sees nor ends this call, nor starts one for this app."""
+    seen = json.dumps(api.request("GET", "/api/v1/calls/dtmf-1", token=FULL)[1])
+    assert "1#9A" in seen
+    for token in (READ, LISTEN):
+        seen = json.dumps(api.request("GET", "/api/v1/calls/dtmf-1", token=token)[1])
+        assert "1#9A" not in seen and "dtmf-sent" in seen, seen
+    assert api.request("GET", "/api/v1/calls/dtmf-1/tickets", token=READ)[0] == 403
+    assert api.request("GET", "/api/v1/calls/dtmf-1/recordings", token=READ)[0] == 403
+    assert api.request("GET", "/api/v1/calls/dtmf-1/tickets", token=LISTEN)[0] == 200
+    assert api.request("DELETE", "/api/v1/calls/dtmf-1", token=LISTEN)[0] == 403
+    assert api.request("GET", "/api/v1/calls/dtmf-1", token=OTHER_APP)[0] == 404
+    assert api.request("DELETE", "/api/v1/calls/dtmf-1", token=OTHER_APP)[0] == 404
+    assert api.request("POST", "/RESTCall/terminate", {"callId": "dtmf-1"}, token=OTHER_APP)[0] == 404
+    listed = api.request("GET", "/api/v1/calls", token=OTHER_APP)[1]["calls"]
+    assert all(call["appKey"] == "other" for call in listed)
+    status, refused = api.request("POST", "/api/v1/calls", {**payload, "callId": "dtmf-2"}, token=OTHER_APP)
+    assert status == 403 and refused["error"]["field"] == "connection.appKey"
+    assert api.call("dtmf-1")["state"] == "ESTABLISHED"  # type: ignore[index]
 
 
 def test_cli_talks_to_the_api(

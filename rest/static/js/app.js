@@ -46,7 +46,7 @@ function route() {
     nodesBar.select(node ? decodeURIComponent(node[1]) : null);
   }
   if (view === "new") {
-    if (settings.scope === "read") notice("This token is read-only: it cannot start calls.", "warning");
+    if (settings.scope !== "full") notice("This token is read-only: it cannot start calls.", "warning");
     focusCallForm();
   }
   if (view === "history") history.load();
@@ -64,12 +64,13 @@ async function signIn(token) {
   settings.playbackUrl = me.playbackUrl;
   settings.scope = me.scope;
   table.canAct = me.scope === "full";
-  document.getElementById("who-name").textContent = `Signed in as ${me.name}${me.scope === "read" ? " (read-only)" : ""}`;
+  table.canListen = me.scope !== "read";
+  document.getElementById("who-name").textContent = `Signed in as ${me.name}${me.scope !== "full" ? " (read-only)" : ""}`;
   document.getElementById("nav").hidden = false;
   document.getElementById("who").hidden = false;
-  document.getElementById("new-call-link").hidden = me.scope === "read";
-  document.querySelector('#nav a[data-view="new"]').hidden = me.scope === "read";
-  if (me.scope === "read") notice("Read-only token: you can watch calls but not start, hang up or send DTMF.", "warning");
+  document.getElementById("new-call-link").hidden = me.scope !== "full";
+  document.querySelector('#nav a[data-view="new"]').hidden = me.scope !== "full";
+  if (me.scope !== "full") notice("Read-only token: you can watch calls but not start, hang up or send DTMF.", "warning");
   await store.load();
   await nodesBar.start();
   startEvents();

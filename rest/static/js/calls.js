@@ -13,6 +13,7 @@ export class CallsTable {
     this.body = document.getElementById("calls-body");
     this.rows = new Map();
     this.canAct = true;
+    this.canListen = true; // scope listen or full
     this.clustered = false; // one node of a cluster: the Node column is shown
     this.nodeFilter = null; // the per-node view: only this node's calls
   }
@@ -116,7 +117,7 @@ export class CallsTable {
     cells.dtmf.disabled = ended || !this.canAct || call.state !== "ESTABLISHED" || isIngest(call);
     cells.dtmf.title = isIngest(call) ? "A WebSocket media stream cannot carry DTMF back to its platform" : "";
     cells.hangUp.disabled = ended || !this.canAct;
-    cells.listen.disabled = ended || call.streamState !== "PUBLISHING";
+    cells.listen.disabled = ended || !this.canListen || call.streamState !== "PUBLISHING";
     row.tr.classList.toggle("ended", ended);
   }
 }
