@@ -200,7 +200,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "whoami",
                 "responses": {
                     "200": {
-                        "description": "name, scope (read or full), version, playbackUrl pattern, maxCalls",
+                        "description": "name, scope (read, listen or full), version, playbackUrl pattern, maxCalls",
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     },
                     **_errors("401", "429"),
