@@ -223,6 +223,10 @@ class VideoConfig(_Section):
     send_height: int = Field(360, ge=64, le=1080, multiple_of=2)
     send_fps: int = Field(5, ge=1, le=30)
     stall_seconds: float = Field(3.0, ge=0.5, le=60.0)  # far-end video missing this long → the slate
+    # The far end's video passed through: a key frame asked for (FIR, PLI or SIP INFO) at least this
+    # often, for destinations without a video track of their own (a slate destination's keyframeSeconds,
+    # bounded by its preset, wins): players that join late see a picture within it.
+    passthrough_keyframe_seconds: float = Field(2.0, ge=0.5, le=10.0)
 
     def default_video(self) -> VideoSpec:
         return VideoSpec(self.mode, self.image, self.width, self.height, self.fps, self.keyframe_seconds)

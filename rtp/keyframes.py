@@ -97,3 +97,47 @@ def keyframe_requests_in(data: bytes, our_ssrc: int) -> int:
             count += any(struct.unpack_from("!I", data, at)[0] == our_ssrc for at in entries)
         offset = end
     return count
+
+
+class KeyframeCadence:
+    """Regular key frames from a far end that sends one only when asked (sans-IO, fake-clock tested).
+
+    A player that joins a live stream sees nothing until the next key frame (nginx-rtmp's live
+    module holds video back until one), and CDNs want one at a fixed interval. So when the last key
+    frame is ``interval - lead`` old, :meth:`due` says to ask (FIR, PLI or INFO: the requester's
+    choice); the answer arrives about one frame time later, so key frames come at most ``interval``
+    apart. An unanswered request is repeated after ``retry`` seconds; ``IGNORED_AFTER`` unanswered
+    in a row mark the far end as ignoring requests (reported once: :attr:`ignoring`).
+    """
+
+    IGNORED_AFTER = 3
+
+    def __init__(self, interval: float, lead: float = 0.3, retry: float = 1.0) -> None:
+        self.interval, self.lead, self.retry = interval, lead, retry
+        self._last_key: float | None = None
+        self._asked_at: float | None = None  # the request not answered yet
+        self.answered = self.unanswered = 0
+        self._streak = 0
+        self.ignoring = False
+
+    def keyframe(self, now: float) -> None:
+        """A key frame arrived (answering the pending request, if any)."""
+        if self._asked_at is not None:
+            self.answered += 1
+            self._streak = 0
+            self.ignoring = False
+        self._asked_at, self._last_key = None, now
+
+    def due(self, now: float) -> bool:
+        """Whether to ask now (nothing before the first key frame: the start asks for its own)."""
+        if self._last_key is None or now - self._last_key < self.interval - self.lead:
+            return False
+        return self._asked_at is None or now - self._asked_at >= self.retry
+
+    def asked(self, now: float) -> None:
+        """A request went out (for this cadence or for any other reason)."""
+        if self._asked_at is not None:
+            self.unanswered += 1
+            self._streak += 1
+            self.ignoring = self.ignoring or self._streak >= self.IGNORED_AFTER
+        self._asked_at = now

@@ -114,7 +114,9 @@ class CallMedia:
         buffer = self.receiver.buffer
         endpoint.discard_pending()
         ask_by_info = lambda: self._note(PICTURE_FAST_UPDATE)  # noqa: E731 - the daemon sends the INFO
-        return CallVideo(far, endpoint, self.reporter.our_ssrc, sync, lambda: buffer.added_delay, ask_by_info)
+        interval = keyframe_interval(self.outputs.videos(), self.config.video.passthrough_keyframe_seconds)
+        delay = lambda: buffer.added_delay  # noqa: E731
+        return CallVideo(far, endpoint, self.reporter.our_ssrc, sync, delay, ask_by_info, interval, self._note)
 
     def _new_receiver(self, remote: RemoteMedia) -> RtpReceiver:
         """RTP in the negotiated codec, on a playout timeline at the codec's audio rate."""
@@ -446,6 +448,13 @@ class CallMedia:
         per_ms = self.receiver.buffer.rate // 1000
         buffered = self.receiver.buffer.depth // per_ms
         return int(buffered + lane.batch // per_ms + encoder_ms + self.outputs.backlog_seconds() * 1000)
+
+
+def keyframe_interval(videos: list[VideoSpec], passthrough_seconds: float) -> float:
+    """How often the far end's video needs a key frame: the shortest keyframeSeconds among the
+    destinations (a slate destination's, which its preset bounds), else [video]
+    passthrough_keyframe_seconds for those that take the video as it comes."""
+    return min((video.keyframe_seconds if video.enabled else passthrough_seconds) for video in videos or [VideoSpec()])
 
 
 def _total(destinations: list[dict[str, Any]], key: str) -> int:

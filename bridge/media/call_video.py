@@ -27,7 +27,7 @@ from bridge.sip.sdes import SrtpKeys
 from rtp.avsync import AvSync
 from rtp.h264 import AccessUnit, H264Depacketizer, KeyframeNeeded
 from rtp.h264_sps import SpsError, picture_size
-from rtp.keyframes import KeyframeRequester, Method, keyframe_requests_in
+from rtp.keyframes import KeyframeCadence, KeyframeRequester, Method, keyframe_requests_in
 from rtp.packet import PacketError, parse_rtp
 from rtp.rtcp import parse_sender_report
 
@@ -57,11 +57,18 @@ class CallVideo:
         sync: AvSync,
         delay: Callable[[], float],
         ask_by_info: Callable[[], None] = lambda: None,
+        keyframe_seconds: float = 2.0,
+        note: Callable[..., None] = lambda kind, **details: None,
     ) -> None:
         self.remote, self.endpoint, self.sync = remote, endpoint, sync
         self.srtp = SrtpTransform(remote.srtp) if remote.srtp else None
         self.depacketizer = H264Depacketizer(remote.sprop)
         self.requester = KeyframeRequester(our_ssrc, fir_ok=remote.fir, pli_ok=remote.pli)
+        # Regular key frames (the destinations' keyframeSeconds), for players that join late.
+        self.cadence = KeyframeCadence(keyframe_seconds)
+        self._note = note
+        self._ignoring_noted = False
+        self._now = 0.0
         self._ask_by_info = ask_by_info  # RFC 5168 SIP INFO, sent by the daemon in the call's dialog
         self.tracks: list[LiveVideoTrack] = []
         self._delay = delay  # the audio's current playout delay (seconds): video gets the same
@@ -90,6 +97,7 @@ class CallVideo:
         self._origin = clock_start - offset_ms / 1000
 
     def tick(self, now: float) -> None:
+        self._now = now
         offset = time.time() - now
         for data, source, arrival in self.endpoint.receive(offset):
             plain = self.srtp.unprotect(data) if self.srtp is not None and source == self.remote.address else data
@@ -149,6 +157,7 @@ class CallVideo:
         """Frame rate over the last FRAME_WINDOW frames; picture size from each key frame's SPS."""
         self._frame_times.append(unit.timestamp)
         if unit.keyframe:
+            self.cadence.keyframe(self._now)
             with contextlib.suppress(SpsError):  # an SPS we cannot read: keep the last size
                 self.size = picture_size(unit.nals[0])
 
@@ -165,13 +174,17 @@ class CallVideo:
         return max(0, int((local + self._delay() - self._origin) * 1000))
 
     def _ask_for_keyframe(self, now: float) -> None:
-        wanted = self._wanted or any(track.keyframe_wanted for track in self.tracks)
+        wanted = self._wanted or self.cadence.due(now) or any(track.keyframe_wanted for track in self.tracks)
         if not wanted or self._ssrc is None:
             return
         request = self.requester.request(self._ssrc, now)
         if request is None:
             return
         self._wanted = False
+        self.cadence.asked(now)
+        if self.cadence.ignoring and not self._ignoring_noted:
+            self._ignoring_noted = True  # once a call: the counters tell the rest
+            self._note("keyframe-requests-ignored", method=request.method.value, unanswered=self.cadence.unanswered)
         if request.method is Method.INFO:
             self._ask_by_info()
         else:
@@ -206,6 +219,8 @@ class CallVideo:
             "videoKeyframesReceived": stats.keyframes,
             "videoLostPackets": stats.lost_packets,
             "keyframeRequests": self.requester.sent,
+            "keyframesAnswered": self.cadence.answered,
+            "keyframeRequestsUnanswered": self.cadence.unanswered,
             "videoFramesPublished": track.frames if track else 0,
             "videoStalls": track.stalls if track else 0,
             "videoSsrcChanges": self.ssrc_changes,

@@ -60,6 +60,10 @@ class CallOutputs:
         for index, destination in enumerate(destinations):
             self._route_for(destination).destinations.append(index)
 
+    def videos(self) -> list[VideoSpec]:
+        """Each route's video (mode "none" for the routes that carry the far end's video as it comes)."""
+        return [route.video for route in self.routes]
+
     @property
     def video_specs(self) -> list[VideoSpec]:
         """The distinct video tracks to prepare (their slate GOPs) before media starts."""

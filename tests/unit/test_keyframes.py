@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from rtp.keyframes import KeyframeRequester, Method, fir, picture_fast_update, pli
+from rtp.keyframes import KeyframeCadence, KeyframeRequester, Method, fir, picture_fast_update, pli
 from rtp.rtcp import parse_sender_report
 
 
@@ -43,3 +43,24 @@ def test_sender_report_fields_per_rfc_3550_section_6_4_1() -> None:
     assert report is not None and report.rtp_timestamp == 160_000
     assert report.ntp_seconds == 0x83AA7E80 + 0.5 and report.middle == 0x7E808000  # LSR: middle 32 bits
     assert parse_sender_report(data[:1] + bytes([201]) + data[2:]) is None  # a receiver report
+
+
+def test_cadence_asks_ahead_of_the_interval_so_key_frames_stay_within_it() -> None:
+    cadence = KeyframeCadence(2.0, lead=0.3)
+    assert not cadence.due(5.0)  # no key frame yet: the start asks for its own
+    cadence.keyframe(0.0)
+    assert not cadence.due(1.69) and cadence.due(1.7)
+    cadence.asked(1.7)
+    assert not cadence.due(1.8)  # waiting for the answer
+    cadence.keyframe(1.78)  # answered one frame later: 1.78 s after the last
+    assert cadence.answered == 1 and not cadence.due(3.0) and cadence.due(3.48)
+
+
+def test_cadence_repeats_unanswered_requests_and_reports_a_far_end_that_ignores_them() -> None:
+    cadence = KeyframeCadence(2.0, lead=0.3, retry=1.0)
+    cadence.keyframe(0.0)
+    asked = [now / 10 for now in range(17, 60) if cadence.due(now / 10) and (cadence.asked(now / 10) or True)]
+    assert asked == [1.7, 2.7, 3.7, 4.7, 5.7]  # one per retry second, not one per tick
+    assert cadence.unanswered == 4 and cadence.ignoring
+    cadence.keyframe(6.0)  # it answers after all
+    assert not cadence.ignoring and cadence.answered == 1
