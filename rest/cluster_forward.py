@@ -8,7 +8,11 @@ once. The answer, streaming ones (SSE, recordings, listen) included, is relayed 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import socket
+import urllib.parse
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -26,6 +30,7 @@ ANSWER_HEADERS = ("Content-Type", "Content-Encoding", "Content-Length", "Content
                   "Accept-Ranges", "Cache-Control", "Retry-After", "Location")  # fmt: skip
 CLIENT_KEY = web.AppKey("cluster_client", aiohttp.ClientSession)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger("bridge.cluster")
 
 
 @web.middleware
@@ -81,7 +86,29 @@ async def _call_id(request: web.Request) -> str | None:
     return call_id
 
 
+async def peer_refusal(request: web.Request, url: str) -> str | None:
+    """Why a node's URL (as Redis has it) may not receive relayed requests, or None: every address
+    its host resolves to must be in ``cluster.peer_networks``. Whoever can write to Redis could
+    otherwise send callers' tokens and SIP passwords anywhere."""
+    host = urllib.parse.urlsplit(url).hostname or ""
+    policy = request.app[MANAGER_KEY].services.config.cluster.peer_policy()
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return f"its host {host!r} does not resolve"
+    for address in dict.fromkeys(str(info[4][0]) for info in infos):
+        refused = policy.refusal(address)
+        if refused is not None:
+            return refused
+    return None
+
+
 async def _relay(request: web.Request, target: NodeRecord, me: str) -> web.StreamResponse:
+    refused = await peer_refusal(request, target.url)
+    if refused is not None:
+        log.error("not relaying to node %s (%s): %s", target.node, target.url, refused)
+        message = f"node {target.node} is not reachable from this node (see its log); retry later"
+        raise RequestError(502, "node_unreachable", message, headers={"Retry-After": "2"})
     headers = {name: request.headers[name] for name in REQUEST_HEADERS if name in request.headers}
     headers[FORWARDED] = me
     body = await request.read() if request.can_read_body else None

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bridge.cluster.placement import NodeRecord
 from bridge.cluster.registry import ClusterRegistry
-from rest.cluster_forward import CLIENT_KEY, FORWARDED, REQUEST_HEADERS
+from rest.cluster_forward import CLIENT_KEY, FORWARDED, REQUEST_HEADERS, peer_refusal
 
 PEER_TIMEOUT = aiohttp.ClientTimeout(total=5.0)
 
@@ -45,6 +45,8 @@ async def _records(registry: ClusterRegistry) -> list[NodeRecord]:
 
 
 async def _ask(request: web.Request, record: NodeRecord, wanted: int) -> dict[str, Any] | None:
+    if await peer_refusal(request, record.url) is not None:
+        return None  # listed as unreachable; _relay logs why when a request is relayed there
     headers = {name: request.headers[name] for name in REQUEST_HEADERS if name in request.headers}
     headers[FORWARDED] = "list"
     query = {"limit": str(wanted), "offset": "0"}

@@ -72,12 +72,13 @@ class ClusterFeed:
         self._stale_after = config.node_ttl_seconds
         # Publishing must never wait long on a Redis that stopped answering; a subscriber waits for
         # messages as long as there are none (TCP keepalive finds a dead peer).
+        options = config.redis_options()
         self._redis = Redis.from_url(
-            config.redis_url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0
+            config.redis_url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0, **options
         )
         self._subscriber = Redis.from_url(
             config.redis_url, decode_responses=True, socket_timeout=None, socket_connect_timeout=2.0,
-            socket_keepalive=True,
+            socket_keepalive=True, **options,
         )  # fmt: skip
         self._remote_stats: dict[str, tuple[float, list[dict[str, Any]]]] = {}  # node -> (received, calls)
         self._stopping = False

@@ -75,7 +75,11 @@ class ClusterRegistry:
         self.node = config.node
         self.keys = Keys(config.name)
         self._redis = Redis.from_url(
-            config.redis_url, decode_responses=True, socket_timeout=2.0, socket_connect_timeout=2.0
+            config.redis_url,
+            decode_responses=True,
+            socket_timeout=2.0,
+            socket_connect_timeout=2.0,
+            **config.redis_options(),
         )
         self._claim_script = self._redis.register_script(CLAIM)
         self._release_script = self._redis.register_script(RELEASE)

@@ -50,6 +50,14 @@ def far_end(workdir: Path) -> Iterator[Baresip]:
     peer.stop()
 
 
+@pytest.fixture(params=["requirepass", "tls"])
+def redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RedisServer]:
+    """Redis as production runs it: with a password, and with a password over TLS (rediss://)."""
+    server = RedisServer(tmp_path / "redis", password="scenario-redis-password-7", tls=request.param == "tls")
+    yield server
+    server.stop()
+
+
 @pytest.fixture()
 def webhooks() -> Iterator[WebhookReceiver]:
     receiver = WebhookReceiver(SECRET)
@@ -104,7 +112,8 @@ def test_an_operators_day_on_three_nodes(
     tmp_path: Path, redis: RedisServer, postgres: PostgresServer, webhooks: WebhookReceiver, nginx: NginxRtmp,
     far_end: Baresip, sip_domain: Kamailio, account: SipAccount,
 ) -> None:  # fmt: skip
-    history = postgres.create_database(NAME)
+    database = f"{NAME}_{'tls' if redis.tls else 'auth'}"
+    history = postgres.create_database(database)
     day = Day(tmp_path, redis, history, webhooks)
     try:
         _thirty_calls(day, nginx, sip_domain, account)
@@ -113,7 +122,7 @@ def test_an_operators_day_on_three_nodes(
         _node_c_killed(day, webhooks, nginx, sip_domain, account)
         _redis_restarted(day, nginx, sip_domain, account)
         _node_b_drained(day, nginx, sip_domain, account)
-        _everyone_restarted(day, postgres)
+        _everyone_restarted(day, postgres, database)
     finally:
         day.stop()
     print("\n| step | seconds |\n| --- | --- |")
@@ -242,7 +251,7 @@ def _node_b_drained(day: Day, nginx: NginxRtmp, domain: Kamailio, account: SipAc
     day.timed(f"node-b drained: its {len(mine)} calls hung up through node-a, it exited 0", started)
 
 
-def _everyone_restarted(day: Day, postgres: PostgresServer) -> None:
+def _everyone_restarted(day: Day, postgres: PostgresServer, database: str) -> None:
     a = day.nodes["node-a"]
     up = [c for c, state in day.expected.items() if state == "ESTABLISHED"]
     assert all(day.owner(c) == "node-a" for c in up), {c: day.owner(c) for c in up}
@@ -254,7 +263,7 @@ def _everyone_restarted(day: Day, postgres: PostgresServer) -> None:
     for daemon in day.nodes.values():
         daemon.start()
     day.timed("every node started again", started)
-    rows = postgres.psql("SELECT call_id, state, reason, node FROM calls ORDER BY id", NAME)
+    rows = postgres.psql("SELECT call_id, state, reason, node FROM calls ORDER BY id", database)
     last = {call_id: (state, reason, node) for call_id, state, reason, node in rows}
     assert sorted(last) == sorted(day.expected), sorted(set(last) ^ set(day.expected))
     wrong = {c: last[c] for c, state in day.expected.items() if last[c][0] != state}

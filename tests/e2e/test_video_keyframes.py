@@ -9,6 +9,7 @@ measures the key-frame intervals: none above keyframeSeconds + 0.5 s.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -64,7 +65,7 @@ def test_late_players_see_a_picture_within_the_keyframe_interval(
     daemon.wait_gone("keyframes-1")
 
     keys = [pts for pts, _, key in pulls["whole"].video if key]
-    intervals = [b - a for a, b in zip(keys, keys[1:], strict=False)]
+    intervals = [b - a for a, b in itertools.pairwise(keys)]
     waits = {name: _first_picture_wait(pulled) for name, pulled in pulls.items() if name != "whole"}
     print(
         f"\nkey frames {len(keys)}, intervals max {max(intervals, default=0):.2f} s; first picture after "

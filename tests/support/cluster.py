@@ -26,6 +26,7 @@ def cluster_node(
         daemon.config_path.read_text()
         + f'\n[cluster]\nredis_url = "{redis.url}"\nname = "{name}"\nnode_id = "{node}"\n'
         + f'advertise_url = "{daemon.base_url}"\nheartbeat_seconds = 0.5\nnode_ttl_seconds = 3\n'
+        + redis.cluster_config
         + extra
     )
     daemon.start()
