@@ -205,3 +205,22 @@ async def test_restcall_stays_lenient_about_unknown_fields(client: TestClient) -
     assert reply.status == 200, await reply.text()
     reply = await client.post("/RESTCall/terminate", json={"callId": "c1", "reason": "ignored too"})
     assert reply.status == 200
+
+
+async def test_event_streams_are_capped_per_token() -> None:
+    """limits.max_streams_per_token: the third SSE stream of one caller is a 429 (review finding 2)."""
+    async with bridge_client((41100, 41119), BRIDGE_LIMITS__MAX_STREAMS_PER_TOKEN="2") as client:
+        first = await client.get("/api/v1/events")
+        second = await client.get("/api/v1/events")
+        third = await client.get("/api/v1/events")
+        assert (first.status, second.status, third.status) == (200, 200, 429)
+        assert (await third.json())["error"]["code"] == "too_many_streams"
+        first.close()
+        for _ in range(50):  # a stream that ended gives its place back (once the server sees it end)
+            fourth = await client.get("/api/v1/events")
+            if fourth.status == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert fourth.status == 200
+        second.close()
+        fourth.close()

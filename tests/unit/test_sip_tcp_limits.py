@@ -104,3 +104,22 @@ def test_throttle_allows_one_per_interval_and_counts_the_rest() -> None:
     throttle = Throttle(60)
     assert throttle.allow(0.0) and not throttle.allow(10.0) and not throttle.allow(59.0)
     assert throttle.allow(60.0) and throttle.take_suppressed() == 2
+
+
+def test_accept_errors_are_counted_and_logged_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    import errno
+    import logging
+
+    from bridge.connlimit import AcceptErrors
+
+    errors = AcceptErrors()
+    loop = asyncio.new_event_loop()
+    try:
+        with caplog.at_level(logging.ERROR, logger="bridge.connections"):
+            for _ in range(1000):
+                context = {"message": "socket.accept() out of system resource", "exception": OSError(errno.EMFILE, "x")}
+                errors.handle(loop, context)
+    finally:
+        loop.close()
+    assert errors.count == 1000
+    assert len([r for r in caplog.records if r.name == "bridge.connections"]) == 1
