@@ -5,69 +5,59 @@
 // Prints what the browser saw as one JSON line; tests/e2e/test_browser_guard.py judges it against
 // the daemon's API and kamailio's log.
 
-import { chromium } from "playwright-core";
+import { input, runScenario } from "./harness.mjs";
 
-const input = JSON.parse(process.argv[2]);
-const seen = { steps: [] };
+const seen = { steps: [], consoleErrors: [] };
+let page;
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--host-resolver-rules=MAP evil.example 127.0.0.1, MAP rebound.example 127.0.0.1",
-  ],
-});
-try {
-  const page = await (await browser.newContext()).newPage();
-  page.setDefaultTimeout(20000);
-  await page.goto(input.evilUrl);
-  seen.steps.push("evil page");
-  // no-cors: the browser sends it without a preflight and hides the answer from the page
-  seen.fetchCall = await page.evaluate(async ({ url, body }) => {
+// no-cors: the browser sends it without a preflight and hides the answer from the page
+async function postFrom(url, headers, body) {
+  return page.evaluate(async ({ url, headers, body }) => {
     try {
-      const reply = await fetch(url, { method: "POST", mode: "no-cors", headers: { "Content-Type": "text/plain" }, body });
-      return reply.type;
+      return (await fetch(url, { method: "POST", mode: "no-cors", headers, body })).type;
     } catch (error) {
       return `error: ${error}`;
     }
-  }, { url: `${input.daemonUrl}/RESTCall/call`, body: JSON.stringify(input.fetchBody) });
-  seen.fetchDrain = await page.evaluate(async (url) => {
-    try {
-      return (await fetch(url, { method: "POST", mode: "no-cors", body: "{}" })).type;
-    } catch (error) {
-      return `error: ${error}`;
-    }
-  }, `${input.daemonUrl}/api/v1/node/drain`);
-  seen.steps.push("fetches");
-  // A form with enctype text/plain whose one field makes the body a JSON document: name + "=" + value.
+  }, { url, headers, body });
+}
+
+// A form with enctype text/plain whose one field makes the body a JSON document: name + "=" + value.
+async function submitForm(url, field) {
   const navigation = page.waitForEvent("framenavigated", { timeout: 15000 });
   await page.evaluate(({ url, name, value }) => {
     const form = document.createElement("form");
     form.method = "POST";
     form.action = url;
     form.enctype = "text/plain";
-    const field = document.createElement("input");
-    field.name = name;
-    field.value = value;
-    form.appendChild(field);
+    const input = document.createElement("input");
+    input.name = name;
+    input.value = value;
+    form.appendChild(input);
     document.body.appendChild(form);
     form.submit();
-  }, { url: `${input.daemonUrl}/RESTCall/call`, ...input.formField });
+  }, { url, ...field });
   await navigation;
   await page.waitForLoadState("domcontentloaded");
-  seen.formAnswer = await page.evaluate(() => document.body.innerText);
-  seen.steps.push("form");
-  const rebound = await page.goto(`http://rebound.example:${input.daemonPort}/api/v1/calls`);
-  seen.reboundStatus = rebound.status();
-  seen.reboundBody = await rebound.text();
-  seen.steps.push("rebound");
-  seen.ok = true;
-} catch (error) {
-  seen.error = String(error);
-} finally {
-  await browser.close();
+  return page.evaluate(() => document.body.innerText);
 }
-console.log(JSON.stringify(seen));
+
+await runScenario(seen, [
+  ["evil page", async (browser) => {
+    page = await (await browser.newContext()).newPage();
+    page.setDefaultTimeout(20000);
+    await page.goto(input.evilUrl);
+  }],
+  ["fetches", async () => {
+    seen.fetchCall = await postFrom(`${input.daemonUrl}/RESTCall/call`, { "Content-Type": "text/plain" },
+      JSON.stringify(input.fetchBody));
+    seen.fetchDrain = await postFrom(`${input.daemonUrl}/api/v1/node/drain`, {}, "{}");
+  }],
+  ["form", async () => {
+    seen.formAnswer = await submitForm(`${input.daemonUrl}/RESTCall/call`, input.formField);
+  }],
+  ["rebound", async () => {
+    const rebound = await page.goto(`http://rebound.example:${input.daemonPort}/api/v1/calls`);
+    seen.reboundStatus = rebound.status();
+    seen.reboundBody = await rebound.text();
+  }],
+], ["--host-resolver-rules=MAP evil.example 127.0.0.1, MAP rebound.example 127.0.0.1"]);

@@ -40,7 +40,8 @@ export async function hangUp(page, row, seen) {
 }
 
 // Runs [name, step(browser)] pairs in order in one browser, then prints `seen` and exits.
-export async function runScenario(seen, steps) {
+// `extraArgs`: more chromium switches (e.g. --host-resolver-rules for names that map to loopback).
+export async function runScenario(seen, steps, extraArgs = []) {
   const browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: [
@@ -49,6 +50,7 @@ export async function runScenario(seen, steps) {
       "--disable-background-networking",
       "--disable-component-update",
       "--autoplay-policy=no-user-gesture-required",
+      ...extraArgs,
     ],
   });
   try {

@@ -9,10 +9,8 @@ sent by a script (no browser) does place a call, so the refusal is the browser c
 
 from __future__ import annotations
 
-import http.server
 import json
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +18,8 @@ from typing import Any
 import pytest
 
 from tests.support.daemon import BridgeDaemon
+from tests.support.http_sink import HttpSink
 from tests.support.peers import Kamailio, NginxRtmp, SipAccount, call_body
-from tests.support.ports import free_port
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -29,26 +27,11 @@ CONSOLE_TESTS = Path(__file__).resolve().parents[2] / "tests" / "console"
 EVIL_PAGE = b"<!doctype html><title>cat pictures</title><p>nothing to see</p>"
 
 
-class _EvilPage(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(EVIL_PAGE)))
-        self.end_headers()
-        self.wfile.write(EVIL_PAGE)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def evil_site() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), _EvilPage)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    thread.join(5)
+    page = HttpSink(body=EVIL_PAGE, content_type="text/html")
+    yield page.port
+    page.stop()
 
 
 def _form_field(body: dict[str, Any]) -> dict[str, str]:

@@ -10,47 +10,28 @@ Redis that needs a password over TLS.
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from rest.auth import hash_token
 from tests.support.cluster import cluster_node
-from tests.support.ports import free_port
+from tests.support.http_sink import HttpSink
 from tests.support.redis_server import RedisServer
 from tests.support.secrets import register_secret
 
 pytestmark = pytest.mark.e2e
 TOKEN = "cluster-trust-token-0123456789"
 register_secret(TOKEN)
-SEEN: list[dict[str, str]] = []
-
-
-class _Sink(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        SEEN.append(dict(self.headers))
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.2", free_port()), _Sink)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.2:{server.server_address[1]}"
-    server.shutdown()
-    thread.join(5)
+def sink() -> Iterator[HttpSink]:
+    server = HttpSink("127.0.0.2")
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -60,21 +41,21 @@ def secured_redis(workdir: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-def test_relays_go_only_into_peer_networks(tmp_path: Path, secured_redis: RedisServer, sink: str) -> None:
+def test_relays_go_only_into_peer_networks(tmp_path: Path, secured_redis: RedisServer, sink: HttpSink) -> None:
     env = {"BRIDGE_AUTH__TOKENS": json.dumps([{"sha256": hash_token(TOKEN), "scope": "full"}])}
     strict = cluster_node(tmp_path, "strict", secured_redis, "trust", env=env, token=TOKEN,
                           extra='peer_networks = ["127.0.0.1/32"]\n')  # fmt: skip
     default = cluster_node(tmp_path, "default", secured_redis, "trust", env=env, token=TOKEN)
     try:
         assert secured_redis.cli("HGET", "trust:node:strict", "advertise_url") == strict.base_url  # over TLS + AUTH
-        secured_redis.cli("HSET", "trust:node:forged", "advertise_url", sink, "capacity", "10", "heartbeat", "0")
+        secured_redis.cli("HSET", "trust:node:forged", "advertise_url", sink.url, "capacity", "10", "heartbeat", "0")
         secured_redis.cli("HSET", "trust:call:stolen", "node", "forged")
         status, answer = strict.request("GET", "/api/v1/calls/stolen")
         assert status == 502 and answer["error"]["code"] == "node_unreachable"
-        assert SEEN == [], "a request was relayed outside cluster.peer_networks"
+        assert sink.requests == [], "a request was relayed outside cluster.peer_networks"
         assert "outside" in strict.log() or "not in cluster.peer_networks" in strict.log()
         default.request("GET", "/api/v1/calls/stolen")  # the control: the same record, the default networks
-        assert [headers.get("Authorization") for headers in SEEN] == [f"Bearer {TOKEN}"]
+        assert [headers.get("Authorization") for headers in sink.requests] == [f"Bearer {TOKEN}"]
     finally:
         strict.stop()
         default.stop()
