@@ -33,8 +33,12 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 run: .system-run $(VENV)/.installed
 	$(VENV)/bin/sip-rtmp-bridge --config $(CONFIG)
 
+# Three processes (pytest-xdist), each test file on one of them with its own peers: most tests wait
+# on peers, not on the CPU. Ports come from a block per process below the kernel's ephemeral range
+# (tests/support/ports.py), so nothing else can take one between its choice and its bind.
+TEST_WORKERS ?= 3
 test: .system-test $(VENV)/.installed $(CONSOLE_TESTS)/node_modules/.installed
-	$(PY) -m pytest -q -rs -W ignore::DeprecationWarning
+	$(PY) -m pytest -q -rs -W ignore::DeprecationWarning -n $(TEST_WORKERS) --dist loadfile
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit -W ignore::DeprecationWarning

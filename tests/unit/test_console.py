@@ -12,12 +12,13 @@ from aiohttp.test_utils import TestClient
 from bridge.config import ConfigError, load_config
 from rest.auth import hash_token
 from rest.console import STATIC_DIR, load_files
+from tests.support.ports import free_even_range
 from tests.unit.test_rest import REPO, body, bridge_client
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    async with bridge_client((41240, 41299)) as test_client:
+    async with bridge_client(free_even_range(60)) as test_client:
         yield test_client
 
 
@@ -28,7 +29,7 @@ TOKENS = json.dumps(
 
 
 async def test_page_and_modules_are_served_without_a_token_with_a_strict_csp() -> None:
-    async with bridge_client((41200, 41219), BRIDGE_AUTH__REQUIRED="always", BRIDGE_AUTH__TOKENS=TOKENS) as client:
+    async with bridge_client(free_even_range(20), BRIDGE_AUTH__REQUIRED="always", BRIDGE_AUTH__TOKENS=TOKENS) as client:
         page = await client.get("/")
         assert page.status == 200 and page.content_type == "text/html"
         csp = page.headers["Content-Security-Policy"]
@@ -66,7 +67,7 @@ async def test_whoami_tells_the_scope_and_the_playback_pattern() -> None:
         "BRIDGE_AUTH__TOKENS": TOKENS,
         "BRIDGE_CONSOLE__PLAYBACK_URL": "https://cdn.example.com/hls/{stream}.m3u8",
     }
-    async with bridge_client((41220, 41239), **environ) as client:
+    async with bridge_client(free_even_range(20), **environ) as client:
         full = await (await client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {TOKEN}"})).json()
         assert full["name"] == "ops" and full["scope"] == "full"
         assert full["playbackUrl"] == "https://cdn.example.com/hls/{stream}.m3u8"

@@ -22,6 +22,7 @@ from bridge.sip.transport import SipTransport
 from rest.app import create_app
 from rest.common import MANAGER_KEY
 from rtp.ports import PortAllocator
+from tests.support.ports import free_even_range
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,7 +72,7 @@ async def bridge_client(ports: tuple[int, int], **environ: str) -> AsyncIterator
 
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    async with bridge_client((41000, 41099)) as test_client:
+    async with bridge_client(free_even_range(100)) as test_client:
         yield test_client
 
 
@@ -149,7 +150,7 @@ async def test_unknown_call_is_404(client: TestClient) -> None:  # type: ignore[
 
 @pytest.fixture
 async def one_call_client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    async with bridge_client((41100, 41199), BRIDGE_LIMITS__MAX_CALLS="1") as test_client:
+    async with bridge_client(free_even_range(100), BRIDGE_LIMITS__MAX_CALLS="1") as test_client:
         yield test_client
 
 
@@ -163,16 +164,17 @@ async def test_at_capacity_is_503_with_retry_after(one_call_client: TestClient) 
 
 
 async def test_rtp_port_exhaustion_is_503_naming_the_range() -> None:
-    async with bridge_client((41200, 41201)) as client:  # one RTP/RTCP pair
+    first, last = free_even_range(2)
+    async with bridge_client((first, last)) as client:  # one RTP/RTCP pair
         assert (await client.post("/RESTCall/call", json=body())).status == 200
         reply = await client.post("/RESTCall/call", json=body(callId="c2", rtmpStream="s2"))
         error = (await reply.json())["error"]
         assert reply.status == 503 and error["code"] == "at_capacity"
-        assert "rtp.port_range 41200-41201 holds 1 pairs" in error["message"]
+        assert f"rtp.port_range {first}-{last} holds 1 pairs" in error["message"]
 
 
 async def test_no_cpu_headroom_is_503_naming_the_limit() -> None:
-    async with bridge_client((41400, 41499), BRIDGE_LIMITS__MAX_WORKER_CPU="0.000001") as client:
+    async with bridge_client(free_even_range(100), BRIDGE_LIMITS__MAX_WORKER_CPU="0.000001") as client:
         reply = await client.post("/api/v1/calls", json=body())
         error = (await reply.json())["error"]
         assert reply.status == 503 and reply.headers["Retry-After"] == "5" and error["code"] == "at_capacity"
@@ -209,7 +211,7 @@ async def test_restcall_stays_lenient_about_unknown_fields(client: TestClient) -
 
 async def test_event_streams_are_capped_per_token() -> None:
     """limits.max_streams_per_token: the third SSE stream of one caller is a 429 (review finding 2)."""
-    async with bridge_client((41100, 41119), BRIDGE_LIMITS__MAX_STREAMS_PER_TOKEN="2") as client:
+    async with bridge_client(free_even_range(20), BRIDGE_LIMITS__MAX_STREAMS_PER_TOKEN="2") as client:
         first = await client.get("/api/v1/events")
         second = await client.get("/api/v1/events")
         third = await client.get("/api/v1/events")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from tests.support.ports import free_even_range
 from tests.unit.test_rest import body, bridge_client
 
 KEY_A, KEY_B = "abcd-efgh-ijkl-mnop-qrst", "zyxw-vuts-rqpo-nmlk-jihg"
@@ -24,7 +25,7 @@ def outputs_body(*destinations: dict[str, Any], **changes: Any) -> dict[str, Any
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     private = json.dumps({"reveal_stream_names": True})
-    async with bridge_client((41300, 41399), BRIDGE_APPS__PRIVATE=private, BRIDGE_APPS__K="{}") as test_client:
+    async with bridge_client(free_even_range(100), BRIDGE_APPS__PRIVATE=private, BRIDGE_APPS__K="{}") as test_client:
         yield test_client
 
 

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from rest.auth import hash_token
 from rest.listen import TICKETS_KEY
+from tests.support.ports import free_even_range
 from tests.unit.test_rest import body, bridge_client
 
 TOKEN = "tickets-unit-token-0123456789"
@@ -20,7 +21,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     tokens = json.dumps([{"sha256": hash_token(TOKEN), "scope": "full", "name": "ops"}])
-    async with bridge_client((41200, 41299), BRIDGE_AUTH__REQUIRED="always", BRIDGE_AUTH__TOKENS=tokens) as test_client:
+    async with bridge_client(
+        free_even_range(100), BRIDGE_AUTH__REQUIRED="always", BRIDGE_AUTH__TOKENS=tokens
+    ) as test_client:
         assert (await test_client.post("/api/v1/calls", json=body(), headers=AUTH)).status == 201
         yield test_client
 
