@@ -52,6 +52,7 @@ demo: .system-test $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/hadolint Dockerfile
 
 # A capacity ramp with ffmpeg-per-call at 100 and 200 calls (~15 min), where the media worker's
