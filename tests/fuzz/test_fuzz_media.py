@@ -18,10 +18,10 @@ from rtp.packet import PacketError, parse_rtp
 from rtp.playout import PlayoutBuffer
 from rtp.receiver import RtpReceiver
 from rtp.rtcp import RtcpReporter, parse_sender_report
-from tests.fuzz.budget import FUZZ
-from tests.fuzz.mutate import mutated
+from tests.support.fuzz_budget import FUZZ
+from tests.support.mutate import mutated
+from tests.support.sipfakes import SDP_ANSWER
 from tests.support.wire import rtp
-from tests.unit.sipfakes import SDP_ANSWER
 
 VIDEO_ANSWER = SDP_ANSWER + (
     b"m=video 40002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"

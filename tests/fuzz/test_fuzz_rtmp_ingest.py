@@ -20,9 +20,9 @@ from bridge.rtmp import amf0
 from bridge.rtmp.chunks import ChunkError, ChunkReader
 from bridge.rtmp.client import HANDSHAKE_SIZE, RtmpClientCore, RtmpState
 from bridge.rtmp.url import parse_target
-from tests.fuzz.budget import FUZZ
-from tests.fuzz.mutate import mutated
 from tests.support import reference_rtmp as reference
+from tests.support.fuzz_budget import FUZZ
+from tests.support.mutate import mutated
 
 TARGET = parse_target("rtmp://127.0.0.1:1935/live", "s")
 RESULT = reference.write_message(

@@ -13,10 +13,10 @@ from bridge.sip.agent import SipAgent
 from bridge.sip.call import CallPhase, OutboundCall
 from bridge.sip.events import CallEnded
 from bridge.sip.message import SipParseError, parse_message
-from tests.fuzz.budget import FUZZ
-from tests.fuzz.mutate import mutated
 from tests.support import sip_text
-from tests.unit.sipfakes import DOMAIN, SDP_ANSWER, call_settings
+from tests.support.fuzz_budget import FUZZ
+from tests.support.mutate import mutated
+from tests.support.sipfakes import DOMAIN, SDP_ANSWER, call_settings
 
 INVITE = (
     b"INVITE sip:uas@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.2:5062;branch=z9hG4bKabc\r\n"

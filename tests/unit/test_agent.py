@@ -108,8 +108,7 @@ def test_response_for_unknown_call_is_dropped() -> None:
 
 def test_in_dialog_requests_of_our_calls_are_taken_from_any_address() -> None:
     """Providers send in-dialog requests from several addresses: the Call-ID decides, not the source."""
-    from tests.unit.sipfakes import in_dialog_request, parse_request
-    from tests.unit.test_call import establish, new_call
+    from tests.support.sipfakes import establish, in_dialog_request, new_call, parse_request
 
     agent, _call = new_call()
     invite, ok = establish(agent)

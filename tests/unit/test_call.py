@@ -2,46 +2,22 @@
 
 from __future__ import annotations
 
-from bridge.sip.addressing import Destination, udp
-from bridge.sip.agent import SipAgent
-from bridge.sip.call import CallPhase, OutboundCall
+from bridge.sip.addressing import udp
+from bridge.sip.call import CallPhase
 from bridge.sip.events import CallAnswered, CallEnded, CallProgress, EndCause
-from tests.unit.sipfakes import (
+from tests.support.sipfakes import (
+    CHALLENGE,
     DOMAIN,
+    ROUTES,
     SDP_ANSWER,
-    call_settings,
+    establish,
     in_dialog_request,
+    new_call,
     parse_request,
     respond,
     take_datagrams,
     take_events,
 )
-
-CHALLENGE = {"Proxy-Authenticate": 'Digest realm="example.com", nonce="n1", qop="auth"'}
-ROUTES = {"Record-Route": "<sip:192.0.2.50:5070;lr>, <sip:192.0.2.1;lr>", "Contact": "<sip:uas@192.0.2.9:5080>"}
-
-
-def new_call(
-    answer_timeout: float = 60.0, alternates: list[Destination] | None = None
-) -> tuple[SipAgent, OutboundCall]:
-    settings = call_settings(answer_timeout=answer_timeout, alternates=alternates or [])
-    agent = SipAgent()
-    call = OutboundCall(settings)
-    agent.add_call(call, 0.0)
-    return agent, call
-
-
-def establish(agent: SipAgent) -> tuple[bytes, bytes]:
-    """Run INVITE -> 407 -> INVITE -> 180 -> 200; return (authenticated INVITE, 200 OK)."""
-    invite = parse_request(take_datagrams(agent)[0][0])
-    agent.receive_datagram(respond(invite, 407, "Proxy Authentication Required", headers=CHALLENGE), DOMAIN, 0.1)
-    sent = take_datagrams(agent)
-    assert [parse_request(d).method for d, _ in sent] == ["ACK", "INVITE"]
-    second = parse_request(sent[1][0])
-    agent.receive_datagram(respond(second, 180, "Ringing"), DOMAIN, 0.2)
-    ok = respond(second, 200, "OK", headers=ROUTES, body=SDP_ANSWER)
-    agent.receive_datagram(ok, DOMAIN, 0.3)
-    return sent[1][0], ok
 
 
 def test_invite_is_retried_with_credentials_new_branch_and_next_cseq() -> None:

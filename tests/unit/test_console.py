@@ -13,7 +13,7 @@ from bridge.config import ConfigError, load_config
 from rest.auth import hash_token
 from rest.console import STATIC_DIR, load_files
 from tests.support.ports import free_even_range
-from tests.unit.test_rest import REPO, body, bridge_client
+from tests.support.rest_app import REPO, body, bridge_client
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from bridge.sip.addressing import Destination, Transport
 from bridge.sip.framing import MAX_BODY_BYTES, FramingError, StreamFramer
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transaction import ClientTransaction
-from tests.unit.test_transaction import make_request
+from tests.support.sipfakes import make_request
 
 MESSAGE = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\nContent-Length: 4\r\n\r\nbody"
 

@@ -11,7 +11,7 @@ from bridge.sip.events import CallEnded, DtmfReceived, EndCause, MediaChanged
 from bridge.sip.message import parse_message, serialize
 from bridge.sip.sdp import Direction, build_offer
 from bridge.sip.session_timer import parse_session_expires
-from tests.unit.sipfakes import (
+from tests.support.sipfakes import (
     DOMAIN,
     SDP_ANSWER,
     call_settings,

@@ -14,7 +14,7 @@ from bridge.sip.registration import (
     RegistrationSettings,
     Unregistered,
 )
-from tests.unit.sipfakes import parse_request, respond, take_events, take_sent
+from tests.support.sipfakes import parse_request, respond, take_events, take_sent
 
 REGISTRAR = udp("192.0.2.1", 5060)
 CHALLENGE = {"WWW-Authenticate": 'Digest realm="example.com", nonce="r1", qop="auth"'}

@@ -3,71 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
-from bridge.calls import CallManager
-from bridge.config import load_config
-from bridge.media.pool import MediaWorkerPool
-from bridge.services import Services
-from bridge.sip.agent import SipAgent
-from bridge.sip.dns import SipResolver
-from bridge.sip.timers import TimerSettings
-from bridge.sip.transport import SipTransport
-from rest.app import create_app
 from rest.common import MANAGER_KEY
-from rtp.ports import PortAllocator
 from tests.support.ports import free_even_range
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def body(**changes: Any) -> dict[str, Any]:
-    connection = {
-        "sipLogin": "bridge",
-        "sipPassword": "pw-unit-secret",
-        "sipAuthenticationName": "bridge",
-        "sipDomain": "127.0.0.1",
-        "sipPort": "5999",
-        "sipRegisterRequired": "false",
-        "appKey": "k",
-    }
-    connection.update(changes.pop("connection", {}))
-    data = {
-        "callId": "c1",
-        "callee": "uas",
-        "rtmpUrl": "rtmp://127.0.0.1:1/live",
-        "rtmpStream": "s1",
-        "hasAudio": "false",
-        "hasVideo": "true",
-        "connection": connection,
-    }
-    data.update(changes)
-    return data
-
-
-@contextlib.asynccontextmanager
-async def bridge_client(ports: tuple[int, int], **environ: str) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
-    """The REST app over a real CallManager and SIP socket; every call is hung up on exit."""
-    config = load_config(REPO / "conf" / "bridge.toml", environ={"BRIDGE_SIP__LISTEN": "127.0.0.1:0", **environ})
-    sip = await SipTransport.listen(SipAgent(), "127.0.0.1", 0)
-    services = Services(config, sip, PortAllocator(*ports), TimerSettings(), SipResolver())
-    try:
-        async with asyncio.TaskGroup() as group:
-            services.media = MediaWorkerPool(config, services.ports, 1)
-            await services.media.start(group)
-            manager = CallManager(services, group)
-            async with TestClient(TestServer(create_app(manager))) as test_client:
-                yield test_client
-            await manager.terminate_all(2.0)
-            await services.media.close()
-    finally:
-        sip.close()
+from tests.support.rest_app import body, bridge_client
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.support.ports import free_even_range
-from tests.unit.test_rest import body, bridge_client
+from tests.support.rest_app import body, bridge_client
 
 KEY_A, KEY_B = "abcd-efgh-ijkl-mnop-qrst", "zyxw-vuts-rqpo-nmlk-jihg"
 

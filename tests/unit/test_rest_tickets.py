@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from rest.auth import hash_token
 from rest.listen import TICKETS_KEY
 from tests.support.ports import free_even_range
-from tests.unit.test_rest import body, bridge_client
+from tests.support.rest_app import body, bridge_client
 
 TOKEN = "tickets-unit-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -20,6 +20,7 @@ from bridge.rtmp.client import (
 from bridge.rtmp.flv import AUDIO
 from bridge.rtmp.url import RtmpUrlError, parse_target
 from tests.support import reference_rtmp as reference
+from tests.support.scripted_rtmp import ScriptedServer
 
 TARGET = parse_target("rtmp://127.0.0.1:1935/live?token=abc", "call-1?key=k")
 
@@ -98,35 +99,6 @@ def test_reader_rejects_stream_starting_without_full_header() -> None:
     reader.feed(bytes([0x83]) + b"\x00" * 7)  # type 2: no length, so it cannot start a chunk stream
     with pytest.raises(ChunkError):
         reader.next_message()
-
-
-class ScriptedServer:
-    """Plays the server side of RTMP with pyrtmp's chunk framing and AMF0 (not ours)."""
-
-    def __init__(self) -> None:
-        self.received = b""  # everything the client sent after the handshake (pyrtmp re-reads it all)
-        self.seen = 0
-
-    def handshake(self, client_bytes: bytes) -> bytes:
-        assert client_bytes[0] == 3 and len(client_bytes) == 1 + HANDSHAKE_SIZE
-        return b"\x03" + b"S" * HANDSHAKE_SIZE + client_bytes[1:]
-
-    def command(self, *values: amf0.AmfValue, stream_id: int = 0) -> bytes:
-        return reference.write_message(3, 20, stream_id, 0, reference.amf0_encode(*values))
-
-    def messages_from(self, data: bytes) -> list[tuple[int, int, int, int, bytes]]:
-        """The client's messages in ``data`` (its chunk streams go on from earlier data)."""
-        self.received += data
-        messages = reference.read_messages(self.received)
-        new, self.seen = messages[self.seen :], len(messages)
-        return new
-
-    def commands_from(self, data: bytes) -> list[list[amf0.AmfValue]]:
-        return [
-            reference.amf0_decode(payload)
-            for _cs, type_id, *_rest, payload in self.messages_from(data)
-            if type_id == 20
-        ]
 
 
 def connect_client() -> tuple[RtmpClientCore, ScriptedServer]:

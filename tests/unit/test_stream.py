@@ -11,7 +11,7 @@ from bridge.media.stream import StreamPublisher, StreamState
 from bridge.rtmp.client import HANDSHAKE_SIZE
 from bridge.rtmp.flv import AUDIO, VIDEO, FlvTag
 from bridge.rtmp.url import parse_target
-from tests.unit.test_rtmp import ScriptedServer
+from tests.support.scripted_rtmp import ScriptedServer
 
 
 async def test_backlog_is_bounded_by_seconds_and_drops_the_oldest() -> None:

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from sipmessage import URI, Address, CSeq, Parameters, Request, Via
+from sipmessage import CSeq
 
 from bridge.sip.addressing import udp
 from bridge.sip.message import parse_message
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transaction import ClientTransaction, ServerTransaction, TransactionState
-from tests.unit.sipfakes import respond
+from tests.support.sipfakes import make_request, respond
 
 DEST = udp("192.0.2.1", 5060)
 TIMERS = TimerSettings()
-
-
-def make_request(method: str) -> Request:
-    request = Request(method, URI.parse("sip:bob@example.com"))
-    request.via = [Via("UDP", "192.0.2.2", 5060, Parameters(branch="z9hG4bKtest" + method))]
-    request.from_address = Address(uri=URI.parse("sip:alice@example.com"), parameters=Parameters(tag="a"))
-    request.to_address = Address(uri=URI.parse("sip:bob@example.com"))
-    request.call_id = "call-1"
-    request.cseq = CSeq(1, method)
-    request.max_forwards = 70
-    return request
 
 
 def run_until(transaction: ClientTransaction, end: float) -> list[float]:

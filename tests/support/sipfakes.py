@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sipmessage import URI, Address, Parameters, Request
+from sipmessage import URI, Address, CSeq, Parameters, Request, Via
 
-from bridge.sip.addressing import udp
+from bridge.sip.addressing import Destination, udp
 from bridge.sip.agent import SipAgent
-from bridge.sip.call import CallSettings
+from bridge.sip.call import CallSettings, OutboundCall
 from bridge.sip.digest import Credentials
 from bridge.sip.message import parse_message
 from bridge.sip.sdp import Direction, build_offer
@@ -104,3 +104,41 @@ def take_events(agent: SipAgent) -> list[object]:
     """The events the agent has raised, emptying its queue."""
     out, agent.events = agent.events, []
     return [event for _, event in out]
+
+
+def make_request(method: str) -> Request:
+    request = Request(method, URI.parse("sip:bob@example.com"))
+    request.via = [Via("UDP", "192.0.2.2", 5060, Parameters(branch="z9hG4bKtest" + method))]
+    request.from_address = Address(uri=URI.parse("sip:alice@example.com"), parameters=Parameters(tag="a"))
+    request.to_address = Address(uri=URI.parse("sip:bob@example.com"))
+    request.call_id = "call-1"
+    request.cseq = CSeq(1, method)
+    request.max_forwards = 70
+    return request
+
+
+CHALLENGE = {"Proxy-Authenticate": 'Digest realm="example.com", nonce="n1", qop="auth"'}
+ROUTES = {"Record-Route": "<sip:192.0.2.50:5070;lr>, <sip:192.0.2.1;lr>", "Contact": "<sip:uas@192.0.2.9:5080>"}
+
+
+def new_call(
+    answer_timeout: float = 60.0, alternates: list[Destination] | None = None
+) -> tuple[SipAgent, OutboundCall]:
+    settings = call_settings(answer_timeout=answer_timeout, alternates=alternates or [])
+    agent = SipAgent()
+    call = OutboundCall(settings)
+    agent.add_call(call, 0.0)
+    return agent, call
+
+
+def establish(agent: SipAgent) -> tuple[bytes, bytes]:
+    """Run INVITE -> 407 -> INVITE -> 180 -> 200; return (authenticated INVITE, 200 OK)."""
+    invite = parse_request(take_datagrams(agent)[0][0])
+    agent.receive_datagram(respond(invite, 407, "Proxy Authentication Required", headers=CHALLENGE), DOMAIN, 0.1)
+    sent = take_datagrams(agent)
+    assert [parse_request(d).method for d, _ in sent] == ["ACK", "INVITE"]
+    second = parse_request(sent[1][0])
+    agent.receive_datagram(respond(second, 180, "Ringing"), DOMAIN, 0.2)
+    ok = respond(second, 200, "OK", headers=ROUTES, body=SDP_ANSWER)
+    agent.receive_datagram(ok, DOMAIN, 0.3)
+    return sent[1][0], ok
