@@ -26,6 +26,7 @@ from bridge.media.far_end import FarEndMedia
 from bridge.media.feed_tracks import FeedTracks
 from bridge.media.file_writer import FileWriter
 from bridge.media.outputs import CallOutputs, StreamStateHandler
+from bridge.media.pacer import PacedSend, on_grid
 from bridge.media.pipeline import MediaPipeline, PlayoutClock, pull_unit
 from bridge.media.protocol import PICTURE_FAST_UPDATE, DestinationStart, RecordStart
 from bridge.media.recorder import CallRecorder
@@ -92,6 +93,7 @@ class CallMedia:
         self.feed = FeedTracks(self.receiver, lambda: self._new_receiver(remote), stereo) if feed else None
         self.reporter = RtcpReporter(secrets.randbits(32), now)
         self.sender = self._new_sender(remote, now) if send_silence else None
+        self._pacer = PacedSend(self._pace, self.failed)
         self.outputs = CallOutputs(destinations, config.rtmp, rtmp_tls, on_stream_state, note)
         self.pipeline: MediaPipeline | None = None
         self._retired = (0, 0.0)  # frames and encode seconds of pipelines replaced or closed
@@ -144,7 +146,7 @@ class CallMedia:
             self.reporter.our_ssrc,
             secrets.randbits(16),
             secrets.randbits(32),
-            now,
+            on_grid(now),
             payload_type=remote.payload_type,
             silence=self.codec.silence,
             ticks_per_frame=self.codec.ticks_per_frame,
@@ -166,6 +168,7 @@ class CallMedia:
     async def close(self) -> None:
         """Publish the last audio (flushed from the encoders), then unpublish every destination."""
         self._ticker.cancel(self)
+        self._ticker.cancel(self._pacer)
         if self.pipeline is not None:
             flushed = self.pipeline.flush()
             self.outputs.publish(flushed, asyncio.get_running_loop().time())
@@ -206,6 +209,8 @@ class CallMedia:
         self.endpoint.discard_pending()  # what waited in the socket while slates were encoded is stale
         self._attached.set()
         self._started = loop.time()
+        if self.sender is not None:
+            self._ticker.schedule(self._pacer, self.sender.get_timer())
         while True:
             self._verdict = loop.create_future()
             self._ticker.schedule(self, loop.time())
@@ -232,7 +237,6 @@ class CallMedia:
             self._record_tick(pipeline, published, now)
         if self.listen is not None and published[0]:
             self.listen([body[2:] for _timestamp, body in published[0]])
-        self._send_silence(now)
         self._send_report(now)
         if self.receiver.dtmf_events:
             self._report_dtmf()
@@ -335,17 +339,22 @@ class CallMedia:
         self._retired = (frames + pipeline.encoded_packets, seconds + pipeline.encode_seconds)
 
     def _next_deadline(self) -> float:
-        """The pipeline's next batch, the next RTCP report, and 20 ms DTMF pacing while digits go out.
+        """The pipeline's next batch, the next RTCP report, the next frame of our video.
 
-        Keep-alive silence needs no wake-up of its own: the packets due go out at the
-        pipeline's tick (a few at a time, each with its own timestamp).
+        Our RTP audio (keep-alive silence, DTMF) has a ticker job of its own: :mod:`bridge.media.pacer`.
         """
         assert self.pipeline is not None
         deadline = min(self.pipeline.next_deadline(), self.reporter.get_timer())
         if self.video is not None and self.video.sender is not None:
             deadline = min(deadline, self.video.sender.next_deadline())
-        sender = self.sender
-        return min(deadline, sender.get_timer()) if sender is not None and sender.dtmf_pending else deadline
+        return deadline
+
+    def _pace(self, now: float) -> float | None:
+        """The pacer's job: our RTP due at ``now``; when the next packet is due (None once closed)."""
+        if self.pipeline is None or self.sender is None:
+            return None
+        self._send_silence(now)
+        return self.sender.get_timer()
 
     def _send_silence(self, now: float) -> None:
         if self.sender is None:

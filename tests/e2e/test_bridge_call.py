@@ -185,3 +185,4 @@ def test_what_the_far_end_receives_follows_has_audio_and_has_video(
     assert int(received["count"]) >= 140 and received["payloadTypes"] == [0] and received["allSilence"]  # type: ignore[call-overload]
     assert received["timestampSteps"] == [160] and received["payloadBytes"] == [160]
     assert 45 <= float(received["packetsPerSecond"]) <= 55 and float(received["maxGapMs"]) < 100  # type: ignore[arg-type]
+    assert float(received["jitterMs"]) <= 2.0  # type: ignore[arg-type]  # one packet every 20 ms, not in bursts

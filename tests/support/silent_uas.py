@@ -156,7 +156,18 @@ def describe_silence(arrivals: list[Arrival]) -> dict[str, object]:
         "packetsPerSecond": round((len(arrivals) - 1) / (arrivals[-1].at - arrivals[0].at), 1) if gaps else 0.0,
         "allSilence": all(p.payload and set(p.payload) == {0xFF} for p in packets),
         "payloadBytes": sorted({len(p.payload) for p in packets}),
+        "jitterMs": round(interarrival_jitter(arrivals) * 1000, 2),
     }
+
+
+def interarrival_jitter(arrivals: list[Arrival], clock: int = 8000) -> float:
+    """RFC 3550 §6.4.1 / A.8 interarrival jitter (seconds) of what arrived, from the kernel's receive
+    times and the packets' RTP timestamps: J += (|D(i-1, i)| - J) / 16."""
+    jitter = 0.0
+    for a, b in itertools.pairwise(arrivals):
+        sent = ((b.packet.timestamp - a.packet.timestamp) & 0xFFFFFFFF) / clock
+        jitter += (abs((b.at - a.at) - sent) - jitter) / 16
+    return jitter
 
 
 class ToneUas(SilentUas):
