@@ -106,13 +106,14 @@ class KeyframeCadence:
     module holds video back until one), and CDNs want one at a fixed interval. So when the last key
     frame is ``interval - lead`` old, :meth:`due` says to ask (FIR, PLI or INFO: the requester's
     choice); the answer arrives about one frame time later, so key frames come at most ``interval``
-    apart. An unanswered request is repeated after ``retry`` seconds; ``IGNORED_AFTER`` unanswered
-    in a row mark the far end as ignoring requests (reported once: :attr:`ignoring`).
+    apart, even when one request goes unanswered (baresip let one in twenty pass under load): it is
+    repeated after ``retry`` seconds, still inside the interval. ``IGNORED_AFTER`` unanswered in a
+    row mark the far end as ignoring requests (reported once: :attr:`ignoring`).
     """
 
     IGNORED_AFTER = 3
 
-    def __init__(self, interval: float, lead: float = 0.3, retry: float = 1.0) -> None:
+    def __init__(self, interval: float, lead: float = 0.5, retry: float = 0.5) -> None:
         self.interval, self.lead, self.retry = interval, lead, retry
         self._last_key: float | None = None
         self._asked_at: float | None = None  # the request not answered yet
