@@ -26,7 +26,7 @@ from bridge.media.far_end import FarEndMedia
 from bridge.media.feed_tracks import FeedTracks
 from bridge.media.file_writer import FileWriter
 from bridge.media.outputs import CallOutputs, StreamStateHandler
-from bridge.media.pacer import PacedSend, on_grid
+from bridge.media.pacer import GridPacer, on_grid
 from bridge.media.pipeline import MediaPipeline, PlayoutClock, pull_unit
 from bridge.media.protocol import PICTURE_FAST_UPDATE, DestinationStart, RecordStart
 from bridge.media.recorder import CallRecorder
@@ -93,7 +93,7 @@ class CallMedia:
         self.feed = FeedTracks(self.receiver, lambda: self._new_receiver(remote), stereo) if feed else None
         self.reporter = RtcpReporter(secrets.randbits(32), now)
         self.sender = self._new_sender(remote, now) if send_silence else None
-        self._pacer = PacedSend(self._pace, self.failed)
+        self._pacer = GridPacer.of(ticker)
         self.outputs = CallOutputs(destinations, config.rtmp, rtmp_tls, on_stream_state, note)
         self.pipeline: MediaPipeline | None = None
         self._retired = (0, 0.0)  # frames and encode seconds of pipelines replaced or closed
@@ -168,7 +168,7 @@ class CallMedia:
     async def close(self) -> None:
         """Publish the last audio (flushed from the encoders), then unpublish every destination."""
         self._ticker.cancel(self)
-        self._ticker.cancel(self._pacer)
+        self._pacer.remove(id(self))
         if self.pipeline is not None:
             flushed = self.pipeline.flush()
             self.outputs.publish(flushed, asyncio.get_running_loop().time())
@@ -210,7 +210,7 @@ class CallMedia:
         self._attached.set()
         self._started = loop.time()
         if self.sender is not None:
-            self._ticker.schedule(self._pacer, self.sender.get_timer())
+            self._pacer.add(id(self), self._send_silence, self.failed, loop.time())
         while True:
             self._verdict = loop.create_future()
             self._ticker.schedule(self, loop.time())
@@ -348,13 +348,6 @@ class CallMedia:
         if self.video is not None and self.video.sender is not None:
             deadline = min(deadline, self.video.sender.next_deadline())
         return deadline
-
-    def _pace(self, now: float) -> float | None:
-        """The pacer's job: our RTP due at ``now``; when the next packet is due (None once closed)."""
-        if self.pipeline is None or self.sender is None:
-            return None
-        self._send_silence(now)
-        return self.sender.get_timer()
 
     def _send_silence(self, now: float) -> None:
         if self.sender is None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.media.pacer import GRID_SECONDS, PacedSend, on_grid
-from bridge.media.ticker import EARLY
+from bridge.media.pacer import GRID_SECONDS, GridPacer, after_grid, on_grid
+from bridge.media.ticker import EARLY, Ticker
 from rtp.sender import SilenceSender
 
 
@@ -14,18 +14,27 @@ def test_on_grid(now: float, grid: float) -> None:
     assert on_grid(now) == pytest.approx(grid)
 
 
-def test_one_packet_per_grid_point_even_when_the_ticker_runs_a_little_early() -> None:
-    sender = SilenceSender(1, 0, 0, on_grid(10.003))
-    sent: list[tuple[float, int]] = []
+@pytest.mark.parametrize(("now", "following"), [(10.0195, 10.04), (10.02, 10.04), (10.0208, 10.04)])
+def test_the_next_grid_point_follows_the_one_just_run(now: float, following: float) -> None:
+    assert after_grid(now) == pytest.approx(following)
 
-    def send(now: float) -> float | None:
-        sent.append((now, len(sender.poll(now))))
-        return sender.get_timer()
 
-    pacer = PacedSend(send, lambda error: None)
-    deadline: float | None = sender.get_timer()
+def test_every_call_sends_one_packet_per_grid_point_and_a_failing_call_costs_only_itself() -> None:
+    pacer = GridPacer(Ticker())
+    senders = [SilenceSender(n, 0, 0, on_grid(10.003 + n / 1000)) for n in range(3)]
+    sent: dict[int, list[int]] = {n: [] for n in range(3)}
+    failures: list[Exception] = []
+    for n, sender in enumerate(senders):
+        pacer._calls[n] = (lambda now, n=n, s=sender: sent[n].append(len(s.poll(now))), failures.append)
+
+    def broken(now: float) -> None:
+        raise RuntimeError("defect")
+
+    pacer._calls[99] = (broken, failures.append)
+    deadline: float | None = on_grid(10.003)
     for _ in range(50):
         assert deadline is not None
-        deadline = pacer.tick(deadline - EARLY * 0.8)  # the ticker fires within EARLY of the deadline
-    assert [count for _, count in sent] == [1] * 50  # never 0 (a wasted wake-up), never a burst
+        deadline = pacer.tick(deadline - EARLY * 0.8)  # the ticker fires within EARLY of a deadline
+    assert all(counts == [1] * 50 for counts in sent.values())  # never 0, never a burst
+    assert len(failures) == 1 and 99 not in pacer._calls
     assert deadline == pytest.approx(10.02 + 50 * GRID_SECONDS)
