@@ -32,7 +32,7 @@ RESTART_ONLY = frozenset(
         "rest.listen",
         "rest.keepalive_seconds",
         "rest.max_connections",
-        "limits.max_streams",
+        "limits.max_streams",  # budgeted in the descriptor limit at start-up
         "limits.max_streams_per_token",
         "sip.listen",
         "sip.t1",

@@ -43,7 +43,7 @@ def create_app(manager: CallManager) -> web.Application:
     app[MANAGER_KEY] = manager
     REDACTOR.register(*(route.secret for route in config.ingest.routes.values()))  # tokens in upgrade URLs
     app[AUTH_KEY] = auth
-    app[STREAM_LIMITS_KEY] = streams = StreamLimits(config)
+    app[STREAM_LIMITS_KEY] = streams = StreamLimits(lambda: manager.services.config)
     manager.services.connection_limits.update(streams=streams.streams, ingest=streams.ingest)
     add_restcall_routes(app)
     add_api_v1_routes(app)

@@ -14,8 +14,6 @@ from aiohttp import web
 from bridge.config import RestConfig, split_host_port
 from bridge.connlimit import ConnectionLimiter
 
-ANY_SOURCE = "*"  # the REST cap is one total: tokens are not known before a request is read
-
 
 class _Refused(asyncio.Protocol):
     """A connection beyond the cap: closed as soon as it is made (RST, no descriptor held)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 
@@ -13,21 +13,24 @@ from rest.errors import RequestError
 
 
 class StreamLimits:
-    """One limiter for SSE and listen streams (keyed by token) and one for ingest (keyed by route)."""
+    """One limiter for SSE and listen streams (keyed by token) and one for ingest (keyed by route).
 
-    def __init__(self, config: BridgeConfig) -> None:
-        limits = config.limits
+    The streams' caps are fixed at start-up (their descriptors are budgeted then: bridge/fdlimit.py);
+    the ingest cap follows ``limits.max_calls`` as a reload changes it (``config`` is read at each use).
+    """
+
+    def __init__(self, config: Callable[[], BridgeConfig]) -> None:
+        self._config = config
+        limits = config().limits
         self.streams = ConnectionLimiter("streams", limits.max_streams, limits.max_streams_per_token)
         self.ingest = ConnectionLimiter("ingest", limits.max_calls + limits.max_streams_per_token, limits.max_calls)
-
-    def configure(self, config: BridgeConfig) -> None:
-        limits = config.limits
-        self.streams.configure(limits.max_streams, limits.max_streams_per_token)
-        self.ingest.configure(limits.max_calls + limits.max_streams_per_token, limits.max_calls)
 
     @contextlib.contextmanager
     def slot(self, limiter: ConnectionLimiter, key: str) -> Iterator[None]:
         """Hold one stream for ``key`` while the body runs; 429 when ``key`` or everyone is at the limit."""
+        if limiter is self.ingest:
+            limits = self._config().limits
+            limiter.configure(limits.max_calls + limits.max_streams_per_token, limits.max_calls)
         if not limiter.admit(key):
             message = f"too many open {limiter.listener} connections; close one or retry later"
             raise RequestError(429, "too_many_streams", message, headers={"Retry-After": "5"})
