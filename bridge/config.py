@@ -24,8 +24,7 @@ from bridge.ingest.config import IngestConfig
 from bridge.model import OutputSpec, VideoSpec
 from bridge.netpolicy import NetworkPolicy
 from bridge.recording.config import RecordFormat, RecordingConfig
-from bridge.sip.codecs import check_codec_names
-from bridge.sip.inbound import InboundPolicy, parse_networks
+from rtp.codecs import check_codec_names
 
 ENV_PREFIX = "BRIDGE_"
 _HOST_PORT = re.compile(r"^(?P<host>\[[0-9a-fA-F:.]+\]|[^:\s\[\]]+):(?P<port>\d{1,5})$")
@@ -112,18 +111,8 @@ class SipConfig(_Section):
     @field_validator("trusted_sources")
     @classmethod
     def _check_trusted(cls, value: list[str]) -> list[str]:
-        parse_networks(value)
+        netpolicy.parse_networks(value)
         return value
-
-    def inbound_policy(self) -> InboundPolicy:
-        rate = self.out_of_dialog_rate
-        return InboundPolicy(
-            self.unknown_requests,
-            parse_networks(self.trusted_sources),
-            rate,
-            max(1, int(rate * 2)),
-            self.max_message_bytes,
-        )
 
     @field_validator("dns_servers")
     @classmethod

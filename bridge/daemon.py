@@ -21,7 +21,7 @@ from bridge.looplag import LoopLagMonitor
 from bridge.media.pool import MediaWorkerPool
 from bridge.recording.service import Recordings
 from bridge.recording.startup import open_recordings
-from bridge.reload import Reloader
+from bridge.reload import Reloader, inbound_policy
 from bridge.sdnotify import Notifier
 from bridge.services import Services
 from bridge.sip.agent import SipAgent
@@ -44,7 +44,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
     timers = TimerSettings(t1=config.sip.t1)
     sip_host, sip_port = split_host_port(config.sip.listen)
     sip_tls = client_context(config.sip.tls_ca_file, config.sip.tls_verify, "sip")
-    sip = await SipTransport.listen(SipAgent(timers, config.sip.inbound_policy()), sip_host, sip_port, sip_tls)
+    sip = await SipTransport.listen(SipAgent(timers, inbound_policy(config.sip)), sip_host, sip_port, sip_tls)
     sip.configure_tcp(config.sip.tcp_max_connections, config.sip.tcp_max_per_source, config.sip.tcp_idle_seconds)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bridge.config import BridgeConfig, ConfigError, load_config
+from bridge.config import BridgeConfig, ConfigError, SipConfig, load_config
 from bridge.fdlimit import connection_budget, ensure_headroom
 from bridge.services import Services
+from bridge.sip.inbound import InboundPolicy, parse_networks
 from bridge.slate_files import list_pictures
 from bridge.webhooks import WebhookDispatcher
 from rest.auth import Authenticator
@@ -136,7 +137,7 @@ class Reloader:
         logging.getLogger().setLevel(plan.config.log.level.upper())
         if self._services.media is not None:
             self._services.media.reconfigure(plan.config)
-        policy = plan.config.sip.inbound_policy()
+        policy = inbound_policy(plan.config.sip)
         policy.drops = self._services.sip.agent.policy.drops  # the counters go on
         self._services.sip.agent.policy = policy
         sip = plan.config.sip
@@ -151,3 +152,11 @@ class Reloader:
             await check_encoder(self._services)
         log.log(logging.WARNING if plan.refused else logging.INFO, "%s", plan.describe())
         return plan
+
+
+def inbound_policy(sip: SipConfig) -> InboundPolicy:
+    """What the SIP port does with strangers' traffic, from ``[sip]`` (bridge.sip.inbound)."""
+    rate = sip.out_of_dialog_rate
+    return InboundPolicy(
+        sip.unknown_requests, parse_networks(sip.trusted_sources), rate, max(1, int(rate * 2)), sip.max_message_bytes
+    )

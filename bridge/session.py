@@ -22,7 +22,7 @@ from bridge.services import Services
 from bridge.session_base import BaseSession, MediaFailed, SessionError, StopRequested
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.call import CallSettings, OutboundCall
-from bridge.sip.codecs import CODECS, offered_formats, video_offer
+from bridge.sip.codecs import offered_formats, video_offer
 from bridge.sip.digest import Credentials
 from bridge.sip.dns import ResolveError
 from bridge.sip.events import (
@@ -40,6 +40,7 @@ from bridge.sip.registration import RegistrationEvent
 from bridge.sip.sdes import SrtpMode, offer_cryptos
 from bridge.sip.sdp import Direction, build_offer
 from bridge.sip.target import TargetError, from_uri, request_uri
+from rtp.codecs import CODECS
 from rtp.keyframes import MEDIA_CONTROL_TYPE, picture_fast_update
 from rtp.ports import PortsExhausted
 
@@ -283,18 +284,18 @@ class CallSession(BaseSession):
         if answered.remote is None:
             return False
         self._set_state(CallState.ESTABLISHED, f"{answered.code} {answered.phrase}")
-        remote = answered.remote
-        self._on_media_changed(MediaChanged(remote.address, remote.direction.value, remote.srtp, remote.video))
+        self._on_media_changed(MediaChanged(answered.remote))
         return True
 
     def _on_media_changed(self, change: MediaChanged) -> None:
         """Hold, resume or a new RTP address from a re-INVITE/UPDATE (RFC 3264 section 8.4)."""
-        held = self.media.update(change) if self.media is not None else False
-        self._note("media", address=f"{change.address[0]}:{change.address[1]}", direction=change.direction)
+        peer = change.peer
+        held = self.media.update(peer) if self.media is not None else False
+        self._note("media", address=f"{peer.address[0]}:{peer.address[1]}", direction=peer.direction)
         if held and self.state is CallState.ESTABLISHED:
-            self._set_state(CallState.HOLD, f"held by the far end ({change.direction})")
+            self._set_state(CallState.HOLD, f"held by the far end ({peer.direction})")
         elif not held and self.state is CallState.HOLD:
-            self._set_state(CallState.ESTABLISHED, f"resumed by the far end ({change.direction})")
+            self._set_state(CallState.ESTABLISHED, f"resumed by the far end ({peer.direction})")
 
     def _on_media_note(self, kind: str, **details: Any) -> None:
         """A note from the media worker; a key frame request by SIP INFO is sent, noted only once."""

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from bridge.recording.config import RecordFormat
-from bridge.sip.codecs import check_codec_names
+from rtp.codecs import check_codec_names
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

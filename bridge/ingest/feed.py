@@ -22,22 +22,11 @@ import struct
 
 from bridge.ingest.core import MAX_TRACKS
 from bridge.ingest.events import AudioReceived
-from bridge.sip.codecs import AudioCodec
-from bridge.sip.sdp import PayloadFormat
 
 FEED_SSRC = 0x1A6E5700
 S16LE_PAYLOAD_TYPE = 96
 FRAME_SECONDS = 0.02
 _HEADER = struct.Struct("!BBHII")
-FEED_CODECS: dict[str, AudioCodec] = {
-    "s16le-16000": AudioCodec("s16le-16000", PayloadFormat(S16LE_PAYLOAD_TYPE, "S16LE", 16000), 16000),
-    "s16le-24000": AudioCodec("s16le-24000", PayloadFormat(S16LE_PAYLOAD_TYPE, "S16LE", 24000), 24000),
-}
-
-
-def feed_codec(encoding: str, rate: int) -> str:
-    """The media worker's codec name for a stream's audio format."""
-    return "pcmu" if encoding == "pcmu" else f"s16le-{rate}"
 
 
 def track_index(ssrc: int) -> int | None:

@@ -15,15 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.ingest.events import GOING_AWAY, INTERNAL_ERROR, NORMAL_CLOSURE, AudioReceived, DigitReceived
-from bridge.ingest.feed import RtpFeed, feed_codec
+from bridge.ingest.feed import RtpFeed
 from bridge.ingest.spec import IngestSource
 from bridge.media.pool import WorkerUnavailable
 from bridge.model import CallSpec, CallState
 from bridge.recording.service import safe_name
 from bridge.services import Services
 from bridge.session_base import BaseSession, MediaFailed, SessionError, StopRequested, watch_media
-from bridge.sip.offer_answer import RemoteMedia
-from bridge.sip.sdp import Direction
+from rtp.codecs import feed_codec_name
+from rtp.peer import Peer
 from rtp.ports import PortsExhausted
 
 log = logging.getLogger("bridge.ingest")
@@ -113,12 +113,10 @@ class IngestSession(BaseSession):
     def _start_media(self) -> None:
         assert self.media is not None
         feed = self._feed
-        codec = feed_codec(feed.encoding, feed.rate)
-        remote = RemoteMedia(
-            self.services.feed.address, Direction.SENDONLY, codec=codec, payload_type=feed.payload_type
-        )
+        codec = feed_codec_name(feed.encoding, feed.rate)
+        peer = Peer(self.services.feed.address, receiving=False, codec=codec, payload_type=feed.payload_type)
         self.media.start(
-            remote,
+            peer,
             [view.start_message(self.spec.reveal_stream_names) for view in self.destinations],
             False,
             self.spec.secrets(),

@@ -36,10 +36,9 @@ from bridge.media.srtp import SrtpTransform
 from bridge.media.ticker import Ticker
 from bridge.media.video_sender import VideoSender
 from bridge.model import OutputSpec, VideoSpec
-from bridge.sip.codecs import EVENT_PAYLOAD_TYPES, VIDEO_PAYLOAD_TYPES
-from bridge.sip.events import MediaChanged
-from bridge.sip.offer_answer import RemoteMedia
 from rtp.avsync import AvSync
+from rtp.codecs import EVENT_PAYLOAD_TYPES, VIDEO_PAYLOAD_TYPES
+from rtp.peer import Peer
 from rtp.playout import PlayoutBuffer
 from rtp.receiver import RtpReceiver
 from rtp.rtcp import RtcpReporter, parse_sender_report
@@ -57,7 +56,7 @@ class CallMedia:
         config: BridgeConfig,
         rtmp_tls: ssl.SSLContext | None,
         endpoint: RtpEndpoint,
-        remote: RemoteMedia,
+        remote: Peer,
         destinations: list[DestinationStart],
         send_silence: bool,
         encoder_factory: Callable[[OutputSpec, int], AudioEncoder],
@@ -85,7 +84,7 @@ class CallMedia:
         self._slates = slates
         now = loop.time()
         self._started = now
-        self.far_end = FarEndMedia(remote.address, now)
+        self.far_end = FarEndMedia(remote, now)
         self.srtp = SrtpTransform(remote.srtp) if remote.srtp else None
         self.codec = codec_media(remote.codec)
         self.receiver = self._new_receiver(remote)
@@ -105,7 +104,7 @@ class CallMedia:
         endpoint.set_rtcp_handler(self._on_rtcp)
         endpoint.discard_pending()  # what arrived before the answer is not the call's audio
 
-    def _new_video(self, remote: RemoteMedia, endpoint: RtpEndpoint | None) -> CallVideo | None:
+    def _new_video(self, remote: Peer, endpoint: RtpEndpoint | None) -> CallVideo | None:
         """The far end's H.264, when it was negotiated: synchronised with the audio through RTCP SRs."""
         if remote.video is None or endpoint is None:
             return None
@@ -120,7 +119,7 @@ class CallMedia:
         delay = lambda: buffer.added_delay  # noqa: E731
         return CallVideo(far, endpoint, self.reporter.our_ssrc, sync, delay, ask_by_info, interval, self._note)
 
-    def _new_receiver(self, remote: RemoteMedia) -> RtpReceiver:
+    def _new_receiver(self, remote: Peer) -> RtpReceiver:
         """RTP in the negotiated codec, on a playout timeline at the codec's audio rate."""
         codec, rate = self.codec.codec, self.codec.codec.audio_rate
         playout = PlayoutBuffer(
@@ -136,12 +135,12 @@ class CallMedia:
             telephone_event_pt=remote.event_payload_type,
             clock_rate=codec.rtp_clock,
             audio_pt=remote.payload_type,
-            also_audio_pt=codec.offer.payload_type,
+            also_audio_pt=codec.payload_type,
             also_event_pt=EVENT_PAYLOAD_TYPES.get(codec.rtp_clock),
             decode=self.codec.decode,
         )
 
-    def _new_sender(self, remote: RemoteMedia, now: float) -> SilenceSender:
+    def _new_sender(self, remote: Peer, now: float) -> SilenceSender:
         return SilenceSender(
             self.reporter.our_ssrc,
             secrets.randbits(16),
@@ -180,7 +179,7 @@ class CallMedia:
             await self.recorder.close()
         await self.outputs.close()
 
-    def update(self, change: MediaChanged) -> bool:
+    def update(self, change: Peer) -> bool:
         """Hold, resume, a new address or new keys (RFC 3264 section 8.4); returns whether held."""
         held = self.far_end.update(change, asyncio.get_running_loop().time())
         if change.srtp is not None and (self.srtp is None or self.srtp.keys != change.srtp):

@@ -23,12 +23,12 @@ from bridge.media.live_video import LiveVideoTrack
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.srtp import SrtpTransform
 from bridge.media.video_sender import VideoSender
-from bridge.sip.sdes import SrtpKeys
 from rtp.avsync import AvSync
 from rtp.h264 import AccessUnit, H264Depacketizer, KeyframeNeeded
 from rtp.h264_sps import SpsError, picture_size
 from rtp.keyframes import KeyframeCadence, KeyframeRequester, Method, keyframe_requests_in
 from rtp.packet import PacketError, parse_rtp
+from rtp.peer import SrtpKeys
 from rtp.rtcp import parse_sender_report
 
 FRAME_WINDOW = 50  # frames over which the frame rate is measured (2 s at 25 fps)

@@ -18,8 +18,7 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from bridge.ingest.feed import FEED_CODECS
-from bridge.sip.codecs import CODECS, AudioCodec
+from rtp.codecs import CODECS, FEED_CODECS, AudioCodec
 from rtp.g711 import PCMA_SILENCE, PCMU_SILENCE, decode_alaw
 
 Samples = npt.NDArray[np.int16]
@@ -39,7 +38,7 @@ class CodecMedia:
 
 
 def codec_media(name: str) -> CodecMedia:
-    """The decoder and silence of codec ``name`` (a key of bridge.sip.codecs.CODECS)."""
+    """The decoder and silence of codec ``name`` (a key of rtp.codecs.CODECS or FEED_CODECS)."""
     if name in FEED_CODECS:  # an ingest call's 16-bit PCM, as the WebSocket carried it
         codec = FEED_CODECS[name]
         return CodecMedia(codec, _s16le, bytes(codec.rtp_clock // 25), codec.rtp_clock // 50)

@@ -16,10 +16,8 @@ from typing import Any, Protocol
 
 from bridge.media import protocol as p
 from bridge.media.counters import zero_counters
-from bridge.media.far_end import FarEndMedia
 from bridge.media.stream import StreamState
-from bridge.sip.events import MediaChanged
-from bridge.sip.offer_answer import RemoteMedia
+from rtp.peer import Peer
 
 log = logging.getLogger("bridge.media")
 STOP_TIMEOUT = 5.0
@@ -57,8 +55,7 @@ class MediaHandle:
         self._stopped = asyncio.Event()
         self._note: Note | None = None
         self._on_stream_state: StreamStateHandler | None = None
-        self.far_end: FarEndMedia | None = None
-        self.telephone_event = False
+        self.peer: Peer | None = None  # as last sent to the worker
         self.sends_rtp = False
         self.lost_reason = ""
         self._closed = False
@@ -66,11 +63,11 @@ class MediaHandle:
 
     @property
     def started(self) -> bool:
-        return self.far_end is not None
+        return self.peer is not None
 
     def start(
         self,
-        remote: RemoteMedia,
+        peer: Peer,
         destinations: list[p.DestinationStart],
         send_silence: bool,
         secrets: tuple[str, ...],
@@ -83,19 +80,12 @@ class MediaHandle:
         """The far end answered (or early media): receive, encode and publish in the worker."""
         self._note, self._on_stream_state = note, on_stream_state
         self._counters = zero_counters(len(destinations))
-        self.far_end = FarEndMedia(remote.address, 0.0)
-        self.telephone_event, self.sends_rtp = remote.telephone_event, send_silence
+        self.peer = peer
+        self.sends_rtp = send_silence
         self.worker.send(
             p.StartMedia(
                 call=self.call_id,
-                address=remote.address,
-                direction=remote.direction.value,
-                srtp=remote.srtp,
-                telephone_event=remote.telephone_event,
-                codec=remote.codec,
-                payload_type=remote.payload_type,
-                event_payload_type=remote.event_payload_type,
-                video=remote.video,
+                peer=peer,
                 send_silence=send_silence,
                 destinations=destinations,
                 secrets=list(secrets),
@@ -109,24 +99,21 @@ class MediaHandle:
         """An ingest call's track ``index`` appeared: its recording files are named ``name``."""
         self.worker.send(p.NameTrack(call=self.call_id, index=index, name=name))
 
-    def update(self, change: MediaChanged) -> bool:
+    def update(self, peer: Peer) -> bool:
         """Hold, resume, a new address or new keys (RFC 3264 section 8.4); returns whether held."""
-        if self.far_end is None:
+        if self.peer is None:
             return False
-        held = self.far_end.update(change, 0.0)
-        message = p.UpdateMedia(
-            call=self.call_id, address=change.address, direction=change.direction, srtp=change.srtp, video=change.video
-        )
-        self.worker.send(message)
-        return held
+        self.peer = peer
+        self.worker.send(p.UpdateMedia(call=self.call_id, peer=peer))
+        return peer.held
 
     def send_dtmf(self, digits: str, duration_ms: int) -> None:
         """RFC 4733 digits into the call; raises DtmfUnavailable saying why not."""
         if not self.sends_rtp:
             raise DtmfUnavailable("the call is receive-only (hasAudio and hasVideo false): it sends no RTP")
-        if not self.telephone_event:
+        if self.peer is None or not self.peer.telephone_event:
             raise DtmfUnavailable("the far end did not accept telephone-event (RFC 4733) in its SDP answer")
-        if self.far_end is None or not self.far_end.receiving:
+        if self.peer.held:
             raise DtmfUnavailable("the far end is not receiving (on hold)")
         if self.lost_reason:
             raise DtmfUnavailable(f"the call's media is gone: {self.lost_reason}")

@@ -21,8 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bridge.model import OutputSpec, VideoSpec
 from bridge.rtmp.url import RtmpTarget
-from bridge.sip.offer_answer import RemoteVideo
-from bridge.sip.sdes import SrtpKeys
+from rtp.peer import Peer
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _LENGTH = struct.Struct(">I")
@@ -80,14 +79,7 @@ class StartMedia(_Message):
 
     type: Literal["start"] = "start"
     call: str
-    address: tuple[str, int]
-    direction: str
-    srtp: SrtpKeys | None
-    telephone_event: bool
-    codec: str = "pcmu"  # the negotiated audio codec (bridge.sip.codecs.CODECS)
-    payload_type: int = 0
-    event_payload_type: int = 101
-    video: RemoteVideo | None = None
+    peer: Peer
     send_silence: bool
     feed: bool = False  # an ingest call: RTP from the daemon's WebSocket feed, one SSRC per track
     stereo: bool = False  # the feed's tracks laid out left/right (its destinations encode two channels)
@@ -101,10 +93,7 @@ class UpdateMedia(_Message):
 
     type: Literal["update"] = "update"
     call: str
-    address: tuple[str, int]
-    direction: str
-    srtp: SrtpKeys | None
-    video: RemoteVideo | None = None
+    peer: Peer
 
 
 class NameTrack(_Message):

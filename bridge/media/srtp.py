@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pylibsrtp
 
-from bridge.sip.sdes import SrtpKeys
+from rtp.peer import SrtpKeys
 
 _PROFILES = {
     "AES_CM_128_HMAC_SHA1_80": pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80,

@@ -36,9 +36,6 @@ from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache
 from bridge.media.stream import StreamState
 from bridge.media.ticker import Ticker
-from bridge.sip.events import MediaChanged
-from bridge.sip.offer_answer import RemoteMedia
-from bridge.sip.sdp import Direction
 from bridge.tls import client_context
 from rtp.ports import PortsExhausted
 
@@ -122,22 +119,12 @@ class MediaWorker:
             return
         REDACTOR.register(*message.secrets, owner=message.call)
         call.secrets = message.secrets
-        remote = RemoteMedia(
-            message.address,
-            Direction(message.direction),
-            message.srtp,
-            message.telephone_event,
-            codec=message.codec,
-            payload_type=message.payload_type,
-            event_payload_type=message.event_payload_type,
-            video=message.video,
-        )
         call_id = message.call
         call.media = CallMedia(
             self.config,
             self.rtmp_tls,
             call.endpoint,
-            remote,
+            message.peer,
             message.destinations,
             message.send_silence,
             new_encoder,
@@ -165,7 +152,7 @@ class MediaWorker:
     def _update(self, message: p.UpdateMedia) -> None:
         call = self.calls.get(message.call)
         if call is not None and call.media is not None:
-            call.media.update(MediaChanged(message.address, message.direction, message.srtp, message.video))
+            call.media.update(message.peer)
 
     def _name_track(self, message: p.NameTrack) -> None:
         call = self.calls.get(message.call)

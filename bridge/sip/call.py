@@ -17,11 +17,12 @@ from bridge.sip.dialog import ALLOW, CallSettings, Dialog
 from bridge.sip.events import CallAnswered, CallEnded, CallProgress, EndCause, ServerFailover, cause_for_status
 from bridge.sip.indialog import InDialogServer
 from bridge.sip.message import branch_of, serialize
-from bridge.sip.offer_answer import OfferAnswer, RemoteMedia
+from bridge.sip.offer_answer import OfferAnswer
 from bridge.sip.refresh import SessionRefresher
 from bridge.sip.routing import next_hop, uri_destination
 from bridge.sip.sdp import SdpError
 from bridge.sip.transaction import ClientTransaction, mirror_invite
+from rtp.peer import Peer
 
 __all__ = ["ALLOW", "CallPhase", "CallSettings", "OutboundCall"]
 
@@ -218,7 +219,7 @@ class OutboundCall:
         if response.code != 100:
             self.dialog.events.append(CallProgress(response.code, response.phrase, self._early_media(response)))
 
-    def _early_media(self, response: Response) -> RemoteMedia | None:
+    def _early_media(self, response: Response) -> Peer | None:
         """The SDP of a 18x (early media, RFC 3960); the 2xx confirms or replaces it."""
         if not response.body:
             return None

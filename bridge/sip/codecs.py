@@ -1,13 +1,10 @@
-"""The audio codecs we can offer, by the names operators use in ``[media] codecs`` (sans-IO).
+"""The audio codecs we offer and how SDP names them (sans-IO).
 
-Each name maps to the RTP payload format we put in an offer (RFC 3551 static payload types for
-G.711 and G.722, a dynamic one for Opus, RFC 7587) and to what the far end's answer must carry
-for us to use it. Matching is by encoding name and RTP clock rate (RFC 3264 section 6.1), not by
-payload type number, which is only a label in dynamic ranges.
-
-Clock-rate quirks kept here, once: G.722 is 16 kHz audio with an 8000 Hz RTP clock
-(RFC 3551 section 4.5.2), so each RTP tick is two samples; Opus always uses a 48000 Hz RTP
-clock and ``/2`` channels in SDP (RFC 7587 section 4.1), whatever it actually carries.
+The codec table itself is :mod:`rtp.codecs` (media facts, below SIP). Here each entry becomes
+the RTP payload format we put in an offer (RFC 3551 static payload types for G.711 and G.722,
+a dynamic one for Opus, RFC 7587), and an answer is matched against it by encoding name and
+RTP clock rate (RFC 3264 section 6.1), not by payload type number, which is only a label in
+dynamic ranges.
 """
 
 from __future__ import annotations
@@ -16,35 +13,23 @@ import re
 from dataclasses import dataclass
 
 from bridge.sip.sdp import MediaDescription, PayloadFormat
+from rtp.codecs import (
+    CODECS,
+    EVENT_PAYLOAD_TYPES,
+    FIRST_VIDEO_PAYLOAD_TYPE,
+    H264_PROFILES,
+    AudioCodec,
+)
 
 
-@dataclass(frozen=True, slots=True)
-class AudioCodec:
-    """An audio codec as offered: its SDP format and the audio it decodes to."""
-
-    name: str  # the configuration name: pcmu, pcma, g722, opus
-    offer: PayloadFormat
-    audio_rate: int  # samples per second of the decoded audio
-    samples_per_tick: int = 1  # decoded samples per RTP timestamp unit (2 for G.722)
-
-    @property
-    def rtp_clock(self) -> int:
-        return self.offer.clock_rate
-
-    def matches(self, candidate: PayloadFormat) -> bool:
-        """Whether an SDP format is this codec (RFC 3264 6.1: encoding name and clock rate)."""
-        return candidate.encoding.lower() == self.offer.encoding.lower() and candidate.clock_rate == self.rtp_clock
+def offer_format(codec: AudioCodec) -> PayloadFormat:
+    """The SDP format we offer for a codec (its a=rtpmap and a=fmtp)."""
+    return PayloadFormat(codec.payload_type, codec.encoding, codec.rtp_clock, codec.parameters, codec.channels)
 
 
-CODECS: dict[str, AudioCodec] = {
-    "pcmu": AudioCodec("pcmu", PayloadFormat(0, "PCMU", 8000), 8000),
-    "pcma": AudioCodec("pcma", PayloadFormat(8, "PCMA", 8000), 8000),
-    "g722": AudioCodec("g722", PayloadFormat(9, "G722", 8000), 16000, samples_per_tick=2),
-    "opus": AudioCodec("opus", PayloadFormat(111, "opus", 48000, "minptime=20;useinbandfec=1", channels=2), 48000),
-}
-AUDIO_CODEC_NAMES = tuple(CODECS)
-VIDEO_CODEC_NAMES = ("h264",)
-EVENT_PAYLOAD_TYPES = {8000: 101, 16000: 102, 48000: 110}  # RFC 4733 telephone-event per RTP clock
+def matches(codec: AudioCodec, candidate: PayloadFormat) -> bool:
+    """Whether an SDP format is this codec (RFC 3264 6.1: encoding name and clock rate)."""
+    return candidate.encoding.lower() == codec.encoding.lower() and candidate.clock_rate == codec.rtp_clock
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +45,7 @@ def offered_formats(names: list[str], dtmf: bool = True) -> list[PayloadFormat]:
     """The m=audio formats for these codec names, in preference order, plus telephone-event
     for each distinct RTP clock (RFC 4733 section 2.1: events use the audio's clock)."""
     codecs = [CODECS[name] for name in names if name in CODECS]
-    formats = [codec.offer for codec in codecs]
+    formats = [offer_format(codec) for codec in codecs]
     if dtmf:
         clocks = dict.fromkeys(codec.rtp_clock for codec in codecs)
         formats += [PayloadFormat(EVENT_PAYLOAD_TYPES[clock], "telephone-event", clock, "0-15") for clock in clocks]
@@ -71,7 +56,7 @@ def negotiate(names: list[str], media: MediaDescription) -> Negotiated | None:
     """The first format of the far end's media that is one of ours (its order wins, RFC 3264 6.1)."""
     offered = [CODECS[name] for name in names if name in CODECS]
     for candidate in media.formats:
-        codec = next((c for c in offered if c.matches(candidate)), None)
+        codec = next((c for c in offered if matches(c, candidate)), None)
         if codec is not None:
             return Negotiated(codec, candidate.payload_type, _event_payload_type(media, codec.rtp_clock))
     return None
@@ -90,34 +75,14 @@ def describe(media: MediaDescription) -> str:
     return ", ".join(named) or "no formats"
 
 
-def check_codec_names(names: list[str]) -> list[str]:
-    """Validate a codec list (``[media] codecs``, ``connection.codecs``): known names, one audio codec at least.
-
-    Raises ValueError with what to change. Order is kept (it is the preference order of the
-    offer); repeated names are dropped.
-    """
-    cleaned = list(dict.fromkeys(name.strip().lower() for name in names))
-    known = AUDIO_CODEC_NAMES + VIDEO_CODEC_NAMES
-    unknown = [name for name in cleaned if name not in known]
-    if unknown:
-        raise ValueError(f"unknown codec {unknown[0]!r}: use names from {', '.join(known)}")
-    if not any(name in AUDIO_CODEC_NAMES for name in cleaned):
-        raise ValueError(f"list at least one audio codec from {', '.join(AUDIO_CODEC_NAMES)}")
-    return cleaned
-
-
 # -- video (RFC 6184) ---------------------------------------------------------------------
 
-H264_PROFILES = ("42e01f", "42801f", "4d001f", "640028")  # Constrained Baseline, Baseline, Main, High 4.0
 VIDEO_FEEDBACK = ("rtcp-fb:* nack pli", "rtcp-fb:* ccm fir")  # RFC 4585 section 4.2, RFC 5104 section 7.1
 _RTCP_FB = re.compile(r"^rtcp-fb:(?P<pt>\*|\d+) (?P<kind>.+?)\s*$")
 _SPROP = re.compile(r"(?:^|;)\s*sprop-parameter-sets=(?P<value>[^;\s]+)")
 
 
-VIDEO_PAYLOAD_TYPES = tuple(range(96, 96 + len(H264_PROFILES) + 1))  # what video_offer() numbers
-
-
-def video_offer(port: int, first_payload_type: int = 96) -> MediaDescription:
+def video_offer(port: int, first_payload_type: int = FIRST_VIDEO_PAYLOAD_TYPE) -> MediaDescription:
     """Our m=video line: H.264 packetization-mode 1 for each common profile, then mode 0
     (RFC 6184 section 8.1), with PLI and FIR feedback; the caller sets direction and crypto."""
     formats = [

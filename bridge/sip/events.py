@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bridge.sip.offer_answer import RemoteMedia, RemoteVideo
-from bridge.sip.sdes import SrtpKeys
+from rtp.peer import Peer
 
 
 class EndCause(StrEnum):
@@ -35,7 +34,7 @@ class CallProgress:
 
     code: int
     phrase: str
-    remote: RemoteMedia | None = None
+    remote: Peer | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +44,7 @@ class CallAnswered:
 
     code: int
     phrase: str
-    remote: RemoteMedia | None
+    remote: Peer | None
     error: str = ""
 
 
@@ -65,12 +64,9 @@ class CallEnded:
 
 @dataclass(frozen=True, slots=True)
 class MediaChanged:
-    """A re-INVITE or UPDATE changed the far end's media: address, or direction (hold/resume)."""
+    """A re-INVITE or UPDATE changed the far end's media: address, direction (hold/resume), keys, video."""
 
-    address: tuple[str, int]
-    direction: str  # the far end's direction: sendrecv, sendonly (hold), recvonly, inactive
-    srtp: SrtpKeys | None = None
-    video: RemoteVideo | None = None  # the video line as it now is (None: no video, or declined)
+    peer: Peer
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,7 +141,7 @@ class InDialogServer:
             body = self.media.answer_offer(request.body)
             remote = self.media.remote
             assert remote is not None
-            self.dialog.events.append(MediaChanged(remote.address, remote.direction.value, remote.srtp, remote.video))
+            self.dialog.events.append(MediaChanged(remote))
             return body
         if request.method == "INVITE":
             return self.media.offer_again()  # delayed offer: the answer comes in the ACK
@@ -157,7 +157,7 @@ class InDialogServer:
                 remote = self.media.accept_answer(request.body)
             except SdpError:
                 return
-            self.dialog.events.append(MediaChanged(remote.address, remote.direction.value, remote.srtp, remote.video))
+            self.dialog.events.append(MediaChanged(remote))
 
     def _info(self, request: Request, source: Destination, now: float) -> Response:
         content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip().lower()

@@ -8,13 +8,19 @@ bumping the origin version by one whenever what we send changes (section 8).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
-from bridge.sip.codecs import CODECS, Negotiated, NegotiatedVideo, describe, negotiate, negotiate_video
+from bridge.sip.codecs import (
+    Negotiated,
+    NegotiatedVideo,
+    describe,
+    matches,
+    negotiate,
+    negotiate_video,
+    offer_format,
+)
 from bridge.sip.sdes import (
     CryptoAttribute,
     SdesError,
-    SrtpKeys,
     SrtpMode,
     answer_crypto,
     keys_from_answer,
@@ -29,6 +35,8 @@ from bridge.sip.sdp import (
     mirrored_media,
     parse_sdp,
 )
+from rtp.codecs import CODECS
+from rtp.peer import Peer, PeerVideo, SrtpKeys
 
 _SENDS = {Direction.SENDRECV, Direction.SENDONLY}
 _RECEIVES = {Direction.SENDRECV, Direction.RECVONLY}
@@ -51,41 +59,6 @@ def answer_direction(capability: Direction, offered: Direction) -> Direction:
     return _direction(send, receive)
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteVideo:
-    """The far end's H.264 stream (RFC 6184): where from, payload type, parameter sets, feedback."""
-
-    address: tuple[str, int]
-    payload_type: int
-    sprop: str = ""
-    pli: bool = False
-    fir: bool = False
-    send: bool = False  # whether we send our picture: we offered to send and the far end receives
-    srtp: SrtpKeys | None = None  # the video line's own SDES keys (RFC 4568), when SRTP is on
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteMedia:
-    """Where the far end's audio comes from, its direction, the codec it chose, and SRTP keys if any."""
-
-    address: tuple[str, int]
-    direction: Direction
-    srtp: SrtpKeys | None = None
-    telephone_event: bool = False  # the far end accepted RFC 4733 events
-    codec: str = "pcmu"  # a name of bridge.sip.codecs.CODECS
-    payload_type: int = 0
-    event_payload_type: int = 101
-    video: RemoteVideo | None = None  # None: no video offered, or the far end declined it
-
-    @property
-    def sending(self) -> bool:
-        return self.direction in _SENDS
-
-    @property
-    def receiving(self) -> bool:
-        return self.direction in _RECEIVES
-
-
 class OfferAnswer:
     """Our SDP for the call and the far end's last accepted description."""
 
@@ -95,8 +68,8 @@ class OfferAnswer:
         self.local = offer
         self.capability = offer.audio().direction
         formats = offer.audio().formats
-        self.codecs = [name for name, codec in CODECS.items() if any(codec.matches(f) for f in formats)]
-        self.codecs.sort(key=lambda name: next(i for i, f in enumerate(formats) if CODECS[name].matches(f)))
+        self.codecs = [name for name, codec in CODECS.items() if any(matches(codec, f) for f in formats)]
+        self.codecs.sort(key=lambda name: next(i for i, f in enumerate(formats) if matches(CODECS[name], f)))
         self.negotiated: Negotiated | None = None
         self._video_local = next((m for m in offer.media if m.kind == "video"), None)
         self._video_capability = self._video_local.direction if self._video_local else Direction.INACTIVE
@@ -108,7 +81,7 @@ class OfferAnswer:
         self.srtp_mode = srtp
         self._offered = list(offered or [])
         self.keys: SrtpKeys | None = None
-        self.remote: RemoteMedia | None = None
+        self.remote: Peer | None = None
 
     def local_bytes(self) -> bytes:
         return self._outgoing(self.local)
@@ -123,7 +96,7 @@ class OfferAnswer:
         self._sent = (version, content)
         return dataclasses.replace(description, session_version=version).serialize()
 
-    def accept_answer(self, body: bytes) -> RemoteMedia:
+    def accept_answer(self, body: bytes) -> Peer:
         """The answer to our offer (2xx of INVITE, or an ACK after a delayed offer)."""
         description = parse_sdp(body)
         if self.srtp_mode is not SrtpMode.OFF and self.keys is None:
@@ -155,8 +128,8 @@ class OfferAnswer:
         offer = parse_sdp(body)
         if self.keys is not None:
             self._rekey(offer)
-        remote = self._take_remote(offer)
-        self._set_local_direction(answer_direction(self.capability, remote.direction))
+        self._take_remote(offer)
+        self._set_local_direction(answer_direction(self.capability, offer.audio().direction))
         ours = [dataclasses.replace(self.local.audio(), formats=self._answered_formats())]
         video = self._video_answer(offer)
         if video is not None:
@@ -175,7 +148,7 @@ class OfferAnswer:
         """The codec in use under the far end's payload type, and its telephone-event if it has one."""
         chosen = self.negotiated
         assert chosen is not None
-        formats = [dataclasses.replace(chosen.codec.offer, payload_type=chosen.payload_type)]
+        formats = [dataclasses.replace(offer_format(chosen.codec), payload_type=chosen.payload_type)]
         if chosen.event_payload_type is not None:
             clock = chosen.codec.rtp_clock
             formats.append(PayloadFormat(chosen.event_payload_type, "telephone-event", clock, "0-15"))
@@ -206,7 +179,7 @@ class OfferAnswer:
         crypto, self.keys = answered
         self._replace_local(crypto=[crypto.value()], protocol=offer.audio().protocol)
 
-    def _take_remote(self, description: SessionDescription) -> RemoteMedia:
+    def _take_remote(self, description: SessionDescription) -> Peer:
         audio = description.audio()
         # Once a codec is in use it stays (the media worker decodes it); a re-offer must keep it.
         names = [self.negotiated.codec.name] if self.negotiated is not None else self.codecs
@@ -219,10 +192,11 @@ class OfferAnswer:
         self.negotiated = chosen
         video = self._take_video(description)
         events = chosen.event_payload_type
-        self.remote = RemoteMedia(
+        self.remote = Peer(
             description.audio_address(),
-            audio.direction,
-            self.keys,
+            sending=audio.direction in _SENDS,
+            receiving=audio.direction in _RECEIVES,
+            srtp=self.keys,
             telephone_event=events is not None,
             codec=chosen.codec.name,
             payload_type=chosen.payload_type,
@@ -231,7 +205,7 @@ class OfferAnswer:
         )
         return self.remote
 
-    def _take_video(self, description: SessionDescription) -> RemoteVideo | None:
+    def _take_video(self, description: SessionDescription) -> PeerVideo | None:
         """The far end's H.264 line, if we offered video and it accepted (RFC 6184 section 8.2)."""
         if self._video_local is None or self._video_local.port == 0:
             return None
@@ -245,7 +219,7 @@ class OfferAnswer:
         self.video = chosen
         address = (line.connection_address or description.connection_address, line.port)
         send = self._video_capability in _SENDS and line.direction in _RECEIVES
-        return RemoteVideo(address, chosen.payload_type, chosen.sprop, chosen.pli, chosen.fir, send, keys)
+        return PeerVideo(address, chosen.payload_type, chosen.sprop, chosen.pli, chosen.fir, send, keys)
 
     def _take_video_keys(self, line: MediaDescription) -> SrtpKeys | None:
         """RFC 4568 per media line: the video's own keys, agreed like the audio's (section 6.1)."""

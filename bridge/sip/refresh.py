@@ -125,9 +125,7 @@ class SessionRefresher:
             if response.body:
                 try:
                     remote = self.media.accept_answer(response.body)
-                    self.dialog.events.append(
-                        MediaChanged(remote.address, remote.direction.value, remote.srtp, remote.video)
-                    )
+                    self.dialog.events.append(MediaChanged(remote))
                 except SdpError:
                     pass  # keep the previous media; the far end's answer is unusable
         if response.contact:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from rtp.peer import SrtpKeys
+
 SUITES = ("AES_CM_128_HMAC_SHA1_80", "AES_CM_128_HMAC_SHA1_32")
 KEY_LENGTH = 30  # 16-byte master key + 14-byte master salt
 _CRYPTO = re.compile(
@@ -42,15 +44,6 @@ class CryptoAttribute:
     def value(self) -> str:
         """The ``a=crypto:`` attribute value."""
         return f"{self.tag} {self.suite} inline:{base64.b64encode(self.key).decode()}"
-
-
-@dataclass(frozen=True, slots=True)
-class SrtpKeys:
-    """The agreed suite, our outbound master key and the far end's (inbound)."""
-
-    suite: str
-    outbound: bytes
-    inbound: bytes
 
 
 def parse_crypto(value: str) -> CryptoAttribute | None:

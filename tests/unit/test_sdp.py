@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.sip.codecs import CODECS, describe, negotiate, offered_formats
+from bridge.sip.codecs import describe, negotiate, offered_formats
 from bridge.sip.sdp import Direction, SdpError, build_offer, mirrored_media, parse_sdp
+from rtp.codecs import CODECS
 
 
 def test_offer_is_pcmu_with_telephone_event_and_the_asked_direction() -> None:

@@ -10,7 +10,7 @@ import pytest
 from bridge.media import protocol as p
 from bridge.model import OutputSpec, VideoSpec
 from bridge.rtmp.url import parse_target
-from bridge.sip.sdes import SrtpKeys
+from rtp.peer import Peer, SrtpKeys
 
 KEYS = SrtpKeys("AES_CM_128_HMAC_SHA1_80", bytes(range(30)), bytes(range(30, 60)))
 
@@ -27,10 +27,7 @@ def _start() -> p.StartMedia:
     )
     return p.StartMedia(
         call="c1",
-        address=("192.0.2.1", 4000),
-        direction="sendrecv",
-        srtp=KEYS,
-        telephone_event=True,
+        peer=Peer(("192.0.2.1", 4000), srtp=KEYS, telephone_event=True),
         send_silence=True,
         destinations=[destination, destination],
         secrets=list(target.secrets()),
@@ -56,8 +53,8 @@ async def test_messages_round_trip_through_the_framing() -> None:
     assert p.decode_to_worker(frames[0]) == start
     assert p.decode_from_worker(frames[1]) == stats
     decoded = p.decode_to_worker(frames[0])
-    assert isinstance(decoded, p.StartMedia) and decoded.srtp is not None
-    assert decoded.srtp == KEYS  # binary keys survive JSON (base64)
+    assert isinstance(decoded, p.StartMedia) and decoded.peer.srtp is not None
+    assert decoded.peer.srtp == KEYS  # binary keys survive JSON (base64)
     first = decoded.destinations[0]
     assert first.target.stream == "s1?key=xyz" and (first.target.username, first.target.password) == ("pub", "pw-1")
     assert first.audio == OutputSpec("aac", 48000, 64000, "fast") and first.video.fps == 10
