@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
+
+import uvloop
 
 from bridge import __version__
 from bridge.client_cli import add_client_commands, run_client
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     config = config.model_copy(update={"log": config.log.model_copy(update={"format": log_format})})
     configure_logging(config.log.level, log_format)
     try:
-        asyncio.run(serve(config, args.config))
+        uvloop.run(serve(config, args.config))  # libuv: sockets, timers and TLS in C (WebSocket ingest is per-packet)
     except (OSError, HistoryUnavailable) as exc:
         print(f"sip-rtmp-bridge: cannot start: {exc}", file=sys.stderr)
         return 1

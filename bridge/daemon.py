@@ -104,7 +104,6 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
     finally:
         notifier.close()
         sip.close()
-        services.feed.close()
         if services.history is not None:
             await asyncio.to_thread(services.history.close)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -12,7 +12,6 @@ from bridge.cluster.registry import ClusterRegistry
 from bridge.config import BridgeConfig, split_host_port
 from bridge.connlimit import ConnectionLimiter
 from bridge.history import HistoryStore
-from bridge.ingest.feed_socket import FeedSocket
 from bridge.ingest.stats import IngestStats
 from bridge.media.pool import MediaWorkerPool, WorkerUnavailable
 from bridge.recording.service import Recordings
@@ -38,7 +37,6 @@ class Services:
     max_calls_by_descriptors: int | None = None  # set at start-up from RLIMIT_NOFILE
     media: MediaWorkerPool | None = None  # started by the daemon before it accepts calls
     slate_images: frozenset[str] = frozenset()  # pictures in video.slate_directory (start-up, reload)
-    feed: FeedSocket = field(default_factory=FeedSocket)  # ingest calls' RTP to the media workers
     ingest_stats: IngestStats = field(default_factory=IngestStats)
     recordings: Recordings | None = None  # started by the daemon (its store lives in the history database)
     cluster: ClusterRegistry | None = None  # [cluster]: callIds and streams unique across nodes (Redis)

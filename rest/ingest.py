@@ -35,7 +35,7 @@ from bridge.ingest.events import (
     StreamStopped,
     Violation,
 )
-from bridge.ingest.feed import RtpFeed
+from bridge.ingest.feed import StreamFeed
 from bridge.ingest.ringcentral import RingCentralStream
 from bridge.ingest.session import IngestSession
 from bridge.ingest.signature import token_valid, twilio_signature_valid
@@ -214,7 +214,7 @@ class IngestConnection:
         try:
             spec = ingest_spec(self._name, self._route, started, config, self._manager.services.slate_images)
             source = IngestSource(self._name, self._route.protocol, started.platform_id, started.tracks)
-            factory = IngestSession.factory(source, RtpFeed(started.encoding, started.rate), self.close)
+            factory = IngestSession.factory(source, StreamFeed(started.encoding, started.rate), self.close)
             session = await self._manager.admit(spec, factory)
         except SpecError as exc:
             return self._end(CallState.FAILED, str(exc), POLICY_VIOLATION)

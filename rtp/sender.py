@@ -71,13 +71,18 @@ class SilenceSender:
             self._dtmf.append((DIGITS.index(digit), max(duration_ms // 20, 2), max(gap_ms // 20, 1)))
 
     def poll(self, now: float, max_burst: int = 5) -> list[bytes]:
-        """Packets due at ``now``; after a long stall, skip ahead rather than burst."""
+        """Packets due at ``now``; after a long stall, skip ahead rather than burst.
+
+        Skipped frames advance the timestamp (the timeline keeps wall time) but not the sequence
+        number, which counts packets sent (RFC 3550 section 5.1): the far end sees a jump in
+        time, not loss.
+        """
         datagrams: list[bytes] = []
         while self._next_send <= now:
-            for packet in self._frame():
-                if len(datagrams) < max_burst:
-                    datagrams.append(packet)
-                    self.sent += 1
+            if len(datagrams) < max_burst:
+                packets = self._frame()  # a frame's packets stay together (its sequence numbers are taken)
+                datagrams += packets
+                self.sent += len(packets)
             self._packet.timestamp = (self._packet.timestamp + self._ticks) & 0xFFFFFFFF
             self._next_send += FRAME_SECONDS
         return datagrams

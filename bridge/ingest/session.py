@@ -2,7 +2,7 @@
 
 The WebSocket side (rest/ingest.py) owns the connection and the protocol core; it hands this
 session the stream's audio, digits and end. The session opens a media worker endpoint,
-sends the audio there as RTP (:mod:`bridge.ingest.feed`) and reports like any call. Hanging
+hands it each media message as a frame (:mod:`bridge.ingest.feed`) and reports like any call. Hanging
 up through the API asks the WebSocket side to close the connection.
 """
 
@@ -15,19 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.ingest.events import GOING_AWAY, INTERNAL_ERROR, NORMAL_CLOSURE, AudioReceived, DigitReceived
-from bridge.ingest.feed import RtpFeed
+from bridge.ingest.feed import StreamFeed
 from bridge.ingest.spec import IngestSource
 from bridge.media.pool import WorkerUnavailable
 from bridge.model import CallSpec, CallState
 from bridge.recording.service import safe_name
 from bridge.services import Services
 from bridge.session_base import BaseSession, MediaFailed, SessionError, StopRequested, watch_media
-from rtp.codecs import feed_codec_name
 from rtp.peer import Peer
 from rtp.ports import PortsExhausted
 
 log = logging.getLogger("bridge.ingest")
-PENDING_PACKETS = 500  # audio held while the media worker starts (10 s of one track)
+NO_ADDRESS = ("", 0)
+PENDING_FRAMES = 500  # audio held while the media worker starts (10 s of one track)
 CloseConnection = Callable[[int, str], None]
 
 
@@ -47,7 +47,7 @@ class IngestSession(BaseSession):
         spec: CallSpec,
         services: Services,
         source: IngestSource,
-        feed: RtpFeed,
+        feed: StreamFeed,
         close_connection: CloseConnection,
     ) -> None:
         super().__init__(spec, services)
@@ -55,13 +55,14 @@ class IngestSession(BaseSession):
         self._feed = feed
         self._close_connection = close_connection
         self._inbox: asyncio.Queue[StopRequested | MediaFailed | StreamEnded] = asyncio.Queue()
-        self._pending: list[bytes] = []
-        self._port = 0  # the media worker's RTP port, once it is open
+        self._pending: list[tuple[int, int, bytes]] = []  # track, timestamp, payload
+        self._feeding = False  # the worker plays the stream out
         self.dropped_before_start = 0
+        self.dropped = 0  # frames the channel to the worker had no room for
 
     @classmethod
     def factory(
-        cls, source: IngestSource, feed: RtpFeed, close_connection: CloseConnection
+        cls, source: IngestSource, feed: StreamFeed, close_connection: CloseConnection
     ) -> Callable[[CallSpec, Services], IngestSession]:
         return lambda spec, services: cls(spec, services, source, feed, close_connection)
 
@@ -69,15 +70,16 @@ class IngestSession(BaseSession):
 
     def audio(self, audio: AudioReceived) -> None:
         known = len(self._feed.tracks)
-        datagrams = self._feed.packets_for(audio)
-        if len(self._feed.tracks) > known and self.media is not None and self.media.started:
+        track = self._feed.track_of(audio)
+        if track == known and self.media is not None and self.media.started:
             self.media.name_track(known, self._track_file_name(known))
-        if self._port:
-            self.services.feed.send(datagrams, self._port)
-        elif len(self._pending) + len(datagrams) <= PENDING_PACKETS:
-            self._pending += datagrams
+        if self._feeding and self.media is not None:
+            if not self.media.feed(track, audio.timestamp, audio.payload):
+                self.dropped += 1
+        elif len(self._pending) < PENDING_FRAMES:
+            self._pending.append((track, audio.timestamp, audio.payload))
         else:
-            self.dropped_before_start += len(datagrams)
+            self.dropped_before_start += 1
 
     def digit(self, digit: DigitReceived) -> None:
         if not self.state.final:
@@ -96,7 +98,7 @@ class IngestSession(BaseSession):
 
     async def _run(self) -> None:
         try:
-            self.media = await self.services.workers().open(self.spec.call_id, "127.0.0.1")
+            self.media = self.services.workers().open_feed(self.spec.call_id)
         except (PortsExhausted, WorkerUnavailable) as exc:
             self._close_connection(INTERNAL_ERROR, "no media capacity")
             raise SessionError(str(exc)) from None
@@ -113,8 +115,7 @@ class IngestSession(BaseSession):
     def _start_media(self) -> None:
         assert self.media is not None
         feed = self._feed
-        codec = feed_codec_name(feed.encoding, feed.rate)
-        peer = Peer(self.services.feed.address, receiving=False, codec=codec, payload_type=feed.payload_type)
+        peer = Peer(NO_ADDRESS, receiving=False, codec=feed.codec)  # a stream: nothing is sent to it
         self.media.start(
             peer,
             [view.start_message(self.spec.reveal_stream_names) for view in self.destinations],
@@ -126,13 +127,15 @@ class IngestSession(BaseSession):
             stereo=any(d.audio.channels == 2 for d in self.spec.destinations),
             record=self.record_start([self._track_file_name(i) for i in range(len(feed.tracks))]),
         )
-        self._port = self.media.port
-        self.services.feed.send(self._pending, self._port)
+        self._feeding = True
+        for track, timestamp, payload in self._pending:
+            if not self.media.feed(track, timestamp, payload):
+                self.dropped += 1
         self._pending = []
 
     async def _wait_for_end(self) -> tuple[CallState, str]:
         item = await self._inbox.get()
-        self._port = 0
+        self._feeding = False
         if isinstance(item, StreamEnded):
             return item.state, item.reason
         if isinstance(item, StopRequested):

@@ -1,9 +1,10 @@
-"""The media side of one answered call: RTP in, playout, encode, RTMP out (asyncio driver).
+"""The media side of one call: its source, playout, encode, destinations (asyncio driver).
 
-Owns the receiver (with SRTP, RTCP reports, DTMF), the silence sender, the output
-clock and pipeline, and the call's destinations (:class:`CallOutputs`). :meth:`run`
-returns the reason when media can no longer go on (no RTP for ``rtp.timeout``, every
-destination given up). It holds no protocol logic itself: it wires the parts and runs
+The source is chosen once per call (:mod:`bridge.media.sources`): the far end's RTP, or an
+ingest call's frames. Beside it: the output clock and pipeline, the call's destinations
+(:class:`CallOutputs`), its recorder and listen tap, and the far end's video when negotiated.
+:meth:`run` returns the reason when media can no longer go on (no audio for ``rtp.timeout``,
+every destination given up). It holds no protocol logic itself: it wires the parts and runs
 them at their deadlines.
 """
 
@@ -14,35 +15,29 @@ import dataclasses
 import logging
 import secrets
 import ssl
-import time
 from collections.abc import Callable
 from typing import Any
 
 from bridge.config import BridgeConfig
 from bridge.media.call_video import CallVideo, VideoRemote
+from bridge.media.counters import COUNTER_NAMES
 from bridge.media.decoders import codec_media
 from bridge.media.encoder import AudioEncoder
-from bridge.media.far_end import FarEndMedia
-from bridge.media.feed_tracks import FeedTracks
 from bridge.media.file_writer import FileWriter
 from bridge.media.outputs import CallOutputs, StreamStateHandler
-from bridge.media.pacer import GridPacer, on_grid
+from bridge.media.pacer import GridPacer
 from bridge.media.pipeline import MediaPipeline, PlayoutClock, pull_unit
 from bridge.media.protocol import PICTURE_FAST_UPDATE, DestinationStart, RecordStart
 from bridge.media.recorder import CallRecorder
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache, SlateGop
-from bridge.media.srtp import SrtpTransform
+from bridge.media.sources import FeedSource, RtpSource
 from bridge.media.ticker import Ticker
 from bridge.media.video_sender import VideoSender
 from bridge.model import OutputSpec, VideoSpec
 from rtp.avsync import AvSync
-from rtp.codecs import EVENT_PAYLOAD_TYPES, VIDEO_PAYLOAD_TYPES
+from rtp.codecs import VIDEO_PAYLOAD_TYPES
 from rtp.peer import Peer
-from rtp.playout import PlayoutBuffer
-from rtp.receiver import RtpReceiver
-from rtp.rtcp import RtcpReporter, parse_sender_report
-from rtp.sender import SilenceSender
 
 log = logging.getLogger("bridge.media")
 Note = Callable[..., None]
@@ -55,7 +50,7 @@ class CallMedia:
         self,
         config: BridgeConfig,
         rtmp_tls: ssl.SSLContext | None,
-        endpoint: RtpEndpoint,
+        endpoint: RtpEndpoint | None,
         remote: Peer,
         destinations: list[DestinationStart],
         send_silence: bool,
@@ -65,92 +60,76 @@ class CallMedia:
         slates: SlateCache,
         ticker: Ticker,
         video_endpoint: RtpEndpoint | None = None,
-        feed: bool = False,
         stereo: bool = False,
         record: RecordStart | None = None,
         writer: FileWriter | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
+        """``endpoint`` None: an ingest call, whose frames come by :meth:`push_feed`. ``clock``: the
+        loop's monotonic time unless a test drives a fake one."""
         self.config = config
         self._record, self._writer = record, writer
         self.recorder: CallRecorder | None = None
+        self._track_names: dict[int, str] = {}  # named before the recorder existed
         self.listen: Callable[[list[bytes]], None] | None = None  # someone listens: the published AAC frames
         self._ticker = ticker
         loop = asyncio.get_running_loop()
+        self._clock = clock or loop.time
         self._verdict: asyncio.Future[str] = loop.create_future()
         self._attached = asyncio.Event()  # the pipeline and its tracks exist
-        self.endpoint = endpoint
         self._note = note
         self._encoder_factory = encoder_factory
         self._slates = slates
-        now = loop.time()
-        self._started = now
-        self.far_end = FarEndMedia(remote, now)
-        self.srtp = SrtpTransform(remote.srtp) if remote.srtp else None
+        self._started = self._clock()
         self.codec = codec_media(remote.codec)
-        self.receiver = self._new_receiver(remote)
-        # An ingest call: the daemon's RTP feed of a WebSocket stream, one SSRC per track, mixed.
-        self.feed = FeedTracks(self.receiver, lambda: self._new_receiver(remote), stereo) if feed else None
-        self.reporter = RtcpReporter(secrets.randbits(32), now)
-        self.sender = self._new_sender(remote, now) if send_silence else None
+        self.source: RtpSource | FeedSource = (
+            RtpSource(endpoint, remote, self.codec, config.rtp, send_silence, note, self._clock)
+            if endpoint is not None
+            else FeedSource(self.codec, config.rtp, stereo)
+        )
         self._pacer = GridPacer.of(ticker)
         self.outputs = CallOutputs(destinations, config.rtmp, rtmp_tls, on_stream_state, note)
         self.pipeline: MediaPipeline | None = None
         self._retired = (0, 0.0)  # frames and encode seconds of pipelines replaced or closed
-        self.telephone_event = remote.telephone_event
         self.encoder_restarts = 0
-        self.video = self._new_video(remote, video_endpoint)
+        rtp = self.source if isinstance(self.source, RtpSource) else None
+        self.video = self._new_video(remote, rtp, video_endpoint) if rtp is not None else None
         self._sends_video = remote.video is not None and remote.video.send
         self._video_payload_type = remote.video.payload_type if remote.video is not None else 0
-        endpoint.set_rtcp_handler(self._on_rtcp)
-        endpoint.discard_pending()  # what arrived before the answer is not the call's audio
 
-    def _new_video(self, remote: Peer, endpoint: RtpEndpoint | None) -> CallVideo | None:
+    def _new_video(self, remote: Peer, rtp: RtpSource, endpoint: RtpEndpoint | None) -> CallVideo | None:
         """The far end's H.264, when it was negotiated: synchronised with the audio through RTCP SRs."""
         if remote.video is None or endpoint is None:
             return None
         video = remote.video
         sync = AvSync({"audio": self.codec.codec.rtp_clock, "video": 90000})
+        rtp.on_audio_rtp = lambda timestamp, arrival: sync.packet("audio", timestamp, arrival)
+        rtp.on_sender_report = lambda report: sync.sender_report("audio", report.ntp_seconds, report.rtp_timestamp)
         payload_types = {video.payload_type, *VIDEO_PAYLOAD_TYPES}  # ours (RFC 3264 6.1) or the answer's
         far = VideoRemote(video.address, frozenset(payload_types), video.sprop, video.pli, video.fir, video.srtp)
-        buffer = self.receiver.buffer
+        buffer = rtp.receiver.buffer
         endpoint.discard_pending()
         ask_by_info = lambda: self._note(PICTURE_FAST_UPDATE)  # noqa: E731 - the daemon sends the INFO
         interval = keyframe_interval(self.outputs.videos(), self.config.video.passthrough_keyframe_seconds)
         delay = lambda: buffer.added_delay  # noqa: E731
-        return CallVideo(far, endpoint, self.reporter.our_ssrc, sync, delay, ask_by_info, interval, self._note)
+        return CallVideo(far, endpoint, rtp.reporter.our_ssrc, sync, delay, ask_by_info, interval, self._note)
 
-    def _new_receiver(self, remote: Peer) -> RtpReceiver:
-        """RTP in the negotiated codec, on a playout timeline at the codec's audio rate."""
-        codec, rate = self.codec.codec, self.codec.codec.audio_rate
-        playout = PlayoutBuffer(
-            initial_delay=self.config.rtp.jitter_delay_ms * rate // 1000,
-            encoding="pcmu" if self.codec.decode is None else "linear",
-            rate=rate,
-            samples_per_tick=codec.samples_per_tick,
-        )
-        return RtpReceiver(
-            remote.address,
-            latch=self.config.rtp.latch,
-            playout=playout,
-            telephone_event_pt=remote.event_payload_type,
-            clock_rate=codec.rtp_clock,
-            audio_pt=remote.payload_type,
-            also_audio_pt=codec.payload_type,
-            also_event_pt=EVENT_PAYLOAD_TYPES.get(codec.rtp_clock),
-            decode=self.codec.decode,
-        )
+    def push_feed(self, track: int, timestamp: int, payload: bytes, now: float) -> None:
+        """An ingest call's frame (ignored for an RTP call, and before the pipeline plays out: as
+        RTP waiting in a socket while the slates were encoded, it would only be stale)."""
+        if isinstance(self.source, FeedSource) and self.pipeline is not None:
+            self.source.push(track, timestamp, payload, now)
 
-    def _new_sender(self, remote: Peer, now: float) -> SilenceSender:
-        return SilenceSender(
-            self.reporter.our_ssrc,
-            secrets.randbits(16),
-            secrets.randbits(32),
-            on_grid(now),
-            payload_type=remote.payload_type,
-            silence=self.codec.silence,
-            ticks_per_frame=self.codec.ticks_per_frame,
-            event_payload_type=remote.event_payload_type,
-        )
+    def name_track(self, index: int, name: str) -> None:
+        """An ingest call's track ``index`` is called ``name`` in its recording files (kept until the
+        recorder exists: a track may be named while the slates are still being encoded)."""
+        self._track_names.setdefault(index, name)
+        if self.recorder is not None:
+            self.recorder.name_track(index, name)
+
+    def send_dtmf(self, digits: str, duration_ms: int) -> None:
+        if isinstance(self.source, RtpSource):
+            self.source.send_dtmf(digits, duration_ms)
 
     async def run(self) -> str:
         """Media until it cannot go on; returns why."""
@@ -170,7 +149,7 @@ class CallMedia:
         self._pacer.remove(id(self))
         if self.pipeline is not None:
             flushed = self.pipeline.flush()
-            self.outputs.publish(flushed, asyncio.get_running_loop().time())
+            self.outputs.publish(flushed, self._clock())
             if self.recorder is not None:
                 self.recorder.aac(flushed[0])
             self._retire(self.pipeline)
@@ -181,10 +160,9 @@ class CallMedia:
 
     def update(self, change: Peer) -> bool:
         """Hold, resume, a new address or new keys (RFC 3264 section 8.4); returns whether held."""
-        held = self.far_end.update(change, asyncio.get_running_loop().time())
-        if change.srtp is not None and (self.srtp is None or self.srtp.keys != change.srtp):
-            self.srtp = SrtpTransform(change.srtp)
-        self.receiver.set_remote(change.address)
+        if not isinstance(self.source, RtpSource):
+            return False
+        held = self.source.update(change, self._clock())
         if self.video is not None and change.video is not None:
             self.video.update_remote(change.video.address, change.video.send, change.video.srtp)
         return held
@@ -198,37 +176,39 @@ class CallMedia:
             gops = await self._prepare_video()
         except Exception as exc:  # a picture that cannot be decoded or encoded
             return f"slate picture could not be encoded: {type(exc).__name__}: {exc}"
-        self.pipeline = self._new_pipeline(loop.time())
+        self.pipeline = self._new_pipeline(self._clock())
         self.outputs.attach(self.pipeline, gops, live_video=self.video is not None)
-        self.recorder = self._new_recorder(self.pipeline, loop.time())
+        self.recorder = self._new_recorder(self.pipeline, self._clock())
         if self.video is not None:
             self.video.tracks = self.outputs.live_tracks
             self.video.set_origin(self.pipeline.clock.start, self.pipeline.lanes[0].encoder.start_offset_ms)
             self.video.endpoint.discard_pending()
-        self.endpoint.discard_pending()  # what waited in the socket while slates were encoded is stale
+        if isinstance(self.source, RtpSource):  # what waited in the socket while slates were encoded is stale
+            self.source.endpoint.discard_pending()
+            if self.source.sender is not None:
+                self._pacer.add(id(self), self.source.send_due, self.failed, self._clock())
         self._attached.set()
-        self._started = loop.time()
-        if self.sender is not None:
-            self._pacer.add(id(self), self._send_silence, self.failed, loop.time())
+        self._started = self._clock()
         while True:
             self._verdict = loop.create_future()
-            self._ticker.schedule(self, loop.time())
+            self._ticker.schedule(self, self._clock())
             try:
                 verdict = await self._verdict
             finally:
                 self._ticker.cancel(self)
             if verdict != RESTART_ENCODER or self.pipeline is None:
                 return verdict
-            self._restart_encoder(loop.time())
+            self._restart_encoder(self._clock())
 
     def tick(self, now: float) -> float | None:
         """The call's media work due at ``now`` (run by the worker's ticker); the next deadline."""
         pipeline = self.pipeline
         if pipeline is None:
             return None  # closed
-        self._receive(now)
-        if self.video is not None:
-            self.video.sending = self.far_end.receiving
+        source = self.source
+        source.receive(now)
+        if self.video is not None and isinstance(source, RtpSource):
+            self.video.sending = source.far_end.receiving
             self.video.tick(now)
         published = pipeline.tick(now)
         self.outputs.publish(published, now)
@@ -236,16 +216,13 @@ class CallMedia:
             self._record_tick(pipeline, published, now)
         if self.listen is not None and published[0]:
             self.listen([body[2:] for _timestamp, body in published[0]])
-        self._send_report(now)
-        if self.receiver.dtmf_events:
-            self._report_dtmf()
+        source.after_tick(now)
         self.outputs.check_progress(now)
         if now - pipeline.last_output_at > WATCHDOG_SECONDS:
             self._conclude(RESTART_ENCODER)
             return None
         timeout = self.config.rtp.timeout
-        last_packet_at = self.feed.last_packet_at if self.feed is not None else self.receiver.last_packet_at
-        if self.far_end.silent_for(last_packet_at or self._started, now) > timeout:
+        if source.silent_for(source.last_heard() or self._started, now) > timeout:
             self._conclude(f"no RTP received for {timeout:g} s")
             return None
         return self._next_deadline()
@@ -278,7 +255,7 @@ class CallMedia:
         except Exception as exc:  # a picture that cannot be encoded: the stream keeps the last frame
             log.warning("call video: the stall picture could not be encoded: %s: %s", type(exc).__name__, exc)
         if self._sends_video and self.video is not None:
-            self.video.sender = await self._video_sender(asyncio.get_running_loop().time())
+            self.video.sender = await self._video_sender(self._clock())
 
     async def _video_sender(self, now: float) -> VideoSender | None:
         """Our slate as RTP H.264 on the answer's payload type (encoded once per worker, then cached)."""
@@ -300,8 +277,9 @@ class CallMedia:
         encoders = [self._encoder_factory(spec, rate) for spec in self.outputs.audio_specs]
         batches = self.config.media.frames_per_batch
         step = pull_unit([encoder.input_batch * batches for encoder in encoders], encoders[0].input_rate)
-        source = self.feed.mix if self.feed is not None else self.receiver.buffer
-        return MediaPipeline(source, encoders, clock or PlayoutClock(now, step), batches)
+        pipeline = MediaPipeline(self.source, encoders, clock or PlayoutClock(now, step), batches)
+        pipeline.last_output_at = now  # a restarted pipeline keeps the clock, not the old deadline
+        return pipeline
 
     def _new_recorder(self, pipeline: MediaPipeline, now: float) -> CallRecorder | None:
         """The call's recordings (``record`` in StartMedia): the played-out audio and the first lane's AAC."""
@@ -309,17 +287,20 @@ class CallMedia:
             return None
         header = pipeline.lanes[0].encoder.sequence_header()
         asc = header[2:] if header is not None and self.outputs.audio_specs[0].codec == "aac" else None
-        channels = self.outputs.audio_specs[0].channels if self.feed is not None else 1
+        channels = self.outputs.audio_specs[0].channels if isinstance(self.source, FeedSource) else 1
         rate, published = self.codec.codec.audio_rate, self.outputs.audio_specs[0]
-        return CallRecorder(
+        recorder = CallRecorder(
             self._record, rate, channels, asc, self._writer, self._note, now, aac_rate=published.sample_rate
         )
+        for index, name in self._track_names.items():
+            recorder.name_track(index, name)
+        return recorder
 
     def _record_tick(self, pipeline: MediaPipeline, published: list[list[tuple[int, bytes]]], now: float) -> None:
         assert self.recorder is not None
         played = pipeline.played
         if played is not None:
-            self.recorder.audio(played, self.feed.track_blocks() if self.feed is not None else None)
+            self.recorder.audio(played, self.source.track_blocks())
         self.recorder.aac(published[0])
         self.recorder.flush(now)
 
@@ -343,78 +324,20 @@ class CallMedia:
         Our RTP audio (keep-alive silence, DTMF) has a ticker job of its own: :mod:`bridge.media.pacer`.
         """
         assert self.pipeline is not None
-        deadline = min(self.pipeline.next_deadline(), self.reporter.get_timer())
+        deadline = min(self.pipeline.next_deadline(), self.source.next_deadline())
         if self.video is not None and self.video.sender is not None:
             deadline = min(deadline, self.video.sender.next_deadline())
         return deadline
 
-    def _send_silence(self, now: float) -> None:
-        if self.sender is None:
-            return
-        datagrams = self.sender.poll(now)  # paced even while held, so its timeline stays continuous
-        if self.far_end.receiving:
-            for datagram in datagrams:
-                self.endpoint.send(self.srtp.protect(datagram) if self.srtp else datagram, self.far_end.address)
-
-    def _send_report(self, now: float) -> None:
-        report = self.reporter.poll(now, self.receiver.ssrc, self.receiver.stats)
-        if report is not None and self.feed is None:  # an ingest feed is the daemon, which reads no RTCP
-            host, port = self.far_end.address
-            self.endpoint.send_rtcp(self.srtp.protect_rtcp(report) if self.srtp else report, (host, port + 1))
-
-    def _report_dtmf(self) -> None:
-        for event in self.receiver.dtmf_events:
-            self._note("dtmf", digit=event.digit, durationMs=event.duration_ms, via="RFC 4733")
-        self.receiver.dtmf_events.clear()
-
-    # -- datagrams ----------------------------------------------------------------------
-
-    def _receive(self, now: float) -> None:
-        """The RTP that arrived since the last tick, each packet with its kernel receive time."""
-        offset = time.time() - now
-        for data, source, arrival in self.endpoint.receive(offset):
-            self._on_rtp(data, source, min(arrival, now))
-
-    def _on_rtp(self, data: bytes, source: tuple[str, int], arrival: float) -> None:
-        if self.feed is not None:
-            self.feed.datagram_received(data, source, arrival)
-            return
-        if self.srtp is not None:
-            plain = self.srtp.unprotect(data)
-            if plain is None:
-                return
-            data = plain
-        self.receiver.datagram_received(data, source, arrival)
-        if self.video is not None and len(data) >= 12 and source == self.receiver.remote:
-            self.video.sync.packet("audio", int.from_bytes(data[4:8], "big"), arrival)
-
-    def _on_rtcp(self, data: bytes, source: tuple[str, int]) -> None:
-        self.endpoint.rtcp_received += 1
-        if source[0] != self.far_end.address[0]:
-            return
-        plain = self.srtp.unprotect_rtcp(data) if self.srtp is not None else data
-        if plain is not None:
-            self.reporter.receive(plain, asyncio.get_running_loop().time())
-            report = parse_sender_report(plain) if self.video is not None else None
-            if self.video is not None and report is not None:
-                self.video.sync.sender_report("audio", report.ntp_seconds, report.rtp_timestamp)
-
     # -- reporting ----------------------------------------------------------------------
 
     def counters(self) -> dict[str, Any]:
-        receiver, playout = self.receiver, self.receiver.buffer.stats
-        per_ms = receiver.buffer.rate // 1000
+        """Every counter of COUNTER_NAMES (zero where the source has no such thing), and per destination."""
         pipeline = self.pipeline
         destinations = self.outputs.counters()
         return {
-            "packets": receiver.counters.packets,
-            "lost": receiver.stats.lost_total,
-            "latePackets": playout.late,
-            "duplicatePackets": playout.duplicate,
-            "concealedMs": playout.concealed_samples // per_ms,
-            "silenceInsertedSeconds": round(playout.silence_samples / (per_ms * 1000), 3),
-            "comfortNoiseMs": playout.comfort_noise_samples // per_ms,
-            "jitterMs": round(receiver.stats.jitter_ms, 2),
+            **dict.fromkeys(COUNTER_NAMES, 0),
+            **self.source.counters(),
             "levelDbfs": pipeline.level_dbfs if pipeline else -120.0,
             "framesEncoded": self._retired[0] + (pipeline.encoded_packets if pipeline else 0),
             "encodeSeconds": round(self._retired[1] + (pipeline.encode_seconds if pipeline else 0.0), 4),
@@ -425,18 +348,9 @@ class CallMedia:
             "reconnects": _total(destinations, "reconnects"),
             "reconnectAttempts": _total(destinations, "reconnectAttempts"),
             "delayEstimateMs": self._delay_ms(),
-            "foreignPackets": receiver.counters.foreign_source,
-            "ssrcChanges": receiver.counters.ssrc_changes,
-            "dtmfPackets": receiver.counters.telephone_events,
-            "rtcpPackets": self.endpoint.rtcp_received,
-            "rtcpReportsSent": self.reporter.sent if self.feed is None else 0,
-            "silencePacketsSent": self.sender.sent if self.sender else 0,
-            "dtmfSent": self.sender.dtmf_sent if self.sender else 0,
-            "srtpFailures": self.srtp.failures if self.srtp else 0,
             "encoderRestarts": self.encoder_restarts,
             "destinations": destinations,
             **(self.video.counters() if self.video is not None else {}),
-            **(self.feed.counters() if self.feed is not None else {}),
         }
 
     def _delay_ms(self) -> int:
@@ -446,8 +360,8 @@ class CallMedia:
             return 0
         lane = pipeline.lanes[0]
         encoder_ms = 2 * lane.encoder.start_offset_ms  # look-ahead: priming plus one frame
-        per_ms = self.receiver.buffer.rate // 1000
-        buffered = self.receiver.buffer.depth // per_ms
+        per_ms = self.source.rate // 1000
+        buffered = self.source.buffered_samples // per_ms
         return int(buffered + lane.batch // per_ms + encoder_ms + self.outputs.backlog_seconds() * 1000)
 
 

@@ -40,6 +40,8 @@ class WorkerLink(Protocol):
 
     def send(self, message: p._Message) -> None: ...
 
+    def send_feed(self, frame: p.FeedAudio) -> bool: ...
+
 
 class MediaHandle:
     """One call's RTP port pair and media in a worker; lost if the worker dies."""
@@ -94,6 +96,10 @@ class MediaHandle:
                 record=record,
             )
         )
+
+    def feed(self, track: int, timestamp: int, payload: bytes) -> bool:
+        """An ingest call's frame to the worker's playout; False when dropped (the channel is full)."""
+        return self.worker.send_feed(p.FeedAudio(self.call_id, track, timestamp, payload))
 
     def name_track(self, index: int, name: str) -> None:
         """An ingest call's track ``index`` appeared: its recording files are named ``name``."""

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from bridge.media.encoder import AudioEncoder
-from rtp.mix import TrackMix
-from rtp.playout import PlayoutBuffer
 
 FRAME_SECONDS = 0.020
 EARLY_TOLERANCE = 0.0005  # seconds; the ticker runs a job this much before its deadline at most
@@ -103,12 +102,18 @@ class EncoderLane:
         return output + self.encoder.flush()
 
 
+class Playout(Protocol):
+    """Where the pipeline pulls audio from: a call's source (:mod:`bridge.media.sources`)."""
+
+    def pull(self, n: int, now: float) -> npt.NDArray[np.int16]: ...
+
+
 class MediaPipeline:
     """Pulls due audio from the jitter buffer once and feeds every encoder lane (one per output setting)."""
 
     def __init__(
         self,
-        buffer: PlayoutBuffer | TrackMix,
+        buffer: Playout,
         encoders: list[AudioEncoder],
         clock: PlayoutClock,
         batches_per_encode: int = 1,

@@ -34,6 +34,13 @@ START_TIMEOUT = 30.0
 RESTART_DELAY = 0.5
 MAX_RESTART_DELAY = 30.0
 STABLE_SECONDS = 30.0
+# An ingest call's frames wait at most this much in the channel to a worker; beyond it they are
+# dropped (and concealed by the worker's playout) rather than held: about 2 s of 100 calls' audio.
+FEED_BACKLOG_BYTES = 2 * 1024 * 1024
+# Ingest frames wait this long in the daemon so that one write carries many: the messages of a
+# hundred WebSockets arrive one loop iteration each, and a write per message was the daemon's
+# largest cost after the WebSocket reads. The worker's playout (30 ms and up) absorbs it.
+FEED_FLUSH_SECONDS = 0.005
 
 
 # A worker is one core's worth of work by design: numpy's BLAS must not start threads of its
@@ -64,6 +71,10 @@ class WorkerProcess:
         self.stats: p.WorkerStats | None = None
         self.alive = False
         self.measured = WorkerLoad(index)  # CPU load and loop lag from the worker's reports
+        self._feed: list[bytes] = []  # ingest frames written together every FEED_FLUSH_SECONDS
+        self._feed_bytes = 0
+        self._feed_flush: asyncio.TimerHandle | None = None
+        self.feed_dropped = 0
 
     @property
     def load(self) -> int:
@@ -71,7 +82,36 @@ class WorkerProcess:
 
     def send(self, message: p._Message) -> None:
         if self._writer is not None and not self._writer.is_closing():
+            self._flush_feed()  # frames queued before this message go first
             self._writer.write(p.encode(message))
+
+    def send_feed(self, frame: p.FeedAudio) -> bool:
+        """Queue an ingest frame; False (dropped) when the channel is closed or its backlog is full.
+
+        The frames of FEED_FLUSH_SECONDS, of every call of this worker, go out in one write.
+        """
+        writer = self._writer
+        if writer is None or writer.is_closing():
+            self.feed_dropped += 1
+            return False
+        if self._feed_bytes + writer.transport.get_write_buffer_size() > FEED_BACKLOG_BYTES:
+            self.feed_dropped += 1
+            return False
+        encoded = frame.encode()
+        self._feed.append(encoded)
+        self._feed_bytes += len(encoded)
+        if self._feed_flush is None:
+            self._feed_flush = asyncio.get_running_loop().call_later(FEED_FLUSH_SECONDS, self._flush_feed)
+        return True
+
+    def _flush_feed(self) -> None:
+        if self._feed_flush is not None:
+            self._feed_flush.cancel()
+            self._feed_flush = None
+        if self._feed and self._writer is not None and not self._writer.is_closing():
+            self._writer.write(b"".join(self._feed))
+        self._feed.clear()
+        self._feed_bytes = 0
 
     async def run(self, config: BridgeConfig) -> int:
         """Start the process, serve its messages until it exits; returns its exit status."""
@@ -93,6 +133,9 @@ class WorkerProcess:
                 await self._serve(reader)
             finally:
                 self.alive = False
+                if self._feed_flush is not None:
+                    self._feed_flush.cancel()
+                    self._feed_flush = None
                 self._writer.close()
         return await self.process.wait()
 
@@ -248,6 +291,17 @@ class MediaWorkerPool:
             log.warning("worker %d: %s", worker.index, opened.error)
         return opened
 
+    def open_feed(self, call_id: str) -> MediaHandle:
+        """An ingest call in the least-loaded live worker: no socket to bind, its audio comes
+        by :meth:`MediaHandle.feed`."""
+        choice = self.admission.choose(self._loads())
+        if isinstance(choice, str):
+            raise WorkerUnavailable(f"{choice}; retry in a few seconds")
+        worker = self.workers[choice]
+        handle = MediaHandle(call_id, worker, 0, lambda: _forget(worker, call_id, handle))
+        worker.calls[call_id] = handle
+        return handle
+
     def _loads(self, exclude: int | None = None) -> list[WorkerLoad]:
         loads = []
         for worker in self.workers:
@@ -311,3 +365,8 @@ class MediaWorkerPool:
                 }
             )
         return rows
+
+
+def _forget(worker: WorkerProcess, call_id: str, handle: MediaHandle) -> None:
+    if worker.calls.get(call_id) is handle:
+        del worker.calls[call_id]

@@ -4,8 +4,13 @@ Framing on a Unix stream socket: a 4-byte big-endian length, then one JSON objec
 ``type`` names the message. Only plain data crosses the boundary (no pickled objects,
 no closures), so a worker can be restarted or replaced without shared state.
 
+One message is binary, for its rate: :class:`FeedAudio`, an ingest call's frame of audio
+(some fifty a second per track). Its body starts with a zero byte, which no JSON text does,
+then the call id's length and bytes, the track, the timestamp and the payload.
+
 Daemon to worker: :class:`Configure` (first), :class:`OpenEndpoint`, :class:`StartMedia`,
-:class:`UpdateMedia`, :class:`NameTrack`, :class:`Listen`, :class:`SendDtmf`, :class:`StopMedia`.
+:class:`UpdateMedia`, :class:`NameTrack`, :class:`FeedAudio`, :class:`Listen`, :class:`SendDtmf`,
+:class:`StopMedia`.
 Worker to daemon: :class:`WorkerReady`, :class:`EndpointOpened`, :class:`MediaNote`,
 :class:`StreamStateChanged`, :class:`MediaEnded`, :class:`MediaStopped`, :class:`ListenAudio`,
 :class:`WorkerStats`.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -81,7 +87,7 @@ class StartMedia(_Message):
     call: str
     peer: Peer
     send_silence: bool
-    feed: bool = False  # an ingest call: RTP from the daemon's WebSocket feed, one SSRC per track
+    feed: bool = False  # an ingest call: no RTP endpoint; its audio comes as FeedAudio frames
     stereo: bool = False  # the feed's tracks laid out left/right (its destinations encode two channels)
     destinations: list[DestinationStart]
     secrets: list[str]
@@ -103,6 +109,43 @@ class NameTrack(_Message):
     call: str
     index: int
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAudio:
+    """One frame of an ingest call's track: ``timestamp`` in samples from the stream's start."""
+
+    call: str
+    track: int
+    timestamp: int
+    payload: bytes
+
+    type = "feed"
+
+    def encode(self) -> bytes:
+        call = self.call.encode()
+        header = _FEED_HEADER.pack(FEED_TAG, len(call))
+        fields = _FEED_FIELDS.pack(self.track, self.timestamp & 0xFFFFFFFF)
+        body_length = len(header) + len(call) + len(fields) + len(self.payload)
+        return b"".join((_LENGTH.pack(body_length), header, call, fields, self.payload))
+
+    @classmethod
+    def decode(cls, frame: bytes) -> FeedAudio:
+        """The frame's fields; ProtocolError when it is too short for what it says it holds."""
+        if len(frame) < _FEED_HEADER.size:
+            raise ProtocolError("feed frame shorter than its header")
+        _tag, call_length = _FEED_HEADER.unpack_from(frame)
+        start = _FEED_HEADER.size + call_length
+        if len(frame) < start + _FEED_FIELDS.size:
+            raise ProtocolError("feed frame shorter than its call id and fields")
+        track, timestamp = _FEED_FIELDS.unpack_from(frame, start)
+        call = frame[_FEED_HEADER.size : start].decode(errors="replace")
+        return cls(call, track, timestamp, frame[start + _FEED_FIELDS.size :])
+
+
+FEED_TAG = 0
+_FEED_HEADER = struct.Struct(">BH")  # the zero tag, the call id's length in bytes
+_FEED_FIELDS = struct.Struct(">BI")  # track, timestamp
 
 
 class Listen(_Message):
@@ -254,7 +297,9 @@ def _first_error(exc: ValidationError) -> str:
     return f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
 
 
-def decode_to_worker(frame: bytes) -> ToWorker:
+def decode_to_worker(frame: bytes) -> ToWorker | FeedAudio:
+    if frame[:1] == b"\x00":
+        return FeedAudio.decode(frame)
     try:
         return TO_WORKER.validate_json(frame)
     except ValidationError as exc:

@@ -46,7 +46,7 @@ COLLECT_AFTER_STOP_SECONDS = 5.0
 
 @dataclass
 class WorkerCall:
-    endpoint: RtpEndpoint
+    endpoint: RtpEndpoint | None  # None: an ingest call, fed by FeedAudio frames
     video_endpoint: RtpEndpoint | None = None
     media: CallMedia | None = None
     task: asyncio.Task[None] | None = None
@@ -69,15 +69,18 @@ class MediaWorker:
         self._collection: asyncio.TimerHandle | None = None  # the full collection after calls ended
         self.gc_ms = 0.0  # how long the last one took
         self.group: asyncio.TaskGroup | None = None
+        self._loop = asyncio.get_running_loop()
 
     def send(self, message: p._Message) -> None:
         if not self._writer.is_closing():
             self._writer.write(p.encode(message))
 
-    def handle(self, message: p.ToWorker) -> None:
+    def handle(self, message: p.ToWorker | p.FeedAudio) -> None:
         """Dispatch one message; never raises (a bad request costs that call, not the worker)."""
         assert self.group is not None
-        if isinstance(message, p.Configure):
+        if isinstance(message, p.FeedAudio):
+            self._feed(message)
+        elif isinstance(message, p.Configure):
             self.config = BridgeConfig.model_validate(message.config)
             logging.getLogger().setLevel(self.config.log.level.upper())
         elif isinstance(message, p.OpenEndpoint):
@@ -112,7 +115,14 @@ class MediaWorker:
         self.calls[message.call] = WorkerCall(endpoint, video)
         self.send(p.EndpointOpened(call=message.call, port=endpoint.port, video_port=video.port if video else 0))
 
+    def _feed(self, message: p.FeedAudio) -> None:
+        call = self.calls.get(message.call)
+        if call is not None and call.media is not None:
+            call.media.push_feed(message.track, message.timestamp, message.payload, self._loop.time())
+
     def _start(self, message: p.StartMedia) -> None:
+        if message.feed and message.call not in self.calls:
+            self.calls[message.call] = WorkerCall(None)  # an ingest call needs no socket
         call = self.calls.get(message.call)
         if call is None or call.media is not None:
             log.warning("worker %d: start for unknown or started call %s ignored", self.index, message.call)
@@ -133,7 +143,6 @@ class MediaWorker:
             self.slates,
             self.ticker,
             call.video_endpoint,
-            feed=message.feed,
             stereo=message.stereo,
             record=message.record,
             writer=self.files,
@@ -156,8 +165,8 @@ class MediaWorker:
 
     def _name_track(self, message: p.NameTrack) -> None:
         call = self.calls.get(message.call)
-        if call is not None and call.media is not None and call.media.recorder is not None:
-            call.media.recorder.name_track(message.index, message.name)
+        if call is not None and call.media is not None:
+            call.media.name_track(message.index, message.name)
 
     def _listen(self, message: p.Listen) -> None:
         call = self.calls.get(message.call)
@@ -170,8 +179,8 @@ class MediaWorker:
 
     def _dtmf(self, message: p.SendDtmf) -> None:
         call = self.calls.get(message.call)
-        if call is not None and call.media is not None and call.media.sender is not None:
-            call.media.sender.send_dtmf(message.digits, message.duration_ms)
+        if call is not None and call.media is not None:
+            call.media.send_dtmf(message.digits, message.duration_ms)
 
     async def _stop(self, call_id: str) -> None:
         call = self.calls.pop(call_id, None)
@@ -191,7 +200,8 @@ class MediaWorker:
         except Exception:
             log.exception("worker %d: call %s: error while stopping media", self.index, call_id)
         finally:
-            call.endpoint.close()
+            if call.endpoint is not None:
+                call.endpoint.close()
             if call.video_endpoint is not None:
                 call.video_endpoint.close()
             REDACTOR.unregister(*call.secrets, owner=call_id)

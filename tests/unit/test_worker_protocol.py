@@ -80,3 +80,26 @@ def test_bad_messages_are_refused_without_echoing_their_content() -> None:
         p.decode_from_worker(b"not json")
     with pytest.raises(p.ProtocolError):
         p.decode_from_worker(p.encode(_start())[4:])  # a daemon-to-worker message is not valid the other way
+
+
+def test_feed_frames_are_binary_with_hand_checked_bytes() -> None:
+    frame = p.FeedAudio("c1", 2, 0x01020304, b"\xff\x7f")
+    # length 12 | tag 0 | call id length 2 | "c1" | track 2 | timestamp 0x01020304 | payload
+    assert frame.encode() == bytes.fromhex("0000000c 00 0002 6331 02 01020304 ff7f")
+    assert p.decode_to_worker(frame.encode()[4:]) == frame
+    wrapped = p.FeedAudio("c1", 0, 0x1_0000_0005, b"")
+    assert p.decode_to_worker(wrapped.encode()[4:]) == p.FeedAudio("c1", 0, 5, b"")  # 32-bit timestamps
+
+
+async def test_feed_frames_and_messages_share_one_framing_in_order() -> None:
+    stop = p.StopMedia(call="c1")
+    data = p.FeedAudio("c1", 0, 160, b"\x00" * 160).encode() + p.encode(stop)
+    frames = await _frames(data)
+    assert isinstance(p.decode_to_worker(frames[0]), p.FeedAudio) and p.decode_to_worker(frames[1]) == stop
+
+
+def test_truncated_feed_frames_are_refused() -> None:
+    body = p.FeedAudio("call-7", 1, 9, b"x").encode()[4:]
+    for cut in (1, 2, 5, 9):
+        with pytest.raises(p.ProtocolError, match="shorter"):
+            p.decode_to_worker(body[:cut])
