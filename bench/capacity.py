@@ -37,8 +37,8 @@ from bench.procstat import machine_idle_seconds, total_cpu, total_pss, tree
 from bench.report import encoder_floor, print_ramp, print_side_by_side
 from bench.rtmp_server import BenchRtmpServer
 from bridge.model import OutputSpec, VideoSpec
+from tests.support.call_bodies import direct_call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import direct_call_body
 from tests.support.ports import free_even_range, free_port
 
 SPAWN = multiprocessing.get_context("spawn")

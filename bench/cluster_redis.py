@@ -22,9 +22,9 @@ from typing import Any
 from bench.capacity import Generator, _wait_published
 from bench.report import fmt, table
 from bench.rtmp_server import BenchRtmpServer
+from tests.support.call_bodies import direct_call_body
 from tests.support.cluster import cluster_node
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import direct_call_body
 from tests.support.redis_server import RedisServer
 from tests.support.sse import SseCollector
 

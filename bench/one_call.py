@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.procstat import rss_mib, total_cpu, tree
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 
 
 def time_to_audio(daemon: BridgeDaemon, nginx: NginxRtmp, body: dict[str, Any]) -> float:

@@ -15,9 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.peers import NGINX_RTMP_MODULE, _tcp_open
+from tests.support.nginx_rtmp import NGINX_RTMP_MODULE
 from tests.support.ports import free_port
 from tests.support.process import PeerProcess
+from tests.support.waiting import tcp_open
 
 CONF = """
 load_module {module};
@@ -102,7 +103,7 @@ class BenchRtmpServer:
             ["nginx", "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / "error.log")],
             self.dir / "stdout.log",
         )
-        self.process.wait_for(lambda: _tcp_open(self.rtmp_port), 10, "RTMP listener")
+        self.process.wait_for(lambda: tcp_open(self.rtmp_port), 10, "RTMP listener")
 
     @property
     def url(self) -> str:

@@ -31,8 +31,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from bench.capacity import Generator
 from bench.procstat import tree
 from bench.rtmp_server import BenchRtmpServer
+from tests.support.call_bodies import direct_call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import direct_call_body
 
 IMPAIRMENT = (0.02, 0.01, 0.040)  # loss, duplicate, jitter seconds
 

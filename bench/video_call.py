@@ -24,8 +24,10 @@ from typing import Any
 from bench.one_call import time_to_audio
 from bench.procstat import total_cpu, tree
 from bench.report import fmt, table
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import NginxRtmp, SipAccount, call_body, domain_in_front_of
+from tests.support.kamailio import SipAccount, domain_in_front_of
+from tests.support.nginx_rtmp import NginxRtmp
 
 SIZE, FPS = (640, 360), 25
 KINDS = (  # (name, baresip account, codecs we offer)

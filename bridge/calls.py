@@ -9,15 +9,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from bridge.channel.counters import zero_counters
 from bridge.cluster.keys import stream_digest
 from bridge.cluster.registry import Claim, Conflict, RegistryUnavailable
 from bridge.logs import REDACTOR
-from bridge.media.counters import zero_counters
-from bridge.media.handle import STOP_TIMEOUT
 from bridge.model import CallSpec, utc_now
 from bridge.services import Services
 from bridge.session import CallSession
 from bridge.session_base import BaseSession
+from bridge.workers.handle import STOP_TIMEOUT
 
 log = logging.getLogger("bridge.calls")
 RECENT_CALLS_KEPT = 200  # ended calls kept in memory (older ones are read from the history)

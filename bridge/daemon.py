@@ -18,7 +18,6 @@ from bridge.fdlimit import connection_budget, ensure_headroom
 from bridge.history import HistoryStore, history_backend
 from bridge.logs import REDACTOR
 from bridge.looplag import LoopLagMonitor
-from bridge.media.pool import MediaWorkerPool
 from bridge.recording.service import Recordings
 from bridge.recording.startup import open_recordings
 from bridge.reload import Reloader, inbound_policy
@@ -31,6 +30,7 @@ from bridge.sip.transport import SipTransport
 from bridge.slate_files import list_pictures
 from bridge.tls import client_context
 from bridge.webhooks import WebhookDispatcher
+from bridge.workers.pool import MediaWorkerPool
 from rest.app import AUTH_KEY, create_app
 from rest.listener import start_rest
 from rest.metrics import BridgeMetrics, add_health_routes, check_encoder

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.channel.protocol import DestinationStart, StreamState
 from bridge.masking import mask
-from bridge.media.protocol import DestinationStart
-from bridge.media.stream import StreamState
 from bridge.model import DestinationSpec, utc_now
 
 

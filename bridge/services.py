@@ -13,13 +13,13 @@ from bridge.config import BridgeConfig, split_host_port
 from bridge.connlimit import ConnectionLimiter
 from bridge.history import HistoryStore
 from bridge.ingest.stats import IngestStats
-from bridge.media.pool import MediaWorkerPool, WorkerUnavailable
 from bridge.recording.service import Recordings
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.dns import ResolveError, SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
 from bridge.tickets import Tickets
+from bridge.workers.pool import MediaWorkerPool, WorkerUnavailable
 from rtp.ports import PortAllocator
 
 

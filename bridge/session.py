@@ -13,9 +13,7 @@ import secrets
 import time
 from typing import Any
 
-from bridge.media.handle import DtmfUnavailable, MediaHandle
-from bridge.media.pool import WorkerUnavailable
-from bridge.media.protocol import PICTURE_FAST_UPDATE
+from bridge.channel.protocol import PICTURE_FAST_UPDATE
 from bridge.model import CallSpec, CallState
 from bridge.registration_flow import CallRegistration, RegistrationError
 from bridge.services import Services
@@ -40,6 +38,8 @@ from bridge.sip.registration import RegistrationEvent
 from bridge.sip.sdes import SrtpMode, offer_cryptos
 from bridge.sip.sdp import Direction, build_offer
 from bridge.sip.target import TargetError, from_uri, request_uri
+from bridge.workers.handle import DtmfUnavailable, MediaHandle
+from bridge.workers.pool import WorkerUnavailable
 from rtp.codecs import CODECS
 from rtp.keyframes import MEDIA_CONTROL_TYPE, picture_fast_update
 from rtp.ports import PortsExhausted

@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.bus import BusEvent
+from bridge.channel.protocol import RecordStart, StreamState
 from bridge.destinations import combined_state, mask_dtmf, views_for
-from bridge.media.handle import DtmfUnavailable, MediaHandle
-from bridge.media.protocol import RecordStart
-from bridge.media.stream import StreamState
 from bridge.model import CallSpec, CallState, StateChange, utc_now
 from bridge.recording.service import CallRef
 from bridge.services import Services
+from bridge.workers.handle import DtmfUnavailable, MediaHandle
 
 log = logging.getLogger("bridge.session")
 

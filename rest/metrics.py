@@ -22,10 +22,10 @@ from prometheus_client.registry import Collector
 
 from bridge.bus import EventBus
 from bridge.calls import CallManager
+from bridge.channel.probe import probe_arguments
 from bridge.connlimit import ACCEPT_ERRORS
 from bridge.ingest.config import INGEST_PROTOCOLS
 from bridge.looplag import LoopLagMonitor
-from bridge.media.probe import probe_arguments
 from bridge.services import Services
 from bridge.session_base import BaseSession
 from bridge.sip.inbound import REASONS

@@ -17,11 +17,11 @@ from typing import Any
 from bridge.ingest.events import GOING_AWAY, INTERNAL_ERROR, NORMAL_CLOSURE, AudioReceived, DigitReceived
 from bridge.ingest.feed import StreamFeed
 from bridge.ingest.spec import IngestSource
-from bridge.media.pool import WorkerUnavailable
 from bridge.model import CallSpec, CallState
 from bridge.recording.service import safe_name
 from bridge.services import Services
 from bridge.session_base import BaseSession, MediaFailed, SessionError, StopRequested, watch_media
+from bridge.workers.pool import WorkerUnavailable
 from rtp.peer import Peer
 from rtp.ports import PortsExhausted
 

@@ -18,16 +18,16 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+from bridge.channel.counters import COUNTER_NAMES
+from bridge.channel.protocol import PICTURE_FAST_UPDATE, DestinationStart, RecordStart
 from bridge.config import BridgeConfig
 from bridge.media.call_video import CallVideo, VideoRemote
-from bridge.media.counters import COUNTER_NAMES
 from bridge.media.decoders import codec_media
 from bridge.media.encoder import AudioEncoder
 from bridge.media.file_writer import FileWriter
 from bridge.media.outputs import CallOutputs, StreamStateHandler
 from bridge.media.pacer import GridPacer
 from bridge.media.pipeline import MediaPipeline, PlayoutClock, pull_unit
-from bridge.media.protocol import PICTURE_FAST_UPDATE, DestinationStart, RecordStart
 from bridge.media.recorder import CallRecorder
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache, SlateGop

@@ -67,7 +67,7 @@ class AacEncoder:
     is written through a numpy view, and PyAV's per-call send/receive generator instead of
     ``CodecContext.encode``, which first pushes every frame through a libavfilter graph to
     re-frame it (measured: 55-75 µs per frame, a fifth of a call's CPU, for no change).
-    The packets are byte-identical (tests/unit/test_pipeline.py).
+    The packets are byte-identical (tests/unit/media/test_pipeline.py).
     """
 
     def __init__(self, settings: AacSettings, input_rate: int = 8000) -> None:

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.recording.directories import make_private_directory
+
 log = logging.getLogger("bridge.recording")
 MAX_QUEUED_BYTES = 32 * 1024 * 1024
 
@@ -53,18 +55,6 @@ def describe(exc: OSError) -> str:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"disk full ({exc.strerror})"
     return f"{exc.strerror or type(exc).__name__} (errno {exc.errno})"
-
-
-def make_private_directory(directory: Path) -> None:
-    """Create ``directory`` and its missing parents as 0700 (an existing one is left as it is)."""
-    missing = []
-    while not directory.exists():
-        missing.append(directory)
-        directory = directory.parent
-    for path in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path, 0o700)
-        os.chmod(path, 0o700)
 
 
 def open_private(path: Path) -> tuple[int, Path]:

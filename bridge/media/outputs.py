@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.channel.protocol import DestinationStart, StreamState
 from bridge.config import RtmpConfig
 from bridge.media.live_video import LiveVideoTrack
 from bridge.media.muxer import FlvMuxer
 from bridge.media.pipeline import MediaPipeline
-from bridge.media.protocol import DestinationStart
 from bridge.media.slate import SlateGop
-from bridge.media.stream import StreamPublisher, StreamState
+from bridge.media.stream import StreamPublisher
 from bridge.media.video_track import SlateTrack
 from bridge.model import OutputSpec, VideoSpec
 from bridge.redaction import SecretIndex

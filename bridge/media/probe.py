@@ -12,29 +12,13 @@ from __future__ import annotations
 
 import sys
 
-from bridge.model import OutputSpec
-
-USAGE = "usage: python -m bridge.media.probe CODEC SAMPLE_RATE BITRATE [AAC_CODER]"
-
-
-def probe_arguments(output: OutputSpec) -> list[str]:
-    """The command-line arguments that describe ``output`` to :func:`main`."""
-    return [output.codec, str(output.sample_rate), str(output.bitrate), output.aac_coder]
-
-
-def parse_arguments(argv: list[str]) -> OutputSpec:
-    """The output described by ``argv`` (the inverse of :func:`probe_arguments`)."""
-    if len(argv) not in (3, 4):
-        raise ValueError(USAGE)
-    codec, rate, bitrate = argv[:3]
-    coder = argv[3] if len(argv) == 4 else ""
-    return OutputSpec(codec, int(rate), int(bitrate), coder)
+from bridge.channel.probe import parse_arguments
 
 
 def main(argv: list[str]) -> int:
     try:
         output = parse_arguments(argv)
-        from bridge.media.encoder import new_encoder  # PyAV: only in this process
+        from bridge.media.encoder import new_encoder  # PyAV, imported here: a failure is one line of answer
 
         new_encoder(output)
     except Exception as exc:  # any failure to open is the answer, reported in one line

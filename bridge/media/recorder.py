@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from bridge.channel.protocol import RecordStart
 from bridge.media.file_writer import Closed, Failed, FileWriter, Opened, Patch, WriterEvent
-from bridge.media.protocol import RecordStart
 from bridge.recording import fmp4, wav
 from bridge.recording.config import EXTENSIONS
 from rtp.g711 import encode_ulaw

@@ -29,8 +29,8 @@ import logging
 import ssl
 from collections import deque
 from collections.abc import Callable
-from enum import StrEnum
 
+from bridge.channel.protocol import StreamState
 from bridge.config import RtmpConfig
 from bridge.rtmp.amf0 import AmfValue
 from bridge.rtmp.auth import PublishAuth
@@ -40,14 +40,6 @@ from bridge.rtmp.url import RtmpTarget
 
 log = logging.getLogger("bridge.rtmp")
 MAX_AUTH_CONNECTIONS = 3  # anonymous-or-first try, a switched authmod, the response
-
-
-class StreamState(StrEnum):
-    PENDING = "PENDING"
-    PUBLISHING = "PUBLISHING"
-    RECONNECTING = "RECONNECTING"
-    FAILED = "FAILED"
-    UNPUBLISHED = "UNPUBLISHED"
 
 
 StateHandler = Callable[[StreamState, str], None]

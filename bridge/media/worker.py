@@ -1,7 +1,7 @@
 """A media worker process: RTP in, playout, encode and RTMP out for the calls it is given.
 
-The daemon (:mod:`bridge.media.pool`) starts it as ``python -m bridge.media.worker_process FD``
-with one end of a Unix socket pair and talks :mod:`bridge.media.protocol` over it. The
+The daemon (:mod:`bridge.workers.pool`) starts it as ``python -m bridge.media.worker_process FD``
+with one end of a Unix socket pair and talks :mod:`bridge.channel.protocol` over it. The
 worker has its own event loop and opens the RTP sockets of its calls itself. It ignores
 SIGINT, SIGTERM and SIGHUP (systemd and a terminal may signal the whole process group;
 the daemon stops calls in order, then closes the socket; reloads arrive as messages)
@@ -24,17 +24,17 @@ from dataclasses import dataclass, field
 
 import uvloop
 
+from bridge.channel import protocol as p
+from bridge.channel.protocol import StreamState
 from bridge.config import BridgeConfig
 from bridge.logs import REDACTOR, configure_logging
 from bridge.looplag import LoopLagMonitor
-from bridge.media import protocol as p
 from bridge.media import stage_profile
 from bridge.media.call_media import CallMedia
 from bridge.media.encoder import new_encoder
 from bridge.media.file_writer import FileWriter
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache
-from bridge.media.stream import StreamState
 from bridge.media.ticker import Ticker
 from bridge.tls import client_context
 from rtp.ports import PortsExhausted

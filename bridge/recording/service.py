@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge.bus import EventBus
-from bridge.media.protocol import RecordStart
+from bridge.channel.protocol import RecordStart
 from bridge.recording import retention
 from bridge.recording.config import RecordingConfig
 from bridge.recording.repair import repair

@@ -8,7 +8,7 @@ from bridge.bus import EventBus
 from bridge.config import BridgeConfig
 from bridge.history import HistoryStore
 from bridge.logs import REDACTOR
-from bridge.media.file_writer import make_private_directory
+from bridge.recording.directories import make_private_directory
 from bridge.recording.service import Recordings
 from bridge.recording.store import RecordingStore
 from bridge.recording.upload import Uploader

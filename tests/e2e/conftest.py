@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.baresip import Baresip
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.postgres import PostgresServer
 from tests.support.redis_server import RedisServer
 

@@ -17,8 +17,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rest.auth import hash_token
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body, direct_call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body, direct_call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.secrets import capture, register_secret
 from tests.support.silent_uas import DtmfSinkUas, SilentUas
 from tests.support.waiting import wait_until

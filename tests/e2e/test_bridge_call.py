@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.audio import dominant_frequency, pull_audio, silent_fraction
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.silent_uas import SilentUas, describe_silence
 from tests.support.waiting import wait_until
 from tests.support.wire import sdp_attributes

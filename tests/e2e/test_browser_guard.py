@@ -17,9 +17,11 @@ from typing import Any
 
 import pytest
 
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
 from tests.support.http_sink import HttpSink
-from tests.support.peers import Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e

@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 
 from rest.cluster_forward import FORWARDED
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body, direct_call_body
 from tests.support.cluster import cluster_node
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body, direct_call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.redis_server import RedisServer
 from tests.support.silent_uas import DtmfSinkUas
 from tests.support.sse import SseCollector

@@ -16,8 +16,11 @@ from pathlib import Path
 import pytest
 
 from rest.cluster_forward import FORWARDED
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.cluster import cluster_node
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
 

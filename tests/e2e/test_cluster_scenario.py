@@ -27,9 +27,12 @@ import numpy as np
 import pytest
 
 from tests.support.audio import dominant_frequency
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.cluster import cluster_node
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.postgres import PostgresServer
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until

@@ -17,8 +17,11 @@ import numpy as np
 import pytest
 
 from tests.support.audio import PulledAudio, dominant_frequency, read_recording, rms_dbfs
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body, domain_in_front_of
+from tests.support.kamailio import Kamailio, SipAccount, domain_in_front_of
+from tests.support.nginx_rtmp import NginxRtmp
 
 pytestmark = pytest.mark.e2e
 

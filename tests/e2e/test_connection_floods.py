@@ -21,8 +21,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.audio import dominant_frequency, pull_audio
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 
 pytestmark = pytest.mark.e2e
 IDLE_SECONDS = 8

@@ -16,8 +16,11 @@ from typing import Any
 import pytest
 
 from tests.support.audio import PulledAudio, dominant_frequency, pull_audio
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.secrets import register_secret
 from tests.support.waiting import wait_until
 

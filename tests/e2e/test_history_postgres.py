@@ -20,8 +20,11 @@ import pytest
 from bridge.history import RESTARTED, HistoryStore
 from bridge.history.postgres import PostgresBackend
 from bridge.history.schema import LATEST
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.ports import free_port
 from tests.support.postgres import PASSWORD, PostgresServer
 from tests.support.waiting import wait_until

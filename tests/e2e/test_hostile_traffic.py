@@ -20,8 +20,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.audio import PulledAudio, dominant_frequency, pull_audio
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.silent_uas import ToneUas
 from tests.support.wire import rtp, sdp_audio_address, ulaw_encode
 

@@ -30,7 +30,7 @@ from twilio.twiml.voice_response import Start, VoiceResponse
 from tests.support.audio import PulledAudio, decode_file, read_recording
 from tests.support.daemon import BridgeDaemon
 from tests.support.ingest_senders import Script, Sender, SendResult
-from tests.support.peers import NginxRtmp
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.secrets import register_secret
 from tests.support.webhook_receiver import WebhookReceiver
 

@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.audio import dominant_frequency, pull_audio
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 
 pytestmark = pytest.mark.e2e
 

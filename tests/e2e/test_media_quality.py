@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from tests.support.audio import dominant_frequency, pull_audio, read_recording, rms_dbfs
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body, direct_call_body
 from tests.support.daemon import BridgeDaemon
 from tests.support.impairment import ImpairedToneUas, ImpairmentRelay, Impairments
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body, direct_call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.secrets import register_secret
 
 pytestmark = pytest.mark.e2e

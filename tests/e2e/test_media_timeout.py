@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.call_bodies import direct_call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import NginxRtmp, direct_call_body
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.silent_uas import SilentUas, describe_silence
 
 pytestmark = pytest.mark.e2e

@@ -17,8 +17,10 @@ import pytest
 
 from tests.support.audio import dominant_frequency, read_recording
 from tests.support.auth_rtmp import AuthRtmpServer
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
 from tests.support.secrets import register_secret
 from tests.support.waiting import wait_until
 

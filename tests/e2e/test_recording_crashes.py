@@ -20,8 +20,11 @@ from typing import Any
 import pytest
 
 from tests.support.audio import decode_file, dominant_frequency, read_recording, silent_fraction
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 
 pytestmark = pytest.mark.e2e
 UP_SECONDS = 6.0

@@ -23,8 +23,11 @@ import numpy as np
 import pytest
 
 from tests.support.audio import best_alignment, decode_file, dominant_frequency, envelope_db, stepped_tone
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 
 pytestmark = pytest.mark.e2e
 CALL_SECONDS = 15.0

@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body, direct_call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body, direct_call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.ports import free_port
 from tests.support.secrets import register_secret
 from tests.support.silent_uas import SilentUas

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
 from tests.support.dns_server import TestDnsServer
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.silent_uas import SilentUas
 from tests.support.udp_relay import BlackHole
 

@@ -11,9 +11,12 @@ from typing import Any
 import pytest
 
 from tests.support.audio import dominant_frequency, pull_audio
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body, direct_call_body
 from tests.support.daemon import BridgeDaemon
 from tests.support.early_media_uas import EarlyMediaUas
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body, direct_call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.ports import free_port
 from tests.support.refreshing_uas import RefreshingUas
 from tests.support.udp_relay import BlackHole, LossyRelay

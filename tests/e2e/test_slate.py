@@ -17,8 +17,11 @@ import pytest
 
 from bridge.slate_files import BUILT_IN_CARD
 from tests.support.audio import dominant_frequency
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.secrets import register_secret
 from tests.support.video import picture_difference, pull_stream
 from tests.support.waiting import wait_until

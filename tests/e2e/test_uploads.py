@@ -21,8 +21,11 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
 from tests.support.audio import dominant_frequency
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.secrets import register_secret
 from tests.support.storage import DEV_KEY, Azurite, PutServer
 from tests.support.waiting import wait_until

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Kamailio, NginxRtmp, SipAccount, call_body, domain_in_front_of
+from tests.support.kamailio import Kamailio, SipAccount, domain_in_front_of
+from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.video import PulledStream, pull_stream
 
 pytestmark = pytest.mark.e2e

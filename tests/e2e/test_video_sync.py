@@ -17,8 +17,9 @@ import pytest
 
 from tests.support.av_check import PulledAv, decode_rtp_h264, pull_av
 from tests.support.av_far_end import AvFarEnd, AvScript
+from tests.support.call_bodies import direct_call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import NginxRtmp, direct_call_body
+from tests.support.nginx_rtmp import NginxRtmp
 
 pytestmark = pytest.mark.e2e
 

@@ -15,8 +15,11 @@ import time
 from pathlib import Path
 
 from tests.support.audio import dominant_frequency, pull_audio, silent_fraction
+from tests.support.baresip import Baresip
+from tests.support.call_bodies import call_body
 from tests.support.daemon import BridgeDaemon
-from tests.support.peers import Baresip, Kamailio, NginxRtmp, SipAccount, call_body
+from tests.support.kamailio import Kamailio, SipAccount
+from tests.support.nginx_rtmp import NginxRtmp
 
 
 def main() -> None:

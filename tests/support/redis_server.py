@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.support.peers import make_certificate
+from tests.support.certificates import make_certificate
 from tests.support.ports import free_port
 from tests.support.process import PeerProcess
 from tests.support.secrets import register_secret

@@ -13,12 +13,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bridge.calls import CallManager
 from bridge.config import load_config
-from bridge.media.pool import MediaWorkerPool
 from bridge.services import Services
 from bridge.sip.agent import SipAgent
 from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
+from bridge.workers.pool import MediaWorkerPool
 from rest.app import create_app
 from rtp.ports import PortAllocator
 

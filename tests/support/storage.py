@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.peers import _tcp_open
 from tests.support.ports import free_port
 from tests.support.process import PeerProcess
+from tests.support.waiting import tcp_open
 
 ROOT = Path(__file__).resolve().parents[2]
 AZURITE = ROOT / "tests" / "console" / "node_modules" / ".bin" / "azurite-blob"
@@ -48,7 +48,7 @@ class Azurite:
         self.process = PeerProcess(
             "azurite", [*argv, "--silent", "--skipApiVersionCheck"], self.dir / f"azurite{self.starts}.log"
         )
-        self.process.wait_for(lambda: _tcp_open(self.port), 30, "Azurite's blob endpoint")
+        self.process.wait_for(lambda: tcp_open(self.port), 30, "Azurite's blob endpoint")
 
     def stop(self) -> None:
         self.process.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable
 
@@ -14,3 +15,11 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str) -> fl
             return time.monotonic() - start
         time.sleep(0.01)
     raise TimeoutError(what)
+
+
+def tcp_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False

@@ -8,7 +8,7 @@ writes the wire with the bridge's own code would agree with the bridge's bugs.
   0-9, *, #, A-D (§3.2); the end packet is sent three times (§2.5.1.4), so an event is taken once
   per RTP timestamp.
 - G.711 µ-law: ITU-T G.711's segment encoding (the reference encoder's steps, checked against
-  the standard library's audioop in tests/unit/test_wire.py).
+  the standard library's audioop in tests/unit/support/test_wire.py).
 """
 
 from __future__ import annotations

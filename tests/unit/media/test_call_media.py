@@ -10,14 +10,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from bridge.channel.protocol import DestinationStart
 from bridge.config import BridgeConfig
 from bridge.media.call_media import WATCHDOG_SECONDS, CallMedia
 from bridge.media.encoder import PcmuFlvEncoder
-from bridge.media.protocol import DestinationStart
 from bridge.media.slate import SlateCache
 from bridge.model import OutputSpec, VideoSpec
 from bridge.rtmp.url import parse_target
 from rtp.peer import Peer
+from tests.support.fake_clock import FakeClock
 
 AAC16 = OutputSpec("aac", 16000, 32000, "fast")
 
@@ -43,16 +44,8 @@ class FakeTicker:
         pass
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _media(
-    encoders: list[FakeEncoder], notes: list[tuple[str, dict[str, Any]]], clock: Clock, timeout: float = 30.0
+    encoders: list[FakeEncoder], notes: list[tuple[str, dict[str, Any]]], clock: FakeClock, timeout: float = 30.0
 ) -> CallMedia:
     target = parse_target("rtmp://127.0.0.1:1/live", "s")
     destination = DestinationStart(
@@ -93,7 +86,7 @@ def _tone(n: int) -> bytes:
 async def test_an_encoder_that_stops_answering_is_replaced_after_the_watchdog_time() -> None:
     notes: list[tuple[str, dict[str, Any]]] = []
     stuck, healthy = FakeEncoder(stuck=True), FakeEncoder(stuck=False)
-    clock = Clock()
+    clock = FakeClock()
     media = _media([stuck, healthy], notes, clock)
     task = await _started(media)
     assert media.pipeline is not None
@@ -120,7 +113,7 @@ async def test_an_encoder_that_stops_answering_is_replaced_after_the_watchdog_ti
 async def test_feed_frames_are_played_out_and_silence_ends_the_call_after_the_timeout() -> None:
     notes: list[tuple[str, dict[str, Any]]] = []
     encoder = FakeEncoder(stuck=False)
-    clock = Clock()
+    clock = FakeClock()
     media = _media([encoder], notes, clock, timeout=5.0)
     task = await _started(media)
     assert media.pipeline is not None

@@ -13,6 +13,7 @@ from bridge.config import RtpConfig
 from bridge.media.decoders import codec_media
 from bridge.media.sources import FeedSource, RtpSource
 from rtp.peer import Peer
+from tests.support.fake_clock import FakeClock
 
 FAR = ("192.0.2.10", 40000)
 PEER = Peer(FAR, telephone_event=True)
@@ -46,18 +47,10 @@ class FakePort:
         self.sent_rtcp.append((data, destination))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _source(
     send: bool = True, peer: Peer = PEER
-) -> tuple[RtpSource, FakePort, Clock, list[tuple[str, dict[str, Any]]]]:
-    port, clock, notes = FakePort(), Clock(), []
+) -> tuple[RtpSource, FakePort, FakeClock, list[tuple[str, dict[str, Any]]]]:
+    port, clock, notes = FakePort(), FakeClock(100.0), []
     source = RtpSource(
         port,  # type: ignore[arg-type]
         peer,
@@ -81,7 +74,7 @@ def _rtp(sequence: int, timestamp: int, payload: bytes = b"\xff" * 160, pt: int 
     return struct.pack("!BBHII", 0x80, pt, sequence, timestamp, ssrc) + payload
 
 
-def _run(source: RtpSource, clock: Clock, seconds: float, step: float = 0.02) -> None:
+def _run(source: RtpSource, clock: FakeClock, seconds: float, step: float = 0.02) -> None:
     end = clock.now + seconds
     while clock.now < end - 1e-9:
         clock.now = round(clock.now + step, 6)

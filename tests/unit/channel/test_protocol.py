@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from bridge.media import protocol as p
+from bridge.channel import protocol as p
 from bridge.model import OutputSpec, VideoSpec
 from bridge.rtmp.url import parse_target
 from rtp.peer import Peer, SrtpKeys

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bridge.media.admission import DEFAULT_CALL_COST, Admission, WorkerLoad
+from bridge.workers.admission import DEFAULT_CALL_COST, Admission, WorkerLoad
 
 
 def measured(index: int, calls: int, cpu: float, lag_ms: float = 1.0) -> WorkerLoad:

@@ -29,7 +29,7 @@ def test_missing_extra_is_one_line_with_the_pip_command(tmp_path: Path, extra: s
         [sys.executable, "-m", "bridge", "check-config", str(config)],
         capture_output=True,
         text=True,
-        env={"PYTHONPATH": f"{shadows}:{Path(__file__).resolve().parents[2]}", "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": f"{shadows}:{Path(__file__).resolve().parents[3]}", "PATH": "/usr/bin:/bin"},
         timeout=60,
         check=False,
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-RULES = Path(__file__).resolve().parents[2] / "conf" / "prometheus"
+RULES = Path(__file__).resolve().parents[3] / "conf" / "prometheus"
 
 
 def _promtool(*arguments: str) -> subprocess.CompletedProcess[str]:

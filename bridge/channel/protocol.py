@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import struct
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -31,6 +32,16 @@ from rtp.peer import Peer
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _LENGTH = struct.Struct(">I")
+
+
+class StreamState(StrEnum):
+    """A destination's state, as the worker reports it (:class:`StreamStateChanged`)."""
+
+    PENDING = "PENDING"
+    PUBLISHING = "PUBLISHING"
+    RECONNECTING = "RECONNECTING"
+    FAILED = "FAILED"
+    UNPUBLISHED = "UNPUBLISHED"
 
 
 class _Message(BaseModel):

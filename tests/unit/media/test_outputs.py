@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from bridge.channel.protocol import DestinationStart
 from bridge.config import RtmpConfig
 from bridge.media.outputs import CallOutputs
-from bridge.media.protocol import DestinationStart
 from bridge.model import OutputSpec, VideoSpec
 from bridge.rtmp.url import parse_target
 

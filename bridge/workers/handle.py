@@ -14,9 +14,9 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
-from bridge.media import protocol as p
-from bridge.media.counters import zero_counters
-from bridge.media.stream import StreamState
+from bridge.channel import protocol as p
+from bridge.channel.counters import zero_counters
+from bridge.channel.protocol import StreamState
 from rtp.peer import Peer
 
 log = logging.getLogger("bridge.media")

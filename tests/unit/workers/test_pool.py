@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from bridge.media import protocol as p
-from bridge.media.pool import FEED_BACKLOG_BYTES, FEED_FLUSH_SECONDS, WorkerProcess
+from bridge.channel import protocol as p
+from bridge.workers.pool import FEED_BACKLOG_BYTES, FEED_FLUSH_SECONDS, WorkerProcess
 
 
 async def _connected(worker: WorkerProcess) -> socket.socket:

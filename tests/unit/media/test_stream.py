@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
+from bridge.channel.protocol import StreamState
 from bridge.config import RtmpConfig
-from bridge.media.stream import StreamPublisher, StreamState
+from bridge.media.stream import StreamPublisher
 from bridge.rtmp.client import HANDSHAKE_SIZE
 from bridge.rtmp.flv import AUDIO, VIDEO, FlvTag
 from bridge.rtmp.url import parse_target

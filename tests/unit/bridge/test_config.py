@@ -9,7 +9,7 @@ import pytest
 from bridge.cli import main
 from bridge.config import ConfigError, load_config
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_shipped_config_is_valid_and_documents_defaults() -> None:

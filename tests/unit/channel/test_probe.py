@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from bridge.media.probe import parse_arguments, probe_arguments
+from bridge.channel.probe import parse_arguments, probe_arguments
 from bridge.model import OutputSpec
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 UNIT = REPO / "systemd" / "sip-rtmp-bridge.service"
 INSTALLED_EXECUTABLE = "/opt/sip-rtmp-bridge/.venv/bin/sip-rtmp-bridge"
 

@@ -18,10 +18,10 @@ import socket
 import sys
 from typing import Any
 
+from bridge.channel import protocol as p
 from bridge.config import BridgeConfig
-from bridge.media import protocol as p
-from bridge.media.admission import Admission, WorkerLoad
-from bridge.media.handle import MediaHandle
+from bridge.workers.admission import Admission, WorkerLoad
+from bridge.workers.handle import MediaHandle
 from rtp.ports import PortAllocator, PortsExhausted
 
 log = logging.getLogger("bridge.workers")
