@@ -15,6 +15,7 @@ import dataclasses
 import logging
 import secrets
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -82,11 +83,16 @@ class CallMedia:
         self._slates = slates
         self._started = self._clock()
         self.codec = codec_media(remote.codec)
+        self.endpoint = endpoint
         self.source: RtpSource | FeedSource = (
-            RtpSource(endpoint, remote, self.codec, config.rtp, send_silence, note, self._clock)
+            RtpSource(remote, self.codec, config.rtp, send_silence, self._started)
             if endpoint is not None
             else FeedSource(self.codec, config.rtp, stereo)
         )
+        if endpoint is not None and isinstance(self.source, RtpSource):
+            rtp_source = self.source
+            endpoint.set_rtcp_handler(lambda data, source: rtp_source.receive_rtcp(data, source, self._clock()))
+            endpoint.discard_pending()  # what arrived before the answer is not the call's audio
         self._pacer = GridPacer.of(ticker)
         self.outputs = CallOutputs(destinations, config.rtmp, rtmp_tls, on_stream_state, note)
         self.pipeline: MediaPipeline | None = None
@@ -183,10 +189,10 @@ class CallMedia:
             self.video.tracks = self.outputs.live_tracks
             self.video.set_origin(self.pipeline.clock.start, self.pipeline.lanes[0].encoder.start_offset_ms)
             self.video.endpoint.discard_pending()
-        if isinstance(self.source, RtpSource):  # what waited in the socket while slates were encoded is stale
-            self.source.endpoint.discard_pending()
-            if self.source.sender is not None:
-                self._pacer.add(id(self), self.source.send_due, self.failed, self._clock())
+        if self.endpoint is not None:  # what waited in the socket while slates were encoded is stale
+            self.endpoint.discard_pending()
+        if isinstance(self.source, RtpSource) and self.source.sender is not None:
+            self._pacer.add(id(self), self._send_due, self.failed, self._clock())
         self._attached.set()
         self._started = self._clock()
         while True:
@@ -206,17 +212,23 @@ class CallMedia:
         if pipeline is None:
             return None  # closed
         source = self.source
-        source.receive(now)
-        if self.video is not None and isinstance(source, RtpSource):
-            self.video.sending = source.far_end.receiving
-            self.video.tick(now)
+        rtp = source if isinstance(source, RtpSource) else None
+        if rtp is not None:
+            self._read_rtp(rtp, now)
+            if self.video is not None:
+                self.video.sending = rtp.far_end.receiving
+                self.video.tick(now)
         published = pipeline.tick(now)
         self.outputs.publish(published, now)
         if self.recorder is not None:
             self._record_tick(pipeline, published, now)
         if self.listen is not None and published[0]:
             self.listen([body[2:] for _timestamp, body in published[0]])
-        source.after_tick(now)
+        if rtp is not None:
+            rtp.handle_timer(now)
+            self._send(rtp)
+            while (event := rtp.next_event()) is not None:
+                self._note("dtmf", digit=event.digit, durationMs=event.duration_ms, via="RFC 4733")
         self.outputs.check_progress(now)
         if now - pipeline.last_output_at > WATCHDOG_SECONDS:
             self._conclude(RESTART_ENCODER)
@@ -226,6 +238,29 @@ class CallMedia:
             self._conclude(f"no RTP received for {timeout:g} s")
             return None
         return self._next_deadline()
+
+    # -- the sockets (RTP calls) ---------------------------------------------------------
+
+    def _read_rtp(self, rtp: RtpSource, now: float) -> None:
+        """The RTP that arrived since the last tick, each packet with its kernel receive time."""
+        assert self.endpoint is not None
+        offset = time.time() - now
+        for data, source, arrival in self.endpoint.receive(offset):
+            rtp.receive_datagram(data, source, min(arrival, now))
+
+    def _send(self, rtp: RtpSource) -> None:
+        assert self.endpoint is not None
+        for out in rtp.datagrams_to_send():
+            if out.rtcp:
+                self.endpoint.send_rtcp(out.data, out.address)
+            else:
+                self.endpoint.send(out.data, out.address)
+
+    def _send_due(self, now: float) -> None:
+        """The worker's 20 ms grid job: our paced RTP toward the far end (silence, DTMF)."""
+        if isinstance(self.source, RtpSource):
+            self.source.send_due(now)
+            self._send(self.source)
 
     def failed(self, error: Exception) -> None:
         self._conclude(f"media failed: {type(error).__name__}")
@@ -324,7 +359,7 @@ class CallMedia:
         Our RTP audio (keep-alive silence, DTMF) has a ticker job of its own: :mod:`bridge.media.pacer`.
         """
         assert self.pipeline is not None
-        deadline = min(self.pipeline.next_deadline(), self.source.next_deadline())
+        deadline = min(self.pipeline.next_deadline(), self.source.get_timer())
         if self.video is not None and self.video.sender is not None:
             deadline = min(deadline, self.video.sender.next_deadline())
         return deadline

@@ -5,14 +5,22 @@ time audio was last heard (for ``rtp.timeout``), the delay they add, each track'
 for per-track recordings, and their receive counters. What only RTP has (SRTP, RTCP reports,
 DTMF in and out, our paced keep-alive silence, the far end's hold) lives in :class:`RtpSource`;
 an ingest call's frames go straight into per-track playout in :class:`FeedSource`.
+
+Both are sans-IO, with aioquic's contract: datagrams and frames go in with the time they
+arrived (:meth:`RtpSource.receive_datagram`, :meth:`RtpSource.receive_rtcp`,
+:meth:`FeedSource.push`), time goes in (:meth:`RtpSource.handle_timer`, :meth:`RtpSource.send_due`),
+and what to send comes out (:meth:`RtpSource.datagrams_to_send`) with typed events
+(:meth:`RtpSource.next_event`). No socket, clock or asyncio here: the driver
+(:mod:`bridge.media.call_media`) owns those.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
-import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +30,6 @@ from bridge.config import RtpConfig
 from bridge.media.decoders import CodecMedia
 from bridge.media.far_end import FarEndMedia
 from bridge.media.pacer import on_grid
-from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.srtp import SrtpTransform
 from rtp.codecs import EVENT_PAYLOAD_TYPES
 from rtp.feed import FeedTracks
@@ -33,7 +40,24 @@ from rtp.rtcp import RtcpReporter, SenderReport, parse_sender_report
 from rtp.sender import SilenceSender
 
 Samples = npt.NDArray[np.int16]
-Note = Callable[..., None]
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfHeard:
+    """A digit the far end sent as RFC 4733 events (noted on the call's timeline)."""
+
+    digit: str
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A datagram to send: to the far end's RTP port, or (``rtcp``) to its RTCP port."""
+
+    data: bytes
+    address: Address
+    rtcp: bool = False
 
 
 def new_playout(codec: CodecMedia, rtp: RtpConfig) -> PlayoutBuffer:
@@ -61,13 +85,8 @@ class FeedSource:
     def pull(self, n: int, now: float) -> Samples:
         return self.tracks.pull(n, now)
 
-    def receive(self, now: float) -> None:
-        """Nothing to read: the frames were pushed as they came."""
-
-    def after_tick(self, now: float) -> None:
-        """No reports to send: the daemon reads no RTCP."""
-
-    def next_deadline(self) -> float:
+    def get_timer(self) -> float:
+        """No deadline of its own."""
         return math.inf
 
     def last_heard(self) -> float | None:
@@ -90,19 +109,7 @@ class FeedSource:
 class RtpSource:
     """The far end's RTP: receiver, SRTP, RTCP reports, DTMF, and our paced silence toward it."""
 
-    def __init__(
-        self,
-        endpoint: RtpEndpoint,
-        peer: Peer,
-        codec: CodecMedia,
-        rtp: RtpConfig,
-        send: bool,
-        note: Note,
-        clock: Callable[[], float],
-    ) -> None:
-        now = clock()
-        self._clock = clock  # for RTCP, which arrives outside the ticks
-        self.endpoint = endpoint
+    def __init__(self, peer: Peer, codec: CodecMedia, rtp: RtpConfig, send: bool, now: float) -> None:
         self.far_end = FarEndMedia(peer, now)
         self.srtp = SrtpTransform(peer.srtp) if peer.srtp else None
         self.codec = codec
@@ -110,11 +117,11 @@ class RtpSource:
         self.receiver = self._new_receiver(peer, rtp)
         self.reporter = RtcpReporter(secrets.randbits(32), now)
         self.sender = self._new_sender(peer, now) if send else None
-        self._note = note
         self.on_audio_rtp: Callable[[int, float], None] | None = None  # the video's A/V sync
         self.on_sender_report: Callable[[SenderReport], None] | None = None
-        endpoint.set_rtcp_handler(self._on_rtcp)
-        endpoint.discard_pending()  # what arrived before the answer is not the call's audio
+        self.rtcp_received = 0
+        self._outbox: list[Outgoing] = []
+        self._events: deque[DtmfHeard] = deque()
 
     def _new_receiver(self, peer: Peer, rtp: RtpConfig) -> RtpReceiver:
         """RTP in the negotiated codec, on a playout timeline at the codec's audio rate."""
@@ -167,18 +174,10 @@ class RtpSource:
     def track_blocks(self) -> dict[int, Samples] | None:
         return None
 
-    def next_deadline(self) -> float:
-        return self.reporter.get_timer()
+    # -- datagrams in ------------------------------------------------------------------
 
-    # -- datagrams ----------------------------------------------------------------------
-
-    def receive(self, now: float) -> None:
-        """The RTP that arrived since the last tick, each packet with its kernel receive time."""
-        offset = time.time() - now
-        for data, source, arrival in self.endpoint.receive(offset):
-            self.datagram_received(data, source, min(arrival, now))
-
-    def datagram_received(self, data: bytes, source: tuple[str, int], arrival: float) -> None:
+    def receive_datagram(self, data: bytes, source: Address, arrival: float) -> None:
+        """One datagram from the RTP port, received at ``arrival`` (the kernel's time)."""
         if self.srtp is not None:
             plain = self.srtp.unprotect(data)
             if plain is None:
@@ -188,27 +187,34 @@ class RtpSource:
         if self.on_audio_rtp is not None and len(data) >= 12 and source == self.receiver.remote:
             self.on_audio_rtp(int.from_bytes(data[4:8], "big"), arrival)
 
-    def _on_rtcp(self, data: bytes, source: tuple[str, int]) -> None:
-        self.endpoint.rtcp_received += 1
+    def receive_rtcp(self, data: bytes, source: Address, now: float) -> None:
+        """One datagram from the RTCP port: the far end's reports feed ours (and the video's sync)."""
+        self.rtcp_received += 1
         if source[0] != self.far_end.address[0]:
             return
         plain = self.srtp.unprotect_rtcp(data) if self.srtp is not None else data
         if plain is None:
             return
-        self.reporter.receive(plain, self._clock())
+        self.reporter.receive(plain, now)
         if self.on_sender_report is not None and (report := parse_sender_report(plain)) is not None:
             self.on_sender_report(report)
 
-    def after_tick(self, now: float) -> None:
+    # -- time ---------------------------------------------------------------------------
+
+    def handle_timer(self, now: float) -> None:
         """Our RTCP report when due (RFC 3550 6.2), and the DTMF digits received (RFC 4733)."""
         report = self.reporter.poll(now, self.receiver.ssrc, self.receiver.stats)
         if report is not None:
             host, port = self.far_end.address
-            self.endpoint.send_rtcp(self.srtp.protect_rtcp(report) if self.srtp else report, (host, port + 1))
+            self._outbox.append(
+                Outgoing(self.srtp.protect_rtcp(report) if self.srtp else report, (host, port + 1), True)
+            )
         if self.receiver.dtmf_events:
-            for event in self.receiver.dtmf_events:
-                self._note("dtmf", digit=event.digit, durationMs=event.duration_ms, via="RFC 4733")
+            self._events.extend(DtmfHeard(e.digit, e.duration_ms) for e in self.receiver.dtmf_events)
             self.receiver.dtmf_events.clear()
+
+    def get_timer(self) -> float:
+        return self.reporter.get_timer()
 
     def send_due(self, now: float) -> None:
         """Our keep-alive silence and DTMF due at ``now`` (the worker's grid job calls this every 20 ms)."""
@@ -216,8 +222,18 @@ class RtpSource:
             return
         datagrams = self.sender.poll(now)  # paced even while held, so its timeline stays continuous
         if self.far_end.receiving:
-            for datagram in datagrams:
-                self.endpoint.send(self.srtp.protect(datagram) if self.srtp else datagram, self.far_end.address)
+            protect, address = self.srtp, self.far_end.address
+            self._outbox += [Outgoing(protect.protect(d) if protect else d, address) for d in datagrams]
+
+    # -- out ----------------------------------------------------------------------------
+
+    def datagrams_to_send(self) -> list[Outgoing]:
+        """What to send now, in order (taken: a second call returns only what came since)."""
+        outbox, self._outbox = self._outbox, []
+        return outbox
+
+    def next_event(self) -> DtmfHeard | None:
+        return self._events.popleft() if self._events else None
 
     def send_dtmf(self, digits: str, duration_ms: int) -> None:
         if self.sender is not None:
@@ -236,7 +252,7 @@ class RtpSource:
             "foreignPackets": receiver.counters.foreign_source,
             "ssrcChanges": receiver.counters.ssrc_changes,
             "dtmfPackets": receiver.counters.telephone_events,
-            "rtcpPackets": self.endpoint.rtcp_received,
+            "rtcpPackets": self.rtcp_received,
             "rtcpReportsSent": self.reporter.sent,
             "silencePacketsSent": self.sender.sent if self.sender else 0,
             "dtmfSent": self.sender.dtmf_sent if self.sender else 0,

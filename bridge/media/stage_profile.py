@@ -25,7 +25,7 @@ ENV = "BRIDGE_STAGE_PROFILE"
 # stage -> the functions it is made of, as (module, class or "", attribute)
 STAGES: dict[str, list[tuple[str, str, str]]] = {
     "receive": [
-        ("bridge.media.sources", "RtpSource", "datagram_received"),
+        ("bridge.media.sources", "RtpSource", "receive_datagram"),
         ("bridge.media.sources", "FeedSource", "push"),
     ],
     "playout": [("rtp.playout", "PlayoutBuffer", "pull")],
@@ -35,7 +35,7 @@ STAGES: dict[str, list[tuple[str, str, str]]] = {
     "mux": [("bridge.media.muxer", "FlvMuxer", "mux")],
     "chunking": [("bridge.rtmp.client", "RtmpClientCore", "send_media")],
     "socket": [("bridge.rtmp.publisher", "RtmpPublisher", "_flush")],
-    "rtp send": [("bridge.media.sources", "RtpSource", "send_due")],
+    "rtp send": [("bridge.media.call_media", "CallMedia", "_send_due")],
     "stats": [("bridge.media.worker", "MediaWorker", "stats_message")],
     # the glue around the stages above, each net of the stages it calls
     "pipeline glue": [("bridge.media.pipeline", "MediaPipeline", "tick")],

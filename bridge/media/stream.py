@@ -35,6 +35,7 @@ from bridge.config import RtmpConfig
 from bridge.rtmp.amf0 import AmfValue
 from bridge.rtmp.auth import PublishAuth
 from bridge.rtmp.flv import VIDEO, FlvTag
+from bridge.rtmp.policy import KeyframeGate, ProgressWatchdog, PublishSettings, ReconnectPolicy
 from bridge.rtmp.publisher import RtmpAuthRetry, RtmpPublisher, RtmpPublishError, RtmpRefused
 from bridge.rtmp.url import RtmpTarget
 
@@ -79,12 +80,12 @@ class StreamPublisher:
         self._connection: RtmpPublisher | None = None
         self._failures: asyncio.Queue[RtmpPublishError] = asyncio.Queue()
         self._bytes_closed_connections = 0
-        self._last_write: float | None = None
-        self._owed_since: float | None = None  # when the server came to owe us an acknowledgement
-        self._server_acknowledges = False  # it acknowledged on some connection: judge new ones from the start
+        settings = publish_settings(config)
+        self._reconnect = ReconnectPolicy(settings)
+        self._watchdog = ProgressWatchdog(settings)
+        self._keyframes = KeyframeGate()
         self._stopped = asyncio.Event()
         self._last_timestamp = 0
-        self._awaiting_keyframe = True
 
     @property
     def bytes_sent(self) -> int:
@@ -116,62 +117,37 @@ class StreamPublisher:
         self._drain(now)
 
     def check_progress(self, now: float) -> None:
-        """The watchdog: a connection whose socket has taken nothing, or whose server has acknowledged
-        nothing (``rtmp.ack_window_bytes``), for ``stall_seconds`` is restarted."""
+        """The watchdog (:class:`~bridge.rtmp.policy.ProgressWatchdog`): a connection whose socket has
+        taken nothing, or whose server has acknowledged nothing, for ``stall_seconds`` is restarted."""
         connection = self._connection
         if connection is None:
             return
-        stall = self._config.stall_seconds
-        if self._last_write is not None and self._backlog and now - self._last_write > stall:
-            self._restart(connection, f"no progress for {stall:g} s")
-        elif self._acks_overdue(connection, now) > stall:
-            self._restart(connection, f"the server acknowledged nothing for {stall:g} s (it stopped reading)")
-
-    def _acks_overdue(self, connection: RtmpPublisher, now: float) -> float:
-        """Seconds since the server owes us an acknowledgement: two windows sent past its last one (or
-        since the connection began, once this server has shown it acknowledges). A server that never
-        acknowledged anything is judged by its socket alone."""
-        window, core = self._config.ack_window_bytes, connection.core
-        unacknowledged = core.unacknowledged
-        if unacknowledged is not None:
-            self._server_acknowledges = True
-        elif self._server_acknowledges:
-            unacknowledged = core.sent_after_handshake
-        if not window or unacknowledged is None or unacknowledged < 2 * window:
-            self._owed_since = None
-            return 0.0
-        if self._owed_since is None:
-            self._owed_since = now
-        return now - self._owed_since
+        core = connection.core
+        reason = self._watchdog.check(now, bool(self._backlog), core.unacknowledged, core.sent_after_handshake)
+        if reason is not None:
+            self._restart(connection, reason)
 
     def _restart(self, connection: RtmpPublisher, reason: str) -> None:
         log.warning("RTMP %s: %s; restarting", self.label, reason)
-        self._owed_since = None
         self._failures.put_nowait(RtmpPublishError(reason))
         connection.abort()
 
     async def run(self) -> str:
         """Publish until :meth:`close`; returns the reason if the stream had to be given up ("" if closed)."""
         loop = asyncio.get_running_loop()
-        failing_since: float | None = None
-        backoff = self._config.reconnect_initial_interval
         while not self._stopped.is_set():
             error, published = await self._publish_authenticated()
             if error is None:
                 return ""
             if isinstance(error, RtmpRefused):
                 return self._give_up(self._scrub(str(error)))
-            now = loop.time()
-            if published:
-                failing_since, backoff = now, self._config.reconnect_initial_interval
-            failing_since = failing_since if failing_since is not None else now
-            limit = self._config.max_reconnect_seconds
-            if limit and now - failing_since > limit:
+            delay = self._reconnect.failed(loop.time(), published)
+            if delay is None:
+                limit = self._config.max_reconnect_seconds
                 return self._give_up(f"gave up reconnecting after {limit:g} s: {self._scrub(str(error))}")
             self._set(StreamState.RECONNECTING, self._scrub(str(error)))
-            if await self._stopped_within(backoff):
+            if await self._stopped_within(delay):
                 return ""
-            backoff = min(backoff * 2, self._config.reconnect_max_interval)
         return ""
 
     async def _publish_authenticated(self) -> tuple[RtmpPublishError | None, bool]:
@@ -238,10 +214,11 @@ class StreamPublisher:
             self.reconnects += 1
         self._set(StreamState.PUBLISHING, "republished" if republish else f"publishing {self.label}")
         self._write_sequence_headers(connection)
-        self._awaiting_keyframe = True
+        self._keyframes.published()
         self._on_published_hook()  # video restarts on a key frame
-        self._last_write = asyncio.get_running_loop().time()
-        self._drain(self._last_write)
+        now = asyncio.get_running_loop().time()
+        self._watchdog.connected(now)
+        self._drain(now)
 
     def _write_sequence_headers(self, connection: RtmpPublisher) -> None:
         first = self._backlog[0].timestamp if self._backlog else self._last_timestamp
@@ -274,13 +251,12 @@ class StreamPublisher:
         self.messages_sent += len(batch)
         if batch:
             self._last_timestamp = batch[-1].timestamp
-        self._last_write = now
+        self._watchdog.wrote(now)
 
     def _accept_video(self, tag: FlvTag) -> bool:
         """After a (re)publish, video starts with a key frame: inter frames before it are dropped."""
-        if self._awaiting_keyframe and not tag.keyframe:
+        if not self._keyframes.accept(tag.keyframe):
             return False
-        self._awaiting_keyframe = False
         self.video_frames_sent += 1
         return True
 
@@ -303,3 +279,14 @@ class StreamPublisher:
             await connection.close()
         if self.state is not StreamState.FAILED:
             self._set(StreamState.UNPUBLISHED, "call ended")
+
+
+def publish_settings(config: RtmpConfig) -> PublishSettings:
+    """The ``[rtmp]`` keys the publish policy follows."""
+    return PublishSettings(
+        config.reconnect_initial_interval,
+        config.reconnect_max_interval,
+        config.max_reconnect_seconds,
+        config.stall_seconds,
+        config.ack_window_bytes,
+    )

@@ -1,4 +1,4 @@
-"""A call's RTP source on a fake clock and a fake port: pacing, hold, the RTP timeout, DTMF out
+"""A call's RTP source, sans-IO, on a fake clock: pacing, hold, the RTP timeout, DTMF out
 (RFC 4733) and in, RTCP receiver reports (RFC 3550 6.4.2). Headers are read here by hand from the
 RFC layouts, not with the code under test."""
 
@@ -7,11 +7,10 @@ from __future__ import annotations
 import itertools
 import struct
 from dataclasses import dataclass, field
-from typing import Any
 
 from bridge.config import RtpConfig
 from bridge.media.decoders import codec_media
-from bridge.media.sources import FeedSource, RtpSource
+from bridge.media.sources import DtmfHeard, FeedSource, RtpSource
 from rtp.peer import Peer
 from tests.support.fake_clock import FakeClock
 
@@ -20,47 +19,22 @@ PEER = Peer(FAR, telephone_event=True)
 
 
 @dataclass
-class FakePort:
-    """What RtpSource needs of a socket pair: received datagrams in, sent ones recorded."""
+class Wire:
+    """What the source asked to send, by port: the driver's job, done here by hand."""
 
-    inbox: list[tuple[bytes, tuple[str, int], float]] = field(default_factory=list)
+    source: RtpSource
     sent: list[tuple[bytes, tuple[str, int]]] = field(default_factory=list)
     sent_rtcp: list[tuple[bytes, tuple[str, int]]] = field(default_factory=list)
-    rtcp_received: int = 0
-    rtcp_handler: Any = None
 
-    def set_rtcp_handler(self, handler: Any) -> None:
-        self.rtcp_handler = handler
-
-    def discard_pending(self) -> int:
-        dropped, self.inbox = len(self.inbox), []
-        return dropped
-
-    def receive(self, offset: float) -> list[tuple[bytes, tuple[str, int], float]]:
-        taken, self.inbox = self.inbox, []
-        return taken
-
-    def send(self, data: bytes, destination: tuple[str, int]) -> None:
-        self.sent.append((data, destination))
-
-    def send_rtcp(self, data: bytes, destination: tuple[str, int]) -> None:
-        self.sent_rtcp.append((data, destination))
+    def collect(self) -> None:
+        for out in self.source.datagrams_to_send():
+            (self.sent_rtcp if out.rtcp else self.sent).append((out.data, out.address))
 
 
-def _source(
-    send: bool = True, peer: Peer = PEER
-) -> tuple[RtpSource, FakePort, FakeClock, list[tuple[str, dict[str, Any]]]]:
-    port, clock, notes = FakePort(), FakeClock(100.0), []
-    source = RtpSource(
-        port,  # type: ignore[arg-type]
-        peer,
-        codec_media("pcmu"),
-        RtpConfig(),
-        send,
-        lambda kind, **details: notes.append((kind, details)),
-        clock,
-    )
-    return source, port, clock, notes
+def _source(send: bool = True, peer: Peer = PEER) -> tuple[RtpSource, Wire, FakeClock]:
+    clock = FakeClock(100.0)
+    source = RtpSource(peer, codec_media("pcmu"), RtpConfig(), send, clock.now)
+    return source, Wire(source), clock
 
 
 def _header(packet: bytes) -> tuple[int, bool, int, int, int]:
@@ -74,16 +48,17 @@ def _rtp(sequence: int, timestamp: int, payload: bytes = b"\xff" * 160, pt: int 
     return struct.pack("!BBHII", 0x80, pt, sequence, timestamp, ssrc) + payload
 
 
-def _run(source: RtpSource, clock: FakeClock, seconds: float, step: float = 0.02) -> None:
+def _run(wire: Wire, clock: FakeClock, seconds: float, step: float = 0.02) -> None:
     end = clock.now + seconds
     while clock.now < end - 1e-9:
         clock.now = round(clock.now + step, 6)
-        source.send_due(clock.now)
+        wire.source.send_due(clock.now)
+        wire.collect()
 
 
 def test_silence_leaves_one_packet_per_20_ms_numbered_without_gaps() -> None:
-    source, port, clock, _ = _source()
-    _run(source, clock, 1.0)
+    _, port, clock = _source()
+    _run(port, clock, 1.0)
     headers = [_header(data) for data, _ in port.sent]
     assert {destination for _, destination in port.sent} == {FAR}
     assert 49 <= len(headers) <= 51
@@ -95,35 +70,35 @@ def test_silence_leaves_one_packet_per_20_ms_numbered_without_gaps() -> None:
 
 
 def test_a_stall_is_caught_up_in_a_bounded_burst_not_a_flood() -> None:
-    source, port, clock, _ = _source()
+    source, port, clock = _source()
     clock.now += 1.0  # the worker's loop stalled for a second
     source.send_due(clock.now)
+    port.collect()
     assert 1 <= len(port.sent) <= 5
     first = _header(port.sent[0][0])
-    _run(source, clock, 0.1)
+    _run(port, clock, 0.1)
     after = _header(port.sent[-1][0])
     assert (after[3] - first[3]) & 0xFFFFFFFF == 55 * 160  # 1.1 s after the first: the timeline kept wall time
     assert (after[2] - first[2]) & 0xFFFF == len(port.sent) - 1  # and no sequence number was skipped
 
 
 def test_hold_stops_our_packets_and_resume_continues_the_timeline() -> None:
-    source, port, clock, _ = _source()
-    _run(source, clock, 0.2)
+    source, port, clock = _source()
+    _run(port, clock, 0.2)
     last_before = _header(port.sent[-1][0])
     assert source.update(Peer(FAR, sending=True, receiving=False), clock.now)  # sendonly: held
     count = len(port.sent)
-    _run(source, clock, 1.0)
+    _run(port, clock, 1.0)
     assert len(port.sent) == count  # nothing toward a far end that does not listen
     assert not source.update(PEER, clock.now)
-    _run(source, clock, 0.2)
+    _run(port, clock, 0.2)
     first_after = _header(port.sent[count][0])
     assert (first_after[3] - last_before[3]) & 0xFFFFFFFF == 51 * 160  # 1.02 s later on the RTP clock
 
 
 def test_rtp_timeout_counts_only_while_the_far_end_says_it_sends() -> None:
-    source, port, clock, _ = _source(send=False)
-    port.inbox.append((_rtp(1, 0), FAR, clock.now))
-    source.receive(clock.now)
+    source, _, clock = _source(send=False)
+    source.receive_datagram(_rtp(1, 0), FAR, clock.now)
     heard = source.last_heard()
     assert heard == clock.now
     clock.now += 12.0
@@ -137,11 +112,11 @@ def test_rtp_timeout_counts_only_while_the_far_end_says_it_sends() -> None:
 
 
 def test_dtmf_goes_out_as_rfc_4733_events_with_three_end_packets() -> None:
-    source, port, clock, _ = _source()
-    _run(source, clock, 0.1)
+    source, port, clock = _source()
+    _run(port, clock, 0.1)
     port.sent.clear()
     source.send_dtmf("5", 100)
-    _run(source, clock, 0.5)
+    _run(port, clock, 0.5)
     events = [(data, _header(data)) for data, _ in port.sent if _header(data)[0] == 101]
     start = events[0][1][3]
     assert all(h[3] == start for _, h in events) and events[0][1][1]  # one timestamp, marker first
@@ -155,22 +130,21 @@ def test_dtmf_goes_out_as_rfc_4733_events_with_three_end_packets() -> None:
 
 
 def test_dtmf_received_is_noted_once_per_digit() -> None:
-    source, port, clock, notes = _source(send=False)
+    source, _, clock = _source(send=False)
     for n, (flags, duration) in enumerate([(10, 160), (10, 320), (0x80 | 10, 480), (0x80 | 10, 480)]):
-        port.inbox.append((_rtp(n + 1, 8000, struct.pack("!BBH", 11, flags, duration), pt=101), FAR, clock.now))
-    source.receive(clock.now)
-    source.after_tick(clock.now)
-    assert notes == [("dtmf", {"digit": "#", "durationMs": 60, "via": "RFC 4733"})]
+        source.receive_datagram(_rtp(n + 1, 8000, struct.pack("!BBH", 11, flags, duration), pt=101), FAR, clock.now)
+    source.handle_timer(clock.now)
+    assert source.next_event() == DtmfHeard("#", 60) and source.next_event() is None
 
 
 def test_receiver_reports_go_to_the_rtcp_port_every_five_seconds() -> None:
-    source, port, clock, _ = _source(send=False)
+    source, port, clock = _source(send=False)
     for n in range(300):  # 6 s of packets, every tenth lost
         if n % 10 != 3:
-            port.inbox.append((_rtp(n, n * 160), FAR, clock.now))
+            source.receive_datagram(_rtp(n, n * 160), FAR, clock.now)
         clock.now += 0.02
-        source.receive(clock.now)
-        source.after_tick(clock.now)
+        source.handle_timer(clock.now)
+        port.collect()
     assert len(port.sent_rtcp) == 1
     report, destination = port.sent_rtcp[0]
     assert destination == (FAR[0], FAR[1] + 1)
@@ -181,9 +155,8 @@ def test_receiver_reports_go_to_the_rtcp_port_every_five_seconds() -> None:
 
 
 def test_packets_from_elsewhere_are_counted_not_played() -> None:
-    source, port, clock, _ = _source(send=False)
-    port.inbox.append((_rtp(1, 0), ("203.0.113.9", 40000), clock.now))
-    source.receive(clock.now)
+    source, _, clock = _source(send=False)
+    source.receive_datagram(_rtp(1, 0), ("203.0.113.9", 40000), clock.now)
     counters = source.counters()
     assert counters["packets"] == 0 and counters["foreignPackets"] == 1 and source.last_heard() is None
 

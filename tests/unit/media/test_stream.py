@@ -35,6 +35,7 @@ async def test_backlog_is_bounded_by_seconds_and_drops_the_oldest() -> None:
 
 class _Core:
     unacknowledged: int | None = None
+    sent_after_handshake = 0
 
 
 class _StuckConnection:
@@ -87,7 +88,7 @@ async def test_watchdog_restarts_a_connection_that_takes_nothing() -> None:
     )
     stuck = _StuckConnection()
     stream._connection = stuck  # type: ignore[assignment]
-    stream._last_write = 10.0
+    stream._watchdog.connected(10.0)
     stream.send([FlvTag(AUDIO, 0, b"frame")], now=10.0)
     stream.check_progress(12.9)
     assert not stuck.aborted
