@@ -14,6 +14,7 @@ after the last one received cannot be seen, as in RTP.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,7 @@ class FeedTracks:
         self._spare: PlayoutBuffer | None = first
         self.mix = TrackMix(first, stereo)
         self.tracks: dict[int, FeedTrack] = {}
+        self._order: list[int] = []  # track numbers in the mix's order (ascending)
         self.refused = 0  # frames of a track beyond MAX_TRACKS
 
     def push(self, track: int, timestamp: int, payload: bytes, now: float) -> None:
@@ -121,12 +123,16 @@ class FeedTracks:
         feed.push(timestamp, audio, samples, len(payload), now)
 
     def _add(self, track: int) -> FeedTrack:
-        """The first track to arrive takes the mix's first playout; later ones join the mix."""
+        """A track's playout, placed in the mix by track number (so the stereo layout and each track's
+        file follow the platform's order, not which track's frame happened to arrive first); the first
+        track to arrive takes the mix's first playout."""
+        position = bisect.bisect(self._order, track)
         if self._spare is not None:
             buffer, self._spare = self._spare, None
         else:
             buffer = self._new_buffer()
-            self.mix.add(buffer)
+            self.mix.add(buffer, position)
+        self._order.insert(position, track)
         feed = FeedTrack(buffer, track + 1)
         self.tracks[track] = feed
         return feed
@@ -135,9 +141,8 @@ class FeedTracks:
         return self.mix.pull(n, now)
 
     def track_blocks(self) -> dict[int, Samples]:
-        """Each track's own audio of the mix's last pull, by track index (tracks joined the mix in
-        the order they appeared, the first one owning the mix's first playout)."""
-        return dict(zip(self.tracks, self.mix.last_blocks, strict=False))
+        """Each track's own audio of the mix's last pull, by track number."""
+        return dict(zip(self._order, self.mix.last_blocks, strict=False))
 
     @property
     def last_frame_at(self) -> float | None:

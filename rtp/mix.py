@@ -25,9 +25,10 @@ class TrackMix:
         self.stereo = stereo
         self.last_blocks: list[Samples] = []  # each track's block of the last pull, in ``buffers`` order
 
-    def add(self, buffer: PlayoutBuffer) -> None:
-        """A track that appeared mid-call: it joins at the next pull (silence until its audio plays)."""
-        self.buffers.append(buffer)
+    def add(self, buffer: PlayoutBuffer, position: int | None = None) -> None:
+        """A track that appeared mid-call: it joins at the next pull (silence until its audio plays),
+        at ``position`` in the layout (the end if None)."""
+        self.buffers.insert(len(self.buffers) if position is None else position, buffer)
 
     def pull(self, n: int, now: float) -> Samples:
         """``n`` samples: mono, or ``(n, 2)`` left/right (even tracks left, odd ones right; one track: both)."""

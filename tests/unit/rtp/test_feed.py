@@ -69,6 +69,19 @@ def test_stereo_lays_tracks_out_left_and_right() -> None:
     assert _level_at(right, 8000, 880.0) > _level_at(right, 8000, 440.0) + 30
 
 
+def test_the_layout_follows_the_track_numbers_whichever_track_speaks_first() -> None:
+    tracks = _linear_tracks(stereo=True)
+    for n in range(50):  # the second track's frames arrive first, from the very first one
+        tracks.push(1, n * 160, _tone(880.0, n), n * 0.02)
+        tracks.push(0, n * 160, _tone(440.0, n), n * 0.02)
+    block = np.concatenate([tracks.pull(160, 0.1 + i * 0.02) for i in range(40)])
+    own = tracks.track_blocks()
+    left, right = block[400:, 0], block[400:, 1]
+    assert _level_at(left, 8000, 440.0) > _level_at(left, 8000, 880.0) + 30  # track 0 on the left
+    assert _level_at(right, 8000, 880.0) > _level_at(right, 8000, 440.0) + 30
+    assert list(own) == [0, 1] and np.array_equal(own[0], block[-160:, 0])
+
+
 def test_frames_missing_from_the_timeline_are_counted_as_lost_across_a_timestamp_wrap() -> None:
     tracks = _linear_tracks()
     start = 0xFFFFFFFF - 160 * 10 + 1  # the 32-bit timestamp wraps after ten frames
