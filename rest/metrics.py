@@ -132,7 +132,7 @@ class _LiveCollector(Collector):
             closed.add_metric([route, protocol, str(code)], count)
         yield from (refused, closed)
 
-    def _workers(self) -> Iterator[GaugeMetricFamily]:
+    def _workers(self) -> Iterator[Metric]:
         """Per media worker: up, calls, loop lag, CPU seconds and RSS from its last report."""
         pool = self._manager.services.media
         if pool is None:
@@ -160,7 +160,14 @@ class _LiveCollector(Collector):
             rss.add_metric([label], row["rssBytes"])
             tasks.add_metric([label], row["tasks"])
             gc_ms.add_metric([label], row["gcMs"])
-        yield from (up, calls, lag, cpu, rss, tasks, gc_ms)
+        dropped = CounterMetricFamily(
+            "bridge_ingest_frames_dropped",
+            "Ingest frames the daemon dropped because the channel to this worker was full",
+            labels=["worker"],
+        )
+        for row in pool.stats():
+            dropped.add_metric([str(row["worker"])], row["feedDropped"])
+        yield from (up, calls, lag, cpu, rss, tasks, gc_ms, dropped)
         yield from _stage_profile(pool.stats())
         yield GaugeMetricFamily(
             "bridge_media_worker_restarts", "Media workers restarted after dying", value=pool.restarts

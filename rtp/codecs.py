@@ -56,11 +56,6 @@ FIRST_VIDEO_PAYLOAD_TYPE = 96
 VIDEO_PAYLOAD_TYPES = tuple(range(FIRST_VIDEO_PAYLOAD_TYPE, FIRST_VIDEO_PAYLOAD_TYPE + len(H264_PROFILES) + 1))
 
 
-def audio_codec(name: str) -> AudioCodec:
-    """The codec of a name from CODECS or FEED_CODECS; KeyError for any other."""
-    return CODECS[name] if name in CODECS else FEED_CODECS[name]
-
-
 def check_codec_names(names: list[str]) -> list[str]:
     """Validate a codec list (``[media] codecs``, ``connection.codecs``): known names, one audio codec at least.
 

@@ -35,7 +35,6 @@ class TrackCounters:
     """One track's frames: how many came, how much of the timeline they cover, where it starts."""
 
     frames: int = 0
-    bytes: int = 0
     first: int | None = None  # the first frame's timestamp (unwrapped)
     highest_end: int = 0  # the end of the latest audio received (unwrapped)
     received_samples: int = 0
@@ -52,13 +51,12 @@ class FeedTrack:
         self.counters = TrackCounters()
         self.last_frame_at: float | None = None
 
-    def push(self, timestamp: int, audio: Any, samples: int, size: int, now: float) -> None:
+    def push(self, timestamp: int, audio: Any, samples: int, now: float) -> None:
         counters = self.counters
         position = self._unwrap(timestamp)
         if counters.first is None:
             counters.first = position
         counters.frames += 1
-        counters.bytes += size
         counters.received_samples += samples
         counters.highest_end = max(counters.highest_end, position + samples)
         self.last_frame_at = now
@@ -120,7 +118,7 @@ class FeedTracks:
         if samples == 0:
             return
         audio = payload if self._decode is None else self._decode(payload)
-        feed.push(timestamp, audio, samples, len(payload), now)
+        feed.push(timestamp, audio, samples, now)
 
     def _add(self, track: int) -> FeedTrack:
         """A track's playout, placed in the mix by track number (so the stereo layout and each track's

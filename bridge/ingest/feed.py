@@ -21,14 +21,12 @@ class StreamFeed:
         self.encoding, self.rate = encoding, rate
         self.codec = feed_codec_name(encoding, rate)  # the worker's codec name (rtp.codecs)
         self.tracks: list[str] = []
-        self.frames = 0
 
     def track_of(self, audio: AudioReceived) -> int:
         """The message's track number (a new track gets the next one).
 
         The protocol core passes at most ``MAX_TRACKS`` distinct tracks (it counts and drops the rest).
         """
-        self.frames += 1
         try:
             return self.tracks.index(audio.track)
         except ValueError:

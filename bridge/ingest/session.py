@@ -58,7 +58,6 @@ class IngestSession(BaseSession):
         self._pending: list[tuple[int, int, bytes]] = []  # track, timestamp, payload
         self._feeding = False  # the worker plays the stream out
         self.dropped_before_start = 0
-        self.dropped = 0  # frames the channel to the worker had no room for
 
     @classmethod
     def factory(
@@ -74,8 +73,7 @@ class IngestSession(BaseSession):
         if track == known and self.media is not None and self.media.started:
             self.media.name_track(known, self._track_file_name(known))
         if self._feeding and self.media is not None:
-            if not self.media.feed(track, audio.timestamp, audio.payload):
-                self.dropped += 1
+            self.media.feed(track, audio.timestamp, audio.payload)  # a full channel drops it, counted per worker
         elif len(self._pending) < PENDING_FRAMES:
             self._pending.append((track, audio.timestamp, audio.payload))
         else:
@@ -129,8 +127,7 @@ class IngestSession(BaseSession):
         )
         self._feeding = True
         for track, timestamp, payload in self._pending:
-            if not self.media.feed(track, timestamp, payload):
-                self.dropped += 1
+            self.media.feed(track, timestamp, payload)
         self._pending = []
 
     async def _wait_for_end(self) -> tuple[CallState, str]:

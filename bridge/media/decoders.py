@@ -41,9 +41,9 @@ def codec_media(name: str) -> CodecMedia:
     """The decoder and silence of codec ``name`` (a key of rtp.codecs.CODECS or FEED_CODECS)."""
     if name in FEED_CODECS:  # an ingest call's 16-bit PCM, as the WebSocket carried it
         codec = FEED_CODECS[name]
-        return CodecMedia(codec, _s16le, bytes(codec.rtp_clock // 25), codec.rtp_clock // 50)
+        return CodecMedia(codec, _s16le, bytes(2 * codec.ticks_per_frame), codec.ticks_per_frame)
     codec = CODECS[name]
-    ticks = codec.rtp_clock // 50
+    ticks = codec.ticks_per_frame
     if name == "pcmu":
         return CodecMedia(codec, None, bytes([PCMU_SILENCE]) * ticks, ticks)
     if name == "pcma":

@@ -97,9 +97,9 @@ class MediaHandle:
             )
         )
 
-    def feed(self, track: int, timestamp: int, payload: bytes) -> bool:
-        """An ingest call's frame to the worker's playout; False when dropped (the channel is full)."""
-        return self.worker.send_feed(p.FeedAudio(self.call_id, track, timestamp, payload))
+    def feed(self, track: int, timestamp: int, payload: bytes) -> None:
+        """An ingest call's frame to the worker's playout (dropped, and counted, when the channel is full)."""
+        self.worker.send_feed(p.FeedAudio(self.call_id, track, timestamp, payload))
 
     def name_track(self, index: int, name: str) -> None:
         """An ingest call's track ``index`` appeared: its recording files are named ``name``."""

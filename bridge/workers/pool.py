@@ -361,6 +361,7 @@ class MediaWorkerPool:
                     "rssBytes": stats.rss_bytes if stats else 0,
                     "tasks": stats.tasks if stats else 0,
                     "gcMs": stats.gc_ms if stats else 0.0,
+                    "feedDropped": worker.feed_dropped,
                     "stages": stats.stages if stats else {},
                 }
             )

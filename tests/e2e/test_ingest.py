@@ -265,6 +265,20 @@ def test_webhooks_tell_every_ingest_call_once(bridged: dict[str, Bridged], webho
     assert sorted(finished_ids) == sorted(wanted)
 
 
+def test_the_frames_channel_to_the_workers_is_exported_and_dropped_none(
+    bridged: dict[str, Bridged], bridge: BridgeDaemon
+) -> None:
+    """Every worker has its drop counter in /metrics (prometheus_client's parser), and with the
+    workers keeping up it stayed at zero while every stream above played without a gap."""
+    dropped = {
+        sample.labels["worker"]: sample.value
+        for family in text_string_to_metric_families(bridge.raw("GET", "/metrics"))
+        for sample in family.samples
+        if sample.name == "bridge_ingest_frames_dropped_total"
+    }
+    assert dropped and set(dropped.values()) == {0.0}, dropped
+
+
 # -- authentication, ends, bad input ---------------------------------------------------------
 
 
