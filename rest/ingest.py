@@ -3,8 +3,10 @@
 Before the upgrade: the route must exist (404), the sender must authenticate (403: Twilio's
 signature, or the route token), a ``callId`` query parameter must be free (409), and the
 bridge must have room (503 with Retry-After; RingCentral retries a 5xx, not a 4xx). After
-it, one reader task feeds each message to the protocol core and acts on its events; the
-call starts with the stream's start message. Every end — a stop message, the sender's
+it, every read from the connection goes, in the transport's own callback, through the
+WebSocket core (:mod:`bridge.ingest.websocket`) and the platform's protocol core, and the
+events are acted on at once (no task wake-up per message); the call starts with the stream's
+start message. Every end — a stop message, the sender's
 close, a torn connection, a protocol error, an API hang-up — closes the socket with its
 code (RFC 6455 7.4.1) and ends the call with a reason, once.
 """
@@ -12,10 +14,11 @@ code (RFC 6455 7.4.1) and ends the call with a reason, once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 
-from aiohttp import WSMessage, WSMsgType, web
+from aiohttp import web
 
 from bridge.calls import AtCapacity, CallManager, DuplicateCall
 from bridge.connlimit import Throttle
@@ -24,7 +27,6 @@ from bridge.ingest.config import IngestRoute
 from bridge.ingest.core import MAX_MESSAGE_BYTES, StreamCore
 from bridge.ingest.events import (
     INTERNAL_ERROR,
-    MESSAGE_TOO_BIG,
     NORMAL_CLOSURE,
     POLICY_VIOLATION,
     TRY_AGAIN_LATER,
@@ -42,6 +44,16 @@ from bridge.ingest.signature import token_valid, twilio_signature_valid
 from bridge.ingest.spec import IngestSource, SpecError, call_id_of, ingest_spec
 from bridge.ingest.stats import UNKNOWN_ROUTE
 from bridge.ingest.twilio import TwilioStream
+from bridge.ingest.websocket import (
+    NO_STATUS,
+    BinaryReceived,
+    CloseReceived,
+    HandshakeError,
+    ServerConnection,
+    TextReceived,
+    WebSocketEvent,
+    accept_key,
+)
 from bridge.model import CallState
 from rest.common import MANAGER_KEY
 from rest.errors import error_response
@@ -49,10 +61,11 @@ from rest.streams import STREAM_LIMITS_KEY
 
 REFUSAL_LOG = Throttle(60.0)
 log = logging.getLogger("bridge.ingest")
-READ_LIMIT_BYTES = 4 * MAX_MESSAGE_BYTES
 START_TIMEOUT = 10.0  # seconds from the upgrade to the stream's start message
+CLOSE_TIMEOUT = 2.0  # seconds for the client's close frame after ours
+ADMITTING_EVENTS = 500  # events held while the call is admitted (10 s of one track's media)
 CORES: dict[str, type[StreamCore]] = {"twilio": TwilioStream, "acs": AcsStream, "ringcentral": RingCentralStream}
-_CLEAN_CLOSES = (1000, 1001)
+_CLEAN_CLOSES = (1000, 1001, NO_STATUS)
 
 
 def public_url(request: web.Request, http: bool = False) -> str:
@@ -93,17 +106,30 @@ async def ingest(request: web.Request) -> web.StreamResponse:
     if refused is not None:
         stats.refused[(name, route.protocol, refused.status)] += 1
         return refused
-    # aiohttp drops a connection whose message exceeds max_msg_size without a close frame; below
-    # that hard bound, a message over MAX_MESSAGE_BYTES gets a proper 1009 from us.
+    try:
+        accept = accept_key(request.headers)
+    except HandshakeError as exc:
+        return error_response(exc.status, "bad_request", f"not a WebSocket upgrade: {exc}")
     limits = request.app[STREAM_LIMITS_KEY]
     with limits.slot(limits.ingest, name):
-        socket = web.WebSocketResponse(max_msg_size=READ_LIMIT_BYTES, autoclose=True)
-        await socket.prepare(request)
+        response = web.StreamResponse(status=101, reason="Switching Protocols", headers=_upgrade_headers(accept))
+        await response.prepare(request)
+        transport = request.transport
+        if transport is None:  # the client left during the upgrade
+            return response
         query = {key: value for key, value in request.query.items() if key != "token"}
         core = CORES[route.protocol](query, dict(request.headers))
-        code = await IngestConnection(socket, name, route, core, manager).serve()
+        connection = IngestConnection(transport, name, route, core, manager)
+        request.protocol.set_parser(connection)  # type: ignore[arg-type]  # every read after the upgrade
+        request.protocol.keep_alive(False)
+        code = await connection.serve()
     stats.closed[(name, route.protocol, code)] += 1
-    return socket
+    return response
+
+
+def _upgrade_headers(accept: str) -> dict[str, str]:
+    """The 101 answer to an opening handshake (RFC 6455 4.2.2); no subprotocol or extension."""
+    return {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Accept": accept}
 
 
 def _refusal(request: web.Request, name: str, route: IngestRoute, manager: CallManager) -> web.Response | None:
@@ -128,27 +154,42 @@ def _refusal(request: web.Request, name: str, route: IngestRoute, manager: CallM
 
 
 class IngestConnection:
-    """One WebSocket: its reader, its call (from the start message on), and its one close."""
+    """One WebSocket after its upgrade: its frames, its call (from the start message on), its one close.
+
+    aiohttp hands every read after the upgrade to :meth:`feed_data` (its payload-parser
+    interface, as for its own WebSocket responses), so each message is handled in the
+    transport's callback; :meth:`serve` waits for the end and closes the connection once.
+    """
 
     def __init__(
-        self, socket: web.WebSocketResponse, name: str, route: IngestRoute, core: StreamCore, manager: CallManager
+        self, transport: asyncio.Transport, name: str, route: IngestRoute, core: StreamCore, manager: CallManager
     ) -> None:
-        self._socket = socket
+        loop = asyncio.get_running_loop()
+        self._transport = transport
         self._name = name
         self._route = route
         self._core = core
         self._manager = manager
+        self._websocket = ServerConnection(MAX_MESSAGE_BYTES)
         self.session: IngestSession | None = None
-        self._closing: asyncio.Future[tuple[int, str]] = asyncio.get_running_loop().create_future()
+        self._loop = loop
+        self._closing: asyncio.Future[tuple[int, str]] = loop.create_future()
+        self._peer_gone: asyncio.Future[None] = loop.create_future()  # its close frame, or the TCP end
+        self._admitting: list[IngestEvent] | None = None  # events that came while the call was admitted
+        self._starting: asyncio.Task[None] | None = None
+        self._start_timer = loop.call_later(START_TIMEOUT, self._start_overdue)
 
     async def serve(self) -> int:
-        """Read until the connection ends; the close code it ended with."""
-        async with asyncio.TaskGroup() as group:
-            reader = group.create_task(self._read())
-            code, reason = await self._closing
-            reader.cancel()
-        if not self._socket.closed:
-            await self._socket.close(code=code, message=reason.encode()[:123])
+        """Serve until the connection ends; the close code it ended with."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                self._group = group
+                code, reason = await self._closing
+                if self._starting is not None:
+                    self._starting.cancel()
+        finally:
+            self._start_timer.cancel()
+        await self._close_transport(code, reason)
         if self.session is None:
             log.info("ingest route %s: closed %d before any call (%s)", self._name, code, reason)
         return code
@@ -158,43 +199,77 @@ class IngestConnection:
         if not self._closing.done():
             self._closing.set_result((code, reason))
 
+    async def _close_transport(self, code: int, reason: str) -> None:
+        """Our close frame, the client's within CLOSE_TIMEOUT, then the TCP close (RFC 6455 7.1.1)."""
+        if not self._peer_gone.done():  # else the client's close was answered as it came, or TCP ended
+            self._websocket.close(code, reason)
+            self._flush()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await asyncio.shield(self._peer_gone)
+        self._transport.close()
+
+    # -- aiohttp's payload-parser interface --------------------------------------------
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        """One read from the connection: not at its end, nothing left over."""
+        try:
+            for message in self._websocket.receive_data(data):
+                self._receive(message)
+        except Exception as exc:  # a defect must cost one connection, not the daemon
+            log.exception("ingest route %s: internal error", self._name)
+            self._end(CallState.FAILED, f"internal error: {type(exc).__name__}", INTERNAL_ERROR)
+        self._flush()
+        return False, b""
+
+    def feed_eof(self) -> None:
+        """The TCP connection ended."""
+        self._peer_closed()
+        if not self._closing.done():
+            self._end(CallState.FAILED, "the connection was torn down (1006) without a stop message", 1006)
+
+    def _peer_closed(self) -> None:
+        if not self._peer_gone.done():
+            self._peer_gone.set_result(None)
+
+    def _flush(self) -> None:
+        data = self._websocket.data_to_send()
+        if data and not self._transport.is_closing():
+            self._transport.write(data)
+
+    # -- messages -------------------------------------------------------------------
+
+    def _receive(self, message: WebSocketEvent) -> None:
+        if isinstance(message, TextReceived):
+            self._dispatch(self._core.receive_text(message.text, self._loop.time()))
+        elif isinstance(message, BinaryReceived):
+            self._dispatch(self._core.receive_binary())
+        elif isinstance(message, CloseReceived):
+            self._peer_closed()
+            self._closed_by_peer(message.code)
+        else:
+            self._dispatch([Violation(message.code, message.reason)])
+
+    def _dispatch(self, events: list[IngestEvent]) -> None:
+        for event in events:
+            if self._admitting is not None:  # the start message is being admitted: keep order
+                if len(self._admitting) < ADMITTING_EVENTS:
+                    self._admitting.append(event)
+            elif isinstance(event, StreamStarted):
+                self._start_timer.cancel()
+                self._admitting = []
+                self._starting = self._group.create_task(self._start(event))
+            else:
+                self._handle(event)
+
+    def _start_overdue(self) -> None:
+        if self._core.started is None:
+            self._end(CallState.FAILED, f"no start message within {START_TIMEOUT:g} s", POLICY_VIOLATION)
+
     def _end(self, state: CallState, reason: str, code: int) -> None:
         if self.session is not None:
             self.session.ended(state, reason)
         self.close(code, reason)
-
-    async def _read(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(START_TIMEOUT) as until_start:
-                while not self._closing.done():
-                    message = await self._socket.receive()
-                    events = self._events(message, loop.time())
-                    if events is None:
-                        return
-                    for event in events:
-                        if isinstance(event, StreamStarted):
-                            await self._start(event)  # claimed across the cluster first ([cluster])
-                        else:
-                            self._handle(event)
-                    if self._core.started is not None:
-                        until_start.reschedule(None)
-        except TimeoutError:
-            self._end(CallState.FAILED, f"no start message within {START_TIMEOUT:g} s", POLICY_VIOLATION)
-        except Exception as exc:  # a defect must cost one connection, not the daemon
-            log.exception("ingest route %s: internal error", self._name)
-            self._end(CallState.FAILED, f"internal error: {type(exc).__name__}", INTERNAL_ERROR)
-
-    def _events(self, message: WSMessage, now: float) -> list[IngestEvent] | None:
-        """What one WebSocket message means; None when the sender closed (or broke) the connection."""
-        if message.type is WSMsgType.TEXT:
-            if len(message.data) > MAX_MESSAGE_BYTES:
-                return [Violation(MESSAGE_TOO_BIG, f"a message of more than {MAX_MESSAGE_BYTES} bytes")]
-            return self._core.receive_text(message.data, now)
-        if message.type is WSMsgType.BINARY:
-            return self._core.receive_binary()
-        self._closed_by_peer(message.type, message.data)
-        return None
 
     def _handle(self, event: IngestEvent) -> None:
         session = self.session
@@ -210,29 +285,37 @@ class IngestConnection:
             self._end(CallState.FAILED, f"protocol error ({event.code}): {event.reason}", event.code)
 
     async def _start(self, started: StreamStarted) -> None:
+        """Admit the call (claimed across the cluster first, [cluster]), then the events held meanwhile."""
+        try:
+            session = await self._admit(started)
+        except Exception as exc:  # a defect must cost one connection, not the daemon
+            log.exception("ingest route %s: internal error", self._name)
+            return self._end(CallState.FAILED, f"internal error: {type(exc).__name__}", INTERNAL_ERROR)
+        held, self._admitting = self._admitting or [], None
+        if session is not None:
+            self.session = session
+            log.info("ingest route %s: call %s started (%s)", self._name, call_id_of(started), self._route.protocol)
+            self._dispatch(held)
+            self._flush()
+
+    async def _admit(self, started: StreamStarted) -> IngestSession | None:
         config = self._manager.services.config
         try:
             spec = ingest_spec(self._name, self._route, started, config, self._manager.services.slate_images)
             source = IngestSource(self._name, self._route.protocol, started.platform_id, started.tracks)
             factory = IngestSession.factory(source, StreamFeed(started.encoding, started.rate), self.close)
             session = await self._manager.admit(spec, factory)
-        except SpecError as exc:
-            return self._end(CallState.FAILED, str(exc), POLICY_VIOLATION)
-        except DuplicateCall as exc:
-            return self._end(CallState.FAILED, str(exc), POLICY_VIOLATION)
+        except (SpecError, DuplicateCall) as exc:
+            self._end(CallState.FAILED, str(exc), POLICY_VIOLATION)
+            return None
         except AtCapacity as exc:
-            return self._end(CallState.FAILED, str(exc), TRY_AGAIN_LATER)
+            self._end(CallState.FAILED, str(exc), TRY_AGAIN_LATER)
+            return None
         assert isinstance(session, IngestSession)
-        self.session = session
-        log.info("ingest route %s: call %s started (%s)", self._name, call_id_of(started), self._route.protocol)
+        return session
 
-    def _closed_by_peer(self, kind: WSMsgType, data: object) -> None:
-        """The sender closed (or the connection broke) without a stop message."""
-        if kind is WSMsgType.ERROR:
-            code = getattr(data, "code", 1006)
-            self._end(CallState.FAILED, f"protocol error ({code}): {data}", code)
-            return
-        code = self._socket.close_code or 1006
+    def _closed_by_peer(self, code: int) -> None:
+        """The sender closed the connection without a stop message (RFC 6455 7.1.5, 7.4.1)."""
         if code in _CLEAN_CLOSES:
             self._end(CallState.FINISH, f"the sender closed the connection ({code}) without a stop message", code)
         else:

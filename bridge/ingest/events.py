@@ -33,7 +33,7 @@ class StreamStarted:
     call_id: str = ""  # the bridge's callId: a callId custom/query parameter, else platform_id
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every media message, and frozen costs 0.8 µs more
 class AudioReceived:
     """One media message: ``timestamp`` in samples at the stream's rate since the stream started."""
 

@@ -7,6 +7,7 @@ decodes the recording: tones by FFT, timestamp gaps, length against wall time.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.error
@@ -26,6 +27,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Start, VoiceResponse
+from websockets.asyncio.client import connect
 
 from tests.support.audio import PulledAudio, decode_file, read_recording
 from tests.support.daemon import BridgeDaemon
@@ -420,6 +422,45 @@ def test_bad_input_closes_with_its_code_while_a_neighbour_streams_on(nginx: Ngin
     assert level_db(audio, 440.0, 0.5, audio.seconds - 0.5) > 60
     windows = [level_db(audio, 440.0, t, t + 0.5) for t in np.arange(0.5, audio.seconds - 1.0, 0.5)]
     assert min(windows) > 40  # the tone in every half second: never disturbed
+
+
+def test_a_standard_client_that_fragments_pings_and_offers_compression(nginx: NginxRtmp, bridge: BridgeDaemon) -> None:
+    """Another WebSocket implementation (the websockets package): its permessage-deflate offer is
+    declined, its pings answered, and messages it splits into frames arrive whole (RFC 6455 5.4)."""
+    sender = Sender("twilio", ws_url(bridge, "twilio"), TWILIO_TOKEN, Script(seconds=3.0), "CA" + "4" * 32)
+    outcome: dict[str, Any] = {}
+
+    async def converse() -> None:
+        async with connect(sender.url, additional_headers=sender.signed_headers(), compression="deflate") as socket:
+            outcome["extensions"] = socket.response.headers.get("Sec-WebSocket-Extensions")
+            for text in sender.opening():
+                await socket.send(text)
+            start, pongs = time.monotonic(), []
+            for n in range(150):
+                await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
+                text = sender.media(0, n)
+                if n % 3 == 0:  # one message as three frames: a continuation, then the final one
+                    third = len(text) // 3
+                    await socket.send(iter([text[:third], text[third : 2 * third], text[2 * third :]]))
+                else:
+                    await socket.send(text)
+                if n % 25 == 0:
+                    pongs.append(await asyncio.wait_for(await socket.ping(f"p{n}".encode()), 2.0))
+            for text in sender.closing():
+                await socket.send(text)
+            await socket.wait_closed()
+            outcome.update(
+                pongs=pongs, close=(socket.close_code, socket.close_reason), seconds=time.monotonic() - start
+            )
+
+    asyncio.run(converse())
+    call = ended_call(bridge, sender.call_sid)
+    audio = read_recording(str(nginx.recording(f"twilio-{sender.call_sid}")))
+    assert outcome["extensions"] is None and len(outcome["pongs"]) == 6  # each ping's own pong came back
+    assert outcome["close"][0] == 1000 and call["state"] == "FINISH"
+    assert audio.max_timestamp_gap_ms <= 30 and audio.seconds >= 2.8  # every fragmented message played
+    windows = [level_db(audio, 440.0, t, t + 0.5) for t in np.arange(0.5, audio.seconds - 1.0, 0.5)]
+    assert min(windows) > 40
 
 
 def test_hanging_up_through_the_api_closes_the_websocket(bridge: BridgeDaemon) -> None:
