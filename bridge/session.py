@@ -13,7 +13,7 @@ import secrets
 import time
 from typing import Any
 
-from bridge.channel.protocol import PICTURE_FAST_UPDATE
+from bridge.channel.protocol import KeyframeWanted, MediaReport
 from bridge.model import CallSpec, CallState
 from bridge.registration_flow import CallRegistration, RegistrationError
 from bridge.services import Services
@@ -224,7 +224,7 @@ class CallSession(BaseSession):
             [view.start_message(spec.reveal_stream_names) for view in self.destinations],
             spec.has_audio or spec.has_video,
             spec.secrets(),
-            self._on_media_note,
+            self._on_media_event,
             self._on_stream_state,
             record=self.record_start(),
         )
@@ -297,10 +297,10 @@ class CallSession(BaseSession):
         elif not held and self.state is CallState.HOLD:
             self._set_state(CallState.ESTABLISHED, f"resumed by the far end ({peer.direction})")
 
-    def _on_media_note(self, kind: str, **details: Any) -> None:
-        """A note from the media worker; a key frame request by SIP INFO is sent, noted only once."""
-        if kind != PICTURE_FAST_UPDATE:
-            self._note(kind, **details)
+    def _on_media_event(self, event: MediaReport) -> None:
+        """What the media worker reports; a key frame it wants is asked for by SIP INFO, noted once."""
+        if not isinstance(event, KeyframeWanted):
+            super()._on_media_event(event)
             return
         first = not self._info_requests
         self._info_requests += self.services.sip.send_info(self.sip_call_id, MEDIA_CONTROL_TYPE, picture_fast_update())

@@ -15,7 +15,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.bus import BusEvent
-from bridge.channel.protocol import RecordStart, StreamState
+from bridge.channel.protocol import (
+    DestinationFailed,
+    DtmfHeard,
+    EncoderRestarted,
+    KeyframeRequestsIgnored,
+    KeyframeWanted,
+    MediaReport,
+    RecordingChanged,
+    RecordStart,
+    StreamState,
+)
 from bridge.destinations import combined_state, mask_dtmf, views_for
 from bridge.model import CallSpec, CallState, StateChange, utc_now
 from bridge.recording.service import CallRef
@@ -167,6 +177,22 @@ class BaseSession:
         shown = {key: value for key, value in logged.items() if key not in ("at", "event")}
         log.info("call %s: %s %s", self.spec.call_id, kind, shown, extra=self._log)
         self._publish("call.event", event=kind, **details)
+
+    def _on_media_event(self, event: MediaReport) -> None:
+        """What the call's media reports, as the timeline's entries."""
+        match event:
+            case DtmfHeard():
+                self._note("dtmf", digit=event.digit, durationMs=event.duration_ms, via="RFC 4733")
+            case EncoderRestarted():
+                self._note("encoder-restart", reason=event.reason)
+            case DestinationFailed():
+                self._note("stream-failed", destination=event.destination, reason=event.reason)
+            case KeyframeRequestsIgnored():
+                self._note("keyframe-requests-ignored", method=event.method, unanswered=event.unanswered)
+            case RecordingChanged():
+                self._note("recording", **event.details())
+            case KeyframeWanted():
+                pass  # only a SIP far end can be asked (CallSession)
 
     def _set_state(self, state: CallState, reason: str) -> None:
         self.state = state

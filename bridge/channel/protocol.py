@@ -11,7 +11,7 @@ then the call id's length and bytes, the track, the timestamp and the payload.
 Daemon to worker: :class:`Configure` (first), :class:`OpenEndpoint`, :class:`StartMedia`,
 :class:`UpdateMedia`, :class:`NameTrack`, :class:`FeedAudio`, :class:`Listen`, :class:`SendDtmf`,
 :class:`StopMedia`.
-Worker to daemon: :class:`WorkerReady`, :class:`EndpointOpened`, :class:`MediaNote`,
+Worker to daemon: :class:`WorkerReady`, :class:`EndpointOpened`, :class:`MediaEvent`,
 :class:`StreamStateChanged`, :class:`MediaEnded`, :class:`MediaStopped`, :class:`ListenAudio`,
 :class:`WorkerStats`.
 """
@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from bridge.channel.counters import MediaCounters
 from bridge.model import OutputSpec, VideoSpec
 from bridge.rtmp.url import RtmpTarget
 from rtp.peer import Peer
@@ -200,17 +202,82 @@ class EndpointOpened(_Message):
     error: str = ""
 
 
-PICTURE_FAST_UPDATE = "picture-fast-update"  # a MediaNote kind: send the far end a SIP INFO (RFC 5168)
+# -- what a call's media reports (worker to daemon, inside MediaEvent) ---------------------
 
 
-class MediaNote(_Message):
-    """A timeline entry of the call (DTMF received, encoder restart, stream failure kept)."""
+class DtmfHeard(_Message):
+    """An RFC 4733 digit the far end sent, once per event."""
 
-    type: Literal["note"] = "note"
+    type: Literal["dtmf-heard"] = "dtmf-heard"
+    digit: str
+    duration_ms: int
+
+
+class EncoderRestarted(_Message):
+    """The audio encoder produced nothing for a while and was opened again."""
+
+    type: Literal["encoder-restarted"] = "encoder-restarted"
+    reason: str
+
+
+class DestinationFailed(_Message):
+    """A destination was given up (its state change travels as StreamStateChanged)."""
+
+    type: Literal["destination-failed"] = "destination-failed"
+    destination: int
+    reason: str
+
+
+class KeyframeWanted(_Message):
+    """The far end's video needs a key frame and takes no RTCP feedback: ask by SIP INFO (RFC 5168)."""
+
+    type: Literal["keyframe-wanted"] = "keyframe-wanted"
+
+
+class KeyframeRequestsIgnored(_Message):
+    """The far end answered none of our key-frame requests by ``method`` (noted once a call)."""
+
+    type: Literal["keyframe-requests-ignored"] = "keyframe-requests-ignored"
+    method: str
+    unanswered: int
+
+
+class RecordingChanged(_Message):
+    """A recording file's state (recording, finished, stopped, failed) and size so far."""
+
+    type: Literal["recording-changed"] = "recording-changed"
+    format: str
+    track: str
+    state: str
+    reason: str = ""
+    name: str = ""
+    path: str | None = None  # relative to the recording directory; None when no file was made
+    bytes: int = 0
+    duration_seconds: float = 0.0
+
+    def details(self) -> dict[str, Any]:
+        """The timeline's and the recording service's fields (the API's names)."""
+        found: dict[str, Any] = {"format": self.format, "track": self.track, "state": self.state}
+        found["reason"] = self.reason
+        if self.path is not None:
+            found.update(name=self.name, path=self.path, bytes=self.bytes, durationSeconds=self.duration_seconds)
+        return found
+
+
+MediaReport = (
+    DtmfHeard | EncoderRestarted | DestinationFailed | KeyframeWanted | KeyframeRequestsIgnored | RecordingChanged
+)
+
+
+Reporter = Callable[[MediaReport], None]  # how a call's media parts hand their events to the worker
+
+
+class MediaEvent(_Message):
+    """Something the call's media reports (no counters: they travel with WorkerStats and MediaStopped)."""
+
+    type: Literal["event"] = "event"
     call: str
-    kind: str
-    details: dict[str, Any]
-    counters: dict[str, Any]
+    event: Annotated[MediaReport, Field(discriminator="type")]
 
 
 class StreamStateChanged(_Message):
@@ -219,7 +286,7 @@ class StreamStateChanged(_Message):
     destination: int
     state: str
     reason: str
-    counters: dict[str, Any]
+    counters: MediaCounters | None  # fresh, so a reconnect shows at once; None before media
 
 
 class MediaEnded(_Message):
@@ -233,7 +300,7 @@ class MediaEnded(_Message):
 class MediaStopped(_Message):
     type: Literal["stopped"] = "stopped"
     call: str
-    counters: dict[str, Any]
+    counters: MediaCounters | None  # the call's last; None when it had no media
 
 
 class ListenAudio(_Message):
@@ -249,7 +316,7 @@ class WorkerStats(_Message):
 
     type: Literal["stats"] = "stats"
     worker: int
-    calls: dict[str, dict[str, Any]]
+    calls: dict[str, MediaCounters]
     loop_lag_ms: dict[str, float]
     cpu_seconds: float
     rss_bytes: int
@@ -265,7 +332,7 @@ ToWorker = Annotated[
 FromWorker = Annotated[
     WorkerReady
     | EndpointOpened
-    | MediaNote
+    | MediaEvent
     | StreamStateChanged
     | MediaEnded
     | MediaStopped

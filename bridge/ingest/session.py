@@ -119,7 +119,7 @@ class IngestSession(BaseSession):
             [view.start_message(self.spec.reveal_stream_names) for view in self.destinations],
             False,
             self.spec.secrets(),
-            self._note,
+            self._on_media_event,
             self._on_stream_state,
             feed=True,
             stereo=any(d.audio.channels == 2 for d in self.spec.destinations),

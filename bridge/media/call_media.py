@@ -17,10 +17,16 @@ import secrets
 import ssl
 import time
 from collections.abc import Callable
-from typing import Any
 
-from bridge.channel.counters import COUNTER_NAMES
-from bridge.channel.protocol import PICTURE_FAST_UPDATE, DestinationStart, RecordStart
+from bridge.channel.counters import MediaCounters
+from bridge.channel.protocol import (
+    DestinationStart,
+    DtmfHeard,
+    EncoderRestarted,
+    KeyframeWanted,
+    RecordStart,
+    Reporter,
+)
 from bridge.config import BridgeConfig
 from bridge.media.call_video import CallVideo, VideoRemote
 from bridge.media.decoders import codec_media
@@ -41,7 +47,6 @@ from rtp.codecs import VIDEO_PAYLOAD_TYPES
 from rtp.peer import Peer
 
 log = logging.getLogger("bridge.media")
-Note = Callable[..., None]
 WATCHDOG_SECONDS = 10.0
 RESTART_ENCODER = "restart the encoder"
 
@@ -56,7 +61,7 @@ class CallMedia:
         destinations: list[DestinationStart],
         send_silence: bool,
         encoder_factory: Callable[[OutputSpec, int], AudioEncoder],
-        note: Note,
+        report: Reporter,
         on_stream_state: StreamStateHandler,
         slates: SlateCache,
         ticker: Ticker,
@@ -78,7 +83,7 @@ class CallMedia:
         self._clock = clock or loop.time
         self._verdict: asyncio.Future[str] = loop.create_future()
         self._attached = asyncio.Event()  # the pipeline and its tracks exist
-        self._note = note
+        self._report = report
         self._encoder_factory = encoder_factory
         self._slates = slates
         self._started = self._clock()
@@ -94,7 +99,7 @@ class CallMedia:
             endpoint.set_rtcp_handler(lambda data, source: rtp_source.receive_rtcp(data, source, self._clock()))
             endpoint.discard_pending()  # what arrived before the answer is not the call's audio
         self._pacer = GridPacer.of(ticker)
-        self.outputs = CallOutputs(destinations, config.rtmp, rtmp_tls, on_stream_state, note)
+        self.outputs = CallOutputs(destinations, config.rtmp, rtmp_tls, on_stream_state, report)
         self.pipeline: MediaPipeline | None = None
         self._retired = (0, 0.0)  # frames and encode seconds of pipelines replaced or closed
         self.encoder_restarts = 0
@@ -115,10 +120,10 @@ class CallMedia:
         far = VideoRemote(video.address, frozenset(payload_types), video.sprop, video.pli, video.fir, video.srtp)
         buffer = rtp.receiver.buffer
         endpoint.discard_pending()
-        ask_by_info = lambda: self._note(PICTURE_FAST_UPDATE)  # noqa: E731 - the daemon sends the INFO
+        ask_by_info = lambda: self._report(KeyframeWanted())  # noqa: E731 - the daemon sends the INFO
         interval = keyframe_interval(self.outputs.videos(), self.config.video.passthrough_keyframe_seconds)
         delay = lambda: buffer.added_delay  # noqa: E731
-        return CallVideo(far, endpoint, rtp.reporter.our_ssrc, sync, delay, ask_by_info, interval, self._note)
+        return CallVideo(far, endpoint, rtp.reporter.our_ssrc, sync, delay, ask_by_info, interval, self._report)
 
     def push_feed(self, track: int, timestamp: int, payload: bytes, now: float) -> None:
         """An ingest call's frame (ignored for an RTP call, and before the pipeline plays out: as
@@ -228,7 +233,7 @@ class CallMedia:
             rtp.handle_timer(now)
             self._send(rtp)
             while (event := rtp.next_event()) is not None:
-                self._note("dtmf", digit=event.digit, durationMs=event.duration_ms, via="RFC 4733")
+                self._report(DtmfHeard(digit=event.digit, duration_ms=event.duration_ms))
         self.outputs.check_progress(now)
         if now - pipeline.last_output_at > WATCHDOG_SECONDS:
             self._conclude(RESTART_ENCODER)
@@ -325,7 +330,7 @@ class CallMedia:
         channels = self.outputs.audio_specs[0].channels if isinstance(self.source, FeedSource) else 1
         rate, published = self.codec.codec.audio_rate, self.outputs.audio_specs[0]
         recorder = CallRecorder(
-            self._record, rate, channels, asc, self._writer, self._note, now, aac_rate=published.sample_rate
+            self._record, rate, channels, asc, self._writer, self._report, now, aac_rate=published.sample_rate
         )
         for index, name in self._track_names.items():
             recorder.name_track(index, name)
@@ -343,7 +348,7 @@ class CallMedia:
         """The encoder watchdog: no output for WATCHDOG_SECONDS means new encoders (same clock)."""
         assert self.pipeline is not None
         self.encoder_restarts += 1
-        self._note("encoder-restart", reason=f"no encoded audio for {WATCHDOG_SECONDS:g} s")
+        self._report(EncoderRestarted(reason=f"no encoded audio for {WATCHDOG_SECONDS:g} s"))
         self._retire(self.pipeline)
         self.pipeline = self._new_pipeline(now, self.pipeline.clock)
         self.outputs.attach(self.pipeline, {})
@@ -366,27 +371,26 @@ class CallMedia:
 
     # -- reporting ----------------------------------------------------------------------
 
-    def counters(self) -> dict[str, Any]:
-        """Every counter of COUNTER_NAMES (zero where the source has no such thing), and per destination."""
+    def counters(self) -> MediaCounters:
+        """Every counter (zero where the source has no such thing), and per destination."""
         pipeline = self.pipeline
         destinations = self.outputs.counters()
-        return {
-            **dict.fromkeys(COUNTER_NAMES, 0),
+        return MediaCounters(
             **self.source.counters(),
-            "levelDbfs": pipeline.level_dbfs if pipeline else -120.0,
-            "framesEncoded": self._retired[0] + (pipeline.encoded_packets if pipeline else 0),
-            "encodeSeconds": round(self._retired[1] + (pipeline.encode_seconds if pipeline else 0.0), 4),
-            "bytesPublished": _total(destinations, "bytesPublished"),
-            "messagesPublished": _total(destinations, "messagesPublished"),
-            "audioMessagesDropped": _total(destinations, "messagesDropped"),
-            "videoFramesSent": _total(destinations, "videoFramesSent"),
-            "reconnects": _total(destinations, "reconnects"),
-            "reconnectAttempts": _total(destinations, "reconnectAttempts"),
-            "delayEstimateMs": self._delay_ms(),
-            "encoderRestarts": self.encoder_restarts,
-            "destinations": destinations,
-            **(self.video.counters() if self.video is not None else {}),
-        }
+            levelDbfs=pipeline.level_dbfs if pipeline else -120.0,
+            framesEncoded=self._retired[0] + (pipeline.encoded_packets if pipeline else 0),
+            encodeSeconds=round(self._retired[1] + (pipeline.encode_seconds if pipeline else 0.0), 4),
+            bytesPublished=sum(d.bytesPublished for d in destinations),
+            messagesPublished=sum(d.messagesPublished for d in destinations),
+            audioMessagesDropped=sum(d.messagesDropped for d in destinations),
+            videoFramesSent=sum(d.videoFramesSent for d in destinations),
+            reconnects=sum(d.reconnects for d in destinations),
+            reconnectAttempts=sum(d.reconnectAttempts for d in destinations),
+            delayEstimateMs=self._delay_ms(),
+            encoderRestarts=self.encoder_restarts,
+            destinations=destinations,
+            video=self.video.counters() if self.video is not None else None,
+        )
 
     def _delay_ms(self) -> int:
         """Bridge-added delay: playout buffer + batching + encoder look-ahead + RTMP backlog."""
@@ -405,7 +409,3 @@ def keyframe_interval(videos: list[VideoSpec], passthrough_seconds: float) -> fl
     destinations (a slate destination's, which its preset bounds), else [video]
     passthrough_keyframe_seconds for those that take the video as it comes."""
     return min((video.keyframe_seconds if video.enabled else passthrough_seconds) for video in videos or [VideoSpec()])
-
-
-def _total(destinations: list[dict[str, Any]], key: str) -> int:
-    return sum(int(counters[key]) for counters in destinations)

@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bridge.channel.counters import VideoCounters
+from bridge.channel.protocol import KeyframeRequestsIgnored, Reporter
 from bridge.media.live_video import LiveVideoTrack
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.srtp import SrtpTransform
@@ -58,7 +60,7 @@ class CallVideo:
         delay: Callable[[], float],
         ask_by_info: Callable[[], None] = lambda: None,
         keyframe_seconds: float = 2.0,
-        note: Callable[..., None] = lambda kind, **details: None,
+        report: Reporter = lambda event: None,
     ) -> None:
         self.remote, self.endpoint, self.sync = remote, endpoint, sync
         self.srtp = SrtpTransform(remote.srtp) if remote.srtp else None
@@ -66,7 +68,7 @@ class CallVideo:
         self.requester = KeyframeRequester(our_ssrc, fir_ok=remote.fir, pli_ok=remote.pli)
         # Regular key frames (the destinations' keyframeSeconds), for players that join late.
         self.cadence = KeyframeCadence(keyframe_seconds)
-        self._note = note
+        self._report = report
         self._ignoring_noted = False
         self._now = 0.0
         self._ask_by_info = ask_by_info  # RFC 5168 SIP INFO, sent by the daemon in the call's dialog
@@ -184,7 +186,7 @@ class CallVideo:
         self.cadence.asked(now)
         if self.cadence.ignoring and not self._ignoring_noted:
             self._ignoring_noted = True  # once a call: the counters tell the rest
-            self._note("keyframe-requests-ignored", method=request.method.value, unanswered=self.cadence.unanswered)
+            self._report(KeyframeRequestsIgnored(method=request.method.value, unanswered=self.cadence.unanswered))
         if request.method is Method.INFO:
             self._ask_by_info()
         else:
@@ -207,28 +209,28 @@ class CallVideo:
         if self.sender is not None and keyframe_requests_in(data, self.sender.ssrc):
             self.sender.keyframe_requested()
 
-    def counters(self) -> dict[str, float | None]:
+    def counters(self) -> VideoCounters:
         stats = self.depacketizer.stats
         track = self.tracks[0] if self.tracks else None
         offset = self.sync.arrival_offset("video", "audio")
-        return {
-            "videoPackets": self.packets,
-            "videoForeignPackets": self.foreign,
-            "videoOtherPayloadPackets": self.other_payload,
-            "videoFramesReceived": stats.access_units,
-            "videoKeyframesReceived": stats.keyframes,
-            "videoLostPackets": stats.lost_packets,
-            "keyframeRequests": self.requester.sent,
-            "keyframesAnswered": self.cadence.answered,
-            "keyframeRequestsUnanswered": self.cadence.unanswered,
-            "videoFramesPublished": track.frames if track else 0,
-            "videoStalls": track.stalls if track else 0,
-            "videoSsrcChanges": self.ssrc_changes,
-            "videoSrtpFailures": self.srtp_failures,
-            "videoWidth": self.size[0],
-            "videoHeight": self.size[1],
-            "videoFrameRate": round(self.frame_rate, 2),
-            "videoArrivalOffsetMs": round(offset * 1000, 1) if offset is not None else None,
-            "videoRtpFramesSent": self.sender.frames_sent if self.sender else 0,
-            "keyframeRequestsReceived": self.sender.requests if self.sender else 0,
-        }
+        return VideoCounters(
+            videoPackets=self.packets,
+            videoForeignPackets=self.foreign,
+            videoOtherPayloadPackets=self.other_payload,
+            videoFramesReceived=stats.access_units,
+            videoKeyframesReceived=stats.keyframes,
+            videoLostPackets=stats.lost_packets,
+            keyframeRequests=self.requester.sent,
+            keyframesAnswered=self.cadence.answered,
+            keyframeRequestsUnanswered=self.cadence.unanswered,
+            videoFramesPublished=track.frames if track else 0,
+            videoStalls=track.stalls if track else 0,
+            videoSsrcChanges=self.ssrc_changes,
+            videoSrtpFailures=self.srtp_failures,
+            videoWidth=self.size[0],
+            videoHeight=self.size[1],
+            videoFrameRate=round(self.frame_rate, 2),
+            videoArrivalOffsetMs=round(offset * 1000, 1) if offset is not None else None,
+            videoRtpFramesSent=self.sender.frames_sent if self.sender else 0,
+            keyframeRequestsReceived=self.sender.requests if self.sender else 0,
+        )

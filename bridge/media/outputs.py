@@ -14,9 +14,9 @@ import asyncio
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from bridge.channel.protocol import DestinationStart, StreamState
+from bridge.channel.counters import DestinationCounters
+from bridge.channel.protocol import DestinationFailed, DestinationStart, Reporter, StreamState
 from bridge.config import RtmpConfig
 from bridge.media.live_video import LiveVideoTrack
 from bridge.media.muxer import FlvMuxer
@@ -29,7 +29,6 @@ from bridge.redaction import SecretIndex
 from bridge.rtmp.flv import metadata
 
 StreamStateHandler = Callable[[int, StreamState, str], None]
-Note = Callable[..., None]
 
 
 @dataclass
@@ -49,14 +48,14 @@ class CallOutputs:
         config: RtmpConfig,
         tls: ssl.SSLContext | None,
         on_state: StreamStateHandler,
-        note: Note,
+        report: Reporter,
     ) -> None:
         self.audio_specs: list[OutputSpec] = []
         self.routes: list[Route] = []
         self.live_tracks: list[LiveVideoTrack] = []
         self.publishers = [self._publisher(i, d, config, tls, on_state) for i, d in enumerate(destinations)]
         self._keep_call = config.keep_call_on_failure
-        self._note = note
+        self._report = report
         for index, destination in enumerate(destinations):
             self._route_for(destination).destinations.append(index)
 
@@ -160,7 +159,7 @@ class CallOutputs:
                     reason = task.result()
                     if reason:
                         failures.append(reason)
-                        self._note("stream-failed", destination=index, reason=reason)
+                        self._report(DestinationFailed(destination=index, reason=reason))
             if failures and len(failures) == len(self.publishers) and not self._keep_call:
                 return failures[0] if len(failures) == 1 else f"every destination failed: {failures[-1]}"
             await asyncio.Event().wait()  # the call goes on without a stream (keep_call_on_failure)
@@ -174,17 +173,17 @@ class CallOutputs:
     async def close(self) -> None:
         await asyncio.gather(*(publisher.close() for publisher in self.publishers))
 
-    def counters(self) -> list[dict[str, Any]]:
+    def counters(self) -> list[DestinationCounters]:
         return [
-            {
-                "bytesPublished": p.bytes_sent,
-                "messagesPublished": p.messages_sent,
-                "messagesDropped": p.dropped_messages,
-                "videoFramesSent": p.video_frames_sent,
-                "reconnects": p.reconnects,
-                "reconnectAttempts": p.reconnect_attempts,
-                "connections": p.connections,
-            }
+            DestinationCounters(
+                bytesPublished=p.bytes_sent,
+                messagesPublished=p.messages_sent,
+                messagesDropped=p.dropped_messages,
+                videoFramesSent=p.video_frames_sent,
+                reconnects=p.reconnects,
+                reconnectAttempts=p.reconnect_attempts,
+                connections=p.connections,
+            )
             for p in self.publishers
         ]
 

@@ -20,20 +20,19 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from bridge.channel.protocol import RecordStart
+from bridge.channel.protocol import RecordingChanged, RecordStart, Reporter
 from bridge.media.file_writer import Closed, Failed, FileWriter, Opened, Patch, WriterEvent
 from bridge.recording import fmp4, wav
 from bridge.recording.config import EXTENSIONS
 from rtp.g711 import encode_ulaw
 
 log = logging.getLogger("bridge.recording")
-Note = Callable[..., None]
 Samples = npt.NDArray[np.int16]
 MAX_PENDING_SECONDS = 10.0
 CLOSE_TIMEOUT = 10.0
@@ -105,14 +104,14 @@ class CallRecorder:
         channels: int,
         asc: bytes | None,
         writer: FileWriter,
-        note: Note,
+        report: Reporter,
         now: float,
         aac_rate: int = 0,
     ) -> None:
         """``rate``: the played-out audio's (the WAV files'); ``aac_rate``: the published AAC's (the m4a's)."""
         self.spec, self.rate, self.channels, self.asc = spec, rate, channels, asc
         self.aac_rate = aac_rate or rate
-        self._writer, self._note = writer, note
+        self._writer, self._tell = writer, report
         self.files: dict[int, RecordingFile] = {}
         self.track_names: dict[int, str] = dict(enumerate(spec.track_names))
         self._track_files: dict[int, list[RecordingFile]] = {}
@@ -120,7 +119,8 @@ class CallRecorder:
         self._next_flush = now + spec.flush_seconds
         for kind in spec.formats:
             if kind == "m4a" and asc is None:
-                self._note("recording", format=kind, track="mix", state="failed", reason="the call publishes no AAC")
+                failed = RecordingChanged(format=kind, track="mix", state="failed", reason="the call publishes no AAC")
+                self._tell(failed)
                 continue
             self._open(kind, "mix", channels)
 
@@ -215,16 +215,17 @@ class CallRecorder:
         self._report(file)
 
     def _report(self, file: RecordingFile) -> None:
-        self._note(
-            "recording",
-            name=file.name,
-            format=file.kind,
-            track=file.track,
-            state=file.state,
-            reason=file.reason,
-            path=str(file.path.relative_to(self.spec.directory)),
-            bytes=file.size,
-            durationSeconds=round(file.duration_seconds, 3),
+        self._tell(
+            RecordingChanged(
+                name=file.name,
+                format=file.kind,
+                track=file.track,
+                state=file.state,
+                reason=file.reason,
+                path=str(file.path.relative_to(self.spec.directory)),
+                bytes=file.size,
+                duration_seconds=round(file.duration_seconds, 3),
+            )
         )
 
     async def close(self) -> None:

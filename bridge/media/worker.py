@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import uvloop
 
 from bridge.channel import protocol as p
+from bridge.channel.counters import MediaCounters
 from bridge.channel.protocol import StreamState
 from bridge.config import BridgeConfig
 from bridge.logs import REDACTOR, configure_logging
@@ -138,7 +139,7 @@ class MediaWorker:
             message.destinations,
             message.send_silence,
             new_encoder,
-            lambda kind, **details: self._note(call_id, kind, details),
+            lambda event: self.send(p.MediaEvent(call=call_id, event=event)),
             lambda index, state, reason: self._stream_state(call_id, index, state, reason),
             self.slates,
             self.ticker,
@@ -185,9 +186,9 @@ class MediaWorker:
     async def _stop(self, call_id: str) -> None:
         call = self.calls.pop(call_id, None)
         if call is None:
-            self.send(p.MediaStopped(call=call_id, counters={}))
+            self.send(p.MediaStopped(call=call_id, counters=None))
             return
-        counters = {}
+        counters: MediaCounters | None = None
         try:
             if call.task is not None:
                 call.task.cancel()  # takes effect at the next await: the flush below still publishes
@@ -226,18 +227,15 @@ class MediaWorker:
         gc.collect()
         self.gc_ms = round((time.perf_counter() - started) * 1000, 2)
 
-    def _note(self, call_id: str, kind: str, details: dict[str, object]) -> None:
-        self.send(p.MediaNote(call=call_id, kind=kind, details=details, counters=self._counters(call_id)))
-
     def _stream_state(self, call_id: str, index: int, state: StreamState, reason: str) -> None:
         counters = self._counters(call_id)
         self.send(
             p.StreamStateChanged(call=call_id, destination=index, state=state.value, reason=reason, counters=counters)
         )
 
-    def _counters(self, call_id: str) -> dict[str, object]:
+    def _counters(self, call_id: str) -> MediaCounters | None:
         call = self.calls.get(call_id)
-        return call.media.counters() if call is not None and call.media is not None else {}
+        return call.media.counters() if call is not None and call.media is not None else None
 
     async def report_stats(self) -> None:
         """Every call's counters, loop lag and resource use, once a second."""

@@ -2,7 +2,7 @@
 
 The session talks to a :class:`MediaHandle` as it would to local media: start, update
 (hold, resume, new address or keys), DTMF, wait for the end, close. Requests become
-messages to the worker; the worker's notes, stream states and counters come back and
+messages to the worker; the worker's typed events, stream states and counters come back and
 are kept here, so reading a call's counters never waits for the worker.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from bridge.channel import protocol as p
-from bridge.channel.counters import zero_counters
+from bridge.channel.counters import MediaCounters, zero_counters
 from bridge.channel.protocol import StreamState
 from rtp.peer import Peer
 
@@ -24,7 +24,7 @@ STOP_TIMEOUT = 5.0
 LISTEN_QUEUE = 50  # worker ticks (about 3 s of AAC at 16 kHz) a listener may fall behind
 WORKER_FAILED = "media worker failed"
 
-Note = Callable[..., None]
+EventHandler = Callable[[p.MediaReport], None]
 StreamStateHandler = Callable[[int, StreamState, str], None]
 
 
@@ -55,7 +55,7 @@ class MediaHandle:
         self._counters: dict[str, Any] = {}
         self._ended: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._stopped = asyncio.Event()
-        self._note: Note | None = None
+        self._on_event: EventHandler | None = None
         self._on_stream_state: StreamStateHandler | None = None
         self.peer: Peer | None = None  # as last sent to the worker
         self.sends_rtp = False
@@ -73,14 +73,14 @@ class MediaHandle:
         destinations: list[p.DestinationStart],
         send_silence: bool,
         secrets: tuple[str, ...],
-        note: Note,
+        on_event: EventHandler,
         on_stream_state: StreamStateHandler,
         feed: bool = False,
         stereo: bool = False,
         record: p.RecordStart | None = None,
     ) -> None:
         """The far end answered (or early media): receive, encode and publish in the worker."""
-        self._note, self._on_stream_state = note, on_stream_state
+        self._on_event, self._on_stream_state = on_event, on_stream_state
         self._counters = zero_counters(len(destinations))
         self.peer = peer
         self.sends_rtp = send_silence
@@ -175,10 +175,10 @@ class MediaHandle:
 
     def received(self, message: p.FromWorker) -> None:
         """A message from the worker about this call."""
-        if isinstance(message, p.MediaNote | p.StreamStateChanged | p.MediaStopped):
-            self._counters = message.counters or self._counters
-        if isinstance(message, p.MediaNote) and self._note is not None:
-            self._note(message.kind, **message.details)
+        if isinstance(message, p.StreamStateChanged | p.MediaStopped) and message.counters is not None:
+            self._counters = message.counters.view()
+        if isinstance(message, p.MediaEvent) and self._on_event is not None:
+            self._on_event(message.event)
         elif isinstance(message, p.StreamStateChanged) and self._on_stream_state is not None:
             self._on_stream_state(message.destination, StreamState(message.state), message.reason)
         elif isinstance(message, p.MediaEnded) and not self._ended.done():
@@ -188,8 +188,8 @@ class MediaHandle:
         elif isinstance(message, p.MediaStopped):
             self._stopped.set()
 
-    def counters_received(self, counters: dict[str, Any]) -> None:
-        self._counters = counters
+    def counters_received(self, counters: MediaCounters) -> None:
+        self._counters = counters.view()
 
     def lost(self, reason: str) -> None:
         """The worker process died: this call's media (and its RTMP connection) went with it."""

@@ -8,6 +8,7 @@ import struct
 import pytest
 
 from bridge.channel import protocol as p
+from bridge.channel.counters import DestinationCounters, MediaCounters, VideoCounters
 from bridge.model import OutputSpec, VideoSpec
 from bridge.rtmp.url import parse_target
 from rtp.peer import Peer, SrtpKeys
@@ -44,11 +45,17 @@ async def _frames(data: bytes) -> list[bytes | None]:
     return frames
 
 
+COUNTERS = MediaCounters(
+    packets=5,
+    jitterMs=1.25,
+    video=VideoCounters(videoPackets=7, videoArrivalOffsetMs=None),
+    destinations=[DestinationCounters(bytesPublished=3)],
+)
+
+
 async def test_messages_round_trip_through_the_framing() -> None:
     start = _start()
-    stats = p.WorkerStats(
-        worker=1, calls={"c1": {"packets": 5}}, loop_lag_ms={"p99": 1.5}, cpu_seconds=2.0, rss_bytes=9
-    )
+    stats = p.WorkerStats(worker=1, calls={"c1": COUNTERS}, loop_lag_ms={"p99": 1.5}, cpu_seconds=2.0, rss_bytes=9)
     frames = await _frames(p.encode(start) + p.encode(stats))
     assert p.decode_to_worker(frames[0]) == start
     assert p.decode_from_worker(frames[1]) == stats
@@ -60,6 +67,9 @@ async def test_messages_round_trip_through_the_framing() -> None:
     assert first.audio == OutputSpec("aac", 48000, 64000, "fast") and first.video.fps == 10
     assert decoded.secrets == ["token=abc", "key=xyz", "pub", "pw-1", "s1"]
     assert len(decoded.destinations) == 2
+    assert p.decode_from_worker(
+        p.encode(p.MediaEvent(call="c1", event=p.DtmfHeard(digit="5", duration_ms=80)))[4:]
+    ) == (p.MediaEvent(call="c1", event=p.DtmfHeard(digit="5", duration_ms=80)))
 
 
 async def test_truncated_frame_is_end_of_stream() -> None:

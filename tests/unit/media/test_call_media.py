@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from bridge.channel.protocol import DestinationStart
+from bridge.channel.protocol import DestinationStart, EncoderRestarted, MediaReport
 from bridge.config import BridgeConfig
 from bridge.media.call_media import WATCHDOG_SECONDS, CallMedia
 from bridge.media.encoder import PcmuFlvEncoder
@@ -45,7 +45,7 @@ class FakeTicker:
 
 
 def _media(
-    encoders: list[FakeEncoder], notes: list[tuple[str, dict[str, Any]]], clock: FakeClock, timeout: float = 30.0
+    encoders: list[FakeEncoder], reports: list[MediaReport], clock: FakeClock, timeout: float = 30.0
 ) -> CallMedia:
     target = parse_target("rtmp://127.0.0.1:1/live", "s")
     destination = DestinationStart(
@@ -61,7 +61,7 @@ def _media(
         [destination],
         False,
         lambda spec, rate: next(pending),
-        lambda kind, **details: notes.append((kind, details)),
+        reports.append,
         lambda *_: None,
         SlateCache(),
         FakeTicker(),  # type: ignore[arg-type]
@@ -84,10 +84,10 @@ def _tone(n: int) -> bytes:
 
 
 async def test_an_encoder_that_stops_answering_is_replaced_after_the_watchdog_time() -> None:
-    notes: list[tuple[str, dict[str, Any]]] = []
+    reports: list[MediaReport] = []
     stuck, healthy = FakeEncoder(stuck=True), FakeEncoder(stuck=False)
     clock = FakeClock()
-    media = _media([stuck, healthy], notes, clock)
+    media = _media([stuck, healthy], reports, clock)
     task = await _started(media)
     assert media.pipeline is not None
     start = media.pipeline.clock.start
@@ -100,21 +100,21 @@ async def test_an_encoder_that_stops_answering_is_replaced_after_the_watchdog_ti
     assert clock.now - start <= WATCHDOG_SECONDS + 0.1
     for _ in range(10):
         await asyncio.sleep(0)
-    assert media.encoder_restarts == 1 and ("encoder-restart", {"reason": "no encoded audio for 10 s"}) in notes
+    assert media.encoder_restarts == 1 and reports == [EncoderRestarted(reason="no encoded audio for 10 s")]
     for _ in range(50 * 15):  # the new encoder answers (after its first 80 ms): no further restart in 15 s
         clock.now += 0.02
         assert media.tick(clock.now) is not None
     assert healthy.encoded_packets > 15 * 12 - 5 and media.encoder_restarts == 1  # one per 80 ms
-    assert media.counters()["framesEncoded"] == healthy.encoded_packets
+    assert media.counters().framesEncoded == healthy.encoded_packets
     task.cancel()
     await media.close()
 
 
 async def test_feed_frames_are_played_out_and_silence_ends_the_call_after_the_timeout() -> None:
-    notes: list[tuple[str, dict[str, Any]]] = []
+    reports: list[MediaReport] = []
     encoder = FakeEncoder(stuck=False)
     clock = FakeClock()
-    media = _media([encoder], notes, clock, timeout=5.0)
+    media = _media([encoder], reports, clock, timeout=5.0)
     task = await _started(media)
     assert media.pipeline is not None
     for n in range(100):  # 2 s of frames, pushed as they come and pulled at each tick
@@ -123,7 +123,7 @@ async def test_feed_frames_are_played_out_and_silence_ends_the_call_after_the_ti
         media.tick(clock.now)
     heard = np.concatenate(encoder.blocks)
     assert np.abs(heard).max() > 4000  # the tone came through playout to the encoder
-    assert media.counters()["packets"] == 100 and media.counters()["ingestTracks"] == 1
+    assert media.counters().packets == 100 and media.counters().ingestTracks == 1
     last_frame = clock.now - 0.02
     while media.tick(clock.now) is not None:
         clock.now += 0.02

@@ -9,8 +9,8 @@ import asyncio
 import base64
 import socket
 import struct
-from typing import Any
 
+from bridge.channel.protocol import KeyframeRequestsIgnored, MediaReport
 from bridge.media.call_video import CallVideo, VideoRemote
 from bridge.media.rtp_endpoint import RtpEndpoint
 from rtp.avsync import AvSync
@@ -45,11 +45,11 @@ async def test_an_ignoring_far_end_is_noted_once_and_counted() -> None:
     far_rtp.bind(("127.0.0.1", first + 2))
     far_rtcp.bind(("127.0.0.1", first + 3))
     far_rtcp.setblocking(False)
-    notes: list[tuple[str, dict[str, Any]]] = []
+    reports: list[MediaReport] = []
     remote = VideoRemote(("127.0.0.1", first + 2), frozenset({96}), SPROP, pli=True, fir=False)
     sync = AvSync({"audio": 8000, "video": 90000})
     video = CallVideo(remote, endpoint, 0x1234, sync, lambda: 0.0, keyframe_seconds=2.0,
-                      note=lambda kind, **details: notes.append((kind, details)))  # fmt: skip
+                      report=reports.append)  # fmt: skip
     try:
         far_rtp.sendto(RtpPacket(96, 1, 9000, 0xABCD, IDR, marker=True).serialize(), ("127.0.0.1", first))
         await asyncio.sleep(0.05)
@@ -65,7 +65,7 @@ async def test_an_ignoring_far_end_is_noted_once_and_counted() -> None:
         far_rtcp.close()
     counters = video.counters()
     # asked at 1.5 s, then every 0.5 s: 1.5 … 6.0 (10 requests), none answered
-    assert periodic == 10 and counters["keyframeRequests"] == start_requests + 10
-    assert counters["keyframeRequestsUnanswered"] >= 9 and counters["keyframesAnswered"] <= 1
-    assert [kind for kind, _ in notes] == ["keyframe-requests-ignored"]  # once, not once a request
-    assert notes[0][1]["method"] == "pli"
+    assert periodic == 10 and counters.keyframeRequests == start_requests + 10
+    assert counters.keyframeRequestsUnanswered >= 9 and counters.keyframesAnswered <= 1
+    assert len(reports) == 1 and isinstance(reports[0], KeyframeRequestsIgnored)  # once, not once a request
+    assert reports[0].method == "pli" and reports[0].unanswered >= 3

@@ -39,4 +39,4 @@ async def test_each_distinct_audio_setting_is_one_lane_and_video_makes_its_own_r
     ]
     assert mixed.video_specs == [SLATE]  # one slate GOP to prepare for both routes
     counters = mixed.counters()
-    assert len(counters) == 3 and all(c["bytesPublished"] == 0 for c in counters)
+    assert len(counters) == 3 and all(c.bytesPublished == 0 for c in counters)
