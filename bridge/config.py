@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bridge import netpolicy
 from bridge.cluster.config import ClusterConfig
 from bridge.ingest.config import IngestConfig
 from bridge.model import OutputSpec, VideoSpec
-from bridge.netpolicy import NetworkPolicy
+from bridge.net import netpolicy
+from bridge.net.netpolicy import NetworkPolicy
 from bridge.recording.config import RecordFormat, RecordingConfig
 from rtp.codecs import check_codec_names
 

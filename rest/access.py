@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.destinations import mask_dtmf
+from bridge.calls.destinations import mask_dtmf
 from rest.auth import CALLER_KEY, Caller
 from rest.common import MANAGER_KEY
 from rest.errors import RequestError

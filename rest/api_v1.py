@@ -8,8 +8,8 @@ from datetime import datetime
 from aiohttp import web
 from pydantic import ValidationError
 
+from bridge.calls.record import BaseSession
 from bridge.model import CallState
-from bridge.session_base import BaseSession
 from bridge.workers.handle import DtmfUnavailable
 from rest.access import caller_of, check_app, shown, visible
 from rest.cluster_forward import FORWARDED

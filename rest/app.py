@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bridge.calls import CallManager
-from bridge.logs import REDACTOR
+from bridge.calls.registry import CallManager
+from bridge.ops.logs import REDACTOR
 from rest.api_v1 import add_api_v1_routes
 from rest.auth import Authenticator
 from rest.cluster_forward import close_client, forward_middleware, open_client

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bridge.config import AuthConfig, BridgeConfig, split_host_port
-from bridge.tickets import Tickets
+from bridge.net.tickets import Tickets
 from rest.browser import BrowserGuard
 from rest.errors import error_response
 
@@ -78,7 +78,7 @@ class TokenBucket:
         return 0.0
 
 
-# What a ticket (?ticket=, bridge/tickets.py) may open instead of a token: a call's listen stream
+# What a ticket (?ticket=, bridge/net/tickets.py) may open instead of a token: a call's listen stream
 # and its recording files.
 # What only scopes listen and full may open: tickets, a call's listen stream and its recordings.
 HEARING_PATH = re.compile(r"^/api/v1/calls/[^/]+/(?:tickets|listen|recordings)(?:/|$)")

@@ -9,13 +9,13 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from bridge.calls import AtCapacity, CallManager, DuplicateCall
+from bridge.calls.presets import AudioChoice, Defaults, PresetError, VideoChoice, resolve
+from bridge.calls.record import BaseSession
+from bridge.calls.registry import AtCapacity, CallManager, DuplicateCall
 from bridge.config import AppConfig, BridgeConfig
 from bridge.model import CallSpec, DestinationSpec
-from bridge.presets import AudioChoice, Defaults, PresetError, VideoChoice, resolve
 from bridge.recording.config import check_record_formats
 from bridge.rtmp.url import RtmpUrlError, parse_target
-from bridge.session_base import BaseSession
 from bridge.sip.target import TargetError, from_uri, request_uri
 from rest.auth import CALLER_KEY
 from rest.errors import RequestError

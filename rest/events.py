@@ -18,8 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.bus import BusEvent
-from bridge.calls import CallManager
+from bridge.calls.registry import CallManager
+from bridge.ops.bus import BusEvent
 from rest.access import caller_of, shown_event
 from rest.auth import CALLER_KEY
 from rest.common import MANAGER_KEY

@@ -20,8 +20,7 @@ import time
 
 from aiohttp import web
 
-from bridge.calls import AtCapacity, CallManager, DuplicateCall
-from bridge.connlimit import Throttle
+from bridge.calls.registry import AtCapacity, CallManager, DuplicateCall
 from bridge.ingest.acs import AcsStream
 from bridge.ingest.config import IngestRoute
 from bridge.ingest.core import MAX_MESSAGE_BYTES, StreamCore
@@ -55,6 +54,7 @@ from bridge.ingest.websocket import (
     accept_key,
 )
 from bridge.model import CallState
+from bridge.net.connlimit import Throttle
 from rest.common import MANAGER_KEY
 from rest.errors import error_response
 from rest.streams import STREAM_LIMITS_KEY

@@ -14,8 +14,8 @@ import time
 
 from aiohttp import web
 
+from bridge.net.tickets import PURPOSES, Tickets
 from bridge.recording.adts import adts
-from bridge.tickets import PURPOSES, Tickets
 from rest.access import check_call_app
 from rest.auth import CALLER_KEY
 from rest.common import MANAGER_KEY

@@ -12,7 +12,7 @@ import asyncio
 from aiohttp import web
 
 from bridge.config import RestConfig, split_host_port
-from bridge.connlimit import ConnectionLimiter
+from bridge.net.connlimit import ConnectionLimiter
 
 
 class _Refused(asyncio.Protocol):

@@ -20,14 +20,14 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessColl
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from bridge.bus import EventBus
-from bridge.calls import CallManager
+from bridge.calls.record import BaseSession
+from bridge.calls.registry import CallManager
+from bridge.calls.services import Services
 from bridge.channel.probe import probe_arguments
-from bridge.connlimit import ACCEPT_ERRORS
 from bridge.ingest.config import INGEST_PROTOCOLS
-from bridge.looplag import LoopLagMonitor
-from bridge.services import Services
-from bridge.session_base import BaseSession
+from bridge.net.connlimit import ACCEPT_ERRORS
+from bridge.ops.bus import EventBus
+from bridge.ops.looplag import LoopLagMonitor
 from bridge.sip.inbound import REASONS
 from rest.cluster_metrics import ClusterCollector
 from rest.common import MANAGER_KEY

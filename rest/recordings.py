@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bridge.calls import CallManager
+from bridge.calls.registry import CallManager
 from rest.access import check_call_app
 from rest.common import MANAGER_KEY
 from rest.errors import RequestError

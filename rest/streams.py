@@ -8,14 +8,14 @@ from collections.abc import Callable, Iterator
 from aiohttp import web
 
 from bridge.config import BridgeConfig
-from bridge.connlimit import ConnectionLimiter
+from bridge.net.connlimit import ConnectionLimiter
 from rest.errors import RequestError
 
 
 class StreamLimits:
     """One limiter for SSE and listen streams (keyed by token) and one for ingest (keyed by route).
 
-    The streams' caps are fixed at start-up (their descriptors are budgeted then: bridge/fdlimit.py);
+    The streams' caps are fixed at start-up (their descriptors are budgeted then: bridge/daemon/fdlimit.py);
     the ingest cap follows ``limits.max_calls`` as a reload changes it (``config`` is read at each use).
     """
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bridge.netpolicy import NetworkPolicy, parse_networks
+from bridge.net.netpolicy import NetworkPolicy, parse_networks
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 PRIVATE_NETWORKS = ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")

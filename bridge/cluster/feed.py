@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bridge.bus import BusEvent, EventBus
+from bridge.calls.destinations import mask_dtmf
 from bridge.cluster.config import ClusterConfig
-from bridge.destinations import mask_dtmf
+from bridge.ops.bus import BusEvent, EventBus
 
 log = logging.getLogger("bridge.cluster")
 STATS_SECONDS = 1.0  # how often each node publishes its calls' counters

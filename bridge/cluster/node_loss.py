@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from bridge.bus import BusEvent, EventBus
 from bridge.cluster.registry import LostCall
 from bridge.history import FINAL_STATES, HistoryStore
 from bridge.history.database import Connection
+from bridge.ops.bus import BusEvent, EventBus
 
 NODE_LOST = "node lost"
 

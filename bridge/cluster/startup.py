@@ -7,12 +7,12 @@ import contextlib
 import logging
 from typing import Any
 
-from bridge.calls import CallManager
+from bridge.calls.registry import CallManager
+from bridge.calls.services import Services
 from bridge.cluster.feed import ClusterFeed
 from bridge.cluster.node_loss import NODE_LOST, mark_lost_in_history, publish_lost_calls
 from bridge.cluster.registry import ClusterRegistry, LostCall
-from bridge.logs import REDACTOR
-from bridge.services import Services
+from bridge.ops.logs import REDACTOR
 
 log = logging.getLogger("bridge.cluster")
 

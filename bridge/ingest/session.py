@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bridge.calls.record import BaseSession, MediaFailed, SessionError, StopRequested, watch_media
+from bridge.calls.services import Services
 from bridge.ingest.events import GOING_AWAY, INTERNAL_ERROR, NORMAL_CLOSURE, AudioReceived, DigitReceived
 from bridge.ingest.feed import StreamFeed
 from bridge.ingest.spec import IngestSource
 from bridge.model import CallSpec, CallState
 from bridge.recording.service import safe_name
-from bridge.services import Services
-from bridge.session_base import BaseSession, MediaFailed, SessionError, StopRequested, watch_media
 from bridge.workers.pool import WorkerUnavailable
 from rtp.peer import Peer
 from rtp.ports import PortsExhausted

@@ -25,7 +25,7 @@ from bridge.media.slate import SlateGop
 from bridge.media.stream import StreamPublisher
 from bridge.media.video_track import SlateTrack
 from bridge.model import OutputSpec, VideoSpec
-from bridge.redaction import SecretIndex
+from bridge.ops.redaction import SecretIndex
 from bridge.rtmp.flv import metadata
 
 StreamStateHandler = Callable[[int, StreamState, str], None]

@@ -28,8 +28,6 @@ from bridge.channel import protocol as p
 from bridge.channel.counters import MediaCounters
 from bridge.channel.protocol import StreamState
 from bridge.config import BridgeConfig
-from bridge.logs import REDACTOR, configure_logging
-from bridge.looplag import LoopLagMonitor
 from bridge.media import stage_profile
 from bridge.media.call_media import CallMedia
 from bridge.media.encoder import new_encoder
@@ -37,7 +35,9 @@ from bridge.media.file_writer import FileWriter
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache
 from bridge.media.ticker import Ticker
-from bridge.tls import client_context
+from bridge.net.tls import client_context
+from bridge.ops.logs import REDACTOR, configure_logging
+from bridge.ops.looplag import LoopLagMonitor
 from rtp.ports import PortsExhausted
 
 log = logging.getLogger("bridge.worker")

@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bridge.bus import EventBus
 from bridge.channel.protocol import RecordStart
+from bridge.ops.bus import EventBus
 from bridge.recording import retention
 from bridge.recording.config import RecordingConfig
 from bridge.recording.repair import repair

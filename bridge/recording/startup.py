@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from bridge.bus import EventBus
 from bridge.config import BridgeConfig
 from bridge.history import HistoryStore
-from bridge.logs import REDACTOR
+from bridge.ops.bus import EventBus
+from bridge.ops.logs import REDACTOR
 from bridge.recording.directories import make_private_directory
 from bridge.recording.service import Recordings
 from bridge.recording.store import RecordingStore

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bridge.bus import BusEvent
+from bridge.ops.bus import BusEvent
 from bridge.recording.config import EXTENSIONS, UploadConfig
 from bridge.recording.targets import Target, UploadFailed, UploadFile, target_for
 

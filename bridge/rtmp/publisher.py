@@ -15,7 +15,7 @@ import socket
 import ssl
 from collections.abc import Callable
 
-from bridge.netpolicy import short_reason
+from bridge.net.netpolicy import short_reason
 from bridge.rtmp.amf0 import AmfValue
 from bridge.rtmp.auth import PublishAuth
 from bridge.rtmp.client import AuthFailed, AuthRetry, PublishStarted, RtmpClientCore, RtmpFailed, RtmpState
@@ -53,7 +53,7 @@ class RtmpPublisher:
         refusal: Callable[[str], str | None] | None = None,
     ) -> None:
         self.target = target
-        self._refusal = refusal or (lambda address: None)  # the network policy (bridge.netpolicy)
+        self._refusal = refusal or (lambda address: None)  # the network policy (bridge.net.netpolicy)
         self.core = RtmpClientCore(target, auth=auth, ack_window=ack_window)
         self._on_failure = on_failure
         self._metadata = metadata or {}

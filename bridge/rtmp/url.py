@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from bridge.masking import mask
+from bridge.ops.masking import mask
 
 DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443}
 

@@ -12,7 +12,7 @@ import logging
 import ssl
 from collections.abc import Callable
 
-from bridge.connlimit import ConnectionLimiter
+from bridge.net.connlimit import ConnectionLimiter
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.framing import FramingError, StreamFramer
 

@@ -11,7 +11,7 @@ import logging
 import ssl
 from collections.abc import Callable
 
-from bridge.connlimit import ConnectionLimiter
+from bridge.net.connlimit import ConnectionLimiter
 from bridge.sip.addressing import Destination, Transport, udp
 from bridge.sip.agent import SipAgent
 from bridge.sip.call import OutboundCall

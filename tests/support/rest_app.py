@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from bridge.calls import CallManager
+from bridge.calls.registry import CallManager
+from bridge.calls.services import Services
 from bridge.config import load_config
-from bridge.services import Services
 from bridge.sip.agent import SipAgent
 from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.cli import main
 from bridge.config import ConfigError, load_config
+from bridge.daemon.cli import main
 
 REPO = Path(__file__).resolve().parents[3]
 

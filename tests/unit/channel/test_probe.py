@@ -34,6 +34,7 @@ def test_an_encoder_ffmpeg_refuses_exits_one_with_the_reason() -> None:
 
 
 def test_the_daemon_imports_no_pyav() -> None:
-    code = "import sys, bridge.cli, bridge.daemon; print(sorted(m for m in sys.modules if m.split('.')[0] == 'av'))"
+    imports = "import sys, bridge.daemon.cli, bridge.daemon.run"
+    code = imports + "; print(sorted(m for m in sys.modules if m.split('.')[0] == 'av'))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"

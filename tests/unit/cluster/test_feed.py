@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from bridge.bus import BusEvent, EventBus
 from bridge.cluster.config import ClusterConfig
 from bridge.cluster.feed import ClusterFeed, event_message, stats_message
+from bridge.ops.bus import BusEvent, EventBus
 
 CONFIG = ClusterConfig(redis_url="redis://127.0.0.1:1/0", name="t", node_id="me", advertise_url="http://x:1")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.bus import EventBus
+from bridge.ops.bus import EventBus
 from bridge.recording.config import RecordingConfig
 from bridge.recording.retention import DAY, StoredFile, plan
 from bridge.recording.service import Recordings

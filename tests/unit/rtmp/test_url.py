@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.masking import mask
+from bridge.ops.masking import mask
 from bridge.rtmp.url import RtmpUrlError, parse_target
 
 YOUTUBE_KEY = "abcd-efgh-ijkl-mnop-qrst"

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bridge.connlimit import ConnectionLimiter, Throttle
+from bridge.net.connlimit import ConnectionLimiter, Throttle
 from bridge.sip.agent import SipAgent
 from bridge.sip.inbound import InboundPolicy
 from bridge.sip.transport import SipTransport
@@ -110,7 +110,7 @@ def test_accept_errors_are_counted_and_logged_once_a_minute(caplog: pytest.LogCa
     import errno
     import logging
 
-    from bridge.connlimit import AcceptErrors
+    from bridge.net.connlimit import AcceptErrors
 
     errors = AcceptErrors()
     loop = asyncio.new_event_loop()

@@ -14,7 +14,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.bus import BusEvent
+from bridge.calls.destinations import combined_state, mask_dtmf, views_for
+from bridge.calls.services import Services
 from bridge.channel.protocol import (
     DestinationFailed,
     DtmfHeard,
@@ -26,10 +27,9 @@ from bridge.channel.protocol import (
     RecordStart,
     StreamState,
 )
-from bridge.destinations import combined_state, mask_dtmf, views_for
 from bridge.model import CallSpec, CallState, StateChange, utc_now
+from bridge.ops.bus import BusEvent
 from bridge.recording.service import CallRef
-from bridge.services import Services
 from bridge.workers.handle import DtmfUnavailable, MediaHandle
 
 log = logging.getLogger("bridge.session")

@@ -7,7 +7,7 @@ import logging
 
 from sipmessage import URI, Address
 
-from bridge.services import Services
+from bridge.calls.services import Services
 from bridge.sip.addressing import Destination, bracket
 from bridge.sip.digest import Credentials
 from bridge.sip.events import CallEvent

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bridge.logs import REDACTOR, JsonFormatter, SecretRedactor, TextFormatter, configure_logging
+from bridge.ops.logs import REDACTOR, JsonFormatter, SecretRedactor, TextFormatter, configure_logging
 
 
 @pytest.fixture

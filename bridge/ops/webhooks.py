@@ -20,8 +20,8 @@ from collections import deque
 
 import aiohttp
 
-from bridge.bus import BusEvent, EventBus
 from bridge.config import AppConfig, BridgeConfig
+from bridge.ops.bus import BusEvent, EventBus
 
 log = logging.getLogger("bridge.webhooks")
 SIGNATURE_HEADER = "X-Bridge-Signature"

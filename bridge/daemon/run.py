@@ -10,26 +10,26 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bridge.calls import CallManager
+from bridge.calls.registry import CallManager
+from bridge.calls.services import Services
 from bridge.cluster.startup import leave_cluster, open_cluster, run_cluster
 from bridge.config import BridgeConfig, split_host_port
-from bridge.connlimit import ACCEPT_ERRORS
-from bridge.fdlimit import connection_budget, ensure_headroom
+from bridge.daemon.fdlimit import connection_budget, ensure_headroom
+from bridge.daemon.reload import Reloader, inbound_policy
+from bridge.daemon.sdnotify import Notifier
 from bridge.history import HistoryStore, history_backend
-from bridge.logs import REDACTOR
-from bridge.looplag import LoopLagMonitor
+from bridge.net.connlimit import ACCEPT_ERRORS
+from bridge.net.tls import client_context
+from bridge.ops.logs import REDACTOR
+from bridge.ops.looplag import LoopLagMonitor
+from bridge.ops.webhooks import WebhookDispatcher
 from bridge.recording.service import Recordings
 from bridge.recording.startup import open_recordings
-from bridge.reload import Reloader, inbound_policy
-from bridge.sdnotify import Notifier
-from bridge.services import Services
 from bridge.sip.agent import SipAgent
 from bridge.sip.dns import SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
 from bridge.slate_files import list_pictures
-from bridge.tls import client_context
-from bridge.webhooks import WebhookDispatcher
 from bridge.workers.pool import MediaWorkerPool
 from rest.app import AUTH_KEY, create_app
 from rest.listener import start_rest

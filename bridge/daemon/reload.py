@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bridge.calls.services import Services
 from bridge.config import BridgeConfig, ConfigError, SipConfig, load_config
-from bridge.fdlimit import connection_budget, ensure_headroom
-from bridge.services import Services
+from bridge.daemon.fdlimit import connection_budget, ensure_headroom
+from bridge.ops.webhooks import WebhookDispatcher
 from bridge.sip.inbound import InboundPolicy, parse_networks
 from bridge.slate_files import list_pictures
-from bridge.webhooks import WebhookDispatcher
 from rest.auth import Authenticator
 from rest.metrics import check_encoder
 

@@ -13,11 +13,11 @@ import secrets
 import time
 from typing import Any
 
+from bridge.calls.record import BaseSession, MediaFailed, SessionError, StopRequested
+from bridge.calls.registration import CallRegistration, RegistrationError
+from bridge.calls.services import Services
 from bridge.channel.protocol import KeyframeWanted, MediaReport
 from bridge.model import CallSpec, CallState
-from bridge.registration_flow import CallRegistration, RegistrationError
-from bridge.services import Services
-from bridge.session_base import BaseSession, MediaFailed, SessionError, StopRequested
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.call import CallSettings, OutboundCall
 from bridge.sip.codecs import offered_formats, video_offer

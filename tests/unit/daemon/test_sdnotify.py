@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sdnotify import Notifier
+from bridge.daemon.sdnotify import Notifier
 
 
 def test_fields_arrive_as_one_datagram(tmp_path: Path) -> None:

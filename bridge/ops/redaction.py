@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bridge.masking import mask
+from bridge.ops.masking import mask
 
 SHORT_SECRET = 8
 KEY = 4  # characters that index a long secret

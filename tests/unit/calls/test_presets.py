@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bridge.calls.presets import AudioChoice, Defaults, PresetError, VideoChoice, detect_preset, resolve
 from bridge.model import DestinationSpec, OutputSpec, VideoSpec
-from bridge.presets import AudioChoice, Defaults, PresetError, VideoChoice, detect_preset, resolve
 from bridge.rtmp.url import parse_target
 
 DEFAULTS = Defaults(OutputSpec("aac", 16000, 32000, ""), VideoSpec(), frozenset({"logo.png"}))

@@ -2,7 +2,7 @@
 
 Every record passes the :data:`REDACTOR` first, which replaces the secrets of active
 calls (SIP passwords, RTMP stream keys, userinfo and query strings) with their masked
-form (``••••`` + tail, :func:`bridge.masking.mask`) — a defence in depth behind the rule
+form (``••••`` + tail, :func:`bridge.ops.masking.mask`) — a defence in depth behind the rule
 that secrets are never put into log messages in the first place. Every secret is masked
 whatever its length: one shorter than 8 characters only where it stands as a token of
 its own (not inside a longer word), so a 1-character password does not eat every "x".
@@ -15,7 +15,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from bridge.redaction import SecretIndex
+from bridge.ops.redaction import SecretIndex
 
 LogFormat = Literal["text", "json"]
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -23,7 +23,7 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 class SecretRedactor(SecretIndex, logging.Filter):
     """Masks registered secrets in every record; secrets are reference-counted per call
-    (:class:`bridge.redaction.SecretIndex`: registering is cheap, a line costs one scan)."""
+    (:class:`bridge.ops.redaction.SecretIndex`: registering is cheap, a line costs one scan)."""
 
     def __init__(self) -> None:
         SecretIndex.__init__(self)

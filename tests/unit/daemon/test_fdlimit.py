@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from bridge.fdlimit import calls_within, descriptors_needed
+from bridge.daemon.fdlimit import calls_within, descriptors_needed
 
 PROBE = """
 import logging, resource, sys
-from bridge.fdlimit import ensure_headroom
+from bridge.daemon.fdlimit import ensure_headroom
 logging.basicConfig(level=logging.WARNING, stream=sys.stdout, format="%(message)s")
 resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard}))
 allowed = ensure_headroom({calls})

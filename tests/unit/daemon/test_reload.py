@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bridge.config import BridgeConfig
-from bridge.reload import plan_reload
+from bridge.daemon.reload import plan_reload
 
 OLD_TOKEN = "a" * 64
 NEW_TOKEN = "b" * 64

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from bridge.tickets import Tickets
+from bridge.net.tickets import Tickets
 
 NOW = 1_800_000_000.0
 

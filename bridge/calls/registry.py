@@ -9,14 +9,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from bridge.calls.record import BaseSession
+from bridge.calls.services import Services
+from bridge.calls.sip_call import CallSession
 from bridge.channel.counters import zero_counters
 from bridge.cluster.keys import stream_digest
 from bridge.cluster.registry import Claim, Conflict, RegistryUnavailable
-from bridge.logs import REDACTOR
 from bridge.model import CallSpec, utc_now
-from bridge.services import Services
-from bridge.session import CallSession
-from bridge.session_base import BaseSession
+from bridge.ops.logs import REDACTOR
 from bridge.workers.handle import STOP_TIMEOUT
 
 log = logging.getLogger("bridge.calls")

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from bridge.calls.services import Services
 from bridge.config import BridgeConfig
-from bridge.netpolicy import NetworkPolicy
+from bridge.net.netpolicy import NetworkPolicy
 from bridge.rtmp.publisher import RtmpPublisher, RtmpPublishError, RtmpRefused
 from bridge.rtmp.url import parse_target
-from bridge.services import Services
 from bridge.sip.addressing import Transport
 from bridge.sip.dns import ResolveError, SipResolver
 from tests.support.dns_server import TestDnsServer

@@ -9,11 +9,11 @@ from pathlib import Path
 import uvloop
 
 from bridge import __version__
-from bridge.client_cli import add_client_commands, run_client
 from bridge.config import ConfigError, load_config
-from bridge.daemon import serve
+from bridge.daemon.client_cli import add_client_commands, run_client
+from bridge.daemon.run import serve
 from bridge.history import HistoryUnavailable
-from bridge.logs import configure_logging
+from bridge.ops.logs import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:

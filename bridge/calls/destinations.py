@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.channel.protocol import DestinationStart, StreamState
-from bridge.masking import mask
 from bridge.model import DestinationSpec, utc_now
+from bridge.ops.masking import mask
 
 
 @dataclass

@@ -6,19 +6,19 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
-from bridge.bus import EventBus
 from bridge.cluster.feed import ClusterFeed
 from bridge.cluster.registry import ClusterRegistry
 from bridge.config import BridgeConfig, split_host_port
-from bridge.connlimit import ConnectionLimiter
 from bridge.history import HistoryStore
 from bridge.ingest.stats import IngestStats
+from bridge.net.connlimit import ConnectionLimiter
+from bridge.net.tickets import Tickets
+from bridge.ops.bus import EventBus
 from bridge.recording.service import Recordings
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.dns import ResolveError, SipResolver
 from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
-from bridge.tickets import Tickets
 from bridge.workers.pool import MediaWorkerPool, WorkerUnavailable
 from rtp.ports import PortAllocator
 

@@ -1,0 +1,1 @@
+"""The daemon process: start-up and shutdown, command lines, reload, systemd, descriptor limits."""

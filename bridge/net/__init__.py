@@ -1,0 +1,1 @@
+"""Network guards: connection limits, the network policy, TLS contexts, tickets."""

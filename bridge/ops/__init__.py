@@ -1,0 +1,1 @@
+"""Operations: the event bus, webhooks, logs and their redaction, DTMF masking, loop lag."""
