@@ -123,7 +123,7 @@ async def call_events(request: web.Request) -> web.Response:
     session = _session(request)
     view = shown(request, session_json(session))
     return web.json_response(
-        {key: view[key] for key in ("callId", "history", "streamHistory", "timeline", "sipLadder")}
+        {key: view[key] for key in ("callId", "history", "streamHistory", "timeline", "sipLadder") if key in view}
     )
 
 

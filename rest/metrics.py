@@ -70,7 +70,7 @@ class _LiveCollector(Collector):
         dropped = CounterMetricFamily(
             "bridge_sip_dropped", "SIP datagrams dropped without an answer, by reason", labels=["reason"]
         )
-        drops = self._manager.services.sip.agent.policy.drops
+        drops = self._manager.services.signalling().agent.policy.drops
         for reason in REASONS:
             dropped.add_metric([reason], drops.get(reason, 0))
         yield dropped
@@ -100,7 +100,7 @@ class _LiveCollector(Collector):
         yield CounterMetricFamily(
             "bridge_sip_tcp_idle_closed",
             "Accepted SIP TCP connections closed with no complete message within sip.tcp_idle_seconds",
-            value=services.sip.tcp_idle_closed,
+            value=services.signalling().tcp_idle_closed,
         )
         yield CounterMetricFamily(
             "bridge_accept_errors", "accept() failures for want of descriptors", value=ACCEPT_ERRORS.count
@@ -245,7 +245,7 @@ async def readyz(request: web.Request) -> web.Response:
     services = request.app[MANAGER_KEY].services
     problems = []
     try:
-        services.sip.local_address  # noqa: B018
+        services.signalling().local_address  # noqa: B018
     except (AssertionError, OSError):
         problems.append("SIP socket not bound")
     if services.ports.in_use >= services.ports.capacity:

@@ -219,7 +219,7 @@ class CallView(_Open):
 
     callId: str
     callee: str
-    sipDomain: str
+    sipDomain: str | None = None  # SIP calls only (source.kind "sip"), like sipCallId and sipLadder
     appKey: str
     state: str
     reason: str
@@ -231,7 +231,7 @@ class CallView(_Open):
     history: list[StateChangeView]
     streamHistory: list[StateChangeView]
     timeline: list[dict[str, object]]
-    sipLadder: list[LadderEntryView]
+    sipLadder: list[LadderEntryView] | None = None
     counters: dict[str, object]
     node: str | None = None  # [cluster]: the node that owns the call (in cluster-wide lists)
 
@@ -249,7 +249,7 @@ class CallEvents(_Open):
     history: list[StateChangeView]
     streamHistory: list[StateChangeView]
     timeline: list[dict[str, object]]
-    sipLadder: list[LadderEntryView]
+    sipLadder: list[LadderEntryView] | None = None  # SIP calls only
 
 
 class Readiness(_Open):

@@ -1,10 +1,11 @@
-"""What every call shares, however it arrives (SIP or a WebSocket media stream).
+"""The call record: what every call shares, however it arrives (SIP or a WebSocket media stream).
 
-States and their history, the timeline, stream states per destination, events to the bus
-(webhooks, SSE, metrics), the stored history, the public snapshot and the counters. A
-:class:`BaseSession` subclass drives its own signalling and calls :meth:`_set_state`,
-:meth:`_note` and :meth:`_on_stream_state`; the registry, the API and the console see only
-this interface.
+States and their history, the timeline, stream states per destination, recordings, the public
+snapshot and the counters; every change is told through the call's :class:`CallReporting`
+(bus, stored history, log). A :class:`BaseSession` subclass drives its own signalling and calls
+:meth:`_set_state`, :meth:`_note` and :meth:`_on_stream_state`, and adds how the call arrived
+(:meth:`identity`: a SIP call's Call-ID and ladder, a stream's route); the registry, the API and
+the console see only this interface.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from bridge.calls.destinations import combined_state, mask_dtmf, views_for
+from bridge.calls.destinations import combined_state, views_for
+from bridge.calls.reporting import CallReporting
 from bridge.calls.services import Services
 from bridge.channel.protocol import (
     DestinationFailed,
@@ -28,7 +30,6 @@ from bridge.channel.protocol import (
     StreamState,
 )
 from bridge.model import CallSpec, CallState, StateChange, utc_now
-from bridge.ops.bus import BusEvent
 from bridge.recording.service import CallRef
 from bridge.workers.handle import DtmfUnavailable, MediaHandle
 
@@ -55,7 +56,14 @@ class BaseSession:
     def __init__(self, spec: CallSpec, services: Services) -> None:
         self.spec = spec
         self.services = services
-        self._log = {"call_id": spec.call_id}  # the record's owner: only this call's secrets mask it
+        self.reporting = CallReporting(
+            spec.call_id,
+            spec.app_key,
+            services.bus,
+            services.history,
+            lambda: services.config.log.mask_dtmf,  # read at each use: a reload may change it
+            self.counters,
+        )
         self.destinations = views_for(spec.destinations, spec.reveal_stream_names)
         self.state = CallState.PENDING
         self.reason = "accepted"
@@ -74,7 +82,7 @@ class BaseSession:
 
     async def run(self) -> None:
         """Drive the call to its end; never raises (errors become FAILED)."""
-        self._publish("call.state", state=self.state.value, reason=self.reason)
+        self.reporting.publish("call.state", state=self.state.value, reason=self.reason)
         try:
             await self._run()
         except self.expected_errors as exc:
@@ -151,32 +159,14 @@ class BaseSession:
     def _on_stream_state(self, index: int, state: StreamState, reason: str) -> None:
         view = self.destinations[index]
         view.changed(state, reason)
-        log.info(
-            "call %s: stream %d %s %s (%s)", self.spec.call_id, index, view.label, state.value, reason, extra=self._log
-        )
-        self._publish(
-            "stream.state",
-            state=state.value,
-            reason=reason,
-            destination=index,
-            rtmpTarget=view.label,
-            streamState=self.stream_state.value,
-        )
-
-    def _publish(self, kind: str, **data: Any) -> None:
-        """Tell webhooks, live events, metrics and history (never blocks)."""
-        data.setdefault("counters", self.counters())
-        self.services.bus.publish(BusEvent(kind, self.spec.call_id, self.spec.app_key, data))
+        self.reporting.stream_changed(index, view.label, state.value, reason, self.stream_state.value)
 
     def _note(self, kind: str, **details: Any) -> None:
         if kind == "recording":
             self._recording_noted(details)
         entry = {"at": utc_now().isoformat(), "event": kind, **details}
         self.timeline.append(entry)
-        logged = mask_dtmf(entry) if self.services.config.log.mask_dtmf else entry
-        shown = {key: value for key, value in logged.items() if key not in ("at", "event")}
-        log.info("call %s: %s %s", self.spec.call_id, kind, shown, extra=self._log)
-        self._publish("call.event", event=kind, **details)
+        self.reporting.noted(entry)
 
     def _on_media_event(self, event: MediaReport) -> None:
         """What the call's media reports, as the timeline's entries."""
@@ -198,17 +188,11 @@ class BaseSession:
         self.state = state
         self.reason = reason
         self.history.append(StateChange(state, reason, utc_now()))
-        log.info("call %s: %s (%s)", self.spec.call_id, state.value, reason, extra=self._log)
-        self._publish("call.state", state=state.value, reason=reason)
-        if self.services.history is not None:
-            self.services.history.state_changed(self.spec.call_id, state.value, reason)
+        self.reporting.state_changed(state.value, reason)
 
     def stored_view(self) -> dict[str, Any]:
         """What the history keeps: the snapshot, with DTMF digits masked unless log.mask_dtmf is off."""
-        view = self.snapshot()
-        if self.services.config.log.mask_dtmf:
-            view["timeline"] = [mask_dtmf(entry) for entry in view["timeline"]]
-        return view
+        return self.reporting.stored(self.snapshot())
 
     def source_label(self) -> str:
         """How the call arrived, as a metric label: ``sip`` or the ingest protocol."""
@@ -226,8 +210,6 @@ class BaseSession:
         return {
             "callId": spec.call_id,
             "callee": spec.callee,
-            "sipDomain": spec.sip_domain,
-            "sipCallId": "",
             "appKey": spec.app_key,
             "hasAudio": spec.has_audio,
             "hasVideo": spec.has_video,
@@ -241,7 +223,6 @@ class BaseSession:
             "createdAt": self.created_at.isoformat(),
             "history": [change.to_json() for change in self.history],
             "timeline": self.timeline,
-            "sipLadder": [],
             "counters": {key: value for key, value in counters.items() if key != "destinations"},
             "mediaWorker": self._media_worker(),
             "recordings": self.recordings_view(),

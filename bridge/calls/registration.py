@@ -63,14 +63,14 @@ class CallRegistration:
             user_agent=self.services.config.sip.user_agent,
             timers=self.services.timers,
         )
-        self.services.sip.register(Registration(settings), self._events.put_nowait)
+        self.services.signalling().register(Registration(settings), self._events.put_nowait)
         while True:
             event = await self._events.get()
             if isinstance(event, Registered):
                 self._registered = True
                 return event.expires
             if isinstance(event, RegistrationFailed):
-                self.services.sip.forget(self.call_id)
+                self.services.signalling().forget(self.call_id)
                 raise RegistrationError(event.describe())
 
     async def unregister(self) -> None:
@@ -78,7 +78,7 @@ class CallRegistration:
         if not self._registered:
             return
         self._registered = False
-        self.services.sip.unregister(self.call_id)
+        self.services.signalling().unregister(self.call_id)
         try:
             async with asyncio.timeout(UNREGISTER_WAIT):
                 while not isinstance(await self._events.get(), Unregistered):
@@ -86,4 +86,4 @@ class CallRegistration:
         except TimeoutError:
             log.warning("registrar did not answer our unREGISTER in %s s", UNREGISTER_WAIT)
         finally:
-            self.services.sip.forget(self.call_id)
+            self.services.signalling().forget(self.call_id)

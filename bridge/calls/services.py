@@ -1,4 +1,4 @@
-"""Daemon-wide services a call session uses: SIP transport, ports, DNS, encoders."""
+"""Daemon-wide services calls use, grouped by role (SIP signalling, media, reporting, admission)."""
 
 from __future__ import annotations
 
@@ -23,13 +23,24 @@ from bridge.workers.pool import MediaWorkerPool, WorkerUnavailable
 from rtp.ports import PortAllocator
 
 
+class SignallingUnavailable(Exception):
+    """This process has no SIP transport (an API-only process, as in the REST contract's tests)."""
+
+
 @dataclass(slots=True)
 class Services:
+    """What calls use, by role: SIP signalling (``sip``, ``timers``, ``resolver``), media (``ports``,
+    ``media``, ``rtmp_tls``, ``slate_images``), reporting (``bus``, ``history``, ``recordings``,
+    ``cluster_feed``), admission and limits (``cluster``, ``max_calls_by_descriptors``,
+    ``connection_limits``, ``tickets``). The daemon fills every role; the REST contract's
+    validation needs only the configuration: no SIP socket and no media worker are required to
+    answer a 400 (``tests/unit/rest/test_app.py``)."""
+
     config: BridgeConfig
-    sip: SipTransport
-    ports: PortAllocator
-    timers: TimerSettings
-    resolver: SipResolver
+    ports: PortAllocator  # the RTP port pairs (nothing is bound until a call asks)
+    sip: SipTransport | None = None  # the SIP role: None where this process places no calls
+    timers: TimerSettings = field(default_factory=TimerSettings)
+    resolver: SipResolver = field(default_factory=SipResolver)
     rtmp_tls: ssl.SSLContext | None = None
     bus: EventBus = field(default_factory=EventBus)
     encoder_ready: bool = False
@@ -44,6 +55,12 @@ class Services:
     connection_limits: dict[str, ConnectionLimiter] = field(default_factory=dict)
     tickets: Tickets = field(default_factory=Tickets)  # listen and recording URLs (shared key in a cluster)
     cluster_feed: ClusterFeed | None = None  # [cluster]: the other nodes' events and counters (SSE)
+
+    def signalling(self) -> SipTransport:
+        """The SIP transport a call signals on."""
+        if self.sip is None:
+            raise SignallingUnavailable("this process has no SIP transport")
+        return self.sip
 
     def workers(self) -> MediaWorkerPool:
         if self.media is None:

@@ -15,12 +15,12 @@ from typing import Any
 
 from bridge.calls.record import BaseSession, MediaFailed, SessionError, StopRequested
 from bridge.calls.registration import CallRegistration, RegistrationError
-from bridge.calls.services import Services
+from bridge.calls.services import Services, SignallingUnavailable
 from bridge.channel.protocol import KeyframeWanted, MediaReport
 from bridge.model import CallSpec, CallState
 from bridge.sip.addressing import Destination, Transport
 from bridge.sip.call import CallSettings, OutboundCall
-from bridge.sip.codecs import offered_formats, video_offer
+from bridge.sip.call_offer import OfferPlan, call_offer
 from bridge.sip.digest import Credentials
 from bridge.sip.dns import ResolveError
 from bridge.sip.events import (
@@ -35,8 +35,7 @@ from bridge.sip.events import (
 )
 from bridge.sip.message import new_call_id
 from bridge.sip.registration import RegistrationEvent
-from bridge.sip.sdes import SrtpMode, offer_cryptos
-from bridge.sip.sdp import Direction, build_offer
+from bridge.sip.sdes import SrtpMode
 from bridge.sip.target import TargetError, from_uri, request_uri
 from bridge.workers.handle import DtmfUnavailable, MediaHandle
 from bridge.workers.pool import WorkerUnavailable
@@ -72,7 +71,7 @@ class CallSession(BaseSession):
         """Ask the session to hang up; it finishes asynchronously."""
         self._inbox.put_nowait(StopRequested(reason))
 
-    expected_errors = (SessionError, ResolveError, TargetError)
+    expected_errors = (SessionError, ResolveError, TargetError, SignallingUnavailable)
 
     # -- phases ---------------------------------------------------------------------
 
@@ -108,7 +107,7 @@ class CallSession(BaseSession):
         spec = self.spec
         self._set_state(CallState.PENDING, f"registering {spec.sip_login}@{spec.sip_domain}")
         credentials = Credentials(spec.sip_auth_name or spec.sip_login, spec.sip_password)
-        local = (local_host, self.services.sip.local_address[1])
+        local = (local_host, self.services.signalling().local_address[1])
         try:
             expires = await self._registration.register(
                 spec.sip_login, spec.sip_domain, spec.sip_port, credentials, destination, local
@@ -130,25 +129,17 @@ class CallSession(BaseSession):
 
     def _place_call(self, destination: Destination, local_host: str, rtp_port: int) -> None:
         spec = self.spec
-        direction = Direction.SENDRECV if spec.has_audio or spec.has_video else Direction.RECVONLY
         mode = SrtpMode(spec.srtp or self.services.config.rtp.srtp)
-        cryptos = offer_cryptos(secrets.token_bytes) if mode is not SrtpMode.OFF else []
-        offer = build_offer(
+        plan = OfferPlan(
             local_host,
             rtp_port,
-            direction,
-            secrets.randbelow(2**31),
-            crypto=[c.value() for c in cryptos],
-            secure_profile=mode is SrtpMode.MANDATORY,
-            formats=offered_formats(self._codecs()),
+            tuple(self._codecs()),
+            sends_media=spec.has_audio or spec.has_video,
+            video_port=self.media.video_port if self.media is not None else 0,
+            sends_video=spec.has_video,
+            srtp=mode,
         )
-        if self.media is not None and self.media.video_port:
-            video = video_offer(self.media.video_port)
-            video.direction = Direction.SENDRECV if spec.has_video else Direction.RECVONLY  # ours: the slate
-            if mode is not SrtpMode.OFF:  # RFC 4568: keys of its own on every media line
-                video.crypto = [c.value() for c in offer_cryptos(secrets.token_bytes)]
-                video.protocol = "RTP/SAVP" if mode is SrtpMode.MANDATORY else "RTP/AVP"
-            offer.media.append(video)
+        offer, cryptos = call_offer(plan, secrets.randbelow(2**31), secrets.token_bytes)
         self.sip_call_id = new_call_id(local_host)
         settings = CallSettings(
             call_id=self.sip_call_id,
@@ -158,7 +149,7 @@ class CallSession(BaseSession):
             alternates=self._alternates,
             srtp=mode,
             offered_crypto=cryptos,
-            local_address=(local_host, self.services.sip.local_address[1]),
+            local_address=(local_host, self.services.signalling().local_address[1]),
             offer=offer,
             session_expires=self.services.config.sip.session_expires,
             credentials=Credentials(spec.sip_auth_name or spec.sip_login, spec.sip_password),
@@ -167,7 +158,7 @@ class CallSession(BaseSession):
             timers=self.services.timers,
         )
         self._call = OutboundCall(settings)
-        self.services.sip.place_call(self._call, self._inbox.put_nowait)
+        self.services.signalling().place_call(self._call, self._inbox.put_nowait)
         self._sip_started = True
         self._set_state(CallState.TRYING, f"INVITE sent to {destination}")
 
@@ -193,7 +184,7 @@ class CallSession(BaseSession):
                 return None
             elif isinstance(item, StopRequested) and stop_reason is None:
                 stop_reason = item.reason
-                self.services.sip.hangup(self.sip_call_id)
+                self.services.signalling().hangup(self.sip_call_id)
 
     def _on_ended_before_answer(self, ended: CallEnded, stop_reason: str | None) -> None:
         if stop_reason is not None and ended.cause in (EndCause.LOCAL_HANGUP, EndCause.CANCELLED):
@@ -206,7 +197,7 @@ class CallSession(BaseSession):
         """Publish from the answer (or from early media, then through the answer) to the end."""
         self._answered = isinstance(first, CallAnswered)
         if first.remote is None:
-            self.services.sip.hangup(self.sip_call_id)
+            self.services.signalling().hangup(self.sip_call_id)
             await self._wait_for_sip_end()
             error = first.error if isinstance(first, CallAnswered) else "no SDP"
             self._set_state(CallState.FAILED, f"unusable SDP answer: {error}")
@@ -248,7 +239,7 @@ class CallSession(BaseSession):
                 self._note("dtmf", digit=item.digit, durationMs=item.duration_ms, via="INFO")
             elif isinstance(item, CallAnswered) and not self._answered:
                 if not self._on_late_answer(item):
-                    self.services.sip.hangup(self.sip_call_id)
+                    self.services.signalling().hangup(self.sip_call_id)
                     await self._wait_for_sip_end()
                     return CallState.FAILED, f"unusable SDP answer: {item.error}"
             elif isinstance(item, CallEnded):
@@ -258,13 +249,13 @@ class CallSession(BaseSession):
                 state = CallState.FINISH if item.cause is EndCause.REMOTE_HANGUP else CallState.FAILED
                 return state, item.describe()
             elif isinstance(item, StopRequested):
-                self.services.sip.hangup(self.sip_call_id)
+                self.services.signalling().hangup(self.sip_call_id)
                 await self._wait_for_sip_end(BYE_ANSWER_SECONDS)
                 return CallState.FINISH, item.reason
             elif isinstance(item, MediaFailed):
                 # The far end may be gone (no RTP): the call ends now; the BYE goes on in the SIP agent
                 # (retransmitted until answered or Timer F) without holding the call or its stream.
-                self.services.sip.hangup(self.sip_call_id)
+                self.services.signalling().hangup(self.sip_call_id)
                 return CallState.FAILED, item.reason
 
     async def _wait_for_sip_end(self, timeout: float = 35.0) -> None:
@@ -303,7 +294,9 @@ class CallSession(BaseSession):
             super()._on_media_event(event)
             return
         first = not self._info_requests
-        self._info_requests += self.services.sip.send_info(self.sip_call_id, MEDIA_CONTROL_TYPE, picture_fast_update())
+        self._info_requests += self.services.signalling().send_info(
+            self.sip_call_id, MEDIA_CONTROL_TYPE, picture_fast_update()
+        )
         if first and self._info_requests:
             self._note("keyframe-request", via="INFO")
 
@@ -316,11 +309,11 @@ class CallSession(BaseSession):
 
     async def _release(self) -> None:
         if self._sip_started and not self._sip_over:
-            self.services.sip.hangup(self.sip_call_id)
+            self.services.signalling().hangup(self.sip_call_id)
         if self.media is not None:
             await self.media.close()
         if self.sip_call_id:
-            self.services.sip.forget(self.sip_call_id)
+            self.services.signalling().forget(self.sip_call_id)
         await self._registration.unregister()
 
     # -- reporting ------------------------------------------------------------------
@@ -336,4 +329,9 @@ class CallSession(BaseSession):
         return "sip"
 
     def identity(self) -> dict[str, Any]:
-        return {"sipCallId": self.sip_call_id, "sipLadder": self.sip_ladder(), "source": {"kind": "sip"}}
+        return {
+            "sipDomain": self.spec.sip_domain,
+            "sipCallId": self.sip_call_id,
+            "sipLadder": self.sip_ladder(),
+            "source": {"kind": "sip"},
+        }

@@ -138,10 +138,10 @@ class Reloader:
         if self._services.media is not None:
             self._services.media.reconfigure(plan.config)
         policy = inbound_policy(plan.config.sip)
-        policy.drops = self._services.sip.agent.policy.drops  # the counters go on
-        self._services.sip.agent.policy = policy
+        policy.drops = self._services.signalling().agent.policy.drops  # the counters go on
+        self._services.signalling().agent.policy = policy
         sip = plan.config.sip
-        self._services.sip.configure_tcp(sip.tcp_max_connections, sip.tcp_max_per_source, sip.tcp_idle_seconds)
+        self._services.signalling().configure_tcp(sip.tcp_max_connections, sip.tcp_max_per_source, sip.tcp_idle_seconds)
         if self._services.recordings is not None:
             self._services.recordings.configure(plan.config.recording)
         self._services.slate_images = await asyncio.to_thread(list_pictures, plan.config.video.slate_directory)

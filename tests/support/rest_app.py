@@ -1,5 +1,6 @@
-"""The REST app over a real CallManager, SIP socket and media worker, for tests of the API, and the
-REST contract's request body as clients send it."""
+"""The REST app for tests of the API: over a real CallManager, SIP socket and media worker
+(:func:`bridge_client`), or over the configuration alone (:func:`api_client`, for what is
+answered before any call exists); and the REST contract's request body as clients send it."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from bridge.calls.registry import CallManager
 from bridge.calls.services import Services
 from bridge.config import load_config
 from bridge.sip.agent import SipAgent
-from bridge.sip.dns import SipResolver
-from bridge.sip.timers import TimerSettings
 from bridge.sip.transport import SipTransport
 from bridge.workers.pool import MediaWorkerPool
 from rest.app import create_app
@@ -50,11 +49,24 @@ def body(**changes: Any) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
+async def api_client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    """The REST app over a CallManager with no SIP transport and no media worker: enough for every
+    answer given before a call starts (400s, 404s, authentication); a call that starts fails."""
+    config = load_config(REPO / "conf" / "bridge.toml", environ={})
+    services = Services(config, PortAllocator(*config.rtp.ports))
+    async with asyncio.TaskGroup() as group:
+        manager = CallManager(services, group)
+        async with TestClient(TestServer(create_app(manager))) as test_client:
+            yield test_client
+        await manager.terminate_all(2.0)
+
+
+@contextlib.asynccontextmanager
 async def bridge_client(ports: tuple[int, int], **environ: str) -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     """The REST app over a real CallManager and SIP socket; every call is hung up on exit."""
     config = load_config(REPO / "conf" / "bridge.toml", environ={"BRIDGE_SIP__LISTEN": "127.0.0.1:0", **environ})
     sip = await SipTransport.listen(SipAgent(), "127.0.0.1", 0)
-    services = Services(config, sip, PortAllocator(*ports), TimerSettings(), SipResolver())
+    services = Services(config, PortAllocator(*ports), sip)
     try:
         async with asyncio.TaskGroup() as group:
             services.media = MediaWorkerPool(config, services.ports, 1)

@@ -19,6 +19,7 @@ from bridge.rtmp.publisher import RtmpPublisher, RtmpPublishError, RtmpRefused
 from bridge.rtmp.url import parse_target
 from bridge.sip.addressing import Transport
 from bridge.sip.dns import ResolveError, SipResolver
+from rtp.ports import PortAllocator
 from tests.support.dns_server import TestDnsServer
 
 ACCEPTED: list[str] = []
@@ -108,7 +109,8 @@ async def test_a_failed_connection_tells_the_api_only_refused(listener: int) -> 
 async def test_sip_domain_name_resolving_to_metadata_is_refused() -> None:
     dns = TestDnsServer({("meta.sip.test", "A"): ["169.254.169.254"], ("ok.sip.test", "A"): ["127.0.0.1"]})
     try:
-        services = Services(BridgeConfig(), None, None, None, SipResolver([("127.0.0.1", dns.port)]))  # type: ignore[arg-type]
+        config = BridgeConfig()
+        services = Services(config, PortAllocator(*config.rtp.ports), resolver=SipResolver([("127.0.0.1", dns.port)]))
         with pytest.raises(ResolveError, match="link-local or cloud metadata"):
             await services.resolve_sip("meta.sip.test", None, Transport.UDP)
         assert [t.host for t in await services.resolve_sip("ok.sip.test", None, Transport.UDP)] == ["127.0.0.1"]

@@ -11,12 +11,19 @@ from aiohttp.test_utils import TestClient
 
 from rest.common import MANAGER_KEY
 from tests.support.ports import free_even_range
-from tests.support.rest_app import body, bridge_client
+from tests.support.rest_app import api_client, body, bridge_client
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
     async with bridge_client(free_even_range(100)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
+    """No SIP socket, no media worker: a 400 needs neither."""
+    async with api_client() as test_client:
         yield test_client
 
 
@@ -42,22 +49,22 @@ async def client() -> AsyncIterator[TestClient]:  # type: ignore[type-arg]
         ({"rtmpUrl": "rtmp://[fd00:ec2::254]:1935/live"}, "rtmpUrl"),
     ],
 )
-async def test_bad_fields_are_400_naming_the_field(client: TestClient, changes: dict[str, Any], field: str) -> None:  # type: ignore[type-arg]
-    reply = await client.post("/RESTCall/call", json=body(**changes))
+async def test_bad_fields_are_400_naming_the_field(api: TestClient, changes: dict[str, Any], field: str) -> None:  # type: ignore[type-arg]
+    reply = await api.post("/RESTCall/call", json=body(**changes))
     data = await reply.json()
     assert reply.status == 400, data
     assert data["error"]["field"] == field and data["error"]["message"]
 
 
-async def test_missing_field_and_bad_json(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_missing_field_and_bad_json(api: TestClient) -> None:  # type: ignore[type-arg]
     data = body()
     del data["connection"]["sipDomain"]
-    reply = await client.post("/RESTCall/call", json=data)
+    reply = await api.post("/RESTCall/call", json=data)
     assert reply.status == 400 and (await reply.json())["error"]["field"] == "connection.sipDomain"
-    reply = await client.post("/RESTCall/call", data=b"{not json")
+    reply = await api.post("/RESTCall/call", data=b"{not json")
     assert reply.status == 400 and (await reply.json())["error"]["code"] == "invalid_json"
     for path in ("/RESTCall/call", "/api/v1/calls"):  # review finding 11: a RecursionError and a 500 before
-        reply = await client.post(path, data=b"[" * 40_000, headers={"Content-Type": "application/json"})
+        reply = await api.post(path, data=b"[" * 40_000, headers={"Content-Type": "application/json"})
         assert reply.status == 400 and (await reply.json())["error"]["code"] == "invalid_json"
 
 
