@@ -82,7 +82,11 @@ def test_impaired_network_still_gives_a_continuous_stream_of_the_right_length(
     assert abs(first - 440) <= 0.5 and abs(whole - 440) <= 0.5
     assert in_pause < -40  # silence (or fading concealment) while the far end paused
     assert counters["ssrcChanges"] == 1 and counters["duplicatePackets"] + counters["latePackets"] > 0
-    assert abs(counters["lost"] - dropped_by_relay) <= 8  # packets still in the relay when sampled
+    # The worker's counters reach the daemon once a second, so a live sample may lag the relay's count
+    # by a second of drops: compare the counters the call ended with (sent at the media's stop) with
+    # what the relay had dropped just before the hang-up (about one drop a second follows it).
+    final_lost = ended["counters"]["lost"]
+    assert abs(final_lost - dropped_by_relay) <= 8, (final_lost, dropped_by_relay, counters["lost"])
 
 
 @pytest.fixture
