@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 
 from aiohttp import web
@@ -57,10 +58,12 @@ from bridge.model import CallState
 from bridge.net.connlimit import Throttle
 from rest.common import MANAGER_KEY
 from rest.errors import error_response
+from rest.ingest_poller import IngestPoller
 from rest.streams import STREAM_LIMITS_KEY
 
 REFUSAL_LOG = Throttle(60.0)
 log = logging.getLogger("bridge.ingest")
+INGEST_POLLER_KEY = web.AppKey("ingest_poller", IngestPoller)
 START_TIMEOUT = 10.0  # seconds from the upgrade to the stream's start message
 CLOSE_TIMEOUT = 2.0  # seconds for the client's close frame after ours
 ADMITTING_EVENTS = 500  # events held while the call is admitted (10 s of one track's media)
@@ -122,8 +125,8 @@ async def ingest(request: web.Request) -> web.StreamResponse:
         connection = IngestConnection(transport, name, route, core, manager)
         request.protocol.set_parser(connection)  # type: ignore[arg-type]  # every read after the upgrade
         request.protocol.keep_alive(False)
-        code = await connection.serve()
-    stats.closed[(name, route.protocol, code)] += 1
+        connection.poll_with(request.app[INGEST_POLLER_KEY])
+        await connection.serve()  # counts its close code as it is decided
     return response
 
 
@@ -178,6 +181,17 @@ class IngestConnection:
         self._admitting: list[IngestEvent] | None = None  # events that came while the call was admitted
         self._starting: asyncio.Task[None] | None = None
         self._start_timer = loop.call_later(START_TIMEOUT, self._start_overdue)
+        self._polled: tuple[IngestPoller, socket.socket] | None = None
+
+    def poll_with(self, poller: IngestPoller) -> None:
+        """Read on the poller's grid instead of at each arrival (plain TCP; TLS stays on its transport)."""
+        raw = self._transport.get_extra_info("socket")
+        if raw is None or self._transport.get_extra_info("sslcontext") is not None or self._transport.is_closing():
+            return
+        sock = poller.add(raw.fileno(), self)
+        if sock is not None:
+            self._transport.pause_reading()
+            self._polled = (poller, sock)
 
     async def serve(self) -> int:
         """Serve until the connection ends; the close code it ended with."""
@@ -189,7 +203,14 @@ class IngestConnection:
                     self._starting.cancel()
         finally:
             self._start_timer.cancel()
-        await self._close_transport(code, reason)
+        # Counted when decided, before the close handshake: a client that drops the connection at our
+        # close frame may ask for the metrics before the handshake's end is read.
+        self._manager.services.ingest_stats.closed[(self._name, self._route.protocol, code)] += 1
+        try:
+            await self._close_transport(code, reason)
+        finally:
+            if self._polled is not None:
+                self._polled[0].remove(self._polled[1])
         if self.session is None:
             log.info("ingest route %s: closed %d before any call (%s)", self._name, code, reason)
         return code
@@ -323,4 +344,10 @@ class IngestConnection:
 
 
 def add_ingest_routes(app: web.Application) -> None:
+    app[INGEST_POLLER_KEY] = poller = IngestPoller()
     app.router.add_get("/ingest/{route}", ingest)
+
+    async def close_poller(_: web.Application) -> None:
+        poller.close()
+
+    app.on_cleanup.append(close_poller)
