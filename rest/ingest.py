@@ -66,6 +66,7 @@ log = logging.getLogger("bridge.ingest")
 INGEST_POLLER_KEY = web.AppKey("ingest_poller", IngestPoller)
 START_TIMEOUT = 10.0  # seconds from the upgrade to the stream's start message
 CLOSE_TIMEOUT = 2.0  # seconds for the client's close frame after ours
+WRITE_BACKLOG_BYTES = 256 * 1024  # our unread pongs and close frame a sender may leave us holding
 ADMITTING_EVENTS = 500  # events held while the call is admitted (10 s of one track's media)
 CORES: dict[str, type[StreamCore]] = {"twilio": TwilioStream, "acs": AcsStream, "ringcentral": RingCentralStream}
 _CLEAN_CLOSES = (1000, 1001, NO_STATUS)
@@ -255,8 +256,13 @@ class IngestConnection:
 
     def _flush(self) -> None:
         data = self._websocket.data_to_send()
-        if data and not self._transport.is_closing():
-            self._transport.write(data)
+        if not data or self._transport.is_closing():
+            return
+        if self._transport.get_write_buffer_size() > WRITE_BACKLOG_BYTES:  # pings answered, pongs never read
+            self._transport.abort()
+            self._end(CallState.FAILED, "the sender does not read what we send (our pongs piled up)", 1008)
+            return
+        self._transport.write(data)
 
     # -- messages -------------------------------------------------------------------
 

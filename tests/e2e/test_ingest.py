@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import urllib.error
 import urllib.parse
@@ -35,6 +36,7 @@ from tests.support.ingest_senders import Script, Sender, SendResult
 from tests.support.nginx_rtmp import NginxRtmp
 from tests.support.secrets import register_secret
 from tests.support.webhook_receiver import WebhookReceiver
+from tests.support.websocket_frames import client_frame, opening_handshake
 
 pytestmark = pytest.mark.e2e
 TWILIO_TOKEN = "9f3b1c2d4e5f60718293a4b5c6d7e8f9"
@@ -461,6 +463,34 @@ def test_a_standard_client_that_fragments_pings_and_offers_compression(nginx: Ng
     assert audio.max_timestamp_gap_ms <= 30 and audio.seconds >= 2.8  # every fragmented message played
     windows = [level_db(audio, 440.0, t, t + 0.5) for t in np.arange(0.5, audio.seconds - 1.0, 0.5)]
     assert min(windows) > 40
+
+
+def test_a_sender_that_never_reads_our_pongs_is_cut_off(bridge: BridgeDaemon) -> None:
+    """Pings are answered, but what a sender leaves unread is bounded: past 256 KiB of our pongs
+    waiting, the connection is dropped and the call ends FAILED, the daemon serving on."""
+    sender = Sender("twilio", ws_url(bridge, "twilio"), TWILIO_TOKEN, Script(seconds=1.0), "CA" + "3" * 32)
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a reader that stopped: small window, never read
+    raw.settimeout(10)
+    raw.connect(("127.0.0.1", bridge.rest_port))
+    cut, pings = False, client_frame(0x9, b"p" * 125) * 1000
+    try:
+        raw.sendall(opening_handshake(f"127.0.0.1:{bridge.rest_port}", "/ingest/twilio", sender.signed_headers()))
+        assert raw.recv(12) == b"HTTP/1.1 101"
+        for text in sender.opening():
+            raw.sendall(client_frame(0x1, text.encode()))
+        bridge.wait_state(sender.call_sid, {"ESTABLISHED", "PENDING", "TRYING"}, timeout=5)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            raw.sendall(pings)  # 131 KB of pings a time, none of the pongs read
+    except (ConnectionResetError, BrokenPipeError):
+        cut = True
+    finally:
+        raw.close()
+    call = ended_call(bridge, sender.call_sid)
+    assert cut and call["state"] == "FAILED" and "does not read" in call["reason"], call["reason"]
+    status, _ = bridge.request("GET", "/api/v1/calls")
+    assert status == 200
 
 
 def test_hanging_up_through_the_api_closes_the_websocket(bridge: BridgeDaemon) -> None:

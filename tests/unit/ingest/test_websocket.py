@@ -18,22 +18,10 @@ from bridge.ingest.websocket import (
     accept_key,
     frame,
 )
+from tests.support.websocket_frames import RFC_MASK, client_frame
 
-MASK = bytes((0x37, 0xFA, 0x21, 0x3D))  # RFC 6455 5.7's masking key
+MASK = RFC_MASK
 HELLO_MASKED = bytes((0x81, 0x85, 0x37, 0xFA, 0x21, 0x3D, 0x7F, 0x9F, 0x4D, 0x51, 0x58))  # RFC 6455 5.7
-
-
-def client_frame(opcode: int, payload: bytes, fin: bool = True, mask: bytes = MASK, rsv: int = 0) -> bytes:
-    """A client's frame, masked byte by byte (RFC 6455 5.2, 5.3), built without the code under test."""
-    first = (0x80 if fin else 0) | rsv | opcode
-    size = len(payload)
-    if size < 126:
-        header = bytes((first, 0x80 | size))
-    elif size < 65536:
-        header = struct.pack("!BBH", first, 0x80 | 126, size)
-    else:
-        header = struct.pack("!BBQ", first, 0x80 | 127, size)
-    return header + mask + bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
 
 
 def test_the_handshake_answers_rfc_6455s_example_key() -> None:
