@@ -259,10 +259,6 @@ class ServerConnection:
 
     # -- sending --------------------------------------------------------------------
 
-    def send_text(self, text: str) -> None:
-        if not self.close_sent:
-            self._queue(OP_TEXT, text.encode())
-
     def close(self, code: int, reason: str) -> None:
         """Queue our close frame (once); ``reason`` is cut to 123 bytes on a character boundary."""
         if self.close_sent:
