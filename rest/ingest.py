@@ -4,7 +4,7 @@ Before the upgrade: the route must exist (404), the sender must authenticate (40
 signature, or the route token), a ``callId`` query parameter must be free (409), and the
 bridge must have room (503 with Retry-After; RingCentral retries a 5xx, not a 4xx). After
 it, every read from the connection goes, in the transport's own callback, through the
-WebSocket core (:mod:`bridge.ingest.websocket`) and the platform's protocol core, and the
+WebSocket core (:mod:`bridge.wsmedia.websocket`) and the platform's protocol core, and the
 events are acted on at once (no task wake-up per message); the call starts with the stream's
 start message. Every end — a stop message, the sender's
 close, a torn connection, a protocol error, an API hang-up — closes the socket with its
@@ -22,10 +22,10 @@ import time
 from aiohttp import web
 
 from bridge.calls.registry import AtCapacity, CallManager, DuplicateCall
-from bridge.ingest.acs import AcsStream
+from bridge.wsmedia.acs import AcsStream
 from bridge.ingest.config import IngestRoute
-from bridge.ingest.core import MAX_MESSAGE_BYTES, StreamCore
-from bridge.ingest.events import (
+from bridge.wsmedia.core import MAX_MESSAGE_BYTES, StreamCore
+from bridge.wsmedia.events import (
     INTERNAL_ERROR,
     NORMAL_CLOSURE,
     POLICY_VIOLATION,
@@ -38,13 +38,13 @@ from bridge.ingest.events import (
     Violation,
 )
 from bridge.ingest.feed import StreamFeed
-from bridge.ingest.ringcentral import RingCentralStream
+from bridge.wsmedia.ringcentral import RingCentralStream
 from bridge.ingest.session import IngestSession
 from bridge.ingest.signature import token_valid, twilio_signature_valid
 from bridge.ingest.spec import IngestSource, SpecError, call_id_of, ingest_spec
 from bridge.ingest.stats import UNKNOWN_ROUTE
-from bridge.ingest.twilio import TwilioStream
-from bridge.ingest.websocket import (
+from bridge.wsmedia.twilio import TwilioStream
+from bridge.wsmedia.websocket import (
     NO_STATUS,
     BinaryReceived,
     CloseReceived,
@@ -58,12 +58,12 @@ from bridge.model import CallState
 from bridge.net.connlimit import Throttle
 from rest.common import MANAGER_KEY
 from rest.errors import error_response
-from rest.ingest_poller import IngestPoller
+from bridge.net.grid_poller import GridPoller
 from rest.streams import STREAM_LIMITS_KEY
 
 REFUSAL_LOG = Throttle(60.0)
 log = logging.getLogger("bridge.ingest")
-INGEST_POLLER_KEY = web.AppKey("ingest_poller", IngestPoller)
+INGEST_POLLER_KEY = web.AppKey("ingest_poller", GridPoller)
 START_TIMEOUT = 10.0  # seconds from the upgrade to the stream's start message
 CLOSE_TIMEOUT = 2.0  # seconds for the client's close frame after ours
 WRITE_BACKLOG_BYTES = 256 * 1024  # our unread pongs and close frame a sender may leave us holding
@@ -182,9 +182,9 @@ class IngestConnection:
         self._admitting: list[IngestEvent] | None = None  # events that came while the call was admitted
         self._starting: asyncio.Task[None] | None = None
         self._start_timer = loop.call_later(START_TIMEOUT, self._start_overdue)
-        self._polled: tuple[IngestPoller, socket.socket] | None = None
+        self._polled: tuple[GridPoller, socket.socket] | None = None
 
-    def poll_with(self, poller: IngestPoller) -> None:
+    def poll_with(self, poller: GridPoller) -> None:
         """Read on the poller's grid instead of at each arrival (plain TCP; TLS stays on its transport)."""
         raw = self._transport.get_extra_info("socket")
         if raw is None or self._transport.get_extra_info("sslcontext") is not None or self._transport.is_closing():
@@ -350,7 +350,7 @@ class IngestConnection:
 
 
 def add_ingest_routes(app: web.Application) -> None:
-    app[INGEST_POLLER_KEY] = poller = IngestPoller()
+    app[INGEST_POLLER_KEY] = poller = GridPoller()
     app.router.add_get("/ingest/{route}", ingest)
 
     async def close_poller(_: web.Application) -> None:

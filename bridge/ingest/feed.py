@@ -10,7 +10,7 @@ and a gap is counted as loss (:mod:`rtp.feed`).
 
 from __future__ import annotations
 
-from bridge.ingest.events import AudioReceived
+from bridge.wsmedia.events import AudioReceived
 from rtp.codecs import feed_codec_name
 
 

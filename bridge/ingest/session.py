@@ -16,7 +16,7 @@ from typing import Any
 
 from bridge.calls.record import BaseSession, MediaFailed, SessionError, StopRequested, watch_media
 from bridge.calls.services import Services
-from bridge.ingest.events import GOING_AWAY, INTERNAL_ERROR, NORMAL_CLOSURE, AudioReceived, DigitReceived
+from bridge.wsmedia.events import GOING_AWAY, INTERNAL_ERROR, NORMAL_CLOSURE, AudioReceived, DigitReceived
 from bridge.ingest.feed import StreamFeed
 from bridge.ingest.spec import IngestSource
 from bridge.model import CallSpec, CallState

@@ -11,11 +11,11 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bridge.ingest.acs import AcsStream
-from bridge.ingest.core import MAX_TRACKS
-from bridge.ingest.events import Violation
-from bridge.ingest.ringcentral import RingCentralStream
-from bridge.ingest.twilio import TwilioStream
+from bridge.wsmedia.acs import AcsStream
+from bridge.wsmedia.core import MAX_TRACKS
+from bridge.wsmedia.events import Violation
+from bridge.wsmedia.ringcentral import RingCentralStream
+from bridge.wsmedia.twilio import TwilioStream
 from bridge.rtmp import amf0
 from bridge.rtmp.chunks import ChunkError, ChunkReader
 from bridge.rtmp.client import HANDSHAKE_SIZE, RtmpClientCore, RtmpState

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.ingest.websocket import (
+from bridge.wsmedia.websocket import (
     BinaryReceived,
     CloseReceived,
     ConnectionFailed,

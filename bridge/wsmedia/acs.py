@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bridge.ingest.core import BadMessage, StreamCore, base64_audio, member, number, optional_text
-from bridge.ingest.events import (
+from bridge.wsmedia.core import BadMessage, StreamCore, base64_audio, member, number, optional_text
+from bridge.wsmedia.events import (
     INVALID_PAYLOAD,
     POLICY_VIOLATION,
     UNSUPPORTED_DATA,

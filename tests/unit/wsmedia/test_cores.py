@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from bridge.ingest.acs import AcsStream
-from bridge.ingest.core import MESSAGE_BURST, StreamCore
-from bridge.ingest.events import (
+from bridge.wsmedia.acs import AcsStream
+from bridge.wsmedia.core import MESSAGE_BURST, StreamCore
+from bridge.wsmedia.events import (
     AudioReceived,
     DigitReceived,
     MarkReceived,
@@ -19,8 +19,8 @@ from bridge.ingest.events import (
     TrackStopped,
     Violation,
 )
-from bridge.ingest.ringcentral import RingCentralStream
-from bridge.ingest.twilio import TwilioStream
+from bridge.wsmedia.ringcentral import RingCentralStream
+from bridge.wsmedia.twilio import TwilioStream
 
 ULAW_20MS = base64.b64encode(b"\xff" * 160).decode()
 PCM_20MS_16K = base64.b64encode(b"\x00\x01" * 320).decode()

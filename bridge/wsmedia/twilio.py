@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.ingest.core import BadMessage, StreamCore, base64_audio, member, number, optional_text, string_parameters
-from bridge.ingest.events import (
+from bridge.wsmedia.core import BadMessage, StreamCore, base64_audio, member, number, optional_text, string_parameters
+from bridge.wsmedia.events import (
     POLICY_VIOLATION,
     UNSUPPORTED_DATA,
     DigitReceived,

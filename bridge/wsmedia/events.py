@@ -1,7 +1,7 @@
 """What a WebSocket media stream tells us, whatever the platform (sans-IO).
 
-The protocol cores (:mod:`bridge.ingest.twilio`, :mod:`bridge.ingest.acs`,
-:mod:`bridge.ingest.ringcentral`) return these from every message; bad input becomes a
+The protocol cores (:mod:`bridge.wsmedia.twilio`, :mod:`bridge.wsmedia.acs`,
+:mod:`bridge.wsmedia.ringcentral`) return these from every message; bad input becomes a
 :class:`Violation` carrying the WebSocket close code (RFC 6455 section 7.4.1), never an
 exception.
 """

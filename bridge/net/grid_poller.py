@@ -1,12 +1,13 @@
-"""Reading every ingest WebSocket of the daemon on one 10 ms grid, with one ``epoll`` for all.
+"""Reading many stream sockets on one 10 ms grid, with one ``epoll`` for all of them.
 
 A platform sends each call's 20 ms media message on its own, so a connection read by the event
 loop wakes it once per message: at 100 calls that is 5,000 wake-ups a second, and the loop's own
 work per wake-up (the poll, the read, the callback) cost more than the message (docs/decisions.md,
-"WebSocket ingest"). Here a connection's reading is taken from the loop once it is upgraded
-(plain TCP only: a TLS connection must be read through its transport), and a timer polls all of
-them at once every ``POLL_SECONDS``: one ``epoll_wait`` and one ``recv`` per ready connection,
-whatever the number of calls. The playout absorbs the ≤ 10 ms this adds.
+"WebSocket ingest"). Here a timer polls every connection at once every ``POLL_SECONDS``: one
+``epoll_wait`` and one ``recv`` per ready connection, whatever the number of calls. The daemon
+reads an ingest WebSocket this way from its upgrade to its call's admission, the call's media
+worker from then on (plain TCP only: a TLS connection is read through its transport). The playout
+absorbs the ≤ 10 ms this adds.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ class PolledConnection(Protocol):
     def feed_eof(self) -> None: ...
 
 
-class IngestPoller:
-    """The ingest connections read on the grid; the timer runs only while there is one."""
+class GridPoller:
+    """The connections read on the grid; the timer runs only while there is one."""
 
     def __init__(self) -> None:
         self._epoll: select.epoll | None = None

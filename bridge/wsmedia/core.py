@@ -2,7 +2,7 @@
 
 A core takes each text message with ``now`` and returns events; nothing it is given can
 make it raise. Field helpers raise :class:`BadMessage` internally, which :meth:`StreamCore.receive_text`
-turns into a :class:`~bridge.ingest.events.Violation` with the close code of RFC 6455 7.4.1.
+turns into a :class:`~bridge.wsmedia.events.Violation` with the close code of RFC 6455 7.4.1.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import binascii
 import json
 from typing import Any
 
-from bridge.ingest.events import (
+from bridge.wsmedia.events import (
     INVALID_PAYLOAD,
     POLICY_VIOLATION,
     UNSUPPORTED_DATA,

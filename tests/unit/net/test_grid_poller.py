@@ -1,11 +1,11 @@
-"""The ingest poller over real sockets: one poll serves every ready connection, ends are told once."""
+"""The grid poller over real sockets: one poll serves every ready connection, ends are told once."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 
-from rest.ingest_poller import POLL_SECONDS, READ_BYTES, IngestPoller
+from bridge.net.grid_poller import POLL_SECONDS, READ_BYTES, GridPoller
 
 
 class Recorder:
@@ -22,7 +22,7 @@ class Recorder:
 
 
 async def test_every_ready_connection_is_read_on_the_grid_and_an_end_told_once() -> None:
-    poller = IngestPoller()
+    poller = GridPoller()
     pairs = [socket.socketpair() for _ in range(20)]
     recorders = [Recorder() for _ in pairs]
     polled = [poller.add(ours.fileno(), recorder) for (ours, _), recorder in zip(pairs, recorders, strict=True)]
@@ -48,7 +48,7 @@ async def test_every_ready_connection_is_read_on_the_grid_and_an_end_told_once()
 
 
 async def test_a_removed_connection_is_no_longer_read_and_its_duplicate_is_closed() -> None:
-    poller = IngestPoller()
+    poller = GridPoller()
     ours, theirs = socket.socketpair()
     recorder = Recorder()
     polled = poller.add(ours.fileno(), recorder)
