@@ -22,43 +22,22 @@ import time
 from aiohttp import web
 
 from bridge.calls.registry import AtCapacity, CallManager, DuplicateCall
-from bridge.wsmedia.acs import AcsStream
 from bridge.ingest.config import IngestRoute
-from bridge.wsmedia.core import MAX_MESSAGE_BYTES, StreamCore
-from bridge.wsmedia.events import (
-    INTERNAL_ERROR,
-    NORMAL_CLOSURE,
-    POLICY_VIOLATION,
-    TRY_AGAIN_LATER,
-    AudioReceived,
-    DigitReceived,
-    IngestEvent,
-    StreamStarted,
-    StreamStopped,
-    Violation,
-)
-from bridge.ingest.feed import StreamFeed
-from bridge.wsmedia.ringcentral import RingCentralStream
 from bridge.ingest.session import IngestSession
 from bridge.ingest.signature import token_valid, twilio_signature_valid
 from bridge.ingest.spec import IngestSource, SpecError, call_id_of, ingest_spec
 from bridge.ingest.stats import UNKNOWN_ROUTE
-from bridge.wsmedia.twilio import TwilioStream
-from bridge.wsmedia.websocket import (
-    NO_STATUS,
-    BinaryReceived,
-    CloseReceived,
-    HandshakeError,
-    ServerConnection,
-    TextReceived,
-    WebSocketEvent,
-    accept_key,
-)
 from bridge.model import CallState
 from bridge.net.connlimit import Throttle
+from bridge.net.grid_poller import GridPoller
+from bridge.workers.handle import MediaHandle
+from bridge.wsmedia.core import StreamCore
+from bridge.wsmedia.events import INTERNAL_ERROR, POLICY_VIOLATION, TRY_AGAIN_LATER, DigitReceived, StreamStarted
+from bridge.wsmedia.platforms import CORES
+from bridge.wsmedia.stream import MediaStream, StreamAudio, StreamEnded, StreamEvent, TrackAppeared
+from bridge.wsmedia.websocket import HandshakeError, accept_key
 from rest.common import MANAGER_KEY
 from rest.errors import error_response
-from bridge.net.grid_poller import GridPoller
 from rest.streams import STREAM_LIMITS_KEY
 
 REFUSAL_LOG = Throttle(60.0)
@@ -68,8 +47,6 @@ START_TIMEOUT = 10.0  # seconds from the upgrade to the stream's start message
 CLOSE_TIMEOUT = 2.0  # seconds for the client's close frame after ours
 WRITE_BACKLOG_BYTES = 256 * 1024  # our unread pongs and close frame a sender may leave us holding
 ADMITTING_EVENTS = 500  # events held while the call is admitted (10 s of one track's media)
-CORES: dict[str, type[StreamCore]] = {"twilio": TwilioStream, "acs": AcsStream, "ringcentral": RingCentralStream}
-_CLEAN_CLOSES = (1000, 1001, NO_STATUS)
 
 
 def public_url(request: web.Request, http: bool = False) -> str:
@@ -158,11 +135,14 @@ def _refusal(request: web.Request, name: str, route: IngestRoute, manager: CallM
 
 
 class IngestConnection:
-    """One WebSocket after its upgrade: its frames, its call (from the start message on), its one close.
+    """One WebSocket after its upgrade: its stream, its call (from the start message on), its one close.
 
     aiohttp hands every read after the upgrade to :meth:`feed_data` (its payload-parser
     interface, as for its own WebSocket responses), so each message is handled in the
     transport's callback; :meth:`serve` waits for the end and closes the connection once.
+    Once the call's media runs, a plain-TCP connection is handed to the call's media worker
+    (:meth:`media_started`): from then on the worker reads, answers and closes it, and tells
+    the session a digit, a new track or the end.
     """
 
     def __init__(
@@ -172,17 +152,18 @@ class IngestConnection:
         self._transport = transport
         self._name = name
         self._route = route
-        self._core = core
+        self._stream = MediaStream(core)
         self._manager = manager
-        self._websocket = ServerConnection(MAX_MESSAGE_BYTES)
         self.session: IngestSession | None = None
         self._loop = loop
         self._closing: asyncio.Future[tuple[int, str]] = loop.create_future()
-        self._peer_gone: asyncio.Future[None] = loop.create_future()  # its close frame, or the TCP end
-        self._admitting: list[IngestEvent] | None = None  # events that came while the call was admitted
+        self._peer_gone: asyncio.Future[None] = loop.create_future()  # its close frame, the TCP end, the worker's word
+        self._admitting: list[StreamEvent] | None = None  # events that came while the call was admitted
         self._starting: asyncio.Task[None] | None = None
         self._start_timer = loop.call_later(START_TIMEOUT, self._start_overdue)
         self._polled: tuple[GridPoller, socket.socket] | None = None
+        self._media: MediaHandle | None = None  # the call's media, once it runs
+        self._adopted = False  # the media worker reads the connection
 
     def poll_with(self, poller: GridPoller) -> None:
         """Read on the poller's grid instead of at each arrival (plain TCP; TLS stays on its transport)."""
@@ -210,52 +191,66 @@ class IngestConnection:
         try:
             await self._close_transport(code, reason)
         finally:
-            if self._polled is not None:
-                self._polled[0].remove(self._polled[1])
+            self._stop_polling()
         if self.session is None:
             log.info("ingest route %s: closed %d before any call (%s)", self._name, code, reason)
         return code
 
     def close(self, code: int, reason: str) -> None:
         """Close the connection with ``code`` (once; the first reason wins)."""
-        if not self._closing.done():
-            self._closing.set_result((code, reason))
+        if self._closing.done():
+            return
+        self._closing.set_result((code, reason))
+        if self._adopted and not self._peer_gone.done() and self._media is not None:
+            self._media.close_stream(code, reason)  # the worker closes it and says so (StreamClosed)
 
     async def _close_transport(self, code: int, reason: str) -> None:
-        """Our close frame, the client's within CLOSE_TIMEOUT, then the TCP close (RFC 6455 7.1.1)."""
-        if not self._peer_gone.done():  # else the client's close was answered as it came, or TCP ended
-            self._websocket.close(code, reason)
-            self._flush()
+        """Our close frame, the client's within CLOSE_TIMEOUT, then the TCP close (RFC 6455 7.1.1).
+
+        A connection the media worker reads is closed there; the daemon closes its own copy of
+        the socket once the worker has its end, or writes the close frame itself if the worker
+        is gone.
+        """
+        if (
+            not self._peer_gone.done()
+        ):  # else the client's close was answered as it came, TCP ended, or the worker has it
+            if not self._adopted:
+                self._stream.close(code, reason)  # the end is decided: its event is not needed
+                self._flush()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CLOSE_TIMEOUT):
                     await asyncio.shield(self._peer_gone)
+            if self._adopted and not self._peer_gone.done():  # the worker went away with it
+                self._stream.websocket.close(code, reason)
+                self._flush()
         self._transport.close()
 
-    # -- aiohttp's payload-parser interface --------------------------------------------
+    def _stop_polling(self) -> None:
+        if self._polled is not None:
+            self._polled[0].remove(self._polled[1])
+            self._polled = None
+
+    # -- aiohttp's payload-parser interface, and the grid poller's --------------------
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
         """One read from the connection: not at its end, nothing left over."""
         try:
-            for message in self._websocket.receive_data(data):
-                self._receive(message)
+            self._dispatch(self._stream.receive_data(data, self._loop.time()))
         except Exception as exc:  # a defect must cost one connection, not the daemon
             log.exception("ingest route %s: internal error", self._name)
             self._end(CallState.FAILED, f"internal error: {type(exc).__name__}", INTERNAL_ERROR)
         self._flush()
+        self._hand_over()
         return False, b""
 
     def feed_eof(self) -> None:
         """The TCP connection ended."""
-        self._peer_closed()
-        if not self._closing.done():
-            self._end(CallState.FAILED, "the connection was torn down (1006) without a stop message", 1006)
-
-    def _peer_closed(self) -> None:
-        if not self._peer_gone.done():
-            self._peer_gone.set_result(None)
+        self._dispatch(self._stream.receive_eof())
 
     def _flush(self) -> None:
-        data = self._websocket.data_to_send()
+        if self._admitting is not None and self._stream.ended is not None and not self._stream.peer_gone:
+            return  # the end waits for the call's admission, so the call exists when the sender hears of it
+        data = self._stream.data_to_send()
         if not data or self._transport.is_closing():
             return
         if self._transport.get_write_buffer_size() > WRITE_BACKLOG_BYTES:  # pings answered, pongs never read
@@ -264,23 +259,12 @@ class IngestConnection:
             return
         self._transport.write(data)
 
-    # -- messages -------------------------------------------------------------------
+    # -- events -----------------------------------------------------------------------
 
-    def _receive(self, message: WebSocketEvent) -> None:
-        if isinstance(message, TextReceived):
-            self._dispatch(self._core.receive_text(message.text, self._loop.time()))
-        elif isinstance(message, BinaryReceived):
-            self._dispatch(self._core.receive_binary())
-        elif isinstance(message, CloseReceived):
-            self._peer_closed()
-            self._closed_by_peer(message.code)
-        else:
-            self._dispatch([Violation(message.code, message.reason)])
-
-    def _dispatch(self, events: list[IngestEvent]) -> None:
+    def _dispatch(self, events: list[StreamEvent]) -> None:
         for event in events:
-            if self._admitting is not None:  # the start message is being admitted: keep order
-                if len(self._admitting) < ADMITTING_EVENTS:
+            if self._admitting is not None and not (isinstance(event, StreamEnded) and self._stream.peer_gone):
+                if len(self._admitting) < ADMITTING_EVENTS:  # kept in order while the call is admitted
                     self._admitting.append(event)
             elif isinstance(event, StreamStarted):
                 self._start_timer.cancel()
@@ -288,9 +272,29 @@ class IngestConnection:
                 self._starting = self._group.create_task(self._start(event))
             else:
                 self._handle(event)
+        if self._stream.peer_gone:
+            self._peer_closed()
+
+    def _handle(self, event: StreamEvent) -> None:
+        session = self.session
+        if isinstance(event, StreamAudio):
+            if session is not None:
+                session.audio(event.track, event.timestamp, event.payload)
+        elif isinstance(event, TrackAppeared):
+            if session is not None:
+                session.track_appeared(event.index, event.name)
+        elif isinstance(event, DigitReceived):
+            if session is not None:
+                session.digit(event.digit, event.track)
+        elif isinstance(event, StreamEnded):
+            self._end(CallState.FINISH if event.finished else CallState.FAILED, event.reason, event.code)
+
+    def _peer_closed(self) -> None:
+        if not self._peer_gone.done():
+            self._peer_gone.set_result(None)
 
     def _start_overdue(self) -> None:
-        if self._core.started is None:
+        if self._stream.core.started is None:
             self._end(CallState.FAILED, f"no start message within {START_TIMEOUT:g} s", POLICY_VIOLATION)
 
     def _end(self, state: CallState, reason: str, code: int) -> None:
@@ -298,18 +302,7 @@ class IngestConnection:
             self.session.ended(state, reason)
         self.close(code, reason)
 
-    def _handle(self, event: IngestEvent) -> None:
-        session = self.session
-        if isinstance(event, AudioReceived):
-            if session is not None:
-                session.audio(event)
-        elif isinstance(event, DigitReceived):
-            if session is not None:
-                session.digit(event)
-        elif isinstance(event, StreamStopped):
-            self._end(CallState.FINISH, event.reason, NORMAL_CLOSURE)
-        elif isinstance(event, Violation):
-            self._end(CallState.FAILED, f"protocol error ({event.code}): {event.reason}", event.code)
+    # -- admission and the handover ---------------------------------------------------
 
     async def _start(self, started: StreamStarted) -> None:
         """Admit the call (claimed across the cluster first, [cluster]), then the events held meanwhile."""
@@ -324,13 +317,14 @@ class IngestConnection:
             log.info("ingest route %s: call %s started (%s)", self._name, call_id_of(started), self._route.protocol)
             self._dispatch(held)
             self._flush()
+            self._hand_over()
 
     async def _admit(self, started: StreamStarted) -> IngestSession | None:
         config = self._manager.services.config
         try:
             spec = ingest_spec(self._name, self._route, started, config, self._manager.services.slate_images)
             source = IngestSource(self._name, self._route.protocol, started.platform_id, started.tracks)
-            factory = IngestSession.factory(source, StreamFeed(started.encoding, started.rate), self.close)
+            factory = IngestSession.factory(source, started, self)
             session = await self._manager.admit(spec, factory)
         except (SpecError, DuplicateCall) as exc:
             self._end(CallState.FAILED, str(exc), POLICY_VIOLATION)
@@ -341,12 +335,28 @@ class IngestConnection:
         assert isinstance(session, IngestSession)
         return session
 
-    def _closed_by_peer(self, code: int) -> None:
-        """The sender closed the connection without a stop message (RFC 6455 7.1.5, 7.4.1)."""
-        if code in _CLEAN_CLOSES:
-            self._end(CallState.FINISH, f"the sender closed the connection ({code}) without a stop message", code)
-        else:
-            self._end(CallState.FAILED, f"the connection was torn down ({code}) without a stop message", code)
+    def media_started(self, media: MediaHandle) -> None:
+        """The call's media runs in a worker: hand it the connection as soon as it can change hands."""
+        self._media = media
+        self._hand_over()
+
+    def stream_closed(self, code: int, reason: str, finished: bool) -> None:
+        """The worker ended the adopted stream (it answers and closes the connection)."""
+        self._peer_closed()
+        self._end(CallState.FINISH if finished else CallState.FAILED, reason, code)
+
+    def _hand_over(self) -> None:
+        """Pass the connection to the call's media worker, at a message boundary with nothing to write."""
+        if self._adopted or self._media is None or self._admitting is not None or self._closing.done():
+            return
+
+        if self._polled is None or self._transport.get_write_buffer_size():
+            return  # TLS, or our pongs still going out: the daemon reads it (and tries again with the next read)
+        handover = self._stream.handover()
+        if handover is None or not self._media.adopt_stream(self._polled[1].fileno(), handover):
+            return
+        self._adopted = True
+        self._stop_polling()
 
 
 def add_ingest_routes(app: web.Application) -> None:

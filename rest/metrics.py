@@ -150,8 +150,14 @@ class _LiveCollector(Collector):
             "The worker's last full garbage collection after calls ended",
             labels=["worker"],
         )
+        streams = GaugeMetricFamily(
+            "bridge_media_worker_ingest_streams",
+            "Ingest WebSockets the worker reads, handed over by the daemon once their call was admitted",
+            labels=["worker"],
+        )
         for row in pool.stats():
             label = str(row["worker"])
+            streams.add_metric([label], row["streams"])
             up.add_metric([label], 1.0 if row["alive"] else 0.0)
             calls.add_metric([label], row["calls"])
             for quantile, value in row["loopLagMs"].items():
@@ -167,7 +173,7 @@ class _LiveCollector(Collector):
         )
         for row in pool.stats():
             dropped.add_metric([str(row["worker"])], row["feedDropped"])
-        yield from (up, calls, lag, cpu, rss, tasks, gc_ms, dropped)
+        yield from (up, calls, lag, cpu, rss, tasks, gc_ms, dropped, streams)
         yield from _stage_profile(pool.stats())
         yield GaugeMetricFamily(
             "bridge_media_worker_restarts", "Media workers restarted after dying", value=pool.restarts

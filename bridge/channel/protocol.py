@@ -9,8 +9,11 @@ One message is binary, for its rate: :class:`FeedAudio`, an ingest call's frame 
 then the call id's length and bytes, the track, the timestamp and the payload.
 
 Daemon to worker: :class:`Configure` (first), :class:`OpenEndpoint`, :class:`StartMedia`,
-:class:`UpdateMedia`, :class:`NameTrack`, :class:`FeedAudio`, :class:`Listen`, :class:`SendDtmf`,
-:class:`StopMedia`.
+:class:`UpdateMedia`, :class:`NameTrack`, :class:`FeedAudio`, :class:`AdoptStream`,
+:class:`CloseStream`, :class:`Listen`, :class:`SendDtmf`, :class:`StopMedia`.
+
+Sockets cross on a second channel, a Unix ``SOCK_SEQPACKET`` pair (:func:`send_socket`,
+:func:`receive_socket`): one datagram per socket, the token of the message that refers to it.
 Worker to daemon: :class:`WorkerReady`, :class:`EndpointOpened`, :class:`MediaEvent`,
 :class:`StreamStateChanged`, :class:`MediaEnded`, :class:`MediaStopped`, :class:`ListenAudio`,
 :class:`WorkerStats`.
@@ -19,6 +22,8 @@ Worker to daemon: :class:`WorkerReady`, :class:`EndpointOpened`, :class:`MediaEv
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from bridge.channel.counters import MediaCounters
 from bridge.model import OutputSpec, VideoSpec
 from bridge.rtmp.url import RtmpTarget
+from bridge.wsmedia.core import CoreState
 from rtp.peer import Peer
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -161,6 +167,33 @@ _FEED_HEADER = struct.Struct(">BH")  # the zero tag, the call id's length in byt
 _FEED_FIELDS = struct.Struct(">BI")  # track, timestamp
 
 
+class AdoptStream(_Message):
+    """Read an ingest call's WebSocket from now on: its socket came on the descriptor channel with ``token``.
+
+    The daemon sends the socket (SCM_RIGHTS) just before this message, so it is waiting when
+    the message is read. The worker frames, parses and plays the stream from there, answers
+    pings and closes it, and reports what the daemon must know (:class:`StreamDigit`,
+    :class:`StreamTrack`, :class:`StreamClosed`).
+    """
+
+    type: Literal["adopt"] = "adopt"
+    call: str
+    token: int
+    protocol: str
+    core: CoreState
+    tracks: list[str]  # numbered in order of first appearance
+    unparsed: bytes  # the start of a frame the daemon read but could not complete
+
+
+class CloseStream(_Message):
+    """Close an adopted WebSocket with ``code`` (RFC 6455 7.4.1): a hang-up, a shutdown, failed media."""
+
+    type: Literal["close-stream"] = "close-stream"
+    call: str
+    code: int
+    reason: str
+
+
 class Listen(_Message):
     """Start (``on``) or stop sending the call's published AAC frames as :class:`ListenAudio`."""
 
@@ -264,8 +297,41 @@ class RecordingChanged(_Message):
         return found
 
 
+class StreamDigit(_Message):
+    """A DTMF digit an adopted stream's platform reported (Twilio ``dtmf``, ACS ``DtmfData``)."""
+
+    type: Literal["stream-digit"] = "stream-digit"
+    digit: str
+    track: str
+
+
+class StreamTrack(_Message):
+    """An adopted stream's track number ``index`` appeared, named ``name`` by the platform."""
+
+    type: Literal["stream-track"] = "stream-track"
+    index: int
+    name: str
+
+
+class StreamClosed(_Message):
+    """An adopted stream ended (``code`` sent or received, RFC 6455 7.4.1); the worker closes it."""
+
+    type: Literal["stream-closed"] = "stream-closed"
+    code: int
+    reason: str
+    finished: bool  # a stop message or a clean close: the call ends FINISH, else FAILED
+
+
 MediaReport = (
-    DtmfHeard | EncoderRestarted | DestinationFailed | KeyframeWanted | KeyframeRequestsIgnored | RecordingChanged
+    DtmfHeard
+    | EncoderRestarted
+    | DestinationFailed
+    | KeyframeWanted
+    | KeyframeRequestsIgnored
+    | RecordingChanged
+    | StreamDigit
+    | StreamTrack
+    | StreamClosed
 )
 
 
@@ -322,11 +388,21 @@ class WorkerStats(_Message):
     rss_bytes: int
     tasks: int = 0  # asyncio tasks alive in the worker (a leak shows as growth)
     gc_ms: float = 0.0  # the last full garbage collection after calls ended, in milliseconds
+    streams: int = 0  # ingest WebSockets the worker reads (handed over by the daemon), closing ones too
     stages: dict[str, float] = {}  # per-stage seconds and calls, only under the stage profiler
 
 
 ToWorker = Annotated[
-    Configure | OpenEndpoint | StartMedia | UpdateMedia | NameTrack | Listen | SendDtmf | StopMedia,
+    Configure
+    | OpenEndpoint
+    | StartMedia
+    | UpdateMedia
+    | NameTrack
+    | AdoptStream
+    | CloseStream
+    | Listen
+    | SendDtmf
+    | StopMedia,
     Field(discriminator="type"),
 ]
 FromWorker = Annotated[
@@ -389,3 +465,33 @@ def decode_from_worker(frame: bytes) -> FromWorker:
         return FROM_WORKER.validate_json(frame)
     except ValidationError as exc:
         raise ProtocolError(f"bad message from worker: {_first_error(exc)}") from None
+
+
+TOKEN = struct.Struct(">Q")
+
+
+def send_socket(channel: socket.socket, token: int, fd: int) -> None:
+    """Pass ``fd`` (SCM_RIGHTS) with its token; raises OSError when the channel cannot take it now."""
+    socket.send_fds(channel, [TOKEN.pack(token)], [fd])
+
+
+def receive_socket(channel: socket.socket, token: int) -> socket.socket | None:
+    """The socket sent with ``token`` (``channel`` is non-blocking); older ones waiting are closed.
+
+    None when it is not there.
+    """
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(channel, TOKEN.size, 1)
+        except (BlockingIOError, InterruptedError):
+            return None
+        if not data and not fds:
+            return None  # the channel closed
+        if fds and len(data) == TOKEN.size and TOKEN.unpack(data)[0] == token:
+            return socket.socket(fileno=fds[0])
+        _stale(fds)
+
+
+def _stale(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from bridge.calls.presets import AudioChoice, Defaults, PresetError, VideoChoice, resolve
 from bridge.config import BridgeConfig
 from bridge.ingest.config import PLACEHOLDER, IngestRoute
-from bridge.wsmedia.events import StreamStarted
 from bridge.model import CallSpec
 from bridge.recording.config import check_record_formats
 from bridge.rtmp.url import RtmpUrlError, parse_target
+from bridge.wsmedia.events import StreamStarted
 
 _CALL_ID = re.compile(r"[^\x00-\x1f\x7f]{1,256}")
 

@@ -1,7 +1,8 @@
 """A media worker process: RTP in, playout, encode and RTMP out for the calls it is given.
 
-The daemon (:mod:`bridge.workers.pool`) starts it as ``python -m bridge.media.worker_process FD``
-with one end of a Unix socket pair and talks :mod:`bridge.channel.protocol` over it. The
+The daemon (:mod:`bridge.workers.pool`) starts it as ``python -m bridge.media.worker_process FD
+SOCKETS_FD`` with one end of a Unix socket pair and talks :mod:`bridge.channel.protocol` over
+it; on the second pair it passes the ingest WebSockets it hands over. The
 worker has its own event loop and opens the RTP sockets of its calls itself. It ignores
 SIGINT, SIGTERM and SIGHUP (systemd and a terminal may signal the whole process group;
 the daemon stops calls in order, then closes the socket; reloads arrive as messages)
@@ -34,6 +35,7 @@ from bridge.media.encoder import new_encoder
 from bridge.media.file_writer import FileWriter
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache
+from bridge.media.stream_socket import AdoptedStreams
 from bridge.media.ticker import Ticker
 from bridge.net.tls import client_context
 from bridge.ops.logs import REDACTOR, configure_logging
@@ -57,7 +59,9 @@ class WorkerCall:
 class MediaWorker:
     """The calls of this process, driven by messages from the daemon."""
 
-    def __init__(self, index: int, config: BridgeConfig, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, index: int, config: BridgeConfig, writer: asyncio.StreamWriter, sockets: socket.socket | None = None
+    ) -> None:
         self.index = index
         self.config = config
         self._writer = writer
@@ -67,6 +71,7 @@ class MediaWorker:
         self.slates = SlateCache()  # slate GOPs, encoded once per picture and settings in this worker
         self.ticker = Ticker()  # one timer for every call's media tick
         self.files = FileWriter()  # every recording's file I/O, on its own thread
+        self.streams = AdoptedStreams(sockets, self.send)  # ingest WebSockets handed over by the daemon
         self._collection: asyncio.TimerHandle | None = None  # the full collection after calls ended
         self.gc_ms = 0.0  # how long the last one took
         self.group: asyncio.TaskGroup | None = None
@@ -92,6 +97,11 @@ class MediaWorker:
             self._update(message)
         elif isinstance(message, p.NameTrack):
             self._name_track(message)
+        elif isinstance(message, p.AdoptStream):
+            call = self.calls.get(message.call)
+            self.streams.adopt(message, call.media if call is not None else None)
+        elif isinstance(message, p.CloseStream):
+            self.streams.close(message.call, message.code, message.reason)
         elif isinstance(message, p.Listen):
             self._listen(message)
         elif isinstance(message, p.SendDtmf):
@@ -184,6 +194,7 @@ class MediaWorker:
             call.media.send_dtmf(message.digits, message.duration_ms)
 
     async def _stop(self, call_id: str) -> None:
+        self.streams.detach(call_id)
         call = self.calls.pop(call_id, None)
         if call is None:
             self.send(p.MediaStopped(call=call_id, counters=None))
@@ -254,6 +265,7 @@ class MediaWorker:
             rss_bytes=_rss_bytes(),
             tasks=len(asyncio.all_tasks()),
             gc_ms=self.gc_ms,
+            streams=len(self.streams),
             stages=stage_profile.report(),
         )
 
@@ -285,9 +297,16 @@ def _rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-async def serve_worker(fd: int) -> None:
-    """Read the configuration, report ready, then serve messages until the socket closes."""
+async def serve_worker(fd: int, sockets_fd: int | None = None) -> None:
+    """Read the configuration, report ready, then serve messages until the socket closes.
+
+    ``sockets_fd``: the descriptor channel, on which the daemon passes the ingest WebSockets it
+    hands over (:class:`bridge.channel.protocol.AdoptStream`).
+    """
     reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=fd))
+    sockets = socket.socket(fileno=sockets_fd) if sockets_fd is not None else None
+    if sockets is not None:
+        sockets.setblocking(False)
     first = await p.read_frame(reader)
     if first is None:
         return
@@ -299,7 +318,7 @@ async def serve_worker(fd: int) -> None:
     # Open the codec once before taking calls: the first open in a process is slow.
     await asyncio.to_thread(new_encoder, config.media.default_output())
     tune_garbage_collector()
-    worker = MediaWorker(configure.worker, config, writer)
+    worker = MediaWorker(configure.worker, config, writer, sockets)
     worker.files.start()
     worker.send(p.WorkerReady(worker=configure.worker, pid=os.getpid()))
     async with asyncio.TaskGroup() as group:
@@ -312,15 +331,19 @@ async def serve_worker(fd: int) -> None:
         stats.cancel()
         lag.cancel()
         await worker.stop_all()
+        worker.streams.close_all()
         worker.ticker.close()
         if worker._collection is not None:
             worker._collection.cancel()
     await asyncio.to_thread(worker.files.stop)
     writer.close()
+    if sockets is not None:
+        sockets.close()
 
 
 def main() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the daemon's business, not ours
         signal.signal(signum, signal.SIG_IGN)
     stage_profile.install()  # only with BRIDGE_STAGE_PROFILE=1 (python -m bench.stages)
-    uvloop.run(serve_worker(int(sys.argv[1])))  # libuv: UDP receive and timers in C, not Python
+    sockets_fd = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    uvloop.run(serve_worker(int(sys.argv[1]), sockets_fd))  # libuv: UDP receive and timers in C, not Python

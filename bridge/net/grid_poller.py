@@ -81,12 +81,15 @@ class GridPoller:
         assert self._epoll is not None
         for fileno, _ in self._epoll.poll(0, len(self._connections) or 1):
             entry = self._connections.get(fileno)
-            if entry is not None and not _read(*entry):
+            if entry is not None and not _read(*entry) and self._connections.get(fileno) is entry:
                 self._epoll.unregister(fileno)  # ended: polled no more; its owner closes it
 
 
 def _read(sock: socket.socket, connection: PolledConnection) -> bool:
-    """What the connection holds now (at most READS_PER_POLL reads); False once it has ended."""
+    """What the connection holds now (at most READS_PER_POLL reads); False once it has ended.
+
+    A connection may be removed from the poller while it is fed (it ended, or changed hands).
+    """
     for _ in range(READS_PER_POLL):
         try:
             data = sock.recv(READ_BYTES)
@@ -98,6 +101,6 @@ def _read(sock: socket.socket, connection: PolledConnection) -> bool:
             connection.feed_eof()
             return False
         connection.feed_data(data)
-        if len(data) < READ_BYTES:
+        if len(data) < READ_BYTES or sock.fileno() < 0:  # all there was, or removed while it was fed
             return True
     return True

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 from bridge.channel import protocol as p
 from bridge.channel.counters import MediaCounters, zero_counters
 from bridge.channel.protocol import StreamState
+from bridge.wsmedia.stream import Handover
 from rtp.peer import Peer
 
 log = logging.getLogger("bridge.media")
@@ -41,6 +42,8 @@ class WorkerLink(Protocol):
     def send(self, message: p._Message) -> None: ...
 
     def send_feed(self, frame: p.FeedAudio) -> bool: ...
+
+    def adopt_stream(self, call_id: str, fd: int, handover: Handover) -> bool: ...
 
 
 class MediaHandle:
@@ -100,6 +103,17 @@ class MediaHandle:
     def feed(self, track: int, timestamp: int, payload: bytes) -> None:
         """An ingest call's frame to the worker's playout (dropped, and counted, when the channel is full)."""
         self.worker.send_feed(p.FeedAudio(self.call_id, track, timestamp, payload))
+
+    def adopt_stream(self, fd: int, handover: Handover) -> bool:
+        """The worker reads the call's WebSocket (``fd``) from now on; False if it cannot (the daemon goes on)."""
+        if self._closed or self.lost_reason or self.peer is None:
+            return False
+        return self.worker.adopt_stream(self.call_id, fd, handover)
+
+    def close_stream(self, code: int, reason: str) -> None:
+        """Have the worker close the adopted WebSocket with ``code``; it answers with a StreamClosed report."""
+        if not self._closed and not self.lost_reason:
+            self.worker.send(p.CloseStream(call=self.call_id, code=code, reason=reason))
 
     def name_track(self, index: int, name: str) -> None:
         """An ingest call's track ``index`` appeared: its recording files are named ``name``."""

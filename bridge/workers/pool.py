@@ -22,6 +22,7 @@ from bridge.channel import protocol as p
 from bridge.config import BridgeConfig
 from bridge.workers.admission import Admission, WorkerLoad
 from bridge.workers.handle import MediaHandle
+from bridge.wsmedia.stream import Handover
 from rtp.ports import PortAllocator, PortsExhausted
 
 log = logging.getLogger("bridge.workers")
@@ -75,6 +76,8 @@ class WorkerProcess:
         self._feed_bytes = 0
         self._feed_flush: asyncio.TimerHandle | None = None
         self.feed_dropped = 0
+        self._sockets: socket.socket | None = None  # the descriptor channel (p.send_socket)
+        self._tokens = 0
 
     @property
     def load(self) -> int:
@@ -104,6 +107,29 @@ class WorkerProcess:
             self._feed_flush = asyncio.get_running_loop().call_later(FEED_FLUSH_SECONDS, self._flush_feed)
         return True
 
+    def adopt_stream(self, call_id: str, fd: int, handover: Handover) -> bool:
+        """Hand the worker an ingest call's WebSocket (a duplicate of ``fd``); False if it cannot take it now."""
+        writer = self._writer
+        if self._sockets is None or writer is None or writer.is_closing() or not self.alive:
+            return False
+        self._tokens += 1
+        try:
+            p.send_socket(self._sockets, self._tokens, fd)
+        except OSError as exc:
+            log.warning("worker %d: could not pass call %s's stream: %s", self.index, call_id, exc)
+            return False
+        self.send(
+            p.AdoptStream(
+                call=call_id,
+                token=self._tokens,
+                protocol=handover.protocol,
+                core=handover.core,
+                tracks=list(handover.tracks),
+                unparsed=handover.unparsed,
+            )
+        )
+        return True
+
     def _flush_feed(self) -> None:
         if self._feed_flush is not None:
             self._feed_flush.cancel()
@@ -116,23 +142,28 @@ class WorkerProcess:
     async def run(self, config: BridgeConfig) -> int:
         """Start the process, serve its messages until it exits; returns its exit status."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        with ours:
-            with theirs:
+        sockets, their_sockets = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sockets.setblocking(False)
+        with ours, sockets:
+            with theirs, their_sockets:
                 self.process = await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
                     "bridge.media.worker_process",
                     str(theirs.fileno()),
-                    pass_fds=(theirs.fileno(),),
+                    str(their_sockets.fileno()),
+                    pass_fds=(theirs.fileno(), their_sockets.fileno()),
                     stdin=asyncio.subprocess.DEVNULL,
                     env=worker_environment(),
                 )
+            self._sockets = sockets
             reader, self._writer = await asyncio.open_connection(sock=ours)
             self.send(p.Configure(worker=self.index, config=config.model_dump(mode="json")))
             try:
                 await self._serve(reader)
             finally:
                 self.alive = False
+                self._sockets = None
                 if self._feed_flush is not None:
                     self._feed_flush.cancel()
                     self._feed_flush = None
@@ -362,6 +393,7 @@ class MediaWorkerPool:
                     "tasks": stats.tasks if stats else 0,
                     "gcMs": stats.gc_ms if stats else 0.0,
                     "feedDropped": worker.feed_dropped,
+                    "streams": stats.streams if stats else 0,
                     "stages": stats.stages if stats else {},
                 }
             )

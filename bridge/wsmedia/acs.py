@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bridge.wsmedia.core import BadMessage, StreamCore, base64_audio, member, number, optional_text
+from bridge.wsmedia.core import BadMessage, CoreState, StreamCore, base64_audio, member, number, optional_text
 from bridge.wsmedia.events import (
     INVALID_PAYLOAD,
     POLICY_VIOLATION,
@@ -34,6 +34,15 @@ class AcsStream(StreamCore):
         super().__init__(query, headers)
         self._origin: datetime | None = None  # the first AudioData's timestamp: sample 0
         self._rate = RATES[0]
+
+    def handover(self) -> CoreState:
+        origin = self._origin.isoformat() if self._origin is not None else ""
+        return CoreState(tuple(self.tracks), rate=self._rate, origin=origin)
+
+    def resume(self, state: CoreState) -> None:
+        super().resume(state)
+        self._rate = state.rate or self._rate
+        self._origin = datetime.fromisoformat(state.origin) if state.origin else None
 
     def handle(self, message: dict[str, Any]) -> list[IngestEvent]:
         kind = member(message, "kind", str, "message")

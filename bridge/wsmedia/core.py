@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from bridge.wsmedia.events import (
@@ -92,6 +93,21 @@ def string_parameters(obj: object, where: str) -> dict[str, str]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class CoreState:
+    """What a started stream's core must carry over when another process continues it.
+
+    ``tracks``: the track names it accepts (announced or seen); ``stopped_tracks``: RingCentral
+    perspectives already stopped; ``rate``: ACS's sample rate; ``origin``: ACS's first
+    AudioData time (ISO 8601, sample 0), "" before it.
+    """
+
+    tracks: tuple[str, ...]
+    stopped_tracks: tuple[str, ...] = ()
+    rate: int = 0
+    origin: str = ""
+
+
 class StreamCore:
     """The state every protocol shares: started or not, the flood limit, the tracks seen."""
 
@@ -107,6 +123,15 @@ class StreamCore:
         self.tracks: list[str] = []
         self._allowance = float(MESSAGE_BURST)
         self._last: float | None = None
+
+    def handover(self) -> CoreState:
+        """This started stream's state, for :meth:`resume` in the process that continues it."""
+        return CoreState(tuple(self.tracks))
+
+    def resume(self, state: CoreState) -> None:
+        """Continue a stream whose start message another process read."""
+        self.started = StreamStarted("", {}, state.tracks, "", 0)
+        self.tracks = list(state.tracks)
 
     def receive_text(self, text: str, now: float) -> list[IngestEvent]:
         """Events from one text message (never raises)."""

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from bridge.wsmedia.core import BadMessage, StreamCore, base64_audio, member, number, optional_text, string_parameters
+from bridge.wsmedia.core import (
+    BadMessage,
+    CoreState,
+    StreamCore,
+    base64_audio,
+    member,
+    number,
+    optional_text,
+    string_parameters,
+)
 from bridge.wsmedia.events import (
     POLICY_VIOLATION,
     UNSUPPORTED_DATA,
@@ -32,6 +41,13 @@ class RingCentralStream(StreamCore):
     def __init__(self, query: dict[str, str], headers: dict[str, str]) -> None:
         super().__init__(query, headers)
         self._stopped_tracks: set[str] = set()
+
+    def handover(self) -> CoreState:
+        return CoreState(tuple(self.tracks), stopped_tracks=tuple(sorted(self._stopped_tracks)))
+
+    def resume(self, state: CoreState) -> None:
+        super().resume(state)
+        self._stopped_tracks = set(state.stopped_tracks)
 
     def handle(self, message: dict[str, Any]) -> list[IngestEvent]:
         event = member(message, "event", str, "message")

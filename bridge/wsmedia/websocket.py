@@ -1,9 +1,10 @@
 """The server side of a WebSocket connection (RFC 6455), sans-IO.
 
-The daemon terminates the platforms' media streams itself: the transport's data callback hands
-each read to :meth:`ServerConnection.receive_data`, which returns the complete messages it
-holds as typed events, with no task, queue or wake-up per message (about 50 messages a second
-per call). What it must answer (pongs, its close frames) is collected for
+The bridge terminates the platforms' media streams itself (the daemon until a stream's call is
+admitted, the call's media worker from then on): each read goes to
+:meth:`ServerConnection.receive_data`, which returns the complete messages it holds as typed
+events, with no task, queue or wake-up per message (about 50 messages a second per call).
+What it must answer (pongs, its close frames) is collected for
 :meth:`ServerConnection.data_to_send`. No extension is negotiated, so a frame with a reserved
 bit set is a protocol error (RFC 6455 5.2).
 """
@@ -125,6 +126,25 @@ class ServerConnection:
         self._fragments: list[bytes] = []
         self._fragment_opcode = 0  # the opcode of the message being continued, 0 for none
         self._fragment_bytes = 0
+
+    # -- changing hands between processes ----------------------------------------------
+
+    @property
+    def fragmenting(self) -> bool:
+        """A fragmented message is under way (its first frames are held here)."""
+        return bool(self._fragment_opcode)
+
+    @property
+    def pending_output(self) -> bool:
+        return bool(self._outgoing)
+
+    def unparsed(self) -> bytes:
+        """The start of a frame read but not yet complete (never a whole frame: those are parsed)."""
+        return bytes(self._buffer)
+
+    def resume(self, unparsed: bytes) -> None:
+        """Continue a connection another process served, from the bytes it had not parsed."""
+        self._buffer = bytearray(unparsed)
 
     # -- receiving ------------------------------------------------------------------
 

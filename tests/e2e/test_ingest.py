@@ -340,6 +340,10 @@ def test_torn_and_closed_connections_end_the_call_with_the_reason(
         time.sleep(0.1)
     failed = [e for e in webhooks.events if e["callId"] == torn.call_sid and e.get("state") == "FAILED"]
     assert len(failed) == 1 and "torn down" in failed[0]["reason"]
+    deadline = time.monotonic() + 5.0  # the workers read these connections; none is left open there
+    while worker_read_streams(bridge) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert worker_read_streams(bridge) == 0
 
 
 def _media_before_start(sender: Sender) -> list[str]:
@@ -495,10 +499,24 @@ def test_a_sender_that_never_reads_our_pongs_is_cut_off(bridge: BridgeDaemon) ->
     assert status == 200
 
 
+def worker_read_streams(bridge: BridgeDaemon) -> float:
+    """Ingest WebSockets the media workers read, from /metrics (prometheus_client's parser)."""
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(bridge.raw("GET", "/metrics"))
+        for sample in family.samples
+        if sample.name == "bridge_media_worker_ingest_streams"
+    )
+
+
 def test_hanging_up_through_the_api_closes_the_websocket(bridge: BridgeDaemon) -> None:
+    """The connection is read by the call's media worker once the call runs; a hang-up closes it from there."""
     sender = Sender("twilio", ws_url(bridge, "twilio"), TWILIO_TOKEN, Script(seconds=8.0), "CA" + "6" * 32).start()
     bridge.wait_state(sender.call_sid, {"ESTABLISHED"}, timeout=5)
-    time.sleep(1.0)
+    deadline = time.monotonic() + 3.0
+    while worker_read_streams(bridge) != 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert worker_read_streams(bridge) == 1, worker_read_streams(bridge)
     status, _ = bridge.request("DELETE", f"/api/v1/calls/{sender.call_sid}")
     result = sender.join()
     call = ended_call(bridge, sender.call_sid)

@@ -11,15 +11,15 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bridge.rtmp import amf0
+from bridge.rtmp.chunks import ChunkError, ChunkReader
+from bridge.rtmp.client import HANDSHAKE_SIZE, RtmpClientCore, RtmpState
+from bridge.rtmp.url import parse_target
 from bridge.wsmedia.acs import AcsStream
 from bridge.wsmedia.core import MAX_TRACKS
 from bridge.wsmedia.events import Violation
 from bridge.wsmedia.ringcentral import RingCentralStream
 from bridge.wsmedia.twilio import TwilioStream
-from bridge.rtmp import amf0
-from bridge.rtmp.chunks import ChunkError, ChunkReader
-from bridge.rtmp.client import HANDSHAKE_SIZE, RtmpClientCore, RtmpState
-from bridge.rtmp.url import parse_target
 from tests.support import reference_rtmp as reference
 from tests.support.fuzz_budget import FUZZ
 from tests.support.mutate import mutated
