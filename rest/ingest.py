@@ -208,21 +208,23 @@ class IngestConnection:
         """Our close frame, the client's within CLOSE_TIMEOUT, then the TCP close (RFC 6455 7.1.1).
 
         A connection the media worker reads is closed there; the daemon closes its own copy of
-        the socket once the worker has its end, or writes the close frame itself if the worker
-        is gone.
+        the socket once the worker has its end. If the worker died (or does not answer), the
+        daemon sends the close frame itself and closes without waiting.
         """
-        if (
-            not self._peer_gone.done()
-        ):  # else the client's close was answered as it came, TCP ended, or the worker has it
-            if not self._adopted:
-                self._stream.close(code, reason)  # the end is decided: its event is not needed
-                self._flush()
+        if self._peer_gone.done():  # the client's close was answered, TCP ended, or the worker has it
+            self._transport.close()
+            return
+        worker_gone = self._adopted and (self._media is None or bool(self._media.lost_reason))
+        if not self._adopted:
+            self._stream.close(code, reason)  # the end is decided: its event is not needed
+            self._flush()
+        if not worker_gone:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CLOSE_TIMEOUT):
                     await asyncio.shield(self._peer_gone)
-            if self._adopted and not self._peer_gone.done():  # the worker went away with it
-                self._stream.websocket.close(code, reason)
-                self._flush()
+        if self._adopted and not self._peer_gone.done():
+            self._stream.websocket.close(code, reason)
+            self._flush()
         self._transport.close()
 
     def _stop_polling(self) -> None:

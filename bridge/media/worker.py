@@ -330,8 +330,8 @@ async def serve_worker(fd: int, sockets_fd: int | None = None) -> None:
         log.info("worker %d: daemon closed the channel; stopping %d call(s)", worker.index, len(worker.calls))
         stats.cancel()
         lag.cancel()
+        worker.streams.close_all()  # going away (1001), before each call's stop would close its stream as failed
         await worker.stop_all()
-        worker.streams.close_all()
         worker.ticker.close()
         if worker._collection is not None:
             worker._collection.cancel()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import json.scanner
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,18 @@ MAX_MESSAGE_BYTES = 64 * 1024  # the WebSocket reader refuses larger messages (c
 
 
 _KINDS = {dict: "an object", str: "a string", list: "an array", bool: "true or false"}
+# The C scanner json.loads ends in, called directly (typeshed types make_scanner as the class it is in C).
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def _json_object(text: str) -> Any:
+    """``json.loads(text)``, without its layers for the usual message (a value from the first
+    character to the last); anything else goes through ``json.loads`` (and its errors)."""
+    try:
+        value, end = _SCAN(text, 0)
+    except StopIteration:  # not a value where it starts (whitespace first, or not JSON): json.loads says which
+        return json.loads(text)
+    return value if end == len(text) else json.loads(text)
 
 
 class BadMessage(Exception):
@@ -141,7 +154,7 @@ class StreamCore:
         if self.stopped:
             return []  # what follows a stop is not the call's
         try:
-            message = json.loads(text)
+            message = _json_object(text)
             if not isinstance(message, dict):
                 raise BadMessage(INVALID_PAYLOAD, "a message must be a JSON object")
             return self.handle(message)

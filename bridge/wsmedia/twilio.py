@@ -8,6 +8,7 @@ Messages (Twilio's "Media Streams - WebSocket Messages"): ``connected``, ``start
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bridge.wsmedia.core import BadMessage, StreamCore, base64_audio, member, number, optional_text, string_parameters
@@ -24,12 +25,16 @@ from bridge.wsmedia.events import (
 RATE = 8000
 ENCODING = "audio/x-mulaw"
 DIGITS = frozenset("0123456789*#ABCD")
+_DIGITS = re.compile(r"[0-9]{1,18}").fullmatch  # what core.number takes as a string
 
 
 class TwilioStream(StreamCore):
     protocol = "twilio"
 
     def handle(self, message: dict[str, Any]) -> list[IngestEvent]:
+        media = message.get("media")
+        if type(media) is dict and message.get("event") == "media":  # fifty a second a track: checked first
+            return self._media(media)
         event = member(message, "event", str, "message")
         if event == "media":
             return self._media(member(message, "media", dict, "media message"))
@@ -70,11 +75,20 @@ class TwilioStream(StreamCore):
 
     def _media(self, media: dict[str, Any]) -> list[IngestEvent]:
         self.require_started("media")
-        track = optional_text(media, "track", "media") or "inbound"
-        chunk = number(media, "chunk", "media")
-        timestamp = number(media, "timestamp", "media")
+        track, chunk, timestamp = media.get("track"), media.get("chunk"), media.get("timestamp")
+        if (
+            type(track) is str
+            and type(chunk) is str
+            and type(timestamp) is str
+            and _DIGITS(chunk)
+            and _DIGITS(timestamp)
+        ):
+            sequence, at = int(chunk), int(timestamp)  # Twilio's own form, checked in one step
+        else:  # any other form the field helpers take, or say what is wrong with
+            track = optional_text(media, "track", "media")
+            sequence, at = number(media, "chunk", "media"), number(media, "timestamp", "media")
         payload = base64_audio(media, "payload", "media", 1, RATE)
-        return self.audio(track, chunk, timestamp * (RATE // 1000), payload)
+        return self.audio(track or "inbound", sequence, at * (RATE // 1000), payload)
 
     def _dtmf(self, dtmf: dict[str, Any]) -> list[IngestEvent]:
         digit = member(dtmf, "digit", str, "dtmf")

@@ -152,6 +152,10 @@ class ServerConnection:
         """The messages and closes completed by ``data`` (nothing after a close or a failure)."""
         if self.close_received or self.failed:
             return []
+        if not self._buffer and not self._fragment_opcode:
+            whole = self._one_text_frame(data)
+            if whole is not None:
+                return [whole]
         events: list[WebSocketEvent] = []
         if self._buffer:
             self._buffer += data
@@ -164,6 +168,25 @@ class ServerConnection:
         if self.failed or self.close_received:
             self._buffer.clear()
         return events
+
+    def _one_text_frame(self, data: bytes) -> TextReceived | None:
+        """The usual read, checked in one step: exactly one whole, final, masked text frame of
+        valid UTF-8 within the size limit (RFC 6455 5.2). Anything else (None) takes the full path,
+        which also says what is wrong with it."""
+        size = len(data)
+        if size < 6 or data[0] != 0x81 or data[1] < 0x80:  # FIN, no reserved bits, text; masked
+            return None
+        length, start = data[1] & 0x7F, 6
+        if length == 126:
+            length, start = (data[2] << 8) | data[3], 8
+        elif length == 127:
+            return None
+        if start + length != size or length > self.max_message_bytes:
+            return None
+        try:
+            return TextReceived(unmask(data[start:], data[start - 4 : start]).decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
 
     def _parse(self, data: bytes | bytearray, events: list[WebSocketEvent]) -> int:
         offset = 0

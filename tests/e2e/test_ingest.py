@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import time
 import urllib.error
@@ -626,3 +628,22 @@ def test_recordings_keep_each_track_apart_beside_the_mix(
     assert levels[second][880.0] > levels[second][440.0] + 30
     assert abs(levels["mix"][440.0] - levels["mix"][880.0]) < 6
     assert max(lengths.values()) - min(lengths.values()) < 0.05  # aligned: a late track starts with silence
+
+
+def test_a_stream_whose_worker_dies_is_closed_at_once_by_the_daemon(bridge: BridgeDaemon) -> None:
+    """The worker reading the stream is killed: the daemon kept its own copy of the socket, so the
+    sender hears 1011 at once and the call ends FAILED with the reason; the worker is restarted.
+    (The module's last test: the other tests' calls are done.)"""
+    sender = Sender("twilio", ws_url(bridge, "twilio"), TWILIO_TOKEN, Script(seconds=8.0), "CA" + "9" * 32).start()
+    call = bridge.wait_state(sender.call_sid, {"ESTABLISHED"}, timeout=5)
+    deadline = time.monotonic() + 3.0
+    while worker_read_streams(bridge) != 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert worker_read_streams(bridge) == 1
+    killed_at = time.time()
+    os.kill(call["mediaWorker"]["pid"], signal.SIGKILL)
+    result = sender.join()
+    ended = ended_call(bridge, sender.call_sid)
+    assert result.close_code == 1011, (result.close_code, result.close_reason, result.error)
+    assert result.ended_at - killed_at < 1.5  # not at the stream's end, nor after a close timeout
+    assert ended["state"] == "FAILED" and ended["reason"] == "media worker failed (killed by SIGKILL)"

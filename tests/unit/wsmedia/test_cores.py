@@ -21,29 +21,7 @@ from bridge.wsmedia.events import (
 )
 from bridge.wsmedia.ringcentral import RingCentralStream
 from bridge.wsmedia.twilio import TwilioStream
-
-ULAW_20MS = base64.b64encode(b"\xff" * 160).decode()
-PCM_20MS_16K = base64.b64encode(b"\x00\x01" * 320).decode()
-
-# Twilio "Media Streams - WebSocket Messages" examples (payload shortened to 20 ms of µ-law)
-TWILIO_START = {
-    "event": "start",
-    "sequenceNumber": "1",
-    "start": {
-        "accountSid": "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
-        "streamSid": "MZXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
-        "callSid": "CAXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
-        "tracks": ["inbound", "outbound"],
-        "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-        "customParameters": {"FirstName": "Jane", "callId": "webinar-42"},
-    },
-    "streamSid": "MZXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
-}
-
-
-def twilio_media(chunk: int, timestamp: int, track: str = "inbound", payload: str = ULAW_20MS) -> str:
-    media = {"track": track, "chunk": str(chunk), "timestamp": str(timestamp), "payload": payload}
-    return json.dumps({"event": "media", "sequenceNumber": str(chunk + 1), "media": media, "streamSid": "MZ"})
+from tests.support.platform_messages import PCM_20MS_16K, TWILIO_START, ULAW_20MS, twilio_media
 
 
 def feed(core: StreamCore, *messages: Any, now: float = 0.0) -> list[Any]:
