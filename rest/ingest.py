@@ -214,18 +214,26 @@ class IngestConnection:
         if self._peer_gone.done():  # the client's close was answered, TCP ended, or the worker has it
             self._transport.close()
             return
-        worker_gone = self._adopted and (self._media is None or bool(self._media.lost_reason))
         if not self._adopted:
             self._stream.close(code, reason)  # the end is decided: its event is not needed
             self._flush()
-        if not worker_gone:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CLOSE_TIMEOUT):
-                    await asyncio.shield(self._peer_gone)
-        if self._adopted and not self._peer_gone.done():
-            self._stream.websocket.close(code, reason)
-            self._flush()
+        elif self._media is None or self._media.lost_reason:  # the worker died: the daemon answers
+            self._take_back(code, reason)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await asyncio.shield(self._peer_gone)
+        if self._adopted and not self._peer_gone.done() and not self._stream.websocket.close_sent:
+            self._take_back(code, reason)  # the worker did not answer in time
         self._transport.close()
+
+    def _take_back(self, code: int, reason: str) -> None:
+        """Close a connection the worker read from here: our close frame, then the daemon reads
+        again until the sender's end (its bytes are not parsed any more: the worker had the stream)."""
+        self._stream.websocket.close(code, reason)
+        self._stream.websocket.ignore_input()  # what matters from now on is the sender's end
+        self._flush()
+        if not self._transport.is_closing():
+            self._transport.resume_reading()
 
     def _stop_polling(self) -> None:
         if self._polled is not None:

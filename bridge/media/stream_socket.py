@@ -49,16 +49,17 @@ class StreamSocket:
     # -- the grid poller's interface ----------------------------------------------------
 
     def feed_data(self, data: bytes) -> tuple[bool, bytes]:
-        self._act(self.stream.receive_data(data, self._loop.time()))
+        now = self._loop.time()
+        self._act(self.stream.receive_data(data, now), now)
         return False, b""
 
     def feed_eof(self) -> None:
-        self._act(self.stream.receive_eof())
+        self._act(self.stream.receive_eof(), self._loop.time())
 
     # -- the daemon's requests ------------------------------------------------------------
 
     def close(self, code: int, reason: str) -> None:
-        self._act(self.stream.close(code, reason))
+        self._act(self.stream.close(code, reason), self._loop.time())
 
     def detach(self) -> None:
         """The call's media stopped: nothing more is played; an open stream is closed."""
@@ -68,15 +69,16 @@ class StreamSocket:
 
     # -- acting on events -----------------------------------------------------------------
 
-    def _act(self, events: list[StreamEvent]) -> None:
+    def _act(self, events: list[StreamEvent], now: float) -> None:
         media = self.media
         for event in events:
             if type(event) is StreamAudio:
                 if media is not None:
-                    media.push_feed(event.track, event.timestamp, event.payload, self._loop.time())
+                    media.push_feed(event.track, event.timestamp, event.payload, now)
             else:
                 self._tell(event)
-        self._flush()
+        if self._output or self.stream.websocket.pending_output:
+            self._flush()
         if self.stream.ended is not None:
             self._closing()
 

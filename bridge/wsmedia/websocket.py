@@ -142,6 +142,11 @@ class ServerConnection:
         """The start of a frame read but not yet complete (never a whole frame: those are parsed)."""
         return bytes(self._buffer)
 
+    def ignore_input(self) -> None:
+        """Parse nothing more: another process read this connection, its frames cannot be followed here."""
+        self.failed = True
+        self._buffer.clear()
+
     def resume(self, unparsed: bytes) -> None:
         """Continue a connection another process served, from the bytes it had not parsed."""
         self._buffer = bytearray(unparsed)
