@@ -276,6 +276,8 @@ class IngestConnection:
             if self._admitting is not None and not (isinstance(event, StreamEnded) and self._stream.peer_gone):
                 if len(self._admitting) < ADMITTING_EVENTS:  # kept in order while the call is admitted
                     self._admitting.append(event)
+                else:
+                    self._manager.services.ingest_stats.dropped_before_media[(self._name, self._route.protocol)] += 1
             elif isinstance(event, StreamStarted):
                 self._start_timer.cancel()
                 self._admitting = []

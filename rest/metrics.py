@@ -130,7 +130,14 @@ class _LiveCollector(Collector):
         )
         for (route, protocol, code), count in sorted(stats.closed.items()):
             closed.add_metric([route, protocol, str(code)], count)
-        yield from (refused, closed)
+        early = CounterMetricFamily(
+            "bridge_ingest_dropped_before_media",
+            "Ingest messages dropped because more came before the call's media ran than are held meanwhile",
+            labels=["route", "protocol"],
+        )
+        for (route, protocol), count in sorted(stats.dropped_before_media.items()):
+            early.add_metric([route, protocol], count)
+        yield from (refused, closed, early)
 
     def _workers(self) -> Iterator[Metric]:
         """Per media worker: up, calls, loop lag, CPU seconds and RSS from its last report."""

@@ -44,11 +44,20 @@ async def call_recordings(manager: CallManager, call_id: str) -> list[dict[str, 
         files = {path: dict(note) for path, note in session.recordings.items()}
     if recordings is not None and recordings.store is not None:
         for row in await asyncio.to_thread(recordings.store.for_call, call_id, created):
-            stored = {**row, "durationSeconds": row["duration"]}
-            live = files.get(row["path"], {})
-            # a live file is newer than its row until it ends; an ended one's row is the truth
-            files[row["path"]] = {**stored, **live} if live.get("state") == "recording" else {**live, **stored}
+            files[row["path"]] = merged_file(files.get(row["path"], {}), {**row, "durationSeconds": row["duration"]})
     return list(files.values())
+
+
+def merged_file(live: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+    """One file's view from the worker's last note and the stored row, the newer winning.
+
+    The note is newer while the file is written, and also just after it ended, until the row is
+    updated (the row still says ``recording``, with the size noted when the file opened); after
+    that the row is (uploads, retention, repairs change it, never the note).
+    """
+    if live.get("state") == "recording" or (live and stored.get("state") == "recording"):
+        return {**stored, **live}
+    return {**live, **stored}
 
 
 async def list_recordings(request: web.Request) -> web.Response:

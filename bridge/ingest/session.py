@@ -71,7 +71,6 @@ class IngestSession(BaseSession):
         self._inbox: asyncio.Queue[StopRequested | MediaFailed | StreamEnded] = asyncio.Queue()
         self._pending: list[tuple[int, int, bytes]] = []  # track, timestamp, payload
         self._feeding = False  # the worker plays the stream out
-        self.dropped_before_start = 0
 
     @classmethod
     def factory(
@@ -87,7 +86,8 @@ class IngestSession(BaseSession):
         elif len(self._pending) < PENDING_FRAMES:
             self._pending.append((track, timestamp, payload))
         else:
-            self.dropped_before_start += 1
+            source = self.source
+            self.services.ingest_stats.dropped_before_media[(source.route, source.protocol)] += 1
 
     def track_appeared(self, index: int, name: str) -> None:
         """Track number ``index`` is the platform's ``name`` (numbers come in order)."""

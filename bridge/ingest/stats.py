@@ -19,3 +19,5 @@ class IngestStats:
     refused: Counter[tuple[str, str, int]] = field(default_factory=Counter)
     # (route, protocol, close code) of every upgraded connection once it has closed
     closed: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+    # (route, protocol) of messages dropped before the call's media ran (beyond what is held meanwhile)
+    dropped_before_media: Counter[tuple[str, str]] = field(default_factory=Counter)
