@@ -32,9 +32,12 @@ class Services:
     """What calls use, by role: SIP signalling (``sip``, ``timers``, ``resolver``), media (``ports``,
     ``media``, ``rtmp_tls``, ``slate_images``), reporting (``bus``, ``history``, ``recordings``,
     ``cluster_feed``), admission and limits (``cluster``, ``max_calls_by_descriptors``,
-    ``connection_limits``, ``tickets``). The daemon fills every role; the REST contract's
-    validation needs only the configuration: no SIP socket and no media worker are required to
-    answer a 400 (``tests/unit/rest/test_app.py``)."""
+    ``connection_limits``, ``tickets``). The daemon builds it once every part is open (the history,
+    the recordings, the media workers: ``bridge/daemon/run.py``); only the cluster registry, which
+    needs the registry of calls, is attached after (``bridge/cluster/startup.py``), and a reload
+    replaces the configuration and what is read from it. The REST contract's validation needs only
+    the configuration: no SIP socket and no media worker are required to answer a 400
+    (``tests/unit/rest/test_app.py``)."""
 
     config: BridgeConfig
     ports: PortAllocator  # the RTP port pairs (nothing is bound until a call asks)

@@ -20,6 +20,7 @@ from bridge.daemon.sdnotify import Notifier
 from bridge.history import HistoryStore, history_backend
 from bridge.net.connlimit import ACCEPT_ERRORS
 from bridge.net.tls import client_context
+from bridge.ops.bus import EventBus
 from bridge.ops.logs import REDACTOR
 from bridge.ops.looplag import LoopLagMonitor
 from bridge.ops.webhooks import WebhookDispatcher
@@ -54,16 +55,30 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
     notifier = Notifier()
     resolver = SipResolver(config.sip.dns_server_addresses)
     rtmp_tls = client_context(config.rtmp.tls_ca_file, config.rtmp.tls_verify, "rtmp")
-    services = Services(config, PortAllocator(*config.rtp.ports), sip, timers, resolver, rtmp_tls)
-    wanted_calls = min(config.limits.max_calls, services.ports.capacity)
-    services.max_calls_by_descriptors = ensure_headroom(wanted_calls, connection_budget(config))
-    services.connection_limits["sip_tcp"] = sip.tcp_limiter
-    services.slate_images = await asyncio.to_thread(list_pictures, config.video.slate_directory)
-    recordings = await _open_state(config, services)
+    ports = PortAllocator(*config.rtp.ports)
+    calls_allowed = ensure_headroom(min(config.limits.max_calls, ports.capacity), connection_budget(config))
+    slate_images = await asyncio.to_thread(list_pictures, config.video.slate_directory)
+    bus = EventBus()
+    history, recordings = await _open_state(config, bus)
     try:
         async with asyncio.TaskGroup() as group:
-            services.media = MediaWorkerPool(config, services.ports, config.media.worker_count)
-            await services.media.start(group)
+            media = MediaWorkerPool(config, ports, config.media.worker_count)
+            await media.start(group)
+            services = Services(
+                config,
+                ports,
+                sip,
+                timers,
+                resolver,
+                rtmp_tls,
+                bus=bus,
+                history=history,
+                max_calls_by_descriptors=calls_allowed,
+                media=media,
+                slate_images=slate_images,
+                recordings=recordings,
+                connection_limits={"sip_tcp": sip.tcp_limiter},
+            )
             manager = CallManager(services, group)
             manager.on_drained = stop.set  # drained: stop as on SIGTERM, exit 0
             cluster = open_cluster(services, manager)
@@ -94,7 +109,7 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
             log.debug("stopping: closing the REST listener")
             await runner.cleanup()
             log.debug("stopping: closing the media workers")
-            await services.media.close()
+            await media.close()
             log.debug("stopping: last webhooks")
             await webhooks.drain(timeout=3.0)
             lag_task.cancel()
@@ -104,26 +119,20 @@ async def serve(config: BridgeConfig, config_path: Path | None = None) -> None:
     finally:
         notifier.close()
         sip.close()
-        if services.history is not None:
-            await asyncio.to_thread(services.history.close)
+        await asyncio.to_thread(history.close)
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
 
 
-async def _open_state(config: BridgeConfig, services: Services) -> Recordings:
+async def _open_state(config: BridgeConfig, bus: EventBus) -> tuple[HistoryStore, Recordings]:
     """The call history and the recordings (repaired after a crash), opened off the event loop."""
     REDACTOR.register(*config.history.secrets())
     backend = history_backend(config.history.url, config.history.resolved_path())
-    services.history = await asyncio.to_thread(
-        HistoryStore, backend, config.history.retention_days, config.cluster.node
-    )
-    if services.history.recovered:
-        log.warning(
-            "%d call(s) were active when the bridge stopped; marked FAILED (bridge restarted)",
-            services.history.recovered,
-        )
-    services.recordings = await asyncio.to_thread(open_recordings, config, services.history, services.bus)
-    return services.recordings
+    history = await asyncio.to_thread(HistoryStore, backend, config.history.retention_days, config.cluster.node)
+    if history.recovered:
+        recovered = history.recovered
+        log.warning("%d call(s) were active when the bridge stopped; marked FAILED (bridge restarted)", recovered)
+    return history, await asyncio.to_thread(open_recordings, config, history, bus)
 
 
 def _on_stop_signal(stop: asyncio.Event) -> None:
