@@ -2,7 +2,7 @@
 
 Once an ingest call is admitted and its media runs here, the daemon passes the call's
 connection over (:class:`bridge.channel.protocol.AdoptStream`, the socket by SCM_RIGHTS) and
-this worker reads it: every adopted connection on one 10 ms grid (:mod:`bridge.net.grid_poller`,
+this worker reads it: every adopted connection on one 20 ms grid (:mod:`bridge.net.grid_poller`,
 one ``epoll_wait`` for all), framed and parsed by the same sans-IO stream the daemon used, the
 audio straight into the call's playout. No channel frame is built or read per message. What the
 daemon must know comes back as reports: a digit, a new track, the stream's end. Pings are
@@ -26,6 +26,10 @@ from bridge.wsmedia.events import INTERNAL_ERROR, POLICY_VIOLATION, DigitReceive
 from bridge.wsmedia.stream import Handover, MediaStream, StreamAudio, StreamEnded, StreamEvent, TrackAppeared
 
 log = logging.getLogger("bridge.worker")
+# The grid of the RTP tick: each read then finds about one message of each call (a platform sends
+# one per 20 ms). Measured against 10 ms with 100 adopted socket pairs: 18.5 against 21.5 µs of the
+# worker's CPU per message (fewer polls, as many reads); the playout takes the ≤ 20 ms it adds.
+POLL_SECONDS = 0.020
 WRITE_BACKLOG_BYTES = 256 * 1024  # our unread pongs and close frame a sender may leave us holding
 CLOSE_TIMEOUT = 2.0  # seconds for the sender's close frame after ours
 GOING_AWAY = 1001
@@ -130,7 +134,7 @@ class AdoptedStreams:
     def __init__(self, sockets: socket.socket | None, send: Callable[[p._Message], None]) -> None:
         self._sockets = sockets  # the descriptor channel from the daemon
         self._send = send
-        self._poller = GridPoller()
+        self._poller = GridPoller(POLL_SECONDS)
         self._streams: dict[str, StreamSocket] = {}
         self._open: set[StreamSocket] = set()  # every connection not yet finished, closing ones too
 

@@ -3,11 +3,11 @@
 A platform sends each call's 20 ms media message on its own, so a connection read by the event
 loop wakes it once per message: at 100 calls that is 5,000 wake-ups a second, and the loop's own
 work per wake-up (the poll, the read, the callback) cost more than the message (docs/decisions.md,
-"WebSocket ingest"). Here a timer polls every connection at once every ``POLL_SECONDS``: one
+"WebSocket ingest"). Here a timer polls every connection at once every ``interval``: one
 ``epoll_wait`` and one ``recv`` per ready connection, whatever the number of calls. The daemon
-reads an ingest WebSocket this way from its upgrade to its call's admission, the call's media
-worker from then on (plain TCP only: a TLS connection is read through its transport). The playout
-absorbs the ≤ 10 ms this adds.
+reads an ingest WebSocket this way every 10 ms from its upgrade to its call's admission, the
+call's media worker every 20 ms from then on (plain TCP only: a TLS connection is read through its
+transport). The playout absorbs what this adds.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class PolledConnection(Protocol):
 class GridPoller:
     """The connections read on the grid; the timer runs only while there is one."""
 
-    def __init__(self) -> None:
+    def __init__(self, interval: float = POLL_SECONDS) -> None:
+        self.interval = interval
         self._epoll: select.epoll | None = None
         self._connections: dict[int, tuple[socket.socket, PolledConnection]] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -52,7 +53,7 @@ class GridPoller:
         self._connections[sock.fileno()] = (sock, connection)
         if self._timer is None:
             loop = asyncio.get_running_loop()
-            self._next = loop.time() + POLL_SECONDS
+            self._next = loop.time() + self.interval
             self._timer = loop.call_at(self._next, self._poll)
         return sock
 
@@ -76,7 +77,7 @@ class GridPoller:
 
     def _poll(self) -> None:
         loop = asyncio.get_running_loop()
-        self._next = max(self._next + POLL_SECONDS, loop.time())  # a late poll does not bunch the next ones
+        self._next = max(self._next + self.interval, loop.time())  # a late poll does not bunch the next ones
         self._timer = loop.call_at(self._next, self._poll)
         assert self._epoll is not None
         for fileno, _ in self._epoll.poll(0, len(self._connections) or 1):

@@ -13,8 +13,7 @@ import pytest
 
 from bridge.channel import protocol as p
 from bridge.media import stream_socket
-from bridge.media.stream_socket import AdoptedStreams
-from bridge.net.grid_poller import POLL_SECONDS
+from bridge.media.stream_socket import POLL_SECONDS, AdoptedStreams
 from bridge.wsmedia.core import CoreState
 from tests.support.platform_messages import twilio_media
 from tests.support.websocket_frames import client_frame
