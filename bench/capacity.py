@@ -30,6 +30,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from bench.baseline import FfmpegPerCall
 from bench.loadgen import run_generator
 from bench.player import analyse_recording, click_latencies, pull
@@ -232,16 +234,15 @@ def _measure_window(pids: list[int], seconds: float, calls: int) -> dict[str, An
 
 
 def _lag_from_metrics(text: str) -> dict[str, Any]:
+    """Loop lag quantiles of the daemon and of each media worker, read with prometheus_client's parser."""
     main: dict[str, float] = {}
     workers: dict[str, dict[str, float]] = {}
-    for line in text.splitlines():
-        if line.startswith("bridge_event_loop_lag_ms{"):
-            quantile = line.split('quantile="')[1].split('"')[0]
-            main[quantile] = float(line.rsplit(" ", 1)[1])
-        elif line.startswith("bridge_media_worker_loop_lag_ms{"):
-            worker = line.split('worker="')[1].split('"')[0]
-            quantile = line.split('quantile="')[1].split('"')[0]
-            workers.setdefault(worker, {})[quantile] = float(line.rsplit(" ", 1)[1])
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "bridge_event_loop_lag_ms":
+                main[sample.labels["quantile"]] = sample.value
+            elif sample.name == "bridge_media_worker_loop_lag_ms":
+                workers.setdefault(sample.labels["worker"], {})[sample.labels["quantile"]] = sample.value
     p99 = max([main.get("p99", 0.0)] + [w.get("p99", 0.0) for w in workers.values()])
     return {"main": main, "workers": workers, "p99Max": p99}
 

@@ -34,7 +34,7 @@ from bench.capacity import (
     run_bridge,
 )
 from bench.procstat import tree
-from bench.report import fmt, table
+from bench.report import fmt, lag_by_process, table
 from bench.rtmp_server import BenchRtmpServer
 from bridge.model import OutputSpec
 from tests.support.daemon import BridgeDaemon
@@ -138,11 +138,11 @@ def print_summary(results: dict[str, Any]) -> None:
                 fmt(level["pssMiBPerCall"], 2),
                 f"{level['published']}/{level['streams']}",
                 fmt(level["continuity"]["maxTimelineGapMs"], 1),
-                fmt(level["loopLagMs"]["p99Max"], 1),
+                lag_by_process(level["loopLagMs"]),
             ]
         )
     headers = ["call", "CPU %/call", "x SIP", "rounds", "daemon", "workers", "host idle %"]
-    headers += ["PSS MiB/call", "published", "max gap ms", "lag p99 ms"]
+    headers += ["PSS MiB/call", "published", "max gap ms", "lag p99 ms (daemon / workers)"]
     print(f"\n{results['calls']} concurrent calls, same run, median of {results['rounds']} round(s)")
     print(table(headers, rows), flush=True)
 

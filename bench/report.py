@@ -43,7 +43,7 @@ RAMP_COLUMNS = (
     ("pss", "PSS MiB/call"),
     ("processed", "processed %"),
     ("gap", "max gap ms"),
-    ("lag", "lag p99 ms"),
+    ("lag", "lag p99 ms (daemon / workers)"),
     ("latency", "latency p95 ms"),
     ("setup", "POST->publish p95 ms"),
     ("pass", "pass"),
@@ -60,11 +60,17 @@ def _ramp_row(level: dict[str, Any], floor: float) -> dict[str, str]:
         "pss": fmt(level["pssMiBPerCall"]),
         "processed": fmt(fraction * 100 if fraction is not None else None, 3),
         "gap": fmt(level["continuity"]["maxTimelineGapMs"], 1),
-        "lag": fmt(level["loopLagMs"]["p99Max"], 1),
+        "lag": lag_by_process(level["loopLagMs"]),
         "latency": fmt(level["sampled"]["latencyMs"]["p95"], 0),
         "setup": fmt(level["postToPublishMs"]["p95"], 0),
         "pass": "yes" if level["pass"] else "NO",
     }
+
+
+def lag_by_process(lag: dict[str, Any]) -> str:
+    """Loop lag p99 of the daemon, then of each media worker: which process lags, not only the worst."""
+    workers = [lag["workers"][index].get("p99") for index in sorted(lag.get("workers", {}), key=int)]
+    return " / ".join(fmt(value, 1) for value in [lag.get("main", {}).get("p99"), *workers])
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:

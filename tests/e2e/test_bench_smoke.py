@@ -12,6 +12,7 @@ from bench.cluster_redis import run as run_cluster_redis
 from bench.ingest import run_ingest
 from bench.outputs import run as run_outputs
 from bench.outputs import summary_rows
+from bench.report import lag_by_process
 from bench.stages import read_profile, stage_table
 from bench.video_call import run as run_video_call
 from bridge.media.stage_profile import ENV as STAGE_ENV
@@ -34,6 +35,7 @@ def test_capacity_bench_measures_bridge_and_ffmpeg_with_the_same_input(tmp_path:
     assert 100 < bridge["sampled"]["latencyMs"]["p50"] < 1000
     assert bridge["postToPublishMs"]["n"] == CALLS
     assert set(bridge["loopLagMs"]["workers"]) == {"0", "1"} and "p99" in bridge["loopLagMs"]["main"]
+    assert len(lag_by_process(bridge["loopLagMs"]).split(" / ")) == 3  # the daemon and each worker, not only the worst
     criteria = (
         bridge["published"] == CALLS
         and bridge["packets"]["processedFraction"] >= 0.999

@@ -44,3 +44,15 @@ def test_blocks_join_exactly_as_one_long_block() -> None:
 def test_factor_one_only_scales() -> None:
     pcm = np.array([0, 16384, -32768], np.int16)
     assert IntegerUpsampler(1).process(pcm).tolist() == [0.0, 0.5, -1.0]
+
+
+def test_calls_share_one_filter_per_factor_and_keep_their_own_history() -> None:
+    """The filter is designed once per factor (a call's set-up no longer pays for it) and cannot be
+    changed by one call under another; each call's samples stay its own."""
+    first, second = IntegerUpsampler(3), IntegerUpsampler(3)
+    assert first._matrix is second._matrix and not first._matrix.flags.writeable
+    loud, quiet = _tone(1000.0, 1024), np.zeros(1024, np.int16)
+    first.process(loud)
+    assert not second.process(quiet).any()  # the neighbour's history did not leak in
+    fresh = IntegerUpsampler(3).process(loud)
+    assert np.array_equal(first.process(loud)[-512:], fresh[-512:])
