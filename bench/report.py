@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from bench.loadgen import tone_with_noise
-from bridge.media.encoder import AacEncoder, AacSettings
+from bridge.media.encoder import AacEncoder, aac_settings
 from bridge.model import OutputSpec
 
 
@@ -17,7 +17,7 @@ def encoder_floor(output: OutputSpec, seconds: int = 120) -> dict[str, float]:
 
     Measured through the bridge's AacEncoder (8 kHz in, resampled, whole AAC frames).
     """
-    encoder = AacEncoder(AacSettings(output.sample_rate, output.bitrate, output.aac_coder))
+    encoder = AacEncoder(aac_settings(output))
     pcm = np.tile(tone_with_noise(8000), seconds)  # the load generator's signal
     batch = encoder.input_batch
     started = time.process_time()
