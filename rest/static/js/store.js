@@ -1,6 +1,7 @@
 // What the console knows about calls: the views from the API, kept current by the event stream.
 
 import { request } from "./api.js";
+import { FINAL_STATES } from "./format.js";
 
 const MAX_SAMPLES = 600; // per call: 10 minutes at one sample a second
 
@@ -78,6 +79,8 @@ export class CallStore {
         this.refresh(entry.callId); // started while the stream was (re)connecting
         continue;
       }
+      if (FINAL_STATES.has(call.state)) continue; // a final state is final: counters sampled before it
+      // (another node's, relayed every few seconds) must not bring the call back to life
       const before = call.counters || {};
       call.counters = entry.counters;
       call.state = entry.state;
