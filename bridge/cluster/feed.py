@@ -24,6 +24,7 @@ from typing import Any
 
 from bridge.calls.destinations import mask_dtmf
 from bridge.cluster.config import ClusterConfig
+from bridge.model import CallState
 from bridge.ops.bus import BusEvent, EventBus
 
 log = logging.getLogger("bridge.cluster")
@@ -31,6 +32,9 @@ STATS_SECONDS = 1.0  # how often each node publishes its calls' counters
 RETRY_SECONDS = 1.0  # after Redis refused: wait, then subscribe or publish again
 Stats = Callable[[], list[dict[str, Any]]]
 _STOP = BusEvent("feed.stop", "", "", {})  # wakes the publisher to end (see ClusterFeed.stop)
+
+
+FINAL_STATES = frozenset(state.value for state in CallState if state.final)
 
 
 def event_message(node: str, event: BusEvent, mask_digits: bool) -> str:
@@ -173,4 +177,16 @@ class ClusterFeed:
             event = parse_event(message["event"], node)
             if event is not None:
                 self.relayed += 1
+                self._forget_if_ended(node, event)
                 self._bus.relay(event)
+
+    def _forget_if_ended(self, node: str, event: BusEvent) -> None:
+        """A remote call's final state drops it from that node's last counters at once: they were
+        sampled before its end and would show it alive until the node's next publication (a
+        node publishes in order, so no older sample can follow the event)."""
+        if event.type != "call.state" or event.data.get("state") not in FINAL_STATES:
+            return
+        entry = self._remote_stats.get(node)
+        if entry is not None:
+            received, calls = entry
+            self._remote_stats[node] = (received, [c for c in calls if c.get("callId") != event.call_id])

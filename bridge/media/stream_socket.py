@@ -39,7 +39,10 @@ Report = Callable[[p.MediaReport], None]
 class StreamSocket:
     """One adopted connection: its reads (from the grid), its writes, its close handshake."""
 
-    def __init__(self, sock: socket.socket, stream: MediaStream, media: CallMedia, report: Report) -> None:
+    def __init__(
+        self, call_id: str, sock: socket.socket, stream: MediaStream, media: CallMedia, report: Report
+    ) -> None:
+        self.call_id = call_id
         self.sock = sock
         self.stream = stream
         self.media: CallMedia | None = media
@@ -156,7 +159,7 @@ class AdoptedStreams:
             return
         sock.setblocking(False)
         handover = Handover(message.protocol, message.core, tuple(message.tracks), message.unparsed)
-        connection = StreamSocket(sock, MediaStream.adopted(handover), media, report)
+        connection = StreamSocket(call_id, sock, MediaStream.adopted(handover), media, report)
         connection.on_finished = self._finished
         connection.polled = self._poller.add(sock.fileno(), connection)
         self._streams[call_id] = connection
@@ -187,9 +190,8 @@ class AdoptedStreams:
         if connection not in self._open:
             return
         self._open.discard(connection)
-        for call_id, known in list(self._streams.items()):
-            if known is connection:
-                del self._streams[call_id]
+        if self._streams.get(connection.call_id) is connection:
+            del self._streams[connection.call_id]
         if connection.polled is not None:
             self._poller.remove(connection.polled)
         with contextlib.suppress(OSError):

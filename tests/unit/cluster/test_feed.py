@@ -67,3 +67,16 @@ def test_dtmf_digits_cross_redis_masked_unless_masking_is_off() -> None:
         masked = event_message("me", event, mask_digits=True)
         assert secret not in masked and "dtmf" in masked, masked
         assert secret in event_message("me", event, mask_digits=False)
+
+
+def test_a_remote_calls_end_drops_it_from_that_nodes_last_counters_at_once() -> None:
+    """Counters sampled before the end must not show the call alive after its FINISH event."""
+    feed = _feed(EventBus())
+    alive = [{"callId": "c-3", "state": "ESTABLISHED"}, {"callId": "c-4", "state": "ESTABLISHED"}]
+    feed._take(stats_message("b", alive))
+    hold = BusEvent("call.state", "c-3", "app", {"state": "HOLD", "reason": "re-INVITE"}, id=7, at="t")
+    feed._take(event_message("b", hold, mask_digits=True))
+    assert [c["callId"] for c in feed.remote_calls()] == ["c-3", "c-4"]  # not an end: kept
+    end = BusEvent("call.state", "c-3", "app", {"state": "FINISH", "reason": "BYE"}, id=8, at="t")
+    feed._take(event_message("b", end, mask_digits=True))
+    assert [c["callId"] for c in feed.remote_calls()] == ["c-4"]
