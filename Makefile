@@ -6,7 +6,8 @@ CONFIG ?= conf/bridge.toml
 
 .PHONY: run test unit e2e demo lint bench fuzz soak .system-run .system-test .system-bench install-service clean
 
-$(VENV)/.installed: pyproject.toml
+# setup.py builds the media's compiled fast path (rtp/_fast.c) into the package.
+$(VENV)/.installed: pyproject.toml setup.py rtp/_fast.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
@@ -37,8 +38,11 @@ run: .system-run $(VENV)/.installed
 # on peers, not on the CPU. Ports come from a block per process below the kernel's ephemeral range
 # (tests/support/ports.py), so nothing else can take one between its choice and its bind.
 TEST_WORKERS ?= 3
+# The media and RTP unit tests run a second time on the Python reference path alone (BRIDGE_FAST_PATH=0:
+# as where the compiled path, rtp/_fast.c, could not be built).
 test: .system-test $(VENV)/.installed $(CONSOLE_TESTS)/node_modules/.installed
 	$(PY) -m pytest -q -rs -W ignore::DeprecationWarning -n $(TEST_WORKERS) --dist loadfile
+	BRIDGE_FAST_PATH=0 $(PY) -m pytest -q -W ignore::DeprecationWarning -n $(TEST_WORKERS) tests/unit/media tests/unit/rtp
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest -q tests/unit -W ignore::DeprecationWarning

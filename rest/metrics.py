@@ -162,9 +162,15 @@ class _LiveCollector(Collector):
             "Ingest WebSockets the worker reads, handed over by the daemon once their call was admitted",
             labels=["worker"],
         )
+        fast_path = GaugeMetricFamily(
+            "bridge_media_worker_fast_path",
+            "1 while the worker runs the media's compiled path (rtp._fast), 0 on the Python reference path only",
+            labels=["worker"],
+        )
         for row in pool.stats():
             label = str(row["worker"])
             streams.add_metric([label], row["streams"])
+            fast_path.add_metric([label], 1.0 if row["fastPath"] else 0.0)
             up.add_metric([label], 1.0 if row["alive"] else 0.0)
             calls.add_metric([label], row["calls"])
             for quantile, value in row["loopLagMs"].items():
@@ -180,7 +186,7 @@ class _LiveCollector(Collector):
         )
         for row in pool.stats():
             dropped.add_metric([str(row["worker"])], row["feedDropped"])
-        yield from (up, calls, lag, cpu, rss, tasks, gc_ms, dropped, streams)
+        yield from (up, calls, lag, cpu, rss, tasks, gc_ms, dropped, streams, fast_path)
         yield from _stage_profile(pool.stats())
         yield GaugeMetricFamily(
             "bridge_media_worker_restarts", "Media workers restarted after dying", value=pool.restarts

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from rtp.fast import FAST
 from rtp.g711 import ULAW_TO_LINEAR
 from rtp.timestretch import accelerate, expand
 
@@ -90,20 +91,20 @@ class PcmuRing:
     """The timeline as G.711 µ-law codes, decoded when read: a packet costs one byte copy."""
 
     def __init__(self) -> None:
-        self._codes = bytearray(RING)
+        self.codes = bytearray(RING)
 
     def write(self, offset: int, media: bytes | memoryview, count: int) -> None:
         first = min(count, RING - offset)
-        self._codes[offset : offset + first] = media[:first]
+        self.codes[offset : offset + first] = media[:first]
         if first < count:
-            self._codes[: count - first] = media[first:]
+            self.codes[: count - first] = media[first:]
 
     def read(self, offset: int, count: int) -> Samples:
         if offset + count <= RING:
-            decoded: Samples = ULAW_TO_LINEAR[np.frombuffer(self._codes, np.uint8, count, offset)]
+            decoded: Samples = ULAW_TO_LINEAR[np.frombuffer(self.codes, np.uint8, count, offset)]
             return decoded
-        head = np.frombuffer(self._codes, np.uint8, RING - offset, offset)
-        tail = np.frombuffer(self._codes, np.uint8, offset + count - RING)
+        head = np.frombuffer(self.codes, np.uint8, RING - offset, offset)
+        tail = np.frombuffer(self.codes, np.uint8, offset + count - RING)
         wrapped: Samples = ULAW_TO_LINEAR[np.concatenate([head, tail])]
         return wrapped
 
@@ -349,6 +350,12 @@ class PlayoutBuffer:
         """Samples [play, play+count) of the timeline, gaps concealed; advances the play position."""
         begin = self._play
         self._reach_noise_marks(begin + count)
+        if FAST is not None and isinstance(self._store, PcmuRing):
+            block = np.empty(count, np.int16)
+            if FAST.take_ulaw(self._store.codes, self._valid, begin, block):  # decoded and consumed
+                self._play += count
+                self._heard(block, begin)
+                return block
         if not self._missing(count):
             block = self._peek(count)
             self._consume(count)

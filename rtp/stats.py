@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from collections import deque
+from array import array
 from dataclasses import dataclass, field
 
 _SEQ_MOD = 1 << 16
 _MAX_DROPOUT = 3000
 _MAX_MISORDER = 100
+RECENT = 1024  # sequence numbers remembered for duplicate detection (about 20 s of 20 ms packets)
+
+
+def _no_sequences() -> bytearray:
+    return bytearray(_SEQ_MOD // 8)
+
+
+def _recent_ring() -> array[int]:
+    return array("H", bytes(2 * RECENT))
 
 
 @dataclass(slots=True)
@@ -24,8 +33,12 @@ class ReceptionStats:
     lost_before_restart: int = 0
     _last_transit: int | None = None
     _started: bool = False
-    _recent: deque[int] = field(default_factory=deque)
-    _recent_set: set[int] = field(default_factory=set)
+    # The last RECENT distinct sequence numbers: a bit per number, and the ring that says which to
+    # forget (plain buffers, so the compiled receive path rtp._fast keeps them in step).
+    _seen: bytearray = field(default_factory=_no_sequences)
+    _recent: array[int] = field(default_factory=_recent_ring)
+    _recent_count: int = 0
+    _recent_next: int = 0
 
     @property
     def extended_max(self) -> int:
@@ -54,8 +67,8 @@ class ReceptionStats:
         """Start counting afresh, e.g. for a new SSRC (the loss so far is kept in lost_total)."""
         self.lost_before_restart += max(self.lost, 0)
         self.received = self.duplicates = 0
-        self._recent.clear()
-        self._recent_set.clear()
+        self._seen = _no_sequences()
+        self._recent_count = self._recent_next = 0
         self._started = False
         self._last_transit = None
         self.cycles = 0
@@ -75,13 +88,18 @@ class ReceptionStats:
         self._last_transit = transit
 
     def _is_duplicate(self, sequence: int) -> bool:
-        """Seen among the last 1024 sequence numbers (about 20 s of 20 ms packets)."""
-        if sequence in self._recent_set:
+        """Seen among the last RECENT distinct sequence numbers (otherwise remembered from now on)."""
+        seen, bit = self._seen, 1 << (sequence & 7)
+        if seen[sequence >> 3] & bit:
             return True
-        self._recent.append(sequence)
-        self._recent_set.add(sequence)
-        if len(self._recent) > 1024:
-            self._recent_set.discard(self._recent.popleft())
+        if self._recent_count == RECENT:
+            oldest = self._recent[self._recent_next]
+            seen[oldest >> 3] &= ~(1 << (oldest & 7)) & 0xFF
+        else:
+            self._recent_count += 1
+        self._recent[self._recent_next] = sequence
+        self._recent_next = (self._recent_next + 1) % RECENT
+        seen[sequence >> 3] |= bit
         return False
 
     def _update_sequence(self, sequence: int) -> None:

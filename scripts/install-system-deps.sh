@@ -10,6 +10,10 @@ packages=()
 if ! python3 -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 11)' 2>/dev/null; then
   packages+=(python3 python3-venv python3-dev)
 fi
+# The media's compiled fast path (rtp/_fast.c) is built by pip: a C compiler and Python's headers.
+command -v gcc >/dev/null || packages+=(gcc)
+python3 -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null \
+  || packages+=(python3-dev)
 if [ "$target" = "test" ] || [ "$target" = "bench" ]; then
   packages+=(nginx libnginx-mod-rtmp kamailio kamailio-tls-modules baresip baresip-ffmpeg ffmpeg openssl libnginx-mod-stream systemd)
   packages+=(iproute2)  # network namespaces, ss: the fault tests
@@ -18,7 +22,7 @@ if [ "$target" = "test" ] || [ "$target" = "bench" ]; then
   command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 if [ "$target" = "bench" ]; then
-  packages+=(espeak-ng gcc python3-dev)
+  packages+=(espeak-ng)
 fi
 
 missing=()

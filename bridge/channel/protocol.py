@@ -389,6 +389,7 @@ class WorkerStats(_Message):
     tasks: int = 0  # asyncio tasks alive in the worker (a leak shows as growth)
     gc_ms: float = 0.0  # the last full garbage collection after calls ended, in milliseconds
     streams: int = 0  # ingest WebSockets the worker reads (handed over by the daemon), closing ones too
+    fast_path: bool = False  # the media's compiled path (rtp._fast) runs, not the Python reference only
     stages: dict[str, float] = {}  # per-stage seconds and calls, only under the stage profiler
 
 

@@ -110,10 +110,18 @@ class RtpEndpoint:
             except BlockingIOError:
                 return
             except OSError as exc:  # e.g. ICMP port unreachable reported on the socket
-                self.receive_errors += 1
-                log.debug("RTP socket error: %s", exc)
+                self.note_error(exc)
                 return
             yield data, (source[0], source[1]), _arrival(ancillary, monotonic_offset)
+
+    @property
+    def fileno(self) -> int:
+        """The RTP socket's descriptor (the compiled receive path reads it: rtp._fast)."""
+        return self._rtp.fileno()
+
+    def note_error(self, exc: OSError) -> None:
+        self.receive_errors += 1
+        log.debug("RTP socket error: %s", exc)
 
     def discard_pending(self) -> int:
         """Drop what arrived before media started (as the far end's early packets always were)."""

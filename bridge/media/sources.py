@@ -176,6 +176,11 @@ class RtpSource:
 
     # -- datagrams in ------------------------------------------------------------------
 
+    @property
+    def plain(self) -> bool:
+        """No SRTP and no A/V sync to feed: the compiled path may take the receiver's common packets."""
+        return self.srtp is None and self.on_audio_rtp is None
+
     def receive_datagram(self, data: bytes, source: Address, arrival: float) -> None:
         """One datagram from the RTP port, received at ``arrival`` (the kernel's time)."""
         if self.srtp is not None:

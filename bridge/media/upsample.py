@@ -15,6 +15,8 @@ import functools
 import numpy as np
 import numpy.typing as npt
 
+from rtp.fast import FAST
+
 TAPS_PER_PHASE = 32
 KAISER_BETA = 8.0
 
@@ -66,6 +68,8 @@ class IntegerUpsampler:
     def process(self, pcm: npt.NDArray[np.int16]) -> npt.NDArray[np.float32]:
         if self.factor == 1:
             return (pcm / 32768.0).astype(np.float32)
+        if FAST is not None:
+            return self._compiled(pcm)
         history = self._block[len(self._block) - (TAPS_PER_PHASE - 1) :].copy()
         if len(self._block) != TAPS_PER_PHASE - 1 + len(pcm):
             self._block = np.empty(TAPS_PER_PHASE - 1 + len(pcm), np.float32)
@@ -73,4 +77,14 @@ class IntegerUpsampler:
         self._block[: TAPS_PER_PHASE - 1] = history
         np.multiply(pcm, np.float32(1 / 32768), out=self._block[TAPS_PER_PHASE - 1 :], casting="unsafe")
         out: npt.NDArray[np.float32] = np.dot(self._windows, self._matrix).reshape(-1)
+        return out
+
+    def _compiled(self, pcm: npt.NDArray[np.int16]) -> npt.NDArray[np.float32]:
+        """The same filter in C (rtp._fast): the history is the block's last ``taps - 1`` samples."""
+        assert FAST is not None
+        history = self._block[len(self._block) - (TAPS_PER_PHASE - 1) :]
+        if len(self._block) != TAPS_PER_PHASE - 1:
+            self._block = history = history.copy()  # the numpy path's block, or its own from now on
+        out = np.empty(len(pcm) * self.factor, np.float32)
+        FAST.upsample(np.ascontiguousarray(pcm, np.int16), history, self._matrix, out)
         return out

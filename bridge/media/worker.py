@@ -40,6 +40,7 @@ from bridge.media.ticker import Ticker
 from bridge.net.tls import client_context
 from bridge.ops.logs import REDACTOR, configure_logging
 from bridge.ops.looplag import LoopLagMonitor
+from rtp import fast
 from rtp.ports import PortsExhausted
 
 log = logging.getLogger("bridge.worker")
@@ -266,6 +267,7 @@ class MediaWorker:
             tasks=len(asyncio.all_tasks()),
             gc_ms=self.gc_ms,
             streams=len(self.streams),
+            fast_path=fast.FAST is not None,
             stages=stage_profile.report(),
         )
 
@@ -318,6 +320,7 @@ async def serve_worker(fd: int, sockets_fd: int | None = None) -> None:
     # Open the codec once before taking calls: the first open in a process is slow.
     await asyncio.to_thread(new_encoder, config.media.default_output())
     tune_garbage_collector()
+    log.info("worker %d: media path: %s", configure.worker, fast.describe())
     worker = MediaWorker(configure.worker, config, writer, sockets)
     worker.files.start()
     worker.send(p.WorkerReady(worker=configure.worker, pid=os.getpid()))

@@ -394,6 +394,7 @@ class MediaWorkerPool:
                     "gcMs": stats.gc_ms if stats else 0.0,
                     "feedDropped": worker.feed_dropped,
                     "streams": stats.streams if stats else 0,
+                    "fastPath": stats.fast_path if stats else False,
                     "stages": stats.stages if stats else {},
                 }
             )

@@ -58,6 +58,9 @@ def test_killed_worker_costs_only_its_calls_and_is_restarted(
         killed_pid = victim["mediaWorker"]["pid"]
         assert _maps_pyav(killed_pid)  # encoding happens here ...
         assert not _maps_pyav(daemon.process.proc.pid)  # ... and never in the daemon
+        assert "/rtp/_fast." in Path(f"/proc/{killed_pid}/maps").read_text()  # the compiled media path runs
+        index = victim["mediaWorker"]["index"]
+        assert _metric(daemon, f'bridge_media_worker_fast_path{{worker="{index}"}}') == 1.0
         os.kill(killed_pid, signal.SIGKILL)
 
         ended = daemon.wait_state("victim", {"FAILED"}, timeout=10)
