@@ -40,7 +40,7 @@ from bridge.media.recorder import CallRecorder
 from bridge.media.rtp_endpoint import RtpEndpoint
 from bridge.media.slate import SlateCache, SlateGop
 from bridge.media.sources import FeedSource, RtpSource
-from bridge.media.ticker import Ticker
+from bridge.media.ticker import Ticker, clock_start
 from bridge.media.video_sender import VideoSender
 from bridge.model import OutputSpec, VideoSpec
 from rtp.avsync import AvSync
@@ -326,7 +326,7 @@ class CallMedia:
         encoders = [self._encoder_factory(spec, rate) for spec in self.outputs.audio_specs]
         batches = self.config.media.frames_per_batch
         step = pull_unit([encoder.input_batch * batches for encoder in encoders], encoders[0].input_rate)
-        pipeline = MediaPipeline(self.source, encoders, clock or PlayoutClock(now, step), batches)
+        pipeline = MediaPipeline(self.source, encoders, clock or PlayoutClock(clock_start(now), step), batches)
         pipeline.last_output_at = now  # a restarted pipeline keeps the clock, not the old deadline
         return pipeline
 
@@ -368,12 +368,14 @@ class CallMedia:
         self._retired = (frames + pipeline.encoded_packets, seconds + pipeline.encode_seconds)
 
     def _next_deadline(self) -> float:
-        """The pipeline's next batch, the next RTCP report, the next frame of our video.
+        """The pipeline's next batch, the next frame of our video.
 
-        Our RTP audio (keep-alive silence, DTMF) has a ticker job of its own: :mod:`bridge.media.pacer`.
+        The RTCP report is polled at every batch (RFC 3550 6.2 randomises its interval by half anyway),
+        so it costs no wake-up of its own. Our RTP audio (keep-alive silence, DTMF) has a ticker job of
+        its own: :mod:`bridge.media.pacer`.
         """
         assert self.pipeline is not None
-        deadline = min(self.pipeline.next_deadline(), self.source.get_timer())
+        deadline = self.pipeline.next_deadline()
         if self.video is not None and self.video.sender is not None:
             deadline = min(deadline, self.video.sender.next_deadline())
         return deadline

@@ -34,7 +34,7 @@ from bridge.channel.protocol import StreamState
 from bridge.config import RtmpConfig
 from bridge.rtmp.amf0 import AmfValue
 from bridge.rtmp.auth import PublishAuth
-from bridge.rtmp.flv import VIDEO, FlvTag
+from bridge.rtmp.flv import AUDIO, VIDEO, FlvTag
 from bridge.rtmp.policy import KeyframeGate, ProgressWatchdog, PublishSettings, ReconnectPolicy
 from bridge.rtmp.publisher import RtmpAuthRetry, RtmpPublisher, RtmpPublishError, RtmpRefused
 from bridge.rtmp.url import RtmpTarget
@@ -109,7 +109,17 @@ class StreamPublisher:
             self._write_sequence_headers(self._connection)
 
     def send(self, tags: list[FlvTag], now: float) -> None:
-        """Queue messages in timestamp order and write what the socket can take."""
+        """Queue messages in timestamp order and write what the socket can take.
+
+        The common case, one audio message with nothing queued before it on a connection that can
+        take it, is written in one step (:meth:`RtmpPublisher.write_one`)."""
+        connection = self._connection
+        if len(tags) == 1 and not self._backlog and connection is not None and tags[0].kind == AUDIO:
+            if connection.write_one(tags[0]):
+                self.messages_sent += 1
+                self._last_timestamp = tags[0].timestamp
+                self._watchdog.wrote(now)
+                return
         self._backlog.extend(tags)
         while self.backlog_seconds > self._config.max_backlog_seconds:
             self._backlog.popleft()

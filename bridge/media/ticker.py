@@ -4,8 +4,13 @@ Each call's media is a :class:`TickJob`: a synchronous ``tick(now)`` that plays 
 and publishes what is due and returns when it next needs to run. The ticker keeps the jobs
 in a heap by deadline and arms a single loop timer for the earliest; when it fires, every
 job that is due runs in that one callback. Compared with a task and a sleep per call, a
-tick costs no Future, no TimerHandle, no task step and no coroutine of its own, and calls
-whose deadlines fall together share a wake-up — without moving any deadline (no grid).
+tick costs no Future, no TimerHandle, no task step and no coroutine of its own.
+
+Wake-ups fall on one fixed grid of the worker's loop clock (``GRID_SECONDS``): a deadline
+between two grid points waits for the next one. Every call's playout clock starts on the
+coarser ``CLOCK_GRID_SECONDS`` grid (:func:`clock_start`), so its batch deadlines (64 ms at
+16 kHz, 80 ms for G.711 out) fall on grid points, and the worker's calls share four wake-ups
+per batch, whatever their number, instead of one each; the RTP pacer's 20 ms grid is on it too.
 
 A job that raises is taken off the ticker and told (``failed``); the other calls go on.
 """
@@ -20,6 +25,18 @@ from typing import Protocol
 
 log = logging.getLogger("bridge.media")
 EARLY = 0.0005  # libuv timers have millisecond resolution: run what is due within half a millisecond
+GRID_SECONDS = 0.004  # divides the pacer's 20 ms and the playout batches (64 ms, 80 ms)
+CLOCK_GRID_SECONDS = 0.016  # playout clocks start here: four phases of a 64 ms batch
+
+
+def grid_point(deadline: float, grid: float = GRID_SECONDS) -> float:
+    """The first point of ``grid`` at or after ``deadline`` (within a few nanoseconds of rounding)."""
+    return math.ceil(deadline / grid - 1e-6) * grid
+
+
+def clock_start(now: float) -> float:
+    """Where a call's playout clock starts: the next point of the clock grid."""
+    return grid_point(now, CLOCK_GRID_SECONDS)
 
 
 class TickJob(Protocol):
@@ -50,7 +67,7 @@ class Ticker:
         self._sequence += 1
         self._tickets[id(job)] = self._sequence
         heapq.heappush(self._heap, (deadline, self._sequence, id(job), job))
-        if deadline < self._armed_for:
+        if grid_point(deadline) < self._armed_for:
             self._arm(deadline)
 
     def cancel(self, job: TickJob) -> None:
@@ -65,10 +82,11 @@ class Ticker:
         self._tickets.clear()
 
     def _arm(self, deadline: float) -> None:
+        """One loop timer, for the grid point of the earliest deadline."""
         if self._handle is not None:
             self._handle.cancel()
-        self._armed_for = deadline
-        self._handle = asyncio.get_running_loop().call_at(deadline, self._fire)
+        self._armed_for = grid_point(deadline)
+        self._handle = asyncio.get_running_loop().call_at(self._armed_for, self._fire)
 
     def _fire(self) -> None:
         self._handle, self._armed_for = None, math.inf

@@ -64,6 +64,17 @@ class ChunkWriter:
             out += payload[offset : offset + self.chunk_size]
         return bytes(out)
 
+    def single(self, csid: int, type_id: int, stream_id: int, timestamp: int, payload: bytes) -> bytes | None:
+        """The common media message in one step: one type-0 chunk (section 5.3.1.2.1: chunk stream
+        below 64, timestamp below 0xFFFFFF, payload within the chunk size), else None.
+
+        Byte for byte what :meth:`write` gives for it (tests/unit/rtmp/test_chunks.py)."""
+        length = len(payload)
+        if csid >= 64 or timestamp >= EXTENDED_TIMESTAMP or length > self.chunk_size:
+            return None
+        header = (((((csid << 24) | timestamp) << 24) | length) << 8 | type_id).to_bytes(8, "big")
+        return b"".join((header, stream_id.to_bytes(4, "little"), payload))
+
 
 @dataclass(slots=True)
 class _ChunkStreamState:

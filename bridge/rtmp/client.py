@@ -227,6 +227,16 @@ class RtmpClientCore:
         if self.state is RtmpState.PUBLISHING:
             self._send(MEDIA_CSID[kind], RtmpMessage(kind, self.stream_id, timestamp_ms, payload))
 
+    def media_bytes(self, kind: int, timestamp_ms: int, payload: bytes) -> bytes | None:
+        """The publish fast path: the bytes of one media message as a single chunk, counted as sent,
+        when publishing with nothing else waiting to go out; else None (use :meth:`send_media`)."""
+        if self.state is not RtmpState.PUBLISHING or self._out:
+            return None
+        data = self._writer.single(MEDIA_CSID[kind], kind, self.stream_id, timestamp_ms, payload)
+        if data is not None:
+            self.bytes_sent += len(data)
+        return data
+
     def close(self) -> None:
         """Unpublish cleanly: FCUnpublish and deleteStream (section 7.2.2.3)."""
         if self.state in (RtmpState.PUBLISHING, RtmpState.PUBLISH_REQUESTED):

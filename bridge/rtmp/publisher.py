@@ -116,6 +116,19 @@ class RtmpPublisher:
         self.messages_sent += len(tags)
         self._flush()
 
+    def write_one(self, tag: FlvTag) -> bool:
+        """The publish fast path: one message built and written in one step, if the socket is below
+        its high-water mark and the core has it as a single chunk; False: use :meth:`write`."""
+        writer = self._writer
+        if writer is None or writer.is_closing() or writer.transport.get_write_buffer_size() >= HIGH_WATER_BYTES:
+            return False
+        data = self.core.media_bytes(tag.kind, tag.timestamp, tag.body)
+        if data is None:
+            return False
+        writer.transport.write(data)
+        self.messages_sent += 1
+        return True
+
     async def close(self, timeout: float = 2.0) -> None:
         """FCUnpublish + deleteStream, then close the connection (bounded wait)."""
         self.closing = True

@@ -51,6 +51,9 @@ class _StuckConnection:
     def abort(self) -> None:
         self.aborted = True
 
+    def write_one(self, tag: object) -> bool:
+        return False  # the socket takes nothing: the general path queues it
+
 
 class _UnreadConnection(_StuckConnection):
     """A server whose kernel takes every byte but whose application reads nothing: no acknowledgements."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from bridge.media.ticker import Ticker
+from bridge.media.ticker import GRID_SECONDS, Ticker, clock_start, grid_point
 
 
 class Job:
@@ -55,4 +55,27 @@ async def test_cancel_and_a_failing_job_leave_the_others_running() -> None:
     names = [name for name, _ in log]
     assert names.count("good") == 10 and "cancelled" not in names
     assert isinstance(broken.error, RuntimeError) and good.error is None
+    ticker.close()
+
+
+async def test_wakeups_fall_on_the_grid_and_calls_started_apart_share_them() -> None:
+    """Twenty 64 ms jobs whose clocks started at scattered times (each on the clock grid, as a call's
+    playout clock does) cost the worker one wake-up per 16 ms phase, not one per job and batch."""
+    loop = asyncio.get_running_loop()
+    ticker, log = Ticker(), []
+    start = loop.time()
+    jobs = [Job(f"call{n}", 0.064, 4, log) for n in range(20)]
+    for n, job in enumerate(jobs):
+        ticker.schedule(job, clock_start(start + 0.0037 * n) + 0.064)
+    await asyncio.sleep(0.40)
+    assert len(log) == 80
+    assert all(abs(at / GRID_SECONDS - round(at / GRID_SECONDS)) * GRID_SECONDS < 0.0015 for _, at in log)
+    assert ticker.wakeups <= 4 * 5  # at most four phases per 64 ms batch (20 jobs x 4 batches = 80 ticks)
+    off_grid = Job("off", 0.0, 1, log)
+    deadline = loop.time() + 0.0101
+    ticker.schedule(off_grid, deadline)
+    await asyncio.sleep(0.03)
+    ran_at = next(at for name, at in log if name == "off")
+    assert ran_at >= grid_point(deadline) - 0.0006  # not before its grid point (less libuv's rounding)
+    assert grid_point(deadline) - deadline < GRID_SECONDS
     ticker.close()

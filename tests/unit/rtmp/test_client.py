@@ -7,6 +7,8 @@ from __future__ import annotations
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.rtmp import amf0
 from bridge.rtmp.chunks import ChunkError, ChunkReader, ChunkWriter, RtmpMessage
@@ -201,3 +203,48 @@ def test_the_client_asks_for_acknowledgements_and_reads_them() -> None:
     assert client.unacknowledged is None
     client.receive_data(reference.write_message(2, 3, 0, 0, struct.pack("!I", 100)))
     assert client.unacknowledged == client.bytes_sent - (1 + 2 * HANDSHAKE_SIZE) - 100  # the handshake is not counted
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    csid=st.integers(2, 400),
+    type_id=st.sampled_from([8, 9]),
+    stream_id=st.integers(0, 0xFFFFFFFF),
+    timestamp=st.sampled_from([0, 1, 0xFFFFFE, 0xFFFFFF, 0x1000000, 0xFFFFFFFF]) | st.integers(0, 0xFFFFFFFF),
+    payload=st.binary(max_size=300),
+    chunk_size=st.sampled_from([128, 256, 4096]),
+)
+def test_the_single_chunk_fast_path_gives_the_general_writers_bytes(
+    csid: int, type_id: int, stream_id: int, timestamp: int, payload: bytes, chunk_size: int
+) -> None:
+    """ChunkWriter.single (the publish fast path) is write() byte for byte where it applies, and
+    declines (None) where the message needs an extended timestamp, a longer basic header or chunks."""
+    writer = ChunkWriter()
+    writer.chunk_size = chunk_size
+    fast = writer.single(csid, type_id, stream_id, timestamp, payload)
+    general = writer.write(csid, RtmpMessage(type_id, stream_id, timestamp, payload))
+    applies = csid < 64 and timestamp < 0xFFFFFF and len(payload) <= chunk_size
+    assert fast == (general if applies else None)
+    if applies:
+        (message,) = ScriptedServer().messages_from(fast)  # pyrtmp's framing reads it back
+        assert message[1:] == (type_id, stream_id, timestamp, payload)
+
+
+def test_the_publish_fast_path_counts_and_sends_what_send_media_would() -> None:
+    client, server = connect_client()
+    server.commands_from(client.data_to_send()[HANDSHAKE_SIZE:])
+    assert client.media_bytes(AUDIO, 0, b"\xaf\x01x") is None  # not publishing yet
+    client.receive_data(server.command("_result", 1.0, None, {"code": "NetConnection.Connect.Success"}))
+    server.commands_from(client.data_to_send())
+    client.receive_data(server.command("_result", 4.0, None, 1.0))
+    server.commands_from(client.data_to_send())
+    started = {"level": "status", "code": "NetStream.Publish.Start"}
+    client.receive_data(server.command("onStatus", 0.0, None, started, stream_id=1))
+    client.data_to_send()
+    before = client.bytes_sent
+    client.send_media(AUDIO, 64, b"\xae\x01abc")
+    general = client.data_to_send()
+    assert client.media_bytes(AUDIO, 64, b"\xae\x01abc") == general
+    assert client.bytes_sent == before + 2 * len(general)
+    client.send_media(AUDIO, 128, b"\xae\x01def")  # something waiting: the general path keeps the order
+    assert client.media_bytes(AUDIO, 192, b"\xae\x01ghi") is None
