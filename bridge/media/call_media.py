@@ -38,6 +38,7 @@ from bridge.media.pacer import GridPacer
 from bridge.media.pipeline import MediaPipeline, PlayoutClock, pull_unit
 from bridge.media.recorder import CallRecorder
 from bridge.media.rtp_endpoint import RtpEndpoint
+from bridge.media.setup_queue import SetupQueue, SetupQueueFull
 from bridge.media.slate import SlateCache, SlateGop
 from bridge.media.sources import FeedSource, RtpSource
 from bridge.media.ticker import Ticker, clock_start
@@ -72,9 +73,12 @@ class CallMedia:
         record: RecordStart | None = None,
         writer: FileWriter | None = None,
         clock: Callable[[], float] | None = None,
+        setups: SetupQueue | None = None,
     ) -> None:
         """``endpoint`` None: an ingest call, whose frames come by :meth:`push_feed`. ``clock``: the
-        loop's monotonic time unless a test drives a fake one."""
+        loop's monotonic time unless a test drives a fake one. ``setups``: the worker's queue, whose
+        turn the media waits for before opening its encoders (none: at once)."""
+        self._setups = setups
         self.config = config
         self._record, self._writer = record, writer
         self.recorder: CallRecorder | None = None
@@ -185,6 +189,11 @@ class CallMedia:
     async def _media(self) -> str:
         """Open what the call needs (slate GOPs, encoders), then let the worker's ticker run it."""
         loop = asyncio.get_running_loop()
+        if self._setups is not None:
+            try:
+                await self._setups.turn()
+            except SetupQueueFull as exc:
+                return f"media worker busy: {exc}; try again"
         try:
             gops = await self._prepare_video()
         except Exception as exc:  # a picture that cannot be decoded or encoded

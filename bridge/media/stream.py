@@ -114,12 +114,12 @@ class StreamPublisher:
         The common case, one audio message with nothing queued before it on a connection that can
         take it, is written in one step (:meth:`RtmpPublisher.write_one`)."""
         connection = self._connection
-        if len(tags) == 1 and not self._backlog and connection is not None and tags[0].kind == AUDIO:
-            if connection.write_one(tags[0]):
-                self.messages_sent += 1
-                self._last_timestamp = tags[0].timestamp
-                self._watchdog.wrote(now)
-                return
+        one = len(tags) == 1 and not self._backlog and tags[0].kind == AUDIO
+        if one and connection is not None and connection.write_one(tags[0]):
+            self.messages_sent += 1
+            self._last_timestamp = tags[0].timestamp
+            self._watchdog.wrote(now)
+            return
         self._backlog.extend(tags)
         while self.backlog_seconds > self._config.max_backlog_seconds:
             self._backlog.popleft()

@@ -34,6 +34,7 @@ from bridge.media.call_media import CallMedia
 from bridge.media.encoder import new_encoder
 from bridge.media.file_writer import FileWriter
 from bridge.media.rtp_endpoint import RtpEndpoint
+from bridge.media.setup_queue import SetupQueue
 from bridge.media.slate import SlateCache
 from bridge.media.stream_socket import AdoptedStreams
 from bridge.media.ticker import Ticker
@@ -71,6 +72,7 @@ class MediaWorker:
         self.lag = LoopLagMonitor()
         self.slates = SlateCache()  # slate GOPs, encoded once per picture and settings in this worker
         self.ticker = Ticker()  # one timer for every call's media tick
+        self.setups = SetupQueue()  # call set-ups, one per loop turn
         self.files = FileWriter()  # every recording's file I/O, on its own thread
         self.streams = AdoptedStreams(sockets, self.send)  # ingest WebSockets handed over by the daemon
         self._collection: asyncio.TimerHandle | None = None  # the full collection after calls ended
@@ -158,6 +160,7 @@ class MediaWorker:
             stereo=message.stereo,
             record=message.record,
             writer=self.files,
+            setups=self.setups,
         )
         assert self.group is not None
         call.task = self.group.create_task(self._run_media(call_id, call.media))
@@ -336,6 +339,7 @@ async def serve_worker(fd: int, sockets_fd: int | None = None) -> None:
         worker.streams.close_all()  # going away (1001), before each call's stop would close its stream as failed
         await worker.stop_all()
         worker.ticker.close()
+        worker.setups.close()
         if worker._collection is not None:
             worker._collection.cancel()
     await asyncio.to_thread(worker.files.stop)

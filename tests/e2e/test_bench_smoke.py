@@ -81,6 +81,8 @@ def test_stages_bench_splits_the_workers_cpu_by_stage(tmp_path: Path) -> None:
         assert float(rows[stage][1]) > 0 and float(rows[stage][2]) > 0, f"stage {stage} not measured: {rows[stage]}"
     measured = sum(float(rows[stage][1]) for stage in STAGES)
     assert 0 < measured < float(rows["total"][1])
+    wrappers = float(rows["the profiler's wrappers (measured, taken off above)"][1])
+    assert 0 < wrappers < float(rows["total"][1])  # measured on the worker, then subtracted
 
 
 def test_video_call_bench_measures_both_kinds_of_call(tmp_path: Path) -> None:
