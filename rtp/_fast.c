@@ -68,8 +68,39 @@ typedef struct {
 
 static PyObject *S_pop, *S_popleft, *S_append;
 
+/* Attribute names as interned strings, made once per literal (looked up by the literal's address):
+ * PyObject_GetAttrString would make a new string object at every access. */
+#define NAMES 128
+static const char *name_texts[NAMES];
+static PyObject *name_objects[NAMES];
+
+static PyObject *attribute_name(const char *text) {
+    for (int i = 0; i < NAMES; i++) {
+        if (name_texts[i] == text) return name_objects[i];
+        if (name_texts[i] == NULL) {
+            PyObject *made = PyUnicode_InternFromString(text);
+            if (made == NULL) return NULL;
+            name_texts[i] = text;
+            name_objects[i] = made;
+            return made;
+        }
+    }
+    PyErr_SetString(PyExc_RuntimeError, "rtp._fast: too many attribute names");
+    return NULL;
+}
+
+static PyObject *get_attribute(PyObject *owner, const char *text) {
+    PyObject *key = attribute_name(text);
+    return key == NULL ? NULL : PyObject_GetAttr(owner, key);
+}
+
+static int set_attribute(PyObject *owner, const char *text, PyObject *value) {
+    PyObject *key = attribute_name(text);
+    return key == NULL ? -1 : PyObject_SetAttr(owner, key, value);
+}
+
 static int get_ll(PyObject *owner, const char *name, long long *value) {
-    PyObject *item = PyObject_GetAttrString(owner, name);
+    PyObject *item = get_attribute(owner, name);
     if (item == NULL) return -1;
     if (item == Py_None) { Py_DECREF(item); return 0; }
     *value = PyLong_AsLongLong(item);
@@ -79,7 +110,7 @@ static int get_ll(PyObject *owner, const char *name, long long *value) {
 }
 
 static int get_double(PyObject *owner, const char *name, double *value) {
-    PyObject *item = PyObject_GetAttrString(owner, name);
+    PyObject *item = get_attribute(owner, name);
     if (item == NULL) return -1;
     if (item == Py_None) { Py_DECREF(item); return 0; }
     *value = PyFloat_AsDouble(item);
@@ -89,7 +120,7 @@ static int get_double(PyObject *owner, const char *name, double *value) {
 }
 
 static int get_buffer(PyObject *owner, const char *name, Py_buffer *view, Receiver *r) {
-    PyObject *item = PyObject_GetAttrString(owner, name);
+    PyObject *item = get_attribute(owner, name);
     if (item == NULL) return -1;
     int failed = PyObject_GetBuffer(item, view, PyBUF_WRITABLE);
     Py_DECREF(item);
@@ -145,12 +176,12 @@ static int load_numbers(Receiver *r) {
 }
 
 static int load_objects(Receiver *r) {
-    if ((r->counters = PyObject_GetAttrString(r->receiver, "counters")) == NULL) return -1;
-    if ((r->stats = PyObject_GetAttrString(r->receiver, "stats")) == NULL) return -1;
-    if ((r->buffer = PyObject_GetAttrString(r->receiver, "buffer")) == NULL) return -1;
-    if ((r->playout_stats = PyObject_GetAttrString(r->buffer, "stats")) == NULL) return -1;
-    if ((r->margins = PyObject_GetAttrString(r->buffer, "_margins")) == NULL) return -1;
-    if ((r->remote = PyObject_GetAttrString(r->receiver, "remote")) == NULL) return -1;
+    if ((r->counters = get_attribute(r->receiver, "counters")) == NULL) return -1;
+    if ((r->stats = get_attribute(r->receiver, "stats")) == NULL) return -1;
+    if ((r->buffer = get_attribute(r->receiver, "buffer")) == NULL) return -1;
+    if ((r->playout_stats = get_attribute(r->buffer, "stats")) == NULL) return -1;
+    if ((r->margins = get_attribute(r->buffer, "_margins")) == NULL) return -1;
+    if ((r->remote = get_attribute(r->receiver, "remote")) == NULL) return -1;
     return 0;
 }
 
@@ -159,7 +190,7 @@ static int load(Receiver *r) {
     if (load_objects(r) < 0) return -1;
     int ready = eligible(r);
     if (ready <= 0) return ready;
-    PyObject *store = PyObject_GetAttrString(r->buffer, "_store");
+    PyObject *store = get_attribute(r->buffer, "_store");
     if (store == NULL) return -1;
     int failed = get_buffer(store, "codes", &r->codes, r);
     Py_DECREF(store);
@@ -178,7 +209,7 @@ static int load(Receiver *r) {
 static int set_ll(PyObject *owner, const char *name, long long value) {
     PyObject *item = PyLong_FromLongLong(value);
     if (item == NULL) return -1;
-    int failed = PyObject_SetAttrString(owner, name, item);
+    int failed = set_attribute(owner, name, item);
     Py_DECREF(item);
     return failed;
 }
@@ -186,7 +217,7 @@ static int set_ll(PyObject *owner, const char *name, long long value) {
 static int set_double(PyObject *owner, const char *name, double value) {
     PyObject *item = PyFloat_FromDouble(value);
     if (item == NULL) return -1;
-    int failed = PyObject_SetAttrString(owner, name, item);
+    int failed = set_attribute(owner, name, item);
     Py_DECREF(item);
     return failed;
 }
@@ -200,7 +231,7 @@ static int store(Receiver *r) {
         || set_ll(r->stats, "_last_transit", r->last_transit) || set_ll(r->stats, "_recent_count", r->recent_count)
         || set_ll(r->stats, "_recent_next", r->recent_next) || set_ll(r->buffer, "_unwrapped", r->unwrapped)
         || set_ll(r->buffer, "_last_ts", r->last_ts) || set_ll(r->buffer, "_end", r->end)
-        || PyObject_SetAttrString(r->buffer, "_late_since", Py_None)
+        || set_attribute(r->buffer, "_late_since", Py_None)
         || set_ll(r->playout_stats, "accepted", r->accepted))
         return -1;
     return 0;
@@ -428,6 +459,9 @@ static void arm_batch(void) {
     }
 }
 
+/* The receiver's state is loaded at the first datagram (a tick that finds none costs one syscall). */
+#define NOT_LOADED 2
+
 /* One batch read: the datagrams, each fast or left over. Returns how many were read, -1 on error. */
 static int read_batch(int fd, Receiver *r, int *fast, double wall_offset, double now, PyObject *leftovers, int *error) {
     arm_batch();
@@ -435,6 +469,10 @@ static int read_batch(int fd, Receiver *r, int *fast, double wall_offset, double
     if (got < 0) {
         *error = (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : errno;
         return 0;
+    }
+    if (got > 0 && *fast == NOT_LOADED) {
+        *fast = load(r);
+        if (*fast < 0 || (*fast == 1 && parse_remote(r) < 0)) return -1;
     }
     for (int i = 0; i < got; i++) {
         struct msghdr *h = &batch.messages[i].msg_hdr;
@@ -464,11 +502,7 @@ static PyObject *receive_socket(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "iOdd", &fd, &r.receiver, &wall_offset, &now)) return NULL;
     PyObject *leftovers = PyList_New(0);
     if (leftovers == NULL) return NULL;
-    int fast = load(&r), error = 0, got;
-    if (fast < 0 || (fast == 1 && parse_remote(&r) < 0)) {
-        Py_DECREF(leftovers);
-        return finish(&r, NULL);
-    }
+    int fast = NOT_LOADED, error = 0, got;
     do {
         got = read_batch(fd, &r, &fast, wall_offset, now, leftovers, &error);
     } while (got == BATCH);

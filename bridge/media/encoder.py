@@ -121,8 +121,12 @@ class AacEncoder:
 
     def encode(self, pcm: npt.NDArray[np.int16]) -> list[tuple[int, bytes]]:
         """Encode a batch of samples; returns (timestamp_ms, FLV body) per AAC frame."""
-        if self._upsampler is not None:
-            return self._encode_upsampled(self._upsampler.process(pcm))
+        upsampler = self._upsampler
+        if upsampler is not None:
+            if len(pcm) * upsampler.factor == AAC_FRAME_SAMPLES:  # one frame: upsampled into the codec's frame
+                upsampler.process_into(pcm, self._plane)
+                return self._encode_plane()
+            return self._encode_upsampled(upsampler.process(pcm))
         assert self._resampler is not None
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout=self._layout)  # interleaved
         frame.sample_rate = self.input_rate
@@ -143,6 +147,13 @@ class AacEncoder:
             self._next_pts += AAC_FRAME_SAMPLES
             output += [self._to_flv(packet) for packet in self._encode_frame(frame, direct=True)]
         return output
+
+    def _encode_plane(self) -> list[tuple[int, bytes]]:
+        """The reused frame, its plane already written, to the codec."""
+        frame = self._frame
+        frame.pts = self._next_pts
+        self._next_pts += AAC_FRAME_SAMPLES
+        return [self._to_flv(packet) for packet in self._encode_frame(frame, direct=True)]
 
     def _encode_frame(self, frame: av.AudioFrame | None, direct: bool = False) -> list[av.Packet[Any]]:
         """The codec itself (one place, so the stage profiler can tell it from the framing around it).

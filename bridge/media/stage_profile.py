@@ -32,8 +32,14 @@ STAGES: dict[str, list[tuple[str, str, str]]] = {
         ("bridge.media.sources", "FeedSource", "push"),
     ],
     "playout": [("rtp.playout", "PlayoutBuffer", "pull")],
-    "resample": [("bridge.media.upsample", "IntegerUpsampler", "process")],
-    "frames": [("bridge.media.encoder", "AacEncoder", "_encode_upsampled")],
+    "resample": [
+        ("bridge.media.upsample", "IntegerUpsampler", "process"),
+        ("bridge.media.upsample", "IntegerUpsampler", "process_into"),
+    ],
+    "frames": [
+        ("bridge.media.encoder", "AacEncoder", "_encode_upsampled"),
+        ("bridge.media.encoder", "AacEncoder", "_encode_plane"),
+    ],
     "encode": [("bridge.media.encoder", "AacEncoder", "_encode_frame")],
     "mux": [("bridge.media.muxer", "FlvMuxer", "mux")],
     "chunking": [("bridge.rtmp.client", "RtmpClientCore", "send_media")],

@@ -79,12 +79,22 @@ class IntegerUpsampler:
         out: npt.NDArray[np.float32] = np.dot(self._windows, self._matrix).reshape(-1)
         return out
 
+    def process_into(self, pcm: npt.NDArray[np.int16], out: npt.NDArray[np.float32]) -> None:
+        """:meth:`process` written into ``out`` (``factor`` times as long): the encoder's own frame."""
+        if FAST is not None and self.factor > 1:
+            FAST.upsample(np.ascontiguousarray(pcm, np.int16), self._history(), self._matrix, out)
+        else:
+            out[:] = self.process(pcm)
+
+    def _history(self) -> npt.NDArray[np.float32]:
+        """The last ``taps - 1`` input samples, kept by the compiled path in a block of their own."""
+        if len(self._block) != TAPS_PER_PHASE - 1:
+            self._block = self._block[len(self._block) - (TAPS_PER_PHASE - 1) :].copy()
+        return self._block
+
     def _compiled(self, pcm: npt.NDArray[np.int16]) -> npt.NDArray[np.float32]:
         """The same filter in C (rtp._fast): the history is the block's last ``taps - 1`` samples."""
         assert FAST is not None
-        history = self._block[len(self._block) - (TAPS_PER_PHASE - 1) :]
-        if len(self._block) != TAPS_PER_PHASE - 1:
-            self._block = history = history.copy()  # the numpy path's block, or its own from now on
         out = np.empty(len(pcm) * self.factor, np.float32)
-        FAST.upsample(np.ascontiguousarray(pcm, np.int16), history, self._matrix, out)
+        FAST.upsample(np.ascontiguousarray(pcm, np.int16), self._history(), self._matrix, out)
         return out

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
+
+import pytest
 
 from bridge.media.ticker import GRID_SECONDS, Ticker, clock_start, grid_point
 
@@ -58,24 +61,31 @@ async def test_cancel_and_a_failing_job_leave_the_others_running() -> None:
     ticker.close()
 
 
-async def test_wakeups_fall_on_the_grid_and_calls_started_apart_share_them() -> None:
+async def test_wakeups_fall_on_the_grid_and_calls_started_apart_share_them(monkeypatch: pytest.MonkeyPatch) -> None:
     """Twenty 64 ms jobs whose clocks started at scattered times (each on the clock grid, as a call's
-    playout clock does) cost the worker one wake-up per 16 ms phase, not one per job and batch."""
+    playout clock does) cost the worker one wake-up per 16 ms phase, not one per job and batch; every
+    timer the ticker arms is a grid point (read from the loop's own call_at)."""
     loop = asyncio.get_running_loop()
+    armed: list[float] = []
+    call_at = loop.call_at
+
+    def recording(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        if getattr(callback, "__self__", None) is ticker:
+            armed.append(when)
+        return call_at(when, callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_at", recording)
     ticker, log = Ticker(), []
     start = loop.time()
     jobs = [Job(f"call{n}", 0.064, 4, log) for n in range(20)]
     for n, job in enumerate(jobs):
         ticker.schedule(job, clock_start(start + 0.0037 * n) + 0.064)
-    await asyncio.sleep(0.40)
-    assert len(log) == 80
-    assert all(abs(at / GRID_SECONDS - round(at / GRID_SECONDS)) * GRID_SECONDS < 0.0015 for _, at in log)
-    assert ticker.wakeups <= 4 * 5  # at most four phases per 64 ms batch (20 jobs x 4 batches = 80 ticks)
     off_grid = Job("off", 0.0, 1, log)
-    deadline = loop.time() + 0.0101
-    ticker.schedule(off_grid, deadline)
-    await asyncio.sleep(0.03)
+    ticker.schedule(off_grid, start + 0.0101)
+    await asyncio.sleep(0.40)
+    assert len(log) == 81
+    assert armed and all(abs(when / GRID_SECONDS - round(when / GRID_SECONDS)) < 1e-6 for when in armed)
+    assert ticker.wakeups <= 4 * 5 + 1  # four phases per 64 ms batch (20 jobs x 4 batches), and the off-grid job
     ran_at = next(at for name, at in log if name == "off")
-    assert ran_at >= grid_point(deadline) - 0.0006  # not before its grid point (less libuv's rounding)
-    assert grid_point(deadline) - deadline < GRID_SECONDS
+    assert ran_at >= grid_point(start + 0.0101) - 0.0006  # not before its grid point (less libuv's rounding)
     ticker.close()
