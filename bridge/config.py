@@ -139,7 +139,7 @@ class RtpConfig(_Section):
     port_range: str = "20000-29999"
     timeout: float = Field(30.0, gt=0, description="hang up after this many seconds without RTP")
     latch: bool = False
-    jitter_delay_ms: int = Field(30, ge=0, le=1000)
+    jitter_delay_ms: int = Field(20, ge=0, le=1000)
     srtp: Literal["off", "optional", "mandatory"] = "off"
 
     @field_validator("port_range")

@@ -51,6 +51,7 @@ from rtp.peer import Peer
 
 log = logging.getLogger("bridge.media")
 WATCHDOG_SECONDS = 10.0
+CHECK_SECONDS = 0.25  # the stall, encoder and RTP-timeout checks: seconds-long limits, checked this often
 RESTART_ENCODER = "restart the encoder"
 
 
@@ -93,6 +94,7 @@ class CallMedia:
         self._encoder_factory = encoder_factory
         self._slates = slates
         self._started = self._clock()
+        self._checks_due = self._started
         self.codec = codec_media(remote.codec)
         self.endpoint = endpoint
         self.source: RtpSource | FeedSource = (
@@ -210,7 +212,7 @@ class CallMedia:
         if isinstance(self.source, RtpSource) and self.source.sender is not None:
             self._pacer.add(id(self), self._send_due, self.failed, self._clock())
         self._attached.set()
-        self._started = self._clock()
+        self._started = self._checks_due = self._clock()
         while True:
             self._verdict = loop.create_future()
             self._ticker.schedule(self, self._clock())
@@ -245,15 +247,23 @@ class CallMedia:
             self._send(rtp)
             while (event := rtp.next_event()) is not None:
                 self._report(DtmfHeard(digit=event.digit, duration_ms=event.duration_ms))
+        if now >= self._checks_due and not self._check(pipeline, now):
+            return None
+        return self._next_deadline()
+
+    def _check(self, pipeline: MediaPipeline, now: float) -> bool:
+        """Every CHECK_SECONDS: the destinations' progress, the encoder watchdog, ``rtp.timeout``.
+        False when the media cannot go on (the verdict is given)."""
+        self._checks_due = now + CHECK_SECONDS
         self.outputs.check_progress(now)
         if now - pipeline.last_output_at > WATCHDOG_SECONDS:
             self._conclude(RESTART_ENCODER)
-            return None
-        timeout = self.config.rtp.timeout
+            return False
+        timeout, source = self.config.rtp.timeout, self.source
         if source.silent_for(source.last_heard() or self._started, now) > timeout:
             self._conclude(f"no RTP received for {timeout:g} s")
-            return None
-        return self._next_deadline()
+            return False
+        return True
 
     # -- the sockets (RTP calls) ---------------------------------------------------------
 
