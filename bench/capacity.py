@@ -13,7 +13,8 @@ live pulls), event-loop lag of the daemon and of each media worker, bridge-added
     python -m bench.capacity --calls 20 --seconds 10 --json out.json
 
 The ramp's pass criteria: >= 99.9 % packets processed, no timeline gap > 100 ms in any
-recording, event-loop lag p99 < 20 ms in every process.
+recording, event-loop lag p99 < 50 ms in every process (the admission's own limit,
+``limits.max_worker_lag_ms``: beyond it a worker takes no new call).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ SPAWN = multiprocessing.get_context("spawn")
 WARMUP_SECONDS = 5.0
 POST_RATE = 40.0  # calls per second while ramping up
 MiB = 1024 * 1024
+LAG_P99_LIMIT_MS = 50.0  # as limits.max_worker_lag_ms, the admission's limit
 
 
 @dataclass(frozen=True)
@@ -418,7 +420,7 @@ def passes(result: dict[str, Any]) -> bool:
         and (packets["processedFraction"] or 0) >= 0.999
         and continuity["recordingErrors"] == 0
         and (continuity["maxTimelineGapMs"] or 0) <= 100
-        and result["loopLagMs"]["p99Max"] < 20
+        and result["loopLagMs"]["p99Max"] < LAG_P99_LIMIT_MS
     )
 
 

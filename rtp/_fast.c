@@ -543,38 +543,90 @@ static PyObject *receive_packets(PyObject *module, PyObject *args) {
 
 /* -- playout and upsampling --------------------------------------------------------------------- */
 
-static PyObject *take_ulaw(PyObject *module, PyObject *args) {
-    Py_buffer codes, valid, out;
-    long long position;
-    if (!PyArg_ParseTuple(args, "w*w*Lw*", &codes, &valid, &position, &out)) return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t ring = codes.len, count = out.len / 2;
-    if (valid.len != ring || (ring & (ring - 1)) != 0 || count > ring) {
+/* Decode and consume ``out``'s length of the ring from ``position`` if every sample arrived: 1 taken,
+ * 0 a sample is missing (nothing changed), -1 error. */
+static int take(Py_buffer *codes, Py_buffer *valid, long long position, Py_buffer *out) {
+    Py_ssize_t ring = codes->len, count = out->len / 2;
+    if (valid->len != ring || (ring & (ring - 1)) != 0 || count > ring) {
         PyErr_SetString(PyExc_ValueError, "take_ulaw: codes and valid must be one power-of-two ring");
-        goto done;
+        return -1;
     }
-    unsigned char *code = codes.buf, *flag = valid.buf;
-    int16_t *samples = out.buf;
+    unsigned char *code = codes->buf, *flag = valid->buf;
+    int16_t *samples = out->buf;
     Py_ssize_t mask = ring - 1, start = (Py_ssize_t)(position & mask);
     for (Py_ssize_t i = 0; i < count; i++) {
-        if (!flag[(start + i) & mask]) { result = Py_NewRef(Py_False); goto done; }
+        if (!flag[(start + i) & mask]) return 0;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
         Py_ssize_t at = (start + i) & mask;
         samples[i] = ULAW[code[at]];
         flag[at] = 0;
     }
-    result = Py_NewRef(Py_True);
-done:
+    return 1;
+}
+
+static PyObject *take_ulaw(PyObject *module, PyObject *args) {
+    Py_buffer codes, valid, out;
+    long long position;
+    if (!PyArg_ParseTuple(args, "w*w*Lw*", &codes, &valid, &position, &out)) return NULL;
+    int taken = take(&codes, &valid, position, &out);
     PyBuffer_Release(&codes); PyBuffer_Release(&valid); PyBuffer_Release(&out);
+    if (taken < 0) return NULL;
+    return Py_NewRef(taken ? Py_True : Py_False);
+}
+
+/* PlayoutBuffer.pull when nothing but a take is due (no trim, no steering, no comfort noise, every
+ * sample arrived): decoded into ``out``, consumed, the pull's time noted. False: nothing changed. */
+static int steady(PyObject *buffer, long long count, long long *play) {
+    long long end, max_delay, headroom, frame, min_delay, steered;
+    if (get_ll(buffer, "_end", &end) <= 0 || get_ll(buffer, "_play", play) <= 0
+        || get_ll(buffer, "_max_delay", &max_delay) <= 0 || get_ll(buffer, "_headroom", &headroom) <= 0
+        || get_ll(buffer, "_frame", &frame) <= 0 || get_ll(buffer, "_min_delay", &min_delay) <= 0
+        || get_ll(buffer, "_steered", &steered) <= 0)
+        return PyErr_Occurred() ? -1 : 0;
+    long long depth = end > *play ? end - *play : 0;
+    if (depth > max_delay || count < frame) return 0;
+    PyObject *marks = get_attribute(buffer, "_noise_marks"), *noise = get_attribute(buffer, "_noise");
+    int quiet = marks != NULL && noise != NULL && PyObject_Length(marks) == 0 && noise == Py_None;
+    Py_XDECREF(marks);
+    Py_XDECREF(noise);
+    if (!quiet) return PyErr_Occurred() ? -1 : 0;
+    PyObject *margins = get_attribute(buffer, "_margins");
+    if (margins == NULL) return -1;
+    int result = 1;
+    if (PyObject_Length(margins) > 0) {  /* PlayoutBuffer._steering */
+        PyObject *first = PySequence_GetItem(margins, 0);
+        long long worst = first == NULL ? 0 : PyLong_AsLongLong(PyTuple_GET_ITEM(first, 1)) + steered;
+        Py_XDECREF(first);
+        if (PyErr_Occurred()) result = -1;
+        else if (worst < headroom / 2 || (worst > headroom + 2 * frame && depth > min_delay)) result = 0;
+    }
+    Py_DECREF(margins);
     return result;
 }
 
-/* out[i * factor + p] = sum over j of block[i + j] * matrix[j * factor + p], one phase at a time: for
- * each tap, one multiply-add over the whole block (contiguous, so the compiler vectorises it). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("arch=x86-64-v3", "default")))  /* AVX2 and FMA where the CPU has them */
-#endif
+static PyObject *pull_ulaw(PyObject *module, PyObject *args) {
+    PyObject *buffer;
+    Py_buffer out, codes = {0}, valid = {0};
+    double now;
+    if (!PyArg_ParseTuple(args, "Ow*d", &buffer, &out, &now)) return NULL;
+    long long play = 0, count = out.len / 2;
+    int ready = steady(buffer, count, &play);
+    if (ready == 1) {
+        PyObject *store = get_attribute(buffer, "_store");
+        Receiver holder = {0};
+        ready = store == NULL || get_buffer(store, "codes", &codes, &holder) || get_buffer(buffer, "_valid", &valid, &holder)
+            ? -1 : take(&codes, &valid, play, &out);
+        Py_XDECREF(store);
+        if (ready == 1 && (set_ll(buffer, "_play", play + count) || set_double(buffer, "_pulled_at", now))) ready = -1;
+        if (holder.buffers > 0) PyBuffer_Release(&codes);
+        if (holder.buffers > 1) PyBuffer_Release(&valid);
+    }
+    PyBuffer_Release(&out);
+    if (ready < 0) return NULL;
+    return Py_NewRef(ready == 1 ? Py_True : Py_False);
+}
+
 static void convolve(const float *block, Py_ssize_t n, const float *matrix, int taps, int factor, float *out, float *acc) {
     for (int p = 0; p < factor; p++) {
         for (Py_ssize_t i = 0; i < n; i++) acc[i] = 0.0f;
@@ -616,6 +668,7 @@ static PyMethodDef METHODS[] = {
     {"receive_socket", receive_socket, METH_VARARGS, "Every datagram waiting: the fast ones taken, the rest returned."},
     {"receive_packets", receive_packets, METH_VARARGS, "The same on a list of (data, source, arrival)."},
     {"take_ulaw", take_ulaw, METH_VARARGS, "Decode and consume a pull whose samples all arrived; False if one did not."},
+    {"pull_ulaw", pull_ulaw, METH_VARARGS, "PlayoutBuffer.pull when only a take is due; False (nothing changed) otherwise."},
     {"upsample", upsample, METH_VARARGS, "The polyphase upsampler of bridge.media.upsample, one block."},
     {NULL, NULL, 0, NULL},
 };

@@ -40,7 +40,7 @@ def test_capacity_bench_measures_bridge_and_ffmpeg_with_the_same_input(tmp_path:
         bridge["published"] == CALLS
         and bridge["packets"]["processedFraction"] >= 0.999
         and bridge["continuity"]["maxTimelineGapMs"] <= 100
-        and bridge["loopLagMs"]["p99Max"] < 20
+        and bridge["loopLagMs"]["p99Max"] < 50
     )
     assert passes(bridge) is criteria
     assert passes(dict(bridge, published=CALLS - 1)) is False  # one unpublished stream fails the level

@@ -187,3 +187,19 @@ def test_the_compiled_upsampler_gives_numpys_output_across_blocks(factor: int, m
     monkeypatch.setattr(upsample, "FAST", None)
     theirs = [reference.process(signal[i : i + 512]) for i in range(0, len(signal), 512)]
     np.testing.assert_allclose(np.concatenate(ours), np.concatenate(theirs), atol=2e-6)
+
+
+def test_a_steady_pull_is_taken_in_c_and_a_pull_with_a_hole_is_not() -> None:
+    compiled, reference = new_receiver(), new_receiver()
+    for n in range(8):
+        data = rtp_packet(n, 160 * n, 7, bytes([n + 1]) * 160) + bytes([n + 1]) * 160
+        for receiver in (compiled, reference):
+            receiver.datagram_received(data, FAR, 1.0 + 0.02 * n)
+    for receiver in (compiled, reference):  # the playout delay before the first packet: a gap, concealed
+        pull(receiver, 480, 1.1, compiled=False)
+    out = np.empty(480, np.int16)
+    assert _fast.pull_ulaw(compiled.buffer, out, 1.2) is True
+    assert out.tolist() == pull(reference, 480, 1.2, compiled=False).tolist()
+    assert state(compiled) == state(reference)
+    assert _fast.pull_ulaw(compiled.buffer, np.empty(900, np.int16), 1.3) is False  # beyond what arrived
+    assert state(compiled) == state(reference)
