@@ -60,12 +60,13 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/hadolint Dockerfile
 
 # A capacity ramp with ffmpeg-per-call at 100 and 200 calls (~15 min), where the media worker's
-# time goes at 100 calls (~3 min), what a slate and a second destination cost (bridge vs
+# time goes at 100 calls (~3 min) and one tick alone on both paths (~10 s), what a slate and a second destination cost (bridge vs
 # ffmpeg-per-call, ~15 min), the AAC coders' CPU against speech quality (~2 min), a video call
 # against an audio-only one (~3 min), what a cluster costs its Redis (~2 min), then one call's setup latency.
 bench: .system-bench $(VENV)/.bench-installed
 	$(PY) -m bench.capacity --ramp 100,200,300 --seconds 30 --baseline-calls 100,200 --json bench-capacity.json
 	$(PY) -m bench.stages --calls 100 --seconds 30
+	$(PY) -m bench.tick --rate 16000 --ticks 3000
 	$(PY) -m bench.outputs --calls 50 --seconds 30 --rounds 3 --json bench-outputs.json
 	$(PY) -m bench.coder --rate 16000 --bitrate 32000
 	$(PY) -m bench.video_call --seconds 20 --rounds 3

@@ -19,6 +19,7 @@ audio that all arrived costs one copy and one count (no per-packet objects, no s
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import deque
 from dataclasses import dataclass
@@ -53,6 +54,13 @@ Samples = npt.NDArray[np.int16]
 def ring_size(rate: int) -> int:
     """A power of two holding at least 4 s of timeline at ``rate``."""
     return RING * (1 << max(0, (rate // RATE - 1).bit_length()))
+
+
+@functools.cache
+def _fills(size: int) -> tuple[memoryview, memoryview]:
+    """Ones and zeros to mark a ring's samples arrived or played: read-only, shared by every call
+    (they were 64 KiB of each call's memory at 8 kHz)."""
+    return memoryview(b"\x01" * size), memoryview(bytes(size))
 
 
 @dataclass(slots=True)
@@ -136,7 +144,7 @@ class PlayoutBuffer:
         self._ring = ring_size(rate)
         self._mask = self._ring - 1
         self._frame = rate // 50
-        self._ones, self._zeros = memoryview(b"\x01" * self._ring), memoryview(bytes(self._ring))
+        self._ones, self._zeros = _fills(self._ring)
         self._store: LinearRing | PcmuRing = PcmuRing() if encoding == "pcmu" else LinearRing(self._ring)
         self.target_delay = initial_delay if initial_delay is not None else 60 * per_ms
         self._min_delay = min_delay if min_delay is not None else 40 * per_ms

@@ -14,6 +14,7 @@ from bench.outputs import run as run_outputs
 from bench.outputs import summary_rows
 from bench.report import lag_by_process
 from bench.stages import read_profile, stage_table
+from bench.tick import run as run_tick
 from bench.video_call import run as run_video_call
 from bridge.media.stage_profile import ENV as STAGE_ENV
 from bridge.media.stage_profile import STAGES
@@ -119,3 +120,9 @@ def test_cluster_redis_bench_reads_redis_counters_per_phase(tmp_path: Path) -> N
     assert rows["2 nodes idle"]["commands"] > 1
     assert rows["4 calls placed"]["byCommand"]["evalsha"] >= 1  # the claim script, once a call
     assert rows["4 calls up, 1 console"]["kibOut"] > rows["4 calls up"]["kibOut"]  # counters published when watched
+
+
+def test_tick_bench_times_both_paths() -> None:
+    compiled_total, compiled_encoder = run_tick(16000, 60, compiled=True)
+    reference_total, reference_encoder = run_tick(16000, 60, compiled=False)
+    assert 0 < compiled_encoder < compiled_total and 0 < reference_encoder < reference_total
