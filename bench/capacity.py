@@ -289,6 +289,7 @@ def run_bridge(
         result["probe"] = [before, probe(daemon)] if probe is not None else None
         result["pssMiBPerCallMarginal"] = round((total_pss(pids) - idle_pss) / MiB / calls, 2)
         result["loopLagMs"] = _lag_from_metrics(daemon.raw("GET", "/metrics"))
+        result["playout"] = _playout(daemon)
         pulled = players.results(timeout=30)
         generator.command("pause")
         time.sleep(2.5)  # the workers report counters once a second
@@ -365,6 +366,20 @@ def _packets(daemon: BridgeDaemon, report: dict[str, Any]) -> dict[str, Any]:
     processed = sum(call["counters"].get("packets", 0) for call in listing["calls"])
     sent = sum(stream["sent"] for stream in report["streams"].values())
     return {"sent": sent, "processed": processed, "processedFraction": round(processed / sent, 5) if sent else None}
+
+
+def _playout(daemon: BridgeDaemon) -> dict[str, Any]:
+    """The bridge's own view of its playout at the end of the window, to read the latency by
+    (a diagnostic beside the click latency measured in the pulled streams, not a criterion)."""
+    status, listing = daemon.request("GET", "/RESTCall/calls")
+    assert status == 200, listing
+    counters = [call["counters"] for call in listing["calls"]]
+    return {
+        "delayEstimateMs": _percentiles([float(c.get("delayEstimateMs", 0)) for c in counters]),
+        "jitterMs": _percentiles([float(c.get("jitterMs", 0.0)) for c in counters]),
+        "latePackets": sum(c.get("latePackets", 0) for c in counters),
+        "concealedMs": sum(c.get("concealedMs", 0) for c in counters),
+    }
 
 
 def _hang_up(daemon: BridgeDaemon, names: list[str]) -> None:
