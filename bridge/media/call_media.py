@@ -243,7 +243,8 @@ class CallMedia:
         if self.listen is not None and published[0]:
             self.listen([body[2:] for _timestamp, body in published[0]])
         if rtp is not None:
-            rtp.handle_timer(now)
+            if now >= rtp.get_timer():  # our RTCP report (polled at each batch, no wake-up of its own)
+                rtp.handle_timer(now)
             self._send(rtp)
             while (event := rtp.next_event()) is not None:
                 self._report(DtmfHeard(digit=event.digit, duration_ms=event.duration_ms))

@@ -16,7 +16,6 @@ and what to send comes out (:meth:`RtpSource.datagrams_to_send`) with typed even
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections import deque
 from collections.abc import Callable
@@ -84,10 +83,6 @@ class FeedSource:
 
     def pull(self, n: int, now: float) -> Samples:
         return self.tracks.pull(n, now)
-
-    def get_timer(self) -> float:
-        """No deadline of its own."""
-        return math.inf
 
     def last_heard(self) -> float | None:
         return self.tracks.last_frame_at
@@ -188,7 +183,11 @@ class RtpSource:
             if plain is None:
                 return
             data = plain
-        self.receiver.datagram_received(data, source, arrival)
+        receiver = self.receiver
+        receiver.datagram_received(data, source, arrival)
+        if receiver.dtmf_events:  # RFC 4733 digits, as they end
+            self._events.extend(DtmfHeard(e.digit, e.duration_ms) for e in receiver.dtmf_events)
+            receiver.dtmf_events.clear()
         if self.on_audio_rtp is not None and len(data) >= 12 and source == self.receiver.remote:
             self.on_audio_rtp(int.from_bytes(data[4:8], "big"), arrival)
 
@@ -207,16 +206,13 @@ class RtpSource:
     # -- time ---------------------------------------------------------------------------
 
     def handle_timer(self, now: float) -> None:
-        """Our RTCP report when due (RFC 3550 6.2), and the DTMF digits received (RFC 4733)."""
+        """Our RTCP report when due (RFC 3550 6.2; :meth:`get_timer` says when)."""
         report = self.reporter.poll(now, self.receiver.ssrc, self.receiver.stats)
         if report is not None:
             host, port = self.far_end.address
             self._outbox.append(
                 Outgoing(self.srtp.protect_rtcp(report) if self.srtp else report, (host, port + 1), True)
             )
-        if self.receiver.dtmf_events:
-            self._events.extend(DtmfHeard(e.digit, e.duration_ms) for e in self.receiver.dtmf_events)
-            self.receiver.dtmf_events.clear()
 
     def get_timer(self) -> float:
         return self.reporter.get_timer()
